@@ -1,0 +1,149 @@
+#include "config/gateway_config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <set>
+
+namespace kpg::config {
+
+namespace {
+
+// YAML scalars carry no type; plain (unquoted) scalars that read as bool/int/float become those.
+nlohmann::json yaml_to_json(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Null:
+    case YAML::NodeType::Undefined:
+      return nullptr;
+    case YAML::NodeType::Sequence: {
+      auto out = nlohmann::json::array();
+      for (const auto& item : node) out.push_back(yaml_to_json(item));
+      return out;
+    }
+    case YAML::NodeType::Map: {
+      auto out = nlohmann::json::object();
+      for (const auto& kv : node) out[kv.first.as<std::string>()] = yaml_to_json(kv.second);
+      return out;
+    }
+    case YAML::NodeType::Scalar: {
+      const std::string& text = node.Scalar();
+      if (node.Tag() == "?") {
+        if (text == "true" || text == "True" || text == "TRUE") return true;
+        if (text == "false" || text == "False" || text == "FALSE") return false;
+        if (text == "null" || text == "~") return nullptr;
+        long long integer = 0;
+        if (YAML::convert<long long>::decode(node, integer)) return integer;
+        double real = 0;
+        if (YAML::convert<double>::decode(node, real)) return real;
+      }
+      return text;
+    }
+  }
+  return nullptr;
+}
+
+template <class T>
+T get_as(const YAML::Node& node, const std::string& key) {
+  try {
+    return node.as<T>();
+  } catch (const YAML::Exception&) {
+    throw ConfigError("'" + key + "' has the wrong type");
+  }
+}
+
+}  // namespace
+
+void load_yaml_file(const std::string& path, GatewayConfig& config) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::BadFile&) {
+    throw ConfigError(path + ": cannot open the file");
+  } catch (const YAML::Exception& e) {
+    throw ConfigError(path + ": not valid YAML: " + e.what());
+  }
+  if (root.IsNull()) return;
+  if (!root.IsMap()) throw ConfigError(path + ": the top level must be a mapping");
+
+  static const std::set<std::string> known = {
+      "listen", "admin_listen", "data_dir", "embedded_kafka", "log_level", "io_threads",
+      "kafka_threads", "max_frame_bytes", "fetch_max_bytes", "fetch_max_wait_ms",
+      "max_write_queue_bytes", "max_inflight_requests", "kafka_timeout_ms", "routes"};
+  try {
+    for (const auto& kv : root) {
+      const auto key = kv.first.as<std::string>();
+      if (!known.count(key)) throw ConfigError("unknown key '" + key + "'");
+      const YAML::Node& v = kv.second;
+      if (key == "listen") config.listen = get_as<std::string>(v, key);
+      else if (key == "admin_listen") config.admin_listen = get_as<std::string>(v, key);
+      else if (key == "data_dir") config.data_dir = get_as<std::string>(v, key);
+      else if (key == "embedded_kafka") config.embedded_kafka = get_as<bool>(v, key);
+      else if (key == "log_level") config.log_level = get_as<std::string>(v, key);
+      else if (key == "io_threads") config.io_threads = get_as<int>(v, key);
+      else if (key == "kafka_threads") config.kafka_threads = get_as<int>(v, key);
+      else if (key == "max_frame_bytes") config.max_frame_bytes = get_as<std::size_t>(v, key);
+      else if (key == "fetch_max_bytes") config.fetch_max_bytes = get_as<std::size_t>(v, key);
+      else if (key == "fetch_max_wait_ms") config.fetch_max_wait_ms = get_as<int>(v, key);
+      else if (key == "max_write_queue_bytes") config.max_write_queue_bytes = get_as<std::size_t>(v, key);
+      else if (key == "max_inflight_requests") config.max_inflight_requests = get_as<int>(v, key);
+      else if (key == "kafka_timeout_ms") config.kafka_timeout_ms = get_as<int>(v, key);
+      else if (key == "routes") {
+        if (!v.IsSequence()) throw ConfigError("'routes' must be a list");
+        std::set<std::string> ids;
+        for (std::size_t i = 0; i < v.size(); ++i) {
+          nlohmann::json object = yaml_to_json(v[i]);
+          if (!object.is_object() || !object.contains("id") ||
+              !(object["id"].is_string() || object["id"].is_number_integer())) {
+            throw ConfigError("routes[" + std::to_string(i) + "]: 'id' (string) is required");
+          }
+          std::string id = object["id"].is_string() ? object["id"].get<std::string>()
+                                                    : std::to_string(object["id"].get<long long>());
+          object.erase("id");
+          if (!ids.insert(id).second) {
+            throw ConfigError("routes[" + std::to_string(i) + "]: duplicate id '" + id + "'");
+          }
+          auto parsed = parse_route(object, id);
+          if (auto* error = std::get_if<std::string>(&parsed)) {
+            throw ConfigError("routes[" + std::to_string(i) + "] (id '" + id + "'): " + *error);
+          }
+          config.routes.push_back(std::get<Route>(std::move(parsed)));
+        }
+      }
+    }
+  } catch (const ConfigError& e) {
+    throw ConfigError(path + ": " + e.what());
+  }
+}
+
+void validate(const GatewayConfig& c) {
+  if (!parse_host_port(c.listen)) throw ConfigError("--listen: '" + c.listen + "' is not HOST:PORT");
+  if (!parse_host_port(c.admin_listen)) {
+    throw ConfigError("--admin-listen: '" + c.admin_listen + "' is not HOST:PORT");
+  }
+  static const std::set<std::string> levels = {"trace", "debug", "info", "warn", "error", "off"};
+  if (!levels.count(c.log_level)) {
+    throw ConfigError("--log-level: '" + c.log_level + "' is not one of trace, debug, info, warn, error, off");
+  }
+  auto range = [](const char* name, long long value, long long lo, long long hi) {
+    if (value < lo || value > hi) {
+      throw ConfigError(std::string(name) + ": " + std::to_string(value) + " is outside " +
+                        std::to_string(lo) + ".." + std::to_string(hi));
+    }
+  };
+  range("--io-threads", c.io_threads, 0, 256);
+  range("--kafka-threads", c.kafka_threads, 1, 256);
+  range("--max-frame-bytes", static_cast<long long>(c.max_frame_bytes), 1024, 1LL << 30);
+  range("--fetch-max-bytes", static_cast<long long>(c.fetch_max_bytes), 1024, 1LL << 30);
+  range("--fetch-max-wait-ms", c.fetch_max_wait_ms, 0, 60'000);
+  range("--max-write-queue-bytes", static_cast<long long>(c.max_write_queue_bytes), 64 * 1024,
+        1LL << 32);
+  range("--max-inflight-requests", c.max_inflight_requests, 1, 100'000);
+  range("--kafka-timeout-ms", c.kafka_timeout_ms, 100, 600'000);
+  std::set<std::string> uris;
+  for (const auto& r : c.routes) {
+    for (const auto& u : r.uris) {
+      if (!uris.insert(u).second) throw ConfigError("route '" + r.id + "': uri '" + u + "' is used by two routes");
+    }
+  }
+}
+
+}  // namespace kpg::config

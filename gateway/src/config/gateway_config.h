@@ -1,0 +1,46 @@
+// Gateway settings: defaults, then a YAML file (--config), then command-line flags.
+// The YAML keys are the long flag names with '-' written as '_' (listen, admin_listen, ...)
+// plus `routes`, a list of APISIX-shaped route objects each with an `id`.
+#pragma once
+
+#include "config/route.h"
+
+#include <cstddef>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace YAML {
+class Node;
+}
+
+namespace kpg::config {
+
+struct GatewayConfig {
+  std::string listen = "0.0.0.0:9080";
+  std::string admin_listen = "127.0.0.1:9180";
+  std::string data_dir = "kpg-data";
+  bool embedded_kafka = false;
+  std::string log_level = "info";
+  int io_threads = 0;      ///< 0 = one per core
+  int kafka_threads = 4;   ///< threads for blocking librdkafka calls, shared by all routes
+  std::size_t max_frame_bytes = 1024 * 1024;
+  std::size_t fetch_max_bytes = 1024 * 1024;
+  int fetch_max_wait_ms = 100;
+  std::size_t max_write_queue_bytes = 16 * 1024 * 1024;
+  int max_inflight_requests = 64;
+  int kafka_timeout_ms = 2500;  ///< metadata / offset look-ups give up after this
+  std::vector<Route> routes;
+};
+
+struct ConfigError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+/// Reads `path` over `config`. Throws ConfigError naming the file, the key and the problem.
+void load_yaml_file(const std::string& path, GatewayConfig& config);
+
+/// Checks value ranges and host:port syntax. Throws ConfigError.
+void validate(const GatewayConfig& config);
+
+}  // namespace kpg::config

@@ -1,0 +1,55 @@
+// A validated PubSub route, parsed from the APISIX-shaped JSON route object:
+//   {"uri": "/kafka", "upstream": {"scheme": "kafka", "type": "none",
+//    "nodes": {"127.0.0.1:9092": 1}, "tls": {"verify": false}},
+//    "plugins": {"kafka-proxy": {"sasl": {"username": "u", "password": "p"}}}}
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace kpg::config {
+
+struct BrokerNode {
+  std::string host;
+  std::uint16_t port = 0;
+  std::string to_string() const;
+};
+
+struct TlsSettings {
+  bool verify = true;
+  std::string ca_file;    ///< kpg extension: PEM CA bundle for broker certificates
+  std::string cert_file;  ///< kpg extension: client certificate (mutual TLS)
+  std::string key_file;   ///< kpg extension: client private key
+};
+
+struct SaslSettings {
+  std::string mechanism = "PLAIN";  ///< PLAIN, SCRAM-SHA-256, SCRAM-SHA-512
+  std::string username;
+  std::string password;
+};
+
+struct Route {
+  std::string id;
+  std::vector<std::string> uris;  ///< exact paths; a trailing '*' matches a prefix
+  std::vector<BrokerNode> nodes;  ///< bootstrap brokers
+  std::optional<TlsSettings> tls;
+  std::optional<SaslSettings> sasl;
+  nlohmann::json definition;  ///< the object as given (for the admin API)
+
+  /// True when both routes reach Kafka the same way (a Kafka client can be shared).
+  bool same_kafka_settings(const Route& other) const;
+};
+
+/// Validates an APISIX route object. On failure returns a message of the form
+/// "invalid configuration: <field> <rule>", naming the field and the rule it breaks.
+std::variant<Route, std::string> parse_route(const nlohmann::json& object, std::string id);
+
+/// Parses "host:port" / "[v6]:port"; nullopt when malformed.
+std::optional<BrokerNode> parse_host_port(const std::string& text);
+
+}  // namespace kpg::config

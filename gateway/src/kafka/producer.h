@@ -1,0 +1,37 @@
+// A small synchronous Kafka producer for the demo feed and the developer tool (not on the
+// gateway's data plane).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace kpg::kafka {
+
+class Producer {
+ public:
+  /// Throws std::runtime_error when the client cannot be created.
+  explicit Producer(const std::string& bootstrap);
+  ~Producer();
+  Producer(const Producer&) = delete;
+  Producer& operator=(const Producer&) = delete;
+
+  struct Delivered {
+    std::int32_t partition = -1;
+    std::int64_t offset = -1;
+    std::string error;  ///< empty on success
+  };
+
+  /// Produces one record and waits (up to timeout_ms) for the broker's acknowledgement.
+  /// partition -1 lets the partitioner choose (by key). A missing key is sent as null.
+  Delivered produce(const std::string& topic, std::int32_t partition,
+                    const std::optional<std::string>& key, const std::string& value,
+                    int timeout_ms = 10'000);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace kpg::kafka

@@ -1,0 +1,426 @@
+#include "kafka/rdkafka_source.h"
+
+#include <librdkafka/rdkafka.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+
+#include <chrono>
+#include <deque>
+#include <map>
+#include <mutex>
+
+namespace kpg::kafka {
+
+namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
+
+std::vector<std::pair<std::string, std::string>> kafka_properties(const config::Route& route) {
+  std::string bootstrap;
+  for (const auto& node : route.nodes) {
+    if (!bootstrap.empty()) bootstrap += ",";
+    bootstrap += node.to_string();
+  }
+  std::vector<std::pair<std::string, std::string>> props = {
+      {"bootstrap.servers", bootstrap},
+      {"client.id", "kpg-gateway/" + route.id},
+      // Fetch promptly; a PubSub fetch waits at most ~100 ms for new data anyway.
+      {"fetch.wait.max.ms", "50"},
+      {"fetch.error.backoff.ms", "50"},
+      // Prefetch is per partition: keep it small so memory does not grow with partitions touched.
+      {"queued.max.messages.kbytes", "4096"},
+      {"queued.min.messages", "1000"},
+      {"fetch.message.max.bytes", "1048576"},
+      {"enable.partition.eof", "false"},
+      {"allow.auto.create.topics", "false"},
+      {"reconnect.backoff.max.ms", "2000"},
+      {"log.connection.close", "false"},
+  };
+  const bool tls = route.tls.has_value();
+  const bool sasl = route.sasl.has_value();
+  props.emplace_back("security.protocol",
+                     sasl ? (tls ? "sasl_ssl" : "sasl_plaintext") : (tls ? "ssl" : "plaintext"));
+  if (tls) {
+    props.emplace_back("enable.ssl.certificate.verification", route.tls->verify ? "true" : "false");
+    props.emplace_back("ssl.endpoint.identification.algorithm", route.tls->verify ? "https" : "none");
+    if (!route.tls->ca_file.empty()) props.emplace_back("ssl.ca.location", route.tls->ca_file);
+    if (!route.tls->cert_file.empty()) {
+      props.emplace_back("ssl.certificate.location", route.tls->cert_file);
+      props.emplace_back("ssl.key.location", route.tls->key_file);
+    }
+  }
+  if (sasl) {
+    props.emplace_back("sasl.mechanisms", route.sasl->mechanism);
+    props.emplace_back("sasl.username", route.sasl->username);
+    props.emplace_back("sasl.password", route.sasl->password);
+  }
+  return props;
+}
+
+namespace {
+
+KafkaError to_error(rd_kafka_resp_err_t err, const std::string& detail = {}) {
+  switch (err) {
+    case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+    case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
+      return {ErrorKind::unknown_topic, "not found topic"};
+    case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
+      return {ErrorKind::unknown_partition, "not found partition"};
+    case RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE:
+    case RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET:
+      return {ErrorKind::offset_out_of_range, "OFFSET_OUT_OF_RANGE"};
+    case RD_KAFKA_RESP_ERR__TRANSPORT:
+    case RD_KAFKA_RESP_ERR__TIMED_OUT:
+    case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
+    case RD_KAFKA_RESP_ERR__RESOLVE:
+      // APISIX reports unreachable brokers as "not found topic"; keep that prefix, add the cause.
+      return {ErrorKind::unreachable,
+              std::string("not found topic (no broker reachable: ") + rd_kafka_err2str(err) +
+                  (detail.empty() ? "" : "; " + detail) + ")"};
+    case RD_KAFKA_RESP_ERR__SSL:
+      return {ErrorKind::rejected, "TLS certificate rejected: " + detail};
+    case RD_KAFKA_RESP_ERR__AUTHENTICATION:
+    case RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED:
+      return {ErrorKind::rejected, "SASL authentication failed: " + detail};
+    default:
+      return {ErrorKind::other, std::string(rd_kafka_err2name(err)) + ": " + rd_kafka_err2str(err)};
+  }
+}
+
+// One consumed-position cursor over a topic-partition, used by every session that fetches it.
+// Sessions tailing the same partition at the same position share its prefetched data.
+struct PartitionReader {
+  explicit PartitionReader(asio::thread_pool& pool) : strand(asio::make_strand(pool)) {}
+  asio::strand<asio::thread_pool::executor_type> strand;
+  rd_kafka_topic_t* topic = nullptr;  // owned by the source's topic map
+  std::int32_t partition = 0;
+  bool started = false;
+  std::int64_t next_offset = -1;  // offset at which the queue continues; -1 = must (re)seek
+  std::deque<Record> stash;       // consumed from librdkafka but not yet handed out
+};
+
+struct FetchJob {
+  std::string topic;
+  std::int32_t partition;
+  std::int64_t offset;
+  FetchLimits limits;
+  Clock::time_point deadline;
+  std::function<void(FetchResult)> done;
+};
+
+class RdKafkaSource final : public RecordSource,
+                            public std::enable_shared_from_this<RdKafkaSource> {
+ public:
+  RdKafkaSource(std::string route_id, rd_kafka_t* rk, asio::thread_pool& workers,
+                SourceOptions options)
+      : route_id_(std::move(route_id)), rk_(rk), workers_(workers), options_(options) {}
+
+  ~RdKafkaSource() override {
+    for (auto& [key, reader] : readers_) {
+      if (reader->started) rd_kafka_consume_stop(reader->topic, reader->partition);
+    }
+    for (auto& [name, topic] : topics_) rd_kafka_topic_destroy(topic);
+    rd_kafka_destroy(rk_);
+  }
+
+  void list_offset(std::string topic, std::int32_t partition, std::int64_t timestamp,
+                   std::function<void(OffsetResult)> done) override {
+    asio::post(workers_, [self = shared_from_this(), topic = std::move(topic), partition,
+                          timestamp, done = std::move(done)] {
+      done(self->do_list_offset(topic, partition, timestamp));
+    });
+  }
+
+  void fetch(std::string topic, std::int32_t partition, std::int64_t offset, FetchLimits limits,
+             std::function<void(FetchResult)> done) override {
+    auto job = std::make_shared<FetchJob>(FetchJob{std::move(topic), partition, offset, limits,
+                                                   Clock::now() + limits.max_wait, std::move(done)});
+    asio::post(workers_, [self = shared_from_this(), job] {
+      rd_kafka_topic_t* rkt = nullptr;
+      if (auto error = self->check_partition(job->topic, job->partition, &rkt)) {
+        job->done(FetchResult{std::move(error), {}});
+        return;
+      }
+      auto reader = self->reader_for(rkt, job->topic, job->partition);
+      asio::post(reader->strand, [self, reader, job] { self->fetch_step(reader, job); });
+    });
+  }
+
+ private:
+  // Resolves the topic handle and checks that the partition exists (cached metadata).
+  std::optional<KafkaError> check_partition(const std::string& name, std::int32_t partition,
+                                            rd_kafka_topic_t** out) {
+    if (partition < 0) return KafkaError{ErrorKind::unknown_partition, "not found partition"};
+    {
+      std::lock_guard lock(mutex_);
+      auto it = partition_counts_.find(name);
+      if (it != partition_counts_.end() && Clock::now() - it->second.second < kMetadataTtl) {
+        if (partition >= it->second.first) {
+          return KafkaError{ErrorKind::unknown_partition, "not found partition"};
+        }
+        *out = topics_.at(name);
+        return std::nullopt;
+      }
+    }
+    rd_kafka_topic_t* rkt = topic_handle(name);
+    const rd_kafka_metadata_t* md = nullptr;
+    const auto err = rd_kafka_metadata(rk_, 0, rkt, &md, options_.request_timeout_ms);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return to_error(err, broker_hint());
+    std::optional<KafkaError> result;
+    int partitions = 0;
+    if (md->topic_cnt < 1 || md->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      const auto topic_err = md->topic_cnt < 1 ? RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART
+                                               : md->topics[0].err;
+      result = to_error(topic_err == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE
+                            ? RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART
+                            : topic_err);
+    } else {
+      partitions = md->topics[0].partition_cnt;
+      if (partition >= partitions) {
+        result = KafkaError{ErrorKind::unknown_partition, "not found partition"};
+      }
+    }
+    rd_kafka_metadata_destroy(md);
+    if (partitions > 0) {
+      std::lock_guard lock(mutex_);
+      partition_counts_[name] = {partitions, Clock::now()};
+    }
+    *out = rkt;
+    return result;
+  }
+
+  std::string broker_hint() const {
+    std::lock_guard lock(mutex_);
+    return last_broker_error_;
+  }
+
+  rd_kafka_topic_t* topic_handle(const std::string& name) {
+    std::lock_guard lock(mutex_);
+    auto it = topics_.find(name);
+    if (it != topics_.end()) return it->second;
+    rd_kafka_topic_conf_t* tconf = rd_kafka_topic_conf_new();
+    char errstr[256];
+    // Never jump silently to another offset: out-of-range surfaces as an error to the client.
+    rd_kafka_topic_conf_set(tconf, "auto.offset.reset", "error", errstr, sizeof errstr);
+    rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk_, name.c_str(), tconf);
+    topics_.emplace(name, rkt);
+    return rkt;
+  }
+
+  std::shared_ptr<PartitionReader> reader_for(rd_kafka_topic_t* rkt, const std::string& topic,
+                                              std::int32_t partition) {
+    std::lock_guard lock(mutex_);
+    auto& slot = readers_[{topic, partition}];
+    if (!slot) {
+      slot = std::make_shared<PartitionReader>(workers_);
+      slot->topic = rkt;
+      slot->partition = partition;
+    }
+    return slot;
+  }
+
+  OffsetResult do_list_offset(const std::string& topic, std::int32_t partition,
+                              std::int64_t timestamp) {
+    rd_kafka_topic_t* rkt = nullptr;
+    if (auto error = check_partition(topic, partition, &rkt)) return {std::move(error), -1};
+    if (timestamp == -1 || timestamp == -2) {
+      std::int64_t low = 0;
+      std::int64_t high = 0;
+      const auto err = rd_kafka_query_watermark_offsets(rk_, topic.c_str(), partition, &low,
+                                                        &high, options_.request_timeout_ms);
+      if (err) return {to_error(err, broker_hint()), -1};
+      return {std::nullopt, timestamp == -2 ? low : high};
+    }
+    if (timestamp < 0) {
+      return {KafkaError{ErrorKind::other, "timestamp must be -2, -1 or >= 0"}, -1};
+    }
+    rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(list, topic.c_str(), partition)->offset = timestamp;
+    const auto err = rd_kafka_offsets_for_times(rk_, list, options_.request_timeout_ms);
+    OffsetResult result{std::nullopt, -1};
+    if (err) {
+      result.error = to_error(err, broker_hint());
+    } else if (list->elems[0].err) {
+      result.error = to_error(list->elems[0].err);
+    } else {
+      result.offset = list->elems[0].offset;  // -1 when no record has timestamp >= it
+    }
+    rd_kafka_topic_partition_list_destroy(list);
+    return result;
+  }
+
+  // Runs on the reader's strand. Positions the reader, drains what is available and, when
+  // nothing is, re-polls briefly until the job's deadline (without holding a thread meanwhile).
+  void fetch_step(const std::shared_ptr<PartitionReader>& reader,
+                  const std::shared_ptr<FetchJob>& job) {
+    if (!reader->started || reader->next_offset != job->offset) {
+      if (auto error = position(*reader, job->topic, job->offset)) {
+        job->done(FetchResult{std::move(error), {}});
+        return;
+      }
+    }
+    FetchResult result;
+    std::size_t bytes = 0;
+    auto take = [&](Record&& record) {
+      const std::size_t size = record.key.size() + record.value.size();
+      if (!result.records.empty() && bytes + size > job->limits.max_bytes) return false;
+      bytes += size;
+      reader->next_offset = record.offset + 1;
+      result.records.push_back(std::move(record));
+      return true;
+    };
+    while (!reader->stash.empty()) {
+      if (!take(std::move(reader->stash.front()))) break;
+      reader->stash.pop_front();
+    }
+    if (reader->stash.empty()) {
+      std::optional<KafkaError> error = drain(*reader, job->offset, take);
+      if (error) {
+        reader->next_offset = -1;  // force a fresh seek next time
+        reader->stash.clear();
+        if (result.records.empty()) {
+          job->done(FetchResult{std::move(error), {}});
+          return;
+        }
+      }
+    }
+    if (result.records.empty() && Clock::now() < job->deadline) {
+      auto timer = std::make_shared<asio::steady_timer>(reader->strand);
+      timer->expires_after(kPollInterval);
+      timer->async_wait([self = shared_from_this(), reader, job, timer](boost::system::error_code) {
+        self->fetch_step(reader, job);
+      });
+      return;
+    }
+    job->done(std::move(result));
+  }
+
+  // Moves the reader to `offset`, checking bounds first so that out-of-range is reported
+  // instead of being retried by the consumer.
+  std::optional<KafkaError> position(PartitionReader& reader, const std::string& topic,
+                                     std::int64_t offset) {
+    std::int64_t low = 0;
+    std::int64_t high = 0;
+    const auto err = rd_kafka_query_watermark_offsets(rk_, topic.c_str(), reader.partition, &low,
+                                                      &high, options_.request_timeout_ms);
+    if (err) return to_error(err, broker_hint());
+    if (offset < low || offset > high) return to_error(RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE);
+    reader.stash.clear();
+    if (!reader.started) {
+      if (rd_kafka_consume_start(reader.topic, reader.partition, offset) == -1) {
+        return to_error(rd_kafka_last_error());
+      }
+      reader.started = true;
+    } else {
+      const auto seek_err = rd_kafka_seek(reader.topic, reader.partition, offset,
+                                          options_.request_timeout_ms);
+      if (seek_err) return to_error(seek_err);
+    }
+    reader.next_offset = offset;
+    return std::nullopt;
+  }
+
+  // Takes what librdkafka has queued (without waiting) into `take`; the rest goes to the stash.
+  template <class Take>
+  std::optional<KafkaError> drain(PartitionReader& reader, std::int64_t min_offset, Take& take) {
+    rd_kafka_message_t* batch[kBatch];
+    const ssize_t n = rd_kafka_consume_batch(reader.topic, reader.partition, 0, batch, kBatch);
+    if (n < 0) return to_error(rd_kafka_last_error());
+    std::optional<KafkaError> error;
+    bool full = false;
+    for (ssize_t i = 0; i < n; ++i) {
+      rd_kafka_message_t* m = batch[i];
+      if (m->err) {
+        if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF && !error) {
+          error = to_error(m->err, rd_kafka_message_errstr(m));
+        }
+      } else if (!error && m->offset >= min_offset) {
+        Record record{m->offset, rd_kafka_message_timestamp(m, nullptr),
+                      std::string(static_cast<const char*>(m->key), m->key_len),
+                      std::string(static_cast<const char*>(m->payload), m->len)};
+        if (full || !take(std::move(record))) {
+          full = true;
+          reader.stash.push_back(Record{m->offset, rd_kafka_message_timestamp(m, nullptr),
+                                        std::string(static_cast<const char*>(m->key), m->key_len),
+                                        std::string(static_cast<const char*>(m->payload), m->len)});
+        }
+      }
+      rd_kafka_message_destroy(m);
+    }
+    return error;
+  }
+
+ public:
+  void note_broker_error(std::string text) {
+    std::lock_guard lock(mutex_);
+    last_broker_error_ = std::move(text);
+  }
+
+ private:
+  static constexpr auto kMetadataTtl = std::chrono::seconds(30);
+  static constexpr auto kPollInterval = std::chrono::milliseconds(10);
+  static constexpr int kBatch = 256;
+
+  std::string route_id_;
+  rd_kafka_t* rk_;
+  asio::thread_pool& workers_;
+  SourceOptions options_;
+  mutable std::mutex mutex_;
+  std::map<std::string, rd_kafka_topic_t*> topics_;
+  std::map<std::string, std::pair<int, Clock::time_point>> partition_counts_;
+  std::map<std::pair<std::string, std::int32_t>, std::shared_ptr<PartitionReader>> readers_;
+  std::string last_broker_error_;
+};
+
+// librdkafka callbacks: they run on librdkafka's threads; spdlog is thread-safe.
+void log_cb(const rd_kafka_t* rk, int level, const char* fac, const char* buf) {
+  const char* name = rd_kafka_name(rk);
+  if (level <= 3) spdlog::error("event=kafka_log client={} facility={} msg=\"{}\"", name, fac, buf);
+  else if (level <= 4) spdlog::warn("event=kafka_log client={} facility={} msg=\"{}\"", name, fac, buf);
+  else spdlog::debug("event=kafka_log client={} facility={} msg=\"{}\"", name, fac, buf);
+}
+
+void error_cb(rd_kafka_t*, int err, const char* reason, void* opaque) {
+  auto* weak = static_cast<std::weak_ptr<RdKafkaSource>*>(opaque);
+  if (auto source = weak->lock()) source->note_broker_error(reason);
+  spdlog::warn("event=kafka_error err={} reason=\"{}\"",
+               rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err)), reason);
+}
+
+}  // namespace
+
+std::shared_ptr<RecordSource> make_rdkafka_source(const config::Route& route,
+                                                  boost::asio::thread_pool& workers,
+                                                  const SourceOptions& options,
+                                                  std::string* error) {
+  char errstr[512];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  for (const auto& [key, value] : kafka_properties(route)) {
+    if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), errstr, sizeof errstr) !=
+        RD_KAFKA_CONF_OK) {
+      if (error) *error = "kafka setting " + key + ": " + errstr;
+      rd_kafka_conf_destroy(conf);
+      return nullptr;
+    }
+  }
+  rd_kafka_conf_set_log_cb(conf, log_cb);
+  // The opaque outlives the handle: it is owned by the deleter of the returned shared_ptr chain.
+  auto weak_holder = std::make_shared<std::weak_ptr<RdKafkaSource>>();
+  rd_kafka_conf_set_opaque(conf, weak_holder.get());
+  rd_kafka_conf_set_error_cb(conf, error_cb);
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+  if (!rk) {
+    if (error) *error = std::string("cannot create Kafka client: ") + errstr;
+    rd_kafka_conf_destroy(conf);  // rd_kafka_new frees conf only on success
+    return nullptr;
+  }
+  auto source = std::shared_ptr<RdKafkaSource>(
+      new RdKafkaSource(route.id, rk, workers, options),
+      [weak_holder](RdKafkaSource* p) { delete p; });
+  *weak_holder = source;
+  return source;
+}
+
+}  // namespace kpg::kafka

@@ -1,0 +1,196 @@
+// kpg-gateway: serves Kafka PubSub routes (Apache APISIX-compatible) over WebSocket.
+#include "config/gateway_config.h"
+#include "config/route_table.h"
+#include "kafka/demo_feed.h"
+#include "kafka/mock_cluster.h"
+#include "kafka/rdkafka_source.h"
+#include "server/listener.h"
+#include "server/server_context.h"
+
+#include <CLI/CLI.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <iostream>
+#include <thread>
+
+namespace {
+
+using namespace kpg;
+namespace asio = boost::asio;
+
+constexpr const char* kDemoTopic = "demo";
+constexpr int kDemoPartitions = 3;
+
+struct Flags {
+  std::string config_file;
+  config::GatewayConfig config;
+};
+
+int parse_flags(int argc, char** argv, Flags& flags) {
+  CLI::App app{
+      "kpg-gateway: Kafka PubSub gateway. Serves Apache APISIX-compatible PubSub routes over "
+      "WebSocket.\nSettings come from defaults, then --config FILE (YAML, keys as the long flag "
+      "names with '_' for '-', plus `routes`), then flags.",
+      "kpg-gateway"};
+  app.get_formatter()->column_width(36);
+  config::GatewayConfig defaults;
+  std::string listen, admin_listen, data_dir, log_level;
+  bool embedded = false;
+  int io_threads = -1;
+  app.add_option("--config", flags.config_file, "YAML configuration file")->check(CLI::ExistingFile);
+  app.add_option("--listen", listen, "data-plane HOST:PORT (default " + defaults.listen + ")");
+  app.add_option("--admin-listen", admin_listen,
+                 "admin API HOST:PORT (default " + defaults.admin_listen + ")");
+  app.add_option("--data-dir", data_dir, "directory for persistent state (default " +
+                                             defaults.data_dir + ")");
+  app.add_flag("--embedded-kafka", embedded,
+               "start an in-process Kafka-protocol cluster with a live topic '" +
+                   std::string(kDemoTopic) + "' and a route /kafka to it");
+  app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off (default info)");
+  app.add_option("--io-threads", io_threads, "I/O threads (default: one per core)");
+  CLI11_PARSE(app, argc, argv);
+
+  config::GatewayConfig& c = flags.config;
+  if (!flags.config_file.empty()) config::load_yaml_file(flags.config_file, c);
+  if (app.count("--listen")) c.listen = listen;
+  if (app.count("--admin-listen")) c.admin_listen = admin_listen;
+  if (app.count("--data-dir")) c.data_dir = data_dir;
+  if (app.count("--log-level")) c.log_level = log_level;
+  if (app.count("--io-threads")) c.io_threads = io_threads;
+  if (embedded) c.embedded_kafka = true;
+  config::validate(c);
+  return -1;
+}
+
+asio::ip::tcp::endpoint to_endpoint(const std::string& host_port) {
+  const auto node = config::parse_host_port(host_port);
+  return {asio::ip::make_address(node->host), node->port};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Flags flags;
+  try {
+    if (int rc = parse_flags(argc, argv, flags); rc >= 0) return rc;
+  } catch (const config::ConfigError& e) {
+    std::cerr << "kpg-gateway: " << e.what() << "\n";
+    return 2;
+  }
+  config::GatewayConfig& cfg = flags.config;
+
+  auto logger = spdlog::stdout_color_mt("kpg");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::from_str(cfg.log_level));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ %v");
+  spdlog::flush_on(spdlog::level::info);
+
+  std::error_code fs_error;
+  std::filesystem::create_directories(cfg.data_dir, fs_error);
+  if (fs_error) {
+    spdlog::error("event=startup_failed err=\"cannot create data dir {}: {}\"", cfg.data_dir,
+                  fs_error.message());
+    return 1;
+  }
+
+  // Blocking librdkafka calls run here, never on the I/O threads.
+  asio::thread_pool kafka_workers(static_cast<std::size_t>(cfg.kafka_threads));
+
+  std::unique_ptr<kafka::MockCluster> embedded_cluster;
+  std::unique_ptr<kafka::DemoFeed> demo_feed;
+  if (cfg.embedded_kafka) {
+    try {
+      embedded_cluster = std::make_unique<kafka::MockCluster>(1);
+    } catch (const std::exception& e) {
+      spdlog::error("event=startup_failed err=\"{}\"", e.what());
+      return 1;
+    }
+    std::string error;
+    if (!embedded_cluster->create_topic(kDemoTopic, kDemoPartitions, &error)) {
+      spdlog::error("event=startup_failed err=\"cannot create demo topic: {}\"", error);
+      return 1;
+    }
+    auto route = config::parse_route(
+        {{"uri", "/kafka"},
+         {"upstream",
+          {{"scheme", "kafka"}, {"type", "none"}, {"nodes", {{embedded_cluster->bootstrap(), 1}}}}}},
+        "embedded-demo");
+    cfg.routes.push_back(std::get<config::Route>(std::move(route)));
+    demo_feed = std::make_unique<kafka::DemoFeed>(embedded_cluster->bootstrap(), kDemoTopic, 4.0);
+    spdlog::info("event=embedded_kafka bootstrap={} topic={} partitions={}",
+                 embedded_cluster->bootstrap(), kDemoTopic, kDemoPartitions);
+  }
+
+  server::ServerContext context;
+  context.pubsub_limits.fetch.max_bytes = cfg.fetch_max_bytes;
+  context.pubsub_limits.fetch.max_wait = std::chrono::milliseconds(cfg.fetch_max_wait_ms);
+  context.session_limits.max_frame_bytes = cfg.max_frame_bytes;
+  context.session_limits.max_write_queue_bytes = cfg.max_write_queue_bytes;
+  context.session_limits.max_inflight_requests = cfg.max_inflight_requests;
+
+  std::vector<config::ActiveRoute> active;
+  for (const auto& route : cfg.routes) {
+    std::string error;
+    auto source = kafka::make_rdkafka_source(
+        route, kafka_workers, kafka::SourceOptions{cfg.kafka_timeout_ms}, &error);
+    if (!source) {
+      spdlog::error("event=startup_failed route={} err=\"{}\"", route.id, error);
+      return 1;
+    }
+    std::string uris;
+    for (const auto& u : route.uris) uris += (uris.empty() ? "" : ",") + u;
+    std::string nodes;
+    for (const auto& n : route.nodes) nodes += (nodes.empty() ? "" : ",") + n.to_string();
+    spdlog::info("event=route_loaded route={} uris={} nodes={} tls={} sasl={}", route.id, uris,
+                 nodes, route.tls.has_value(), route.sasl.has_value());
+    active.push_back({std::make_shared<const config::Route>(route), std::move(source)});
+  }
+  context.routes.set(std::make_shared<const config::RouteTable>(std::move(active)));
+
+  const int io_threads = cfg.io_threads > 0
+                             ? cfg.io_threads
+                             : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  asio::io_context io(io_threads);
+  std::shared_ptr<server::Listener> listener;
+  try {
+    listener = std::make_shared<server::Listener>(io, to_endpoint(cfg.listen), context);
+  } catch (const boost::system::system_error& e) {
+    spdlog::error("event=startup_failed err=\"cannot listen on {}: {}\"", cfg.listen,
+                  e.code().message());
+    return 1;
+  }
+  listener->start();
+  const auto bound = listener->local_endpoint();
+  spdlog::info("event=listening address={}:{} routes={} io_threads={}",
+               bound.address().to_string(), bound.port(), cfg.routes.size(), io_threads);
+
+  // Graceful drain: stop accepting, close sessions with 1001, exit within a bounded time.
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  asio::steady_timer drain_deadline(io);
+  signals.async_wait([&](const boost::system::error_code& ec, int signal) {
+    if (ec) return;
+    spdlog::info("event=shutdown signal={} sessions={}", signal, context.sessions.size());
+    listener->stop();
+    context.sessions.close_if([](const server::ClosableSession&) { return true; },
+                              1001, "server shutting down");
+    drain_deadline.expires_after(std::chrono::seconds(3));
+    drain_deadline.async_wait([&](const boost::system::error_code&) { io.stop(); });
+  });
+
+  std::vector<std::thread> threads;
+  for (int i = 1; i < io_threads; ++i) threads.emplace_back([&io] { io.run(); });
+  io.run();
+  for (auto& t : threads) t.join();
+
+  context.routes.set(std::make_shared<const config::RouteTable>(std::vector<config::ActiveRoute>{}));
+  demo_feed.reset();
+  kafka_workers.join();
+  spdlog::info("event=stopped");
+  return 0;
+}

@@ -1,0 +1,45 @@
+#include "server/listener.h"
+
+#include "server/http_session.h"
+
+#include <boost/asio/strand.hpp>
+#include <spdlog/spdlog.h>
+
+namespace kpg::server {
+
+namespace asio = boost::asio;
+
+Listener::Listener(asio::io_context& io, const asio::ip::tcp::endpoint& endpoint,
+                   ServerContext& context)
+    : io_(io), acceptor_(asio::make_strand(io)), context_(context) {
+  acceptor_.open(endpoint.protocol());
+  acceptor_.set_option(asio::socket_base::reuse_address(true));
+  acceptor_.bind(endpoint);
+  acceptor_.listen(asio::socket_base::max_listen_connections);
+}
+
+void Listener::start() { accept_next(); }
+
+void Listener::stop() {
+  asio::post(acceptor_.get_executor(), [self = shared_from_this()] {
+    boost::system::error_code ignored;
+    self->acceptor_.close(ignored);
+  });
+}
+
+void Listener::accept_next() {
+  acceptor_.async_accept(asio::make_strand(io_), [self = shared_from_this()](
+                                                     boost::system::error_code ec,
+                                                     asio::ip::tcp::socket socket) {
+    if (ec == asio::error::operation_aborted) return;
+    if (ec) {
+      // e.g. EMFILE: log and keep accepting rather than taking the process down.
+      spdlog::warn("event=accept_error err=\"{}\"", ec.message());
+    } else {
+      run_http_session(std::move(socket), self->context_);
+    }
+    if (self->acceptor_.is_open()) self->accept_next();
+  });
+}
+
+}  // namespace kpg::server

@@ -1,0 +1,73 @@
+// What every connection of the data plane shares: the live route table, limits and the registry
+// used to close sessions on shutdown or route changes.
+#pragma once
+
+#include "config/route_table.h"
+#include "pubsub/pubsub_handler.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+namespace kpg::server {
+
+/// A session that can be asked to close (from any thread).
+class ClosableSession {
+ public:
+  virtual ~ClosableSession() = default;
+  /// Closes with a WebSocket close code and reason; safe to call from any thread.
+  virtual void close_async(std::uint16_t code, std::string reason) = 0;
+  virtual const std::string& route_id() const = 0;
+};
+
+/// Thread-safe set of open sessions (weak references).
+class SessionRegistry {
+ public:
+  void add(const std::shared_ptr<ClosableSession>& session) {
+    std::lock_guard lock(mutex_);
+    sessions_[session.get()] = session;
+  }
+  void remove(const ClosableSession* session) {
+    std::lock_guard lock(mutex_);
+    sessions_.erase(session);
+  }
+  std::size_t size() const {
+    std::lock_guard lock(mutex_);
+    return sessions_.size();
+  }
+  /// Asks every session accepted by `filter` to close.
+  void close_if(const std::function<bool(const ClosableSession&)>& filter, std::uint16_t code,
+                const std::string& reason) {
+    std::vector<std::shared_ptr<ClosableSession>> targets;
+    {
+      std::lock_guard lock(mutex_);
+      for (auto& [ptr, weak] : sessions_) {
+        if (auto s = weak.lock(); s && filter(*s)) targets.push_back(std::move(s));
+      }
+    }
+    for (auto& s : targets) s->close_async(code, reason);
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::unordered_map<const ClosableSession*, std::weak_ptr<ClosableSession>> sessions_;
+};
+
+struct SessionLimits {
+  std::size_t max_frame_bytes = 1024 * 1024;
+  std::size_t max_write_queue_bytes = 16 * 1024 * 1024;
+  int max_inflight_requests = 64;
+};
+
+struct ServerContext {
+  config::RouteTableHolder routes;
+  pubsub::Limits pubsub_limits;
+  SessionLimits session_limits;
+  SessionRegistry sessions;
+};
+
+}  // namespace kpg::server

@@ -1,0 +1,20 @@
+// WebSocket URL parsing shared by the transports (I/O-free).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace kpg::sdk {
+
+struct WsUrl {
+  bool secure = false;   ///< wss://
+  std::string host;      ///< without brackets for IPv6 literals
+  std::string port;      ///< defaults to 80 / 443
+  std::string target;    ///< path + query, at least "/"
+};
+
+/// Parses ws://host[:port][/path] and wss://...; nullopt with `why` set when malformed.
+std::optional<WsUrl> parse_ws_url(std::string_view url, std::string* why = nullptr);
+
+}  // namespace kpg::sdk

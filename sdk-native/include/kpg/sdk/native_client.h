@@ -1,0 +1,61 @@
+// kpg::sdk::NativeClient — the SDK for native programs: the core Client over a Boost.Beast
+// WebSocket transport.
+//
+// Two ways to use it:
+//  - async_*: callbacks run on the client's io_context thread (never on the caller's thread);
+//  - blocking calls (connect, ping, list_offsets, fetch) for small programs and tests; they wait
+//    for the async call to complete. Never call a blocking method from a callback.
+//
+// Threading: every public method is safe to call from any thread; work is serialized on an
+// internal strand. Lifetime: the destructor closes the connection, fails pending calls with
+// ErrorCode::closed and, when the client owns its io_context, joins its thread.
+#pragma once
+
+#include <kpg/sdk/client.h>
+#include <kpg/sdk/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace kpg::sdk {
+
+class NativeClient {
+ public:
+  /// Owns an io_context and one thread that runs it.
+  explicit NativeClient(ClientOptions options = {});
+  /// Runs on a caller-supplied io_context; the caller keeps it running and alive longer.
+  NativeClient(boost::asio::io_context& io, ClientOptions options = {});
+  ~NativeClient();
+  NativeClient(const NativeClient&) = delete;
+  NativeClient& operator=(const NativeClient&) = delete;
+
+  void async_connect(const std::string& url, Client::ConnectHandler handler);
+  void async_ping(std::string state, ProtocolSession::PingHandler handler);
+  void async_list_offsets(const std::string& topic, std::int32_t partition, std::int64_t at,
+                          ProtocolSession::OffsetHandler handler);
+  void async_fetch(const std::string& topic, std::int32_t partition, std::int64_t offset,
+                   ProtocolSession::FetchHandler handler);
+  void on_disconnect(Client::DisconnectHandler handler);
+  void close();
+
+  Result<Connected> connect(const std::string& url);
+  Result<std::string> ping(std::string state);
+  Result<std::int64_t> list_offsets(const std::string& topic, std::int32_t partition,
+                                    std::int64_t at);
+  Result<std::vector<Record>> fetch(const std::string& topic, std::int32_t partition,
+                                    std::int64_t offset);
+
+ private:
+  struct OwnedLoop;
+  struct Impl;
+  std::unique_ptr<OwnedLoop> loop_;  // only when the client owns its io_context
+  std::shared_ptr<Impl> impl_;       // shared with posted work, which may outlive a call
+};
+
+}  // namespace kpg::sdk

@@ -1,0 +1,219 @@
+#include "beast_transport.h"
+
+#include <kpg/sdk/ws_url.h>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/websocket.hpp>
+
+#include <chrono>
+#include <deque>
+#include <string>
+
+namespace kpg::sdk {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+using tcp = asio::ip::tcp;
+
+// The connection state lives in a shared object that outstanding async operations keep alive,
+// so the Transport (owned by the Client) may be destroyed at any time after close().
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  explicit Connection(asio::any_io_executor ex)
+      : executor_(ex), resolver_(ex), ws_(ex), timer_(ex) {}
+
+  void open(const std::string& url, Transport::Handlers handlers) {
+    handlers_ = std::move(handlers);
+    std::string why;
+    auto parsed = parse_ws_url(url, &why);
+    if (!parsed) return fail_soon("invalid URL '" + url + "': " + why);
+    if (parsed->secure) return fail_soon("wss:// is not supported by the native SDK yet");
+    url_ = std::move(*parsed);
+    resolver_.async_resolve(
+        url_.host, url_.port,
+        [self = shared_from_this()](beast::error_code ec, tcp::resolver::results_type results) {
+          self->on_resolve(ec, std::move(results));
+        });
+  }
+
+  void send(std::string frame) {
+    if (closed_ || !open_) return;
+    outbox_.push_back(std::move(frame));
+    if (outbox_.size() == 1) write_next();
+  }
+
+  void close() {
+    if (closed_) return;
+    closed_ = true;
+    handlers_ = {};
+    timer_.cancel();
+    resolver_.cancel();
+    if (open_) {
+      ws_.async_close(websocket::close_code::normal,
+                      [self = shared_from_this()](beast::error_code) {});
+    } else {
+      beast::get_lowest_layer(ws_).close();
+    }
+  }
+
+  void set_timer(std::int64_t delay_ms, std::function<void()> callback) {
+    ++timer_generation_;
+    timer_.cancel();
+    if (delay_ms < 0 || closed_) return;
+    timer_.expires_after(std::chrono::milliseconds(delay_ms));
+    timer_.async_wait([self = shared_from_this(), generation = timer_generation_,
+                       callback = std::move(callback)](beast::error_code ec) {
+      if (ec || self->closed_ || generation != self->timer_generation_) return;
+      callback();
+    });
+  }
+
+ private:
+  void fail_soon(std::string message) {
+    // Report asynchronously: handlers must never run inside the call that started open().
+    asio::post(executor_, [self = shared_from_this(), message = std::move(message)] {
+      self->fail(ErrorCode::transport, message);
+    });
+  }
+
+  void fail(ErrorCode code, const std::string& message) {
+    if (closed_) return;
+    closed_ = true;
+    auto on_close = std::move(handlers_.on_close);
+    handlers_ = {};
+    timer_.cancel();
+    beast::error_code ignored;
+    beast::get_lowest_layer(ws_).socket().close(ignored);
+    if (on_close) on_close(Error{code, message});
+  }
+
+  void on_resolve(beast::error_code ec, tcp::resolver::results_type results) {
+    if (closed_) return;
+    if (ec) return fail(ErrorCode::transport, "cannot resolve " + url_.host + ": " + ec.message());
+    beast::get_lowest_layer(ws_).async_connect(
+        results, [self = shared_from_this()](beast::error_code ec2, const tcp::endpoint&) {
+          self->on_connect(ec2);
+        });
+  }
+
+  void on_connect(beast::error_code ec) {
+    if (closed_) return;
+    if (ec) {
+      return fail(ErrorCode::transport,
+                  "cannot connect to " + url_.host + ":" + url_.port + ": " + ec.message());
+    }
+    beast::get_lowest_layer(ws_).socket().set_option(tcp::no_delay(true));
+    ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
+    ws_.read_message_max(64 * 1024 * 1024);
+    ws_.auto_fragment(false);
+    ws_.binary(true);
+    const std::string host = url_.host.find(':') != std::string::npos
+                                 ? "[" + url_.host + "]:" + url_.port
+                                 : url_.host + ":" + url_.port;
+    ws_.async_handshake(handshake_response_, host, url_.target,
+                        [self = shared_from_this()](beast::error_code ec2) {
+                          self->on_handshake(ec2);
+                        });
+  }
+
+  void on_handshake(beast::error_code ec) {
+    if (closed_) return;
+    if (ec) {
+      std::string message = "WebSocket handshake with " + url_.host + ":" + url_.port +
+                            url_.target + " failed: " + ec.message();
+      if (handshake_response_.result_int() != 0 && handshake_response_.result_int() != 101) {
+        message += " (HTTP " + std::to_string(handshake_response_.result_int()) + ")";
+      }
+      return fail(ErrorCode::transport, message);
+    }
+    open_ = true;
+    if (handlers_.on_open) handlers_.on_open();
+    read_next();
+  }
+
+  void read_next() {
+    if (closed_) return;
+    ws_.async_read(buffer_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      self->on_read(ec);
+    });
+  }
+
+  void on_read(beast::error_code ec) {
+    if (closed_) return;
+    if (ec) {
+      std::string reason = ec == websocket::error::closed
+                               ? "closed by the server" +
+                                     (ws_.reason().reason.empty()
+                                          ? std::string()
+                                          : ": " + std::string(ws_.reason().reason.c_str()))
+                               : ec.message();
+      return fail(ErrorCode::transport, reason);
+    }
+    if (ws_.got_binary()) {
+      const auto data = buffer_.cdata();
+      const std::string_view frame(static_cast<const char*>(data.data()), data.size());
+      if (handlers_.on_binary) handlers_.on_binary(frame);
+    }
+    buffer_.consume(buffer_.size());
+    read_next();
+  }
+
+  void write_next() {
+    ws_.async_write(asio::buffer(outbox_.front()),
+                    [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                      if (self->closed_) return;
+                      if (ec) return self->fail(ErrorCode::transport, "write failed: " + ec.message());
+                      self->outbox_.pop_front();
+                      if (!self->outbox_.empty()) self->write_next();
+                    });
+  }
+
+  asio::any_io_executor executor_;
+  tcp::resolver resolver_;
+  websocket::stream<beast::tcp_stream> ws_;
+  websocket::response_type handshake_response_;
+  asio::steady_timer timer_;
+  std::uint64_t timer_generation_ = 0;
+  beast::flat_buffer buffer_;
+  std::deque<std::string> outbox_;
+  Transport::Handlers handlers_;
+  WsUrl url_;
+  bool open_ = false;
+  bool closed_ = false;
+};
+
+class BeastTransport final : public Transport {
+ public:
+  explicit BeastTransport(asio::any_io_executor ex)
+      : connection_(std::make_shared<Connection>(std::move(ex))) {}
+  ~BeastTransport() override { connection_->close(); }
+
+  void open(const std::string& url, Handlers handlers) override {
+    connection_->open(url, std::move(handlers));
+  }
+  void send(std::string frame) override { connection_->send(std::move(frame)); }
+  void close() override { connection_->close(); }
+  void set_timer(std::int64_t delay_ms, std::function<void()> callback) override {
+    connection_->set_timer(delay_ms, std::move(callback));
+  }
+  std::int64_t now_ms() override {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  }
+
+ private:
+  std::shared_ptr<Connection> connection_;
+};
+
+}  // namespace
+
+std::unique_ptr<Transport> make_beast_transport(boost::asio::any_io_executor executor) {
+  return std::make_unique<BeastTransport>(std::move(executor));
+}
+
+}  // namespace kpg::sdk

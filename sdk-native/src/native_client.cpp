@@ -1,0 +1,126 @@
+#include <kpg/sdk/native_client.h>
+
+#include "beast_transport.h"
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+
+#include <future>
+#include <thread>
+
+namespace kpg::sdk {
+
+namespace asio = boost::asio;
+
+struct NativeClient::OwnedLoop {
+  asio::io_context io{1};
+  asio::executor_work_guard<asio::io_context::executor_type> guard{io.get_executor()};
+  std::thread thread;
+};
+
+struct NativeClient::Impl {
+  Impl(asio::io_context& io, ClientOptions options)
+      : strand(asio::make_strand(io)), client(make_beast_transport(strand), options) {}
+
+  asio::strand<asio::io_context::executor_type> strand;
+  Client client;
+};
+
+NativeClient::NativeClient(ClientOptions options) : loop_(std::make_unique<OwnedLoop>()) {
+  impl_ = std::make_shared<Impl>(loop_->io, options);
+  loop_->thread = std::thread([loop = loop_.get()] { loop->io.run(); });
+}
+
+NativeClient::NativeClient(asio::io_context& io, ClientOptions options)
+    : impl_(std::make_shared<Impl>(io, options)) {}
+
+NativeClient::~NativeClient() {
+  if (!loop_) {
+    // The caller's io_context: close on the strand; posted work keeps Impl alive until then.
+    asio::post(impl_->strand, [impl = impl_] { impl->client.close(); });
+    return;
+  }
+  std::promise<void> closed;
+  asio::post(impl_->strand, [impl = impl_, &closed] {
+    impl->client.close();
+    closed.set_value();
+  });
+  closed.get_future().wait();
+  loop_->io.stop();
+  loop_->thread.join();
+  impl_.reset();  // destroyed after the loop stopped: no handler can run concurrently
+}
+
+void NativeClient::async_connect(const std::string& url, Client::ConnectHandler handler) {
+  asio::post(impl_->strand, [impl = impl_, url, handler = std::move(handler)]() mutable {
+    impl->client.connect(url, std::move(handler));
+  });
+}
+
+void NativeClient::async_ping(std::string state, ProtocolSession::PingHandler handler) {
+  asio::post(impl_->strand,
+             [impl = impl_, state = std::move(state), handler = std::move(handler)]() mutable {
+               impl->client.ping(std::move(state), std::move(handler));
+             });
+}
+
+void NativeClient::async_list_offsets(const std::string& topic, std::int32_t partition,
+                                      std::int64_t at, ProtocolSession::OffsetHandler handler) {
+  asio::post(impl_->strand, [impl = impl_, topic, partition, at,
+                             handler = std::move(handler)]() mutable {
+    impl->client.list_offsets(topic, partition, at, std::move(handler));
+  });
+}
+
+void NativeClient::async_fetch(const std::string& topic, std::int32_t partition,
+                               std::int64_t offset, ProtocolSession::FetchHandler handler) {
+  asio::post(impl_->strand, [impl = impl_, topic, partition, offset,
+                             handler = std::move(handler)]() mutable {
+    impl->client.fetch(topic, partition, offset, std::move(handler));
+  });
+}
+
+void NativeClient::on_disconnect(Client::DisconnectHandler handler) {
+  asio::post(impl_->strand, [impl = impl_, handler = std::move(handler)]() mutable {
+    impl->client.on_disconnect(std::move(handler));
+  });
+}
+
+void NativeClient::close() {
+  asio::post(impl_->strand, [impl = impl_] { impl->client.close(); });
+}
+
+namespace {
+// Runs an async_* call and waits for its single callback.
+template <class T, class Start>
+Result<T> wait_for(Start&& start) {
+  std::promise<Result<T>> promise;
+  auto future = promise.get_future();
+  start([&promise](Result<T> result) { promise.set_value(std::move(result)); });
+  return future.get();
+}
+}  // namespace
+
+Result<Connected> NativeClient::connect(const std::string& url) {
+  return wait_for<Connected>([&](auto done) { async_connect(url, done); });
+}
+
+Result<std::string> NativeClient::ping(std::string state) {
+  return wait_for<std::string>([&](auto done) { async_ping(std::move(state), done); });
+}
+
+Result<std::int64_t> NativeClient::list_offsets(const std::string& topic, std::int32_t partition,
+                                                std::int64_t at) {
+  return wait_for<std::int64_t>(
+      [&](auto done) { async_list_offsets(topic, partition, at, done); });
+}
+
+Result<std::vector<Record>> NativeClient::fetch(const std::string& topic, std::int32_t partition,
+                                                std::int64_t offset) {
+  return wait_for<std::vector<Record>>(
+      [&](auto done) { async_fetch(topic, partition, offset, done); });
+}
+
+}  // namespace kpg::sdk

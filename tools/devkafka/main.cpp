@@ -1,0 +1,112 @@
+// kpg-devkafka: a Kafka-protocol broker for development and integration tests (librdkafka's mock
+// cluster in its own process), plus a producer to feed it.
+#include "kafka/mock_cluster.h"
+#include "kafka/producer.h"
+
+#include <CLI/CLI.hpp>
+
+#include <csignal>
+#include <iostream>
+#include <optional>
+
+namespace {
+
+int run_mock(int brokers, const std::vector<std::string>& topics) {
+  // Block the signals before any thread starts so that only sigwait below receives them.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+
+  kpg::kafka::MockCluster cluster(brokers);
+  for (const auto& spec : topics) {
+    const auto colon = spec.rfind(':');
+    std::string name = spec.substr(0, colon);
+    int partitions = 1;
+    if (colon != std::string::npos) {
+      try {
+        partitions = std::stoi(spec.substr(colon + 1));
+      } catch (const std::exception&) {
+        partitions = 0;
+      }
+    }
+    if (name.empty() || partitions < 1 || partitions > 10000) {
+      std::cerr << "kpg-devkafka: --topic '" << spec << "' is not NAME[:PARTITIONS]\n";
+      return 2;
+    }
+    std::string error;
+    if (!cluster.create_topic(name, partitions, &error)) {
+      std::cerr << "kpg-devkafka: cannot create topic " << name << ": " << error << "\n";
+      return 1;
+    }
+  }
+  // The first line of stdout is machine-read by tests: keep its format stable.
+  std::cout << "bootstrap=" << cluster.bootstrap() << std::endl;
+  int signal = 0;
+  sigwait(&set, &signal);
+  std::cerr << "kpg-devkafka: stopping on signal " << signal << "\n";
+  return 0;
+}
+
+int run_produce(const std::string& bootstrap, const std::string& topic, int partition,
+                const std::optional<std::string>& key, std::vector<std::string> values) {
+  kpg::kafka::Producer producer(bootstrap);
+  auto produce_one = [&](const std::string& value) {
+    auto delivered = producer.produce(topic, partition, key, value);
+    if (!delivered.error.empty()) {
+      std::cerr << "kpg-devkafka: produce failed: " << delivered.error << "\n";
+      return false;
+    }
+    std::cout << "partition=" << delivered.partition << " offset=" << delivered.offset
+              << std::endl;
+    return true;
+  };
+  if (values.empty()) {
+    for (std::string line; std::getline(std::cin, line);) {
+      if (!produce_one(line)) return 1;
+    }
+    return 0;
+  }
+  for (const auto& v : values) {
+    if (!produce_one(v)) return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"kpg-devkafka: a Kafka-protocol broker for development and tests, and a producer.",
+               "kpg-devkafka"};
+  app.require_subcommand(1);
+
+  auto* mock = app.add_subcommand(
+      "mock", "run a mock Kafka cluster; prints 'bootstrap=HOST:PORT' and runs until SIGINT/SIGTERM");
+  int brokers = 1;
+  std::vector<std::string> topics;
+  mock->add_option("--brokers", brokers, "number of brokers (default 1)")->check(CLI::Range(1, 16));
+  mock->add_option("--topic", topics, "create topic NAME[:PARTITIONS] (repeatable)");
+
+  auto* produce = app.add_subcommand(
+      "produce", "produce records (the VALUE arguments, or one per stdin line); prints offsets");
+  std::string bootstrap, topic;
+  int partition = -1;
+  std::string key;
+  std::vector<std::string> values;
+  produce->add_option("--bootstrap", bootstrap, "bootstrap HOST:PORT")->required();
+  produce->add_option("--topic", topic, "topic")->required();
+  produce->add_option("--partition", partition, "partition (default: by key)");
+  auto* key_opt = produce->add_option("--key", key, "record key (default: none)");
+  produce->add_option("values", values, "record values");
+
+  CLI11_PARSE(app, argc, argv);
+  try {
+    if (*mock) return run_mock(brokers, topics);
+    return run_produce(bootstrap, topic, partition,
+                       key_opt->count() ? std::optional<std::string>(key) : std::nullopt, values);
+  } catch (const std::exception& e) {
+    std::cerr << "kpg-devkafka: " << e.what() << "\n";
+    return 1;
+  }
+}
