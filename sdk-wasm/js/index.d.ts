@@ -1,0 +1,45 @@
+/** Why a call failed. */
+export type KpgErrorCode = 'transport' | 'timeout' | 'closed' | 'server' | 'protocol';
+
+export class KpgError extends Error {
+  readonly name: 'KpgError';
+  readonly code: KpgErrorCode;
+}
+
+/** A Kafka record. Offsets and timestamps are bigint: no precision loss past 2^53. */
+export interface KafkaRecord {
+  offset: bigint;
+  /** Milliseconds since the epoch. */
+  timestamp: bigint;
+  key: Uint8Array;
+  value: Uint8Array;
+}
+
+/** Where listOffsets looks: the first offset, the next offset to be written, or a time. */
+export type OffsetSpec = 'earliest' | 'latest' | Date | bigint | number | { timestamp: bigint | number };
+
+export interface ConnectOptions {
+  connectTimeoutMs?: number;
+  requestTimeoutMs?: number;
+  /** Passed to the Emscripten module factory on first load (e.g. locateFile, wasmBinary). */
+  module?: object;
+}
+
+export class KpgClient {
+  readonly isOpen: boolean;
+  /** Called when the connection ends other than by close(). */
+  ondisconnect: ((error: KpgError) => void) | null;
+  ping(state?: Uint8Array | string): Promise<Uint8Array>;
+  listOffsets(topic: string, partition: number, at?: OffsetSpec): Promise<bigint>;
+  fetch(topic: string, partition: number, offset: bigint | number | string): Promise<KafkaRecord[]>;
+  close(): void;
+}
+
+/** Opens a connection to a PubSub route such as 'ws://localhost:9080/kafka'. */
+export function connect(url: string, options?: ConnectOptions): Promise<KpgClient>;
+
+/** Loads the WebAssembly module (done by connect() on first use). */
+export function loadModule(moduleOptions?: object): Promise<unknown>;
+
+/** Decodes bytes as UTF-8. */
+export function text(bytes: Uint8Array): string;

@@ -1,0 +1,126 @@
+// Embind surface of the WASM SDK. Deliberately thin and callback-based: js/index.mjs wraps it
+// into the public Promise API. Offsets and timestamps cross as decimal strings (in) and BigInt
+// (out) so no 64-bit value loses precision. No C++ exception crosses into JS.
+#include "browser_transport.h"
+
+#include <kpg/sdk/client.h>
+
+#include <emscripten/bind.h>
+#include <emscripten/val.h>
+
+#include <charconv>
+#include <string>
+
+namespace {
+
+using emscripten::val;
+using kpg::sdk::Error;
+
+val big_int(std::int64_t value) { return val::global("BigInt")(val(std::to_string(value))); }
+
+val bytes(const std::string& data) {
+  // A copy the JS side owns: the view into the wasm heap is only valid until the next allocation.
+  return val(emscripten::typed_memory_view(data.size(),
+                                           reinterpret_cast<const std::uint8_t*>(data.data())))
+      .call<val>("slice");
+}
+
+val error_object(const Error& error) {
+  val e = val::object();
+  e.set("code", val(kpg::sdk::to_string(error.code)));
+  e.set("message", val(error.message));
+  return e;
+}
+
+bool parse_int64(const std::string& text, std::int64_t& out) {
+  const char* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, out);
+  return ec == std::errc() && ptr == end;
+}
+
+class WasmClient {
+ public:
+  WasmClient(int connect_timeout_ms, int request_timeout_ms)
+      : client_(kpg::sdk::make_browser_transport(),
+                kpg::sdk::ClientOptions{connect_timeout_ms, request_timeout_ms}) {}
+
+  // callback(error|null)
+  void connect(const std::string& url, val callback) {
+    client_.on_disconnect([this](const Error& error) {
+      if (!on_disconnect_.isUndefined()) on_disconnect_(error_object(error));
+    });
+    client_.connect(url, [callback](kpg::sdk::Result<kpg::sdk::Connected> result) {
+      callback(result ? val::null() : error_object(result.error()));
+    });
+  }
+
+  void set_on_disconnect(val callback) { on_disconnect_ = std::move(callback); }
+
+  // callback(error|null, Uint8Array)
+  void ping(const std::string& state, val callback) {
+    client_.ping(state, [callback](kpg::sdk::Result<std::string> result) {
+      if (!result) return callback(error_object(result.error()), val::undefined());
+      callback(val::null(), bytes(result.value()));
+    });
+  }
+
+  // at: decimal string (-2 earliest, -1 latest, or a timestamp). callback(error|null, BigInt)
+  void list_offsets(const std::string& topic, int partition, const std::string& at, val callback) {
+    std::int64_t at_value = 0;
+    if (!parse_int64(at, at_value)) {
+      return callback(error_object({kpg::sdk::ErrorCode::protocol, "invalid 'at': " + at}),
+                      val::undefined());
+    }
+    client_.list_offsets(topic, partition, at_value,
+                         [callback](kpg::sdk::Result<std::int64_t> result) {
+                           if (!result) return callback(error_object(result.error()), val::undefined());
+                           callback(val::null(), big_int(result.value()));
+                         });
+  }
+
+  // offset: decimal string. callback(error|null, Array<{offset, timestamp, key, value}>)
+  void fetch(const std::string& topic, int partition, const std::string& offset, val callback) {
+    std::int64_t offset_value = 0;
+    if (!parse_int64(offset, offset_value)) {
+      return callback(error_object({kpg::sdk::ErrorCode::protocol, "invalid offset: " + offset}),
+                      val::undefined());
+    }
+    client_.fetch(topic, partition, offset_value,
+                  [callback](kpg::sdk::Result<std::vector<kpg::sdk::Record>> result) {
+                    if (!result) return callback(error_object(result.error()), val::undefined());
+                    val records = val::array();
+                    for (const auto& r : result.value()) {
+                      val record = val::object();
+                      record.set("offset", big_int(r.offset));
+                      record.set("timestamp", big_int(r.timestamp));
+                      record.set("key", bytes(r.key));
+                      record.set("value", bytes(r.value));
+                      records.call<void>("push", record);
+                    }
+                    callback(val::null(), records);
+                  });
+  }
+
+  void close() { client_.close(); }
+  bool is_open() const { return client_.is_open(); }
+  int pending() const { return static_cast<int>(client_.pending()); }
+
+ private:
+  kpg::sdk::Client client_;
+  val on_disconnect_ = val::undefined();
+};
+
+}  // namespace
+
+EMSCRIPTEN_BINDINGS(kpg_sdk) {
+  emscripten::class_<WasmClient>("WasmClient")
+      .constructor<int, int>()
+      .function("connect", &WasmClient::connect)
+      .function("setOnDisconnect", &WasmClient::set_on_disconnect)
+      .function("ping", &WasmClient::ping)
+      .function("listOffsets", &WasmClient::list_offsets)
+      .function("fetch", &WasmClient::fetch)
+      .function("close", &WasmClient::close)
+      .function("isOpen", &WasmClient::is_open)
+      .function("pending", &WasmClient::pending);
+}

@@ -1,0 +1,133 @@
+#include "browser_transport.h"
+
+#include <emscripten/eventloop.h>
+#include <emscripten/html5.h>
+#include <emscripten/websocket.h>
+
+#include <string>
+
+namespace kpg::sdk {
+namespace {
+
+class BrowserTransport final : public Transport {
+ public:
+  ~BrowserTransport() override { close(); }
+
+  void open(const std::string& url, Handlers handlers) override {
+    handlers_ = std::move(handlers);
+    if (!emscripten_websocket_is_supported()) {
+      return fail_soon("this environment has no WebSocket (in node, run with "
+                       "--experimental-websocket or provide globalThis.WebSocket)");
+    }
+    EmscriptenWebSocketCreateAttributes attrs;
+    emscripten_websocket_init_create_attributes(&attrs);
+    attrs.url = url.c_str();
+    attrs.protocols = nullptr;
+    attrs.createOnMainThread = EM_TRUE;
+    const EMSCRIPTEN_WEBSOCKET_T socket = emscripten_websocket_new(&attrs);
+    if (socket <= 0) return fail_soon("cannot open a WebSocket to '" + url + "'");
+    socket_ = socket;
+    url_ = url;
+    emscripten_websocket_set_onopen_callback(socket_, this, &BrowserTransport::on_open);
+    emscripten_websocket_set_onmessage_callback(socket_, this, &BrowserTransport::on_message);
+    emscripten_websocket_set_onerror_callback(socket_, this, &BrowserTransport::on_error);
+    emscripten_websocket_set_onclose_callback(socket_, this, &BrowserTransport::on_close);
+  }
+
+  void send(std::string frame) override {
+    if (socket_ <= 0) return;
+    emscripten_websocket_send_binary(socket_, frame.data(),
+                                     static_cast<std::uint32_t>(frame.size()));
+  }
+
+  void close() override {
+    set_timer(-1, nullptr);
+    if (socket_ > 0) {
+      emscripten_websocket_close(socket_, 1000, "client closed");
+      emscripten_websocket_delete(socket_);  // also detaches our callbacks
+      socket_ = 0;
+    }
+    handlers_ = {};
+  }
+
+  void set_timer(std::int64_t delay_ms, std::function<void()> callback) override {
+    if (timer_id_ != 0) {
+      emscripten_clear_timeout(timer_id_);
+      timer_id_ = 0;
+    }
+    timer_callback_ = std::move(callback);
+    if (delay_ms < 0 || !timer_callback_) return;
+    timer_id_ = emscripten_set_timeout(&BrowserTransport::on_timer,
+                                       static_cast<double>(delay_ms), this);
+  }
+
+  std::int64_t now_ms() override { return static_cast<std::int64_t>(emscripten_get_now()); }
+
+ private:
+  void fail_soon(std::string message) {
+    pending_failure_ = std::move(message);
+    set_timer(0, [this] {
+      auto on_close = std::move(handlers_.on_close);
+      handlers_ = {};
+      if (on_close) on_close(Error{ErrorCode::transport, pending_failure_});
+    });
+  }
+
+  static EM_BOOL on_open(int, const EmscriptenWebSocketOpenEvent*, void* user) {
+    auto* self = static_cast<BrowserTransport*>(user);
+    if (self->handlers_.on_open) self->handlers_.on_open();
+    return EM_TRUE;
+  }
+
+  static EM_BOOL on_message(int, const EmscriptenWebSocketMessageEvent* event, void* user) {
+    auto* self = static_cast<BrowserTransport*>(user);
+    if (!event->isText && self->handlers_.on_binary) {
+      self->handlers_.on_binary(
+          std::string_view(reinterpret_cast<const char*>(event->data), event->numBytes));
+    }
+    return EM_TRUE;
+  }
+
+  static EM_BOOL on_error(int, const EmscriptenWebSocketErrorEvent*, void* user) {
+    // The browser reports no detail on errors; the close event that follows carries the code.
+    static_cast<BrowserTransport*>(user)->saw_error_ = true;
+    return EM_TRUE;
+  }
+
+  static EM_BOOL on_close(int, const EmscriptenWebSocketCloseEvent* event, void* user) {
+    auto* self = static_cast<BrowserTransport*>(user);
+    std::string message = self->saw_error_ && event->code == 1006
+                              ? "cannot reach " + self->url_ + " (connection failed or refused)"
+                              : "connection closed (code " + std::to_string(event->code) +
+                                    (event->reason[0] ? ": " + std::string(event->reason) : "") +
+                                    ")";
+    emscripten_websocket_delete(self->socket_);
+    self->socket_ = 0;
+    auto on_close_handler = std::move(self->handlers_.on_close);
+    self->handlers_ = {};
+    if (on_close_handler) on_close_handler(Error{ErrorCode::transport, message});
+    return EM_TRUE;
+  }
+
+  static void on_timer(void* user) {
+    auto* self = static_cast<BrowserTransport*>(user);
+    self->timer_id_ = 0;
+    auto callback = std::move(self->timer_callback_);
+    self->timer_callback_ = nullptr;
+    if (callback) callback();
+  }
+
+  EMSCRIPTEN_WEBSOCKET_T socket_ = 0;
+  Handlers handlers_;
+  std::string url_;
+  bool saw_error_ = false;
+  long timer_id_ = 0;
+  std::function<void()> timer_callback_;
+  std::string pending_failure_;
+};
+
+}  // namespace
+
+std::unique_ptr<Transport> make_browser_transport() { return std::make_unique<BrowserTransport>(); }
+
+}  // namespace kpg::sdk
