@@ -17,6 +17,7 @@
 
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <thread>
 
 namespace {
@@ -68,9 +69,15 @@ int parse_flags(int argc, char** argv, Flags& flags) {
   return -1;
 }
 
-asio::ip::tcp::endpoint to_endpoint(const std::string& host_port) {
-  const auto node = config::parse_host_port(host_port);
-  return {asio::ip::make_address(node->host), node->port};
+// Listen addresses are IP literals ("localhost" is accepted as 127.0.0.1).
+std::optional<asio::ip::tcp::endpoint> to_endpoint(const std::string& host_port) {
+  const auto node = config::parse_host_port(host_port, true);
+  if (!node) return std::nullopt;
+  boost::system::error_code ec;
+  const auto address =
+      asio::ip::make_address(node->host == "localhost" ? "127.0.0.1" : node->host, ec);
+  if (ec) return std::nullopt;
+  return asio::ip::tcp::endpoint(address, node->port);
 }
 
 }  // namespace
@@ -158,8 +165,13 @@ int main(int argc, char** argv) {
                              : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   asio::io_context io(io_threads);
   std::shared_ptr<server::Listener> listener;
+  const auto endpoint = to_endpoint(cfg.listen);
+  if (!endpoint) {
+    spdlog::error("event=startup_failed err=\"--listen {}: expected IP:PORT\"", cfg.listen);
+    return 2;
+  }
   try {
-    listener = std::make_shared<server::Listener>(io, to_endpoint(cfg.listen), context);
+    listener = std::make_shared<server::Listener>(io, *endpoint, context);
   } catch (const boost::system::system_error& e) {
     spdlog::error("event=startup_failed err=\"cannot listen on {}: {}\"", cfg.listen,
                   e.code().message());

@@ -59,7 +59,10 @@ class WasmClient {
   // callback(error|null, Uint8Array)
   void ping(const std::string& state, val callback) {
     client_.ping(state, [callback](kpg::sdk::Result<std::string> result) {
-      if (!result) return callback(error_object(result.error()), val::undefined());
+      if (!result) {
+        callback(error_object(result.error()), val::undefined());
+        return;
+      }
       callback(val::null(), bytes(result.value()));
     });
   }
@@ -68,12 +71,16 @@ class WasmClient {
   void list_offsets(const std::string& topic, int partition, const std::string& at, val callback) {
     std::int64_t at_value = 0;
     if (!parse_int64(at, at_value)) {
-      return callback(error_object({kpg::sdk::ErrorCode::protocol, "invalid 'at': " + at}),
-                      val::undefined());
+      callback(error_object({kpg::sdk::ErrorCode::protocol, "invalid 'at': " + at}),
+               val::undefined());
+      return;
     }
     client_.list_offsets(topic, partition, at_value,
                          [callback](kpg::sdk::Result<std::int64_t> result) {
-                           if (!result) return callback(error_object(result.error()), val::undefined());
+                           if (!result) {
+        callback(error_object(result.error()), val::undefined());
+        return;
+      }
                            callback(val::null(), big_int(result.value()));
                          });
   }
@@ -82,12 +89,16 @@ class WasmClient {
   void fetch(const std::string& topic, int partition, const std::string& offset, val callback) {
     std::int64_t offset_value = 0;
     if (!parse_int64(offset, offset_value)) {
-      return callback(error_object({kpg::sdk::ErrorCode::protocol, "invalid offset: " + offset}),
-                      val::undefined());
+      callback(error_object({kpg::sdk::ErrorCode::protocol, "invalid offset: " + offset}),
+               val::undefined());
+      return;
     }
     client_.fetch(topic, partition, offset_value,
                   [callback](kpg::sdk::Result<std::vector<kpg::sdk::Record>> result) {
-                    if (!result) return callback(error_object(result.error()), val::undefined());
+                    if (!result) {
+        callback(error_object(result.error()), val::undefined());
+        return;
+      }
                     val records = val::array();
                     for (const auto& r : result.value()) {
                       val record = val::object();

@@ -115,8 +115,8 @@ void load_yaml_file(const std::string& path, GatewayConfig& config) {
 }
 
 void validate(const GatewayConfig& c) {
-  if (!parse_host_port(c.listen)) throw ConfigError("--listen: '" + c.listen + "' is not HOST:PORT");
-  if (!parse_host_port(c.admin_listen)) {
+  if (!parse_host_port(c.listen, true)) throw ConfigError("--listen: '" + c.listen + "' is not HOST:PORT");
+  if (!parse_host_port(c.admin_listen, true)) {
     throw ConfigError("--admin-listen: '" + c.admin_listen + "' is not HOST:PORT");
   }
   static const std::set<std::string> levels = {"trace", "debug", "info", "warn", "error", "off"};

@@ -12,7 +12,7 @@ std::string BrokerNode::to_string() const {
   return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
 }
 
-std::optional<BrokerNode> parse_host_port(const std::string& text) {
+std::optional<BrokerNode> parse_host_port(const std::string& text, bool allow_port_zero) {
   BrokerNode node;
   std::string port;
   if (!text.empty() && text.front() == '[') {
@@ -35,7 +35,7 @@ std::optional<BrokerNode> parse_host_port(const std::string& text) {
     return std::nullopt;
   }
   const int value = std::stoi(port);
-  if (value < 1 || value > 65535) return std::nullopt;
+  if (value < (allow_port_zero ? 0 : 1) || value > 65535) return std::nullopt;
   node.port = static_cast<std::uint16_t>(value);
   return node;
 }

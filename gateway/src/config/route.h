@@ -49,7 +49,8 @@ struct Route {
 /// "invalid configuration: <field> <rule>", naming the field and the rule it breaks.
 std::variant<Route, std::string> parse_route(const nlohmann::json& object, std::string id);
 
-/// Parses "host:port" / "[v6]:port"; nullopt when malformed.
-std::optional<BrokerNode> parse_host_port(const std::string& text);
+/// Parses "host:port" / "[v6]:port"; nullopt when malformed. Port 0 ("any free port") is
+/// accepted only for listen addresses.
+std::optional<BrokerNode> parse_host_port(const std::string& text, bool allow_port_zero = false);
 
 }  // namespace kpg::config

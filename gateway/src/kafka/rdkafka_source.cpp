@@ -98,7 +98,12 @@ struct PartitionReader {
   std::int32_t partition = 0;
   bool started = false;
   std::int64_t next_offset = -1;  // offset at which the queue continues; -1 = must (re)seek
+  std::int64_t known_high = -1;   // high watermark seen when last positioned
   std::deque<Record> stash;       // consumed from librdkafka but not yet handed out
+  // Fetches run one at a time per partition, in arrival order: interleaving them would make
+  // the single cursor seek back and forth without any of them getting data.
+  std::deque<std::shared_ptr<struct FetchJob>> jobs;
+  bool busy = false;
 };
 
 struct FetchJob {
@@ -106,7 +111,8 @@ struct FetchJob {
   std::int32_t partition;
   std::int64_t offset;
   FetchLimits limits;
-  Clock::time_point deadline;
+  Clock::time_point started;   // when the job reached the head of its partition's queue
+  Clock::time_point deadline;  // end of the wait for new records
   std::function<void(FetchResult)> done;
 };
 
@@ -135,8 +141,8 @@ class RdKafkaSource final : public RecordSource,
 
   void fetch(std::string topic, std::int32_t partition, std::int64_t offset, FetchLimits limits,
              std::function<void(FetchResult)> done) override {
-    auto job = std::make_shared<FetchJob>(FetchJob{std::move(topic), partition, offset, limits,
-                                                   Clock::now() + limits.max_wait, std::move(done)});
+    auto job = std::make_shared<FetchJob>(
+        FetchJob{std::move(topic), partition, offset, limits, {}, {}, std::move(done)});
     asio::post(workers_, [self = shared_from_this(), job] {
       rd_kafka_topic_t* rkt = nullptr;
       if (auto error = self->check_partition(job->topic, job->partition, &rkt)) {
@@ -144,7 +150,10 @@ class RdKafkaSource final : public RecordSource,
         return;
       }
       auto reader = self->reader_for(rkt, job->topic, job->partition);
-      asio::post(reader->strand, [self, reader, job] { self->fetch_step(reader, job); });
+      asio::post(reader->strand, [self, reader, job] {
+        reader->jobs.push_back(job);
+        self->start_next(reader);
+      });
     });
   }
 
@@ -251,14 +260,31 @@ class RdKafkaSource final : public RecordSource,
     return result;
   }
 
+  // On the reader's strand: starts the oldest queued fetch unless one is running.
+  void start_next(const std::shared_ptr<PartitionReader>& reader) {
+    if (reader->busy || reader->jobs.empty()) return;
+    reader->busy = true;
+    auto job = std::move(reader->jobs.front());
+    reader->jobs.pop_front();
+    job->started = Clock::now();
+    job->deadline = job->started + job->limits.max_wait;
+    fetch_step(reader, job);
+  }
+
+  void finish(const std::shared_ptr<PartitionReader>& reader, const std::shared_ptr<FetchJob>& job,
+              FetchResult result) {
+    job->done(std::move(result));
+    reader->busy = false;
+    start_next(reader);
+  }
+
   // Runs on the reader's strand. Positions the reader, drains what is available and, when
   // nothing is, re-polls briefly until the job's deadline (without holding a thread meanwhile).
   void fetch_step(const std::shared_ptr<PartitionReader>& reader,
                   const std::shared_ptr<FetchJob>& job) {
     if (!reader->started || reader->next_offset != job->offset) {
       if (auto error = position(*reader, job->topic, job->offset)) {
-        job->done(FetchResult{std::move(error), {}});
-        return;
+        return finish(reader, job, FetchResult{std::move(error), {}});
       }
     }
     FetchResult result;
@@ -280,13 +306,15 @@ class RdKafkaSource final : public RecordSource,
       if (error) {
         reader->next_offset = -1;  // force a fresh seek next time
         reader->stash.clear();
-        if (result.records.empty()) {
-          job->done(FetchResult{std::move(error), {}});
-          return;
-        }
+        if (result.records.empty()) return finish(reader, job, FetchResult{std::move(error), {}});
       }
     }
-    if (result.records.empty() && Clock::now() < job->deadline) {
+    // Records known to exist below the high watermark are worth waiting for a little longer
+    // (right after a seek the consumer needs a round trip); at the end of the log, max_wait.
+    const auto now = Clock::now();
+    const bool data_expected = job->offset < reader->known_high;
+    if (result.records.empty() &&
+        (now < job->deadline || (data_expected && now < job->started + kCatchUpWait))) {
       auto timer = std::make_shared<asio::steady_timer>(reader->strand);
       timer->expires_after(kPollInterval);
       timer->async_wait([self = shared_from_this(), reader, job, timer](boost::system::error_code) {
@@ -294,7 +322,7 @@ class RdKafkaSource final : public RecordSource,
       });
       return;
     }
-    job->done(std::move(result));
+    finish(reader, job, std::move(result));
   }
 
   // Moves the reader to `offset`, checking bounds first so that out-of-range is reported
@@ -307,6 +335,7 @@ class RdKafkaSource final : public RecordSource,
                                                       &high, options_.request_timeout_ms);
     if (err) return to_error(err, broker_hint());
     if (offset < low || offset > high) return to_error(RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE);
+    reader.known_high = high;
     reader.stash.clear();
     if (!reader.started) {
       if (rd_kafka_consume_start(reader.topic, reader.partition, offset) == -1) {
@@ -361,6 +390,7 @@ class RdKafkaSource final : public RecordSource,
  private:
   static constexpr auto kMetadataTtl = std::chrono::seconds(30);
   static constexpr auto kPollInterval = std::chrono::milliseconds(10);
+  static constexpr auto kCatchUpWait = std::chrono::milliseconds(2000);
   static constexpr int kBatch = 256;
 
   std::string route_id_;

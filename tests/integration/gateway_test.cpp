@@ -1,0 +1,347 @@
+// The real chain: kpg-devkafka (a Kafka-protocol broker in its own process) <- kpg-gateway
+// process <- native SDK / raw WebSocket clients. Records are produced through the Kafka protocol
+// and must come back exactly.
+#include "child_process.h"
+#include "kafka/producer.h"
+
+#include <kpg/pubsub.pb.h>
+#include <kpg/sdk/native_client.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <thread>
+
+namespace {
+
+using namespace std::chrono_literals;
+using kpg::testing::ChildProcess;
+namespace beast = boost::beast;
+namespace asio = boost::asio;
+
+constexpr int kRecords = 10;
+
+class GatewayTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    broker_ = new ChildProcess({KPG_DEVKAFKA_BIN, "mock", "--topic", "orders:2", "--topic",
+                                "live:1", "--topic", "empty:1"});
+    auto line = broker_->wait_for_line("bootstrap=", 15s);
+    ASSERT_TRUE(line) << "mock broker did not start: " << broker_->transcript();
+    bootstrap_ = kpg::testing::field(*line, "bootstrap");
+
+    kpg::kafka::Producer producer(bootstrap_);
+    for (int i = 0; i < kRecords; ++i) {
+      auto d = producer.produce("orders", 0, "k" + std::to_string(i), "v" + std::to_string(i));
+      ASSERT_EQ(d.error, "");
+      ASSERT_EQ(d.offset, i);
+    }
+
+    dir_ = std::filesystem::temp_directory_path() /
+           ("kpg-gw-test-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir_);
+    const auto config = dir_ / "gateway.yaml";
+    std::ofstream(config) << "listen: 127.0.0.1:0\n"
+                          << "data_dir: " << (dir_ / "data").string() << "\n"
+                          << "kafka_timeout_ms: 2000\n"
+                          << "routes:\n"
+                          << "  - id: mock\n"
+                          << "    uri: /kafka\n"
+                          << "    upstream:\n"
+                          << "      scheme: kafka\n"
+                          << "      type: none\n"
+                          << "      nodes:\n"
+                          << "        \"" << bootstrap_ << "\": 1\n"
+                          << "  - id: dead\n"
+                          << "    uri: /dead\n"
+                          << "    upstream: {scheme: kafka, nodes: {\"127.0.0.1:1\": 1}}\n";
+    gateway_ = new ChildProcess({KPG_GATEWAY_BIN, "--config", config.string()});
+    auto listening = gateway_->wait_for_line("event=listening", 15s);
+    ASSERT_TRUE(listening) << "gateway did not start: " << gateway_->transcript();
+    const auto address = kpg::testing::field(*listening, "address");
+    port_ = address.substr(address.rfind(':') + 1);
+  }
+
+  static void TearDownTestSuite() {
+    delete gateway_;
+    delete broker_;
+    std::filesystem::remove_all(dir_);
+  }
+
+  static std::string url(const std::string& path = "/kafka") {
+    return "ws://127.0.0.1:" + port_ + path;
+  }
+
+  static kpg::sdk::NativeClient& connected(kpg::sdk::NativeClient& client,
+                                           const std::string& path = "/kafka") {
+    auto r = client.connect(url(path));
+    EXPECT_TRUE(r) << r.error().message;
+    return client;
+  }
+
+  static inline ChildProcess* broker_ = nullptr;
+  static inline ChildProcess* gateway_ = nullptr;
+  static inline std::string bootstrap_;
+  static inline std::string port_;
+  static inline std::filesystem::path dir_;
+};
+
+TEST_F(GatewayTest, ListOffsetsEarliestAndLatest) {
+  kpg::sdk::NativeClient client;
+  connected(client);
+  auto earliest = client.list_offsets("orders", 0, kpg::sdk::kEarliest);
+  ASSERT_TRUE(earliest) << earliest.error().message;
+  EXPECT_EQ(earliest.value(), 0);
+  auto latest = client.list_offsets("orders", 0, kpg::sdk::kLatest);
+  ASSERT_TRUE(latest) << latest.error().message;
+  EXPECT_EQ(latest.value(), kRecords);  // the next offset to be written
+  auto other = client.list_offsets("orders", 1, kpg::sdk::kLatest);
+  ASSERT_TRUE(other);
+  EXPECT_EQ(other.value(), 0);
+}
+
+TEST_F(GatewayTest, FetchReturnsExactlyTheProducedRecords) {
+  kpg::sdk::NativeClient client;
+  connected(client);
+  std::vector<kpg::sdk::Record> all;
+  std::int64_t next = 0;
+  for (int round = 0; round < 50 && all.size() < kRecords; ++round) {
+    auto r = client.fetch("orders", 0, next);
+    ASSERT_TRUE(r) << r.error().message;
+    for (auto& rec : r.value()) {
+      next = rec.offset + 1;
+      all.push_back(rec);
+    }
+  }
+  ASSERT_EQ(all.size(), static_cast<std::size_t>(kRecords));
+  for (int i = 0; i < kRecords; ++i) {
+    EXPECT_EQ(all[i].offset, i);
+    EXPECT_EQ(all[i].key, "k" + std::to_string(i));
+    EXPECT_EQ(all[i].value, "v" + std::to_string(i));
+    EXPECT_GT(all[i].timestamp, 1'600'000'000'000);  // CreateTime in ms
+  }
+}
+
+TEST_F(GatewayTest, FetchFromTheMiddleNeverReturnsEarlierOffsets) {
+  kpg::sdk::NativeClient client;
+  connected(client);
+  auto r = client.fetch("orders", 0, 7);
+  ASSERT_TRUE(r) << r.error().message;
+  ASSERT_FALSE(r.value().empty());
+  EXPECT_EQ(r.value().front().offset, 7);
+  for (const auto& rec : r.value()) EXPECT_GE(rec.offset, 7);
+}
+
+TEST_F(GatewayTest, FetchAtTheEndReturnsNothingAfterAShortWait) {
+  kpg::sdk::NativeClient client;
+  connected(client);
+  auto r = client.fetch("orders", 0, kRecords);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_TRUE(r.value().empty());
+}
+
+TEST_F(GatewayTest, FetchPastTheEndIsOutOfRange) {
+  kpg::sdk::NativeClient client;
+  connected(client);
+  auto r = client.fetch("orders", 0, kRecords + 5);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, kpg::sdk::ErrorCode::server);
+  EXPECT_EQ(r.error().message,
+            "failed to fetch message, topic: orders, partition: 0, err: OFFSET_OUT_OF_RANGE");
+  // The same connection keeps working.
+  auto ok = client.fetch("orders", 0, 0);
+  ASSERT_TRUE(ok) << ok.error().message;
+  EXPECT_EQ(ok.value().front().offset, 0);
+}
+
+TEST_F(GatewayTest, UnknownTopicAndPartitionAreReported) {
+  kpg::sdk::NativeClient client;
+  connected(client);
+  auto r = client.list_offsets("no-such-topic", 0, kpg::sdk::kLatest);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message,
+            "failed to list offset, topic: no-such-topic, partition: 0, err: not found topic");
+  auto f = client.fetch("no-such-topic", 0, 0);
+  ASSERT_FALSE(f);
+  EXPECT_EQ(f.error().message,
+            "failed to fetch message, topic: no-such-topic, partition: 0, err: not found topic");
+  auto p = client.fetch("orders", 9, 0);
+  ASSERT_FALSE(p);
+  EXPECT_EQ(p.error().message,
+            "failed to fetch message, topic: orders, partition: 9, err: not found partition");
+}
+
+TEST_F(GatewayTest, RecordsProducedWhileTailingArriveInOrder) {
+  kpg::sdk::NativeClient client;
+  connected(client);
+  auto start = client.list_offsets("live", 0, kpg::sdk::kLatest);
+  ASSERT_TRUE(start);
+  std::thread producer_thread([] {
+    kpg::kafka::Producer producer(bootstrap_);
+    for (int i = 0; i < 20; ++i) {
+      producer.produce("live", 0, std::nullopt, "live-" + std::to_string(i));
+      std::this_thread::sleep_for(20ms);
+    }
+  });
+  std::vector<std::string> seen;
+  std::int64_t next = start.value();
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (seen.size() < 20 && std::chrono::steady_clock::now() < deadline) {
+    auto r = client.fetch("live", 0, next);
+    ASSERT_TRUE(r) << r.error().message;
+    for (auto& rec : r.value()) {
+      EXPECT_EQ(rec.offset, next);  // no gaps, no duplicates
+      next = rec.offset + 1;
+      seen.push_back(rec.value);
+    }
+  }
+  producer_thread.join();
+  ASSERT_EQ(seen.size(), 20u);
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(seen[i], "live-" + std::to_string(i));
+}
+
+TEST_F(GatewayTest, PingEchoesStateAndPipelinedRequestsAreAllAnswered) {
+  kpg::sdk::NativeClient client;
+  connected(client);
+  auto pong = client.ping(std::string("state\0bytes", 11));
+  ASSERT_TRUE(pong);
+  EXPECT_EQ(pong.value(), std::string("state\0bytes", 11));
+
+  constexpr int kInFlight = 40;
+  std::vector<std::promise<bool>> done(kInFlight);
+  for (int i = 0; i < kInFlight; ++i) {
+    if (i % 2 == 0) {
+      client.async_fetch("orders", 0, i % kRecords, [&done, i](auto r) {
+        if (!r.ok()) ADD_FAILURE() << "fetch " << i << ": " << r.error().message;
+        else if (r.value().empty()) ADD_FAILURE() << "fetch " << i << ": no records";
+        done[i].set_value(r.ok() && !r.value().empty() && r.value().front().offset == i % kRecords);
+      });
+    } else {
+      client.async_ping(std::to_string(i), [&done, i](auto r) {
+        done[i].set_value(r.ok() && r.value() == std::to_string(i));
+      });
+    }
+  }
+  for (int i = 0; i < kInFlight; ++i) EXPECT_TRUE(done[i].get_future().get()) << "request " << i;
+}
+
+TEST_F(GatewayTest, UnreachableBrokerGivesAnErrorWithinSeconds) {
+  kpg::sdk::NativeClient client;
+  connected(client, "/dead");
+  const auto started = std::chrono::steady_clock::now();
+  auto r = client.list_offsets("orders", 0, kpg::sdk::kLatest);
+  const auto took = std::chrono::steady_clock::now() - started;
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, kpg::sdk::ErrorCode::server);
+  EXPECT_NE(r.error().message.find("failed to list offset, topic: orders, partition: 0, err: "
+                                   "not found topic"),
+            std::string::npos)
+      << r.error().message;
+  // The route's kafka_timeout_ms is 2 s; the reply must not hang until the client's timeout.
+  EXPECT_LT(took, 10s);
+}
+
+// Raw WebSocket access for protocol edge cases the SDK never produces.
+class RawSocket {
+ public:
+  explicit RawSocket(const std::string& port, const std::string& path = "/kafka") : ws_(io_) {
+    asio::ip::tcp::resolver resolver(io_);
+    asio::connect(ws_.next_layer(), resolver.resolve("127.0.0.1", port));
+    ws_.handshake("127.0.0.1:" + port, path);
+  }
+  void send_binary(const std::string& bytes) {
+    ws_.binary(true);
+    ws_.write(asio::buffer(bytes));
+  }
+  void send_text(const std::string& text) {
+    ws_.text(true);
+    ws_.write(asio::buffer(text));
+  }
+  kpg::pubsub::PubSubResp receive() {
+    beast::flat_buffer buffer;
+    ws_.read(buffer);
+    kpg::pubsub::PubSubResp resp;
+    EXPECT_TRUE(resp.ParseFromString(beast::buffers_to_string(buffer.data())));
+    return resp;
+  }
+
+ private:
+  asio::io_context io_;
+  beast::websocket::stream<asio::ip::tcp::socket> ws_;
+};
+
+std::string ping_frame(std::int64_t sequence, const std::string& state) {
+  kpg::pubsub::PubSubReq req;
+  req.set_sequence(sequence);
+  req.mutable_cmd_ping()->set_state(state);
+  return req.SerializeAsString();
+}
+
+TEST_F(GatewayTest, GarbageFrameGetsWrongCommandAndTheConnectionSurvives) {
+  RawSocket ws(port_);
+  ws.send_binary(std::string("\xff\xff\xff\xff garbage", 12));
+  auto resp = ws.receive();
+  ASSERT_TRUE(resp.has_error_resp());
+  EXPECT_EQ(resp.sequence(), 0);
+  EXPECT_EQ(resp.error_resp().message(), "wrong command");
+  ws.send_binary(ping_frame(5, "still-here"));
+  auto pong = ws.receive();
+  ASSERT_TRUE(pong.has_pong_resp());
+  EXPECT_EQ(pong.sequence(), 5);
+  EXPECT_EQ(pong.pong_resp().state(), "still-here");
+}
+
+TEST_F(GatewayTest, TextFramesAndEmptyRequestsGetNoReplyCmdEmptyIsUnknown) {
+  RawSocket ws(port_);
+  ws.send_text("hello");                     // skipped, no reply
+  ws.send_binary(std::string());             // decodes to no command: no reply
+  kpg::pubsub::PubSubReq empty;
+  empty.set_sequence(3);
+  empty.mutable_cmd_empty();
+  ws.send_binary(empty.SerializeAsString());  // "unknown command"
+  ws.send_binary(ping_frame(4, "x"));
+  auto first = ws.receive();
+  ASSERT_TRUE(first.has_error_resp());
+  EXPECT_EQ(first.sequence(), 3);
+  EXPECT_EQ(first.error_resp().message(), "unknown command");
+  auto second = ws.receive();
+  ASSERT_TRUE(second.has_pong_resp());
+  EXPECT_EQ(second.sequence(), 4);
+}
+
+int http_status(const std::string& port, const std::string& target) {
+  asio::io_context io;
+  beast::tcp_stream stream(io);
+  asio::ip::tcp::resolver resolver(io);
+  stream.connect(resolver.resolve("127.0.0.1", port));
+  beast::http::request<beast::http::empty_body> req(beast::http::verb::get, target, 11);
+  req.set(beast::http::field::host, "127.0.0.1");
+  beast::http::write(stream, req);
+  beast::flat_buffer buffer;
+  beast::http::response<beast::http::string_body> res;
+  beast::http::read(stream, buffer, res);
+  return res.result_int();
+}
+
+TEST_F(GatewayTest, PlainHttpOnARouteIs400AndUnknownPathsAre404) {
+  EXPECT_EQ(http_status(port_, "/kafka"), 400);
+  EXPECT_EQ(http_status(port_, "/kafka?x=1"), 400);
+  EXPECT_EQ(http_status(port_, "/nothing-here"), 404);
+}
+
+TEST_F(GatewayTest, WebSocketToAnUnknownPathIsRefused) {
+  kpg::sdk::NativeClient client;
+  auto r = client.connect(url("/nothing-here"));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, kpg::sdk::ErrorCode::transport);
+  EXPECT_NE(r.error().message.find("404"), std::string::npos) << r.error().message;
+}
+
+}  // namespace
