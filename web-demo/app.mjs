@@ -315,6 +315,11 @@ function validate(params) {
   } catch {
     return `invalid gateway URL "${params.gateway}": expected ws://host:port/path or wss://…`;
   }
+  if (url.protocol === 'http:' || url.protocol === 'https:') {
+    url.protocol = url.protocol === 'http:' ? 'ws:' : 'wss:';
+    params.gateway = url.href;
+    ui.gateway.value = url.href;
+  }
   if (url.protocol !== 'ws:' && url.protocol !== 'wss:') {
     return `invalid gateway URL "${params.gateway}": the scheme must be ws:// or wss://`;
   }
@@ -430,6 +435,7 @@ class Session {
       // The backlog fetched at start-up is not traffic: the rate counts new records only.
       rate.add(records.filter((r) => r.offset >= this.liveFrom).length);
       addRecords(records);
+      ui.received.textContent = demo.recordsReceived.toLocaleString('en-US');
       this.bumpLatest(offset);
     }
   }
@@ -495,11 +501,9 @@ function start() {
     return;
   }
 
-  const query = new URLSearchParams({
-    gateway: params.gateway,
-    topic: params.topic,
-    partition: String(params.partition),
-  });
+  // Keep the address shareable and readable: ':' and '/' need no escaping in a query.
+  const enc = (v) => encodeURIComponent(v).replace(/%3A/gi, ':').replace(/%2F/gi, '/');
+  const query = `gateway=${enc(params.gateway)}&topic=${enc(params.topic)}&partition=${params.partition}`;
   history.replaceState(null, '', `${location.pathname}?${query}`);
 
   const session = new Session(params);

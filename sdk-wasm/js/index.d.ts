@@ -25,6 +25,12 @@ export interface ConnectOptions {
   module?: object;
 }
 
+/**
+ * When the connection ends, calls still pending reject with code 'closed' (message
+ * "connection lost: ...") and `ondisconnect` receives the cause with code 'transport'.
+ * Fetching past the end of the log rejects with code 'server' and a message containing
+ * OFFSET_OUT_OF_RANGE.
+ */
 export class KpgClient {
   readonly isOpen: boolean;
   /** Called when the connection ends other than by close(). */
@@ -41,5 +47,5 @@ export function connect(url: string, options?: ConnectOptions): Promise<KpgClien
 /** Loads the WebAssembly module (done by connect() on first use). */
 export function loadModule(moduleOptions?: object): Promise<unknown>;
 
-/** Decodes bytes as UTF-8. */
+/** Decodes bytes as UTF-8 (invalid sequences become U+FFFD). */
 export function text(bytes: Uint8Array): string;

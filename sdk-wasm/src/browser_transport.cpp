@@ -1,5 +1,7 @@
 #include "browser_transport.h"
 
+#include <kpg/sdk/ws_url.h>
+
 #include <emscripten/eventloop.h>
 #include <emscripten/html5.h>
 #include <emscripten/websocket.h>
@@ -19,6 +21,9 @@ class BrowserTransport final : public Transport {
       return fail_soon("this environment has no WebSocket (in node, run with "
                        "--experimental-websocket or provide globalThis.WebSocket)");
     }
+    // Validate here: a browser would resolve a relative "foo" against the page, or throw.
+    std::string why;
+    if (!parse_ws_url(url, &why)) return fail_soon("invalid URL '" + url + "': " + why);
     EmscriptenWebSocketCreateAttributes attrs;
     emscripten_websocket_init_create_attributes(&attrs);
     attrs.url = url.c_str();
@@ -96,8 +101,12 @@ class BrowserTransport final : public Transport {
 
   static EM_BOOL on_close(int, const EmscriptenWebSocketCloseEvent* event, void* user) {
     auto* self = static_cast<BrowserTransport*>(user);
+    // Browsers hide why a handshake failed: refused, unreachable and an HTTP error such as 404
+    // (wrong route path) all look the same here.
     std::string message = self->saw_error_ && event->code == 1006
-                              ? "cannot reach " + self->url_ + " (connection failed or refused)"
+                              ? "cannot open " + self->url_ +
+                                    " (connection refused or failed, or the server declined the "
+                                    "WebSocket upgrade: check host, port and route path)"
                               : "connection closed (code " + std::to_string(event->code) +
                                     (event->reason[0] ? ": " + std::string(event->reason) : "") +
                                     ")";
