@@ -7,15 +7,16 @@
 #include "server/listener.h"
 #include "server/server_context.h"
 
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
-#include <spdlog/sinks/stdout_color_sinks.h>
-#include <spdlog/spdlog.h>
 
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <optional>
 #include <thread>
@@ -44,12 +45,13 @@ int parse_flags(int argc, char** argv, Flags& flags) {
   std::string listen, admin_listen, data_dir, log_level;
   bool embedded = false;
   int io_threads = -1;
-  app.add_option("--config", flags.config_file, "YAML configuration file")->check(CLI::ExistingFile);
+  app.add_option("--config", flags.config_file, "YAML configuration file")
+      ->check(CLI::ExistingFile);
   app.add_option("--listen", listen, "data-plane HOST:PORT (default " + defaults.listen + ")");
   app.add_option("--admin-listen", admin_listen,
                  "admin API HOST:PORT (default " + defaults.admin_listen + ")");
-  app.add_option("--data-dir", data_dir, "directory for persistent state (default " +
-                                             defaults.data_dir + ")");
+  app.add_option("--data-dir", data_dir,
+                 "directory for persistent state (default " + defaults.data_dir + ")");
   app.add_flag("--embedded-kafka", embedded,
                "start an in-process Kafka-protocol cluster with a live topic '" +
                    std::string(kDemoTopic) + "' and a route /kafka to it");
@@ -123,11 +125,12 @@ int main(int argc, char** argv) {
       spdlog::error("event=startup_failed err=\"cannot create demo topic: {}\"", error);
       return 1;
     }
-    auto route = config::parse_route(
-        {{"uri", "/kafka"},
-         {"upstream",
-          {{"scheme", "kafka"}, {"type", "none"}, {"nodes", {{embedded_cluster->bootstrap(), 1}}}}}},
-        "embedded-demo");
+    auto route = config::parse_route({{"uri", "/kafka"},
+                                      {"upstream",
+                                       {{"scheme", "kafka"},
+                                        {"type", "none"},
+                                        {"nodes", {{embedded_cluster->bootstrap(), 1}}}}}},
+                                     "embedded-demo");
     cfg.routes.push_back(std::get<config::Route>(std::move(route)));
     demo_feed = std::make_unique<kafka::DemoFeed>(embedded_cluster->bootstrap(), kDemoTopic, 4.0);
     spdlog::info("event=embedded_kafka bootstrap={} topic={} partitions={}",
@@ -144,8 +147,8 @@ int main(int argc, char** argv) {
   std::vector<config::ActiveRoute> active;
   for (const auto& route : cfg.routes) {
     std::string error;
-    auto source = kafka::make_rdkafka_source(
-        route, kafka_workers, kafka::SourceOptions{cfg.kafka_timeout_ms}, &error);
+    auto source = kafka::make_rdkafka_source(route, kafka_workers,
+                                             kafka::SourceOptions{cfg.kafka_timeout_ms}, &error);
     if (!source) {
       spdlog::error("event=startup_failed route={} err=\"{}\"", route.id, error);
       return 1;
@@ -179,20 +182,31 @@ int main(int argc, char** argv) {
   }
   listener->start();
   const auto bound = listener->local_endpoint();
-  spdlog::info("event=listening address={}:{} routes={} io_threads={}",
-               bound.address().to_string(), bound.port(), cfg.routes.size(), io_threads);
+  spdlog::info("event=listening address={}:{} routes={} io_threads={}", bound.address().to_string(),
+               bound.port(), cfg.routes.size(), io_threads);
 
-  // Graceful drain: stop accepting, close sessions with 1001, exit within a bounded time.
+  // Graceful drain: stop accepting, close sessions with 1001, exit as soon as they are gone or
+  // after kDrainLimit at the latest.
+  constexpr auto kDrainLimit = std::chrono::seconds(3);
   asio::signal_set signals(io, SIGINT, SIGTERM);
-  asio::steady_timer drain_deadline(io);
+  asio::steady_timer drain_timer(io);
+  std::chrono::steady_clock::time_point drain_deadline;
+  std::function<void()> check_drained = [&] {
+    if (context.sessions.size() == 0 || std::chrono::steady_clock::now() >= drain_deadline) {
+      io.stop();
+      return;
+    }
+    drain_timer.expires_after(std::chrono::milliseconds(20));
+    drain_timer.async_wait([&](const boost::system::error_code&) { check_drained(); });
+  };
   signals.async_wait([&](const boost::system::error_code& ec, int signal) {
     if (ec) return;
     spdlog::info("event=shutdown signal={} sessions={}", signal, context.sessions.size());
     listener->stop();
-    context.sessions.close_if([](const server::ClosableSession&) { return true; },
-                              1001, "server shutting down");
-    drain_deadline.expires_after(std::chrono::seconds(3));
-    drain_deadline.async_wait([&](const boost::system::error_code&) { io.stop(); });
+    context.sessions.close_if([](const server::ClosableSession&) { return true; }, 1001,
+                              "server shutting down");
+    drain_deadline = std::chrono::steady_clock::now() + kDrainLimit;
+    check_drained();
   });
 
   std::vector<std::thread> threads;
@@ -200,7 +214,8 @@ int main(int argc, char** argv) {
   io.run();
   for (auto& t : threads) t.join();
 
-  context.routes.set(std::make_shared<const config::RouteTable>(std::vector<config::ActiveRoute>{}));
+  context.routes.set(
+      std::make_shared<const config::RouteTable>(std::vector<config::ActiveRoute>{}));
   demo_feed.reset();
   kafka_workers.join();
   spdlog::info("event=stopped");

@@ -7,7 +7,9 @@ namespace kpg::sdk {
 Client::Client(std::unique_ptr<Transport> transport, ClientOptions options)
     : transport_(std::move(transport)), options_(options) {}
 
-Client::~Client() { close(); }
+Client::~Client() {
+  close();
+}
 
 void Client::connect(const std::string& url, ConnectHandler handler) {
   if (state_ != State::idle) {
@@ -56,8 +58,8 @@ void Client::on_transport_closed(Error error) {
 template <class Handler>
 bool Client::reject_if_not_open(Handler& handler) {
   if (state_ == State::open) return false;
-  handler(Error{ErrorCode::closed, state_ == State::connecting ? "not connected yet"
-                                                                : "client is not connected"});
+  handler(Error{ErrorCode::closed,
+                state_ == State::connecting ? "not connected yet" : "client is not connected"});
   return true;
 }
 
@@ -78,8 +80,8 @@ void Client::list_offsets(const std::string& topic, std::int32_t partition, std:
 void Client::fetch(const std::string& topic, std::int32_t partition, std::int64_t offset,
                    ProtocolSession::FetchHandler handler) {
   if (reject_if_not_open(handler)) return;
-  send(session_.fetch(topic, partition, offset,
-                      transport_->now_ms() + options_.request_timeout_ms, std::move(handler)));
+  send(session_.fetch(topic, partition, offset, transport_->now_ms() + options_.request_timeout_ms,
+                      std::move(handler)));
 }
 
 void Client::send(ProtocolSession::Outgoing outgoing) {

@@ -140,8 +140,11 @@ void ProtocolSession::expire(std::int64_t now_ms) {
   }
   // Handlers run after the map is consistent: a handler may issue new requests.
   for (auto& p : expired) {
-    std::visit([](auto& h) { complete(h, Error{ErrorCode::timeout, "request timed out"}); },
-               p.handler);
+    std::visit(
+        [](auto& h) {
+          complete(h, Error{ErrorCode::timeout, "request timed out"});
+        },
+        p.handler);
   }
 }
 

@@ -46,8 +46,9 @@ std::optional<WsUrl> parse_ws_url(std::string_view url, std::string* why) {
   }
   if (out.host.empty()) return fail(why, "URL has no host");
   if (!port.empty()) {
-    if (port.size() > 5 ||
-        !std::all_of(port.begin(), port.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
+    if (port.size() > 5 || !std::all_of(port.begin(), port.end(), [](char c) {
+          return std::isdigit(static_cast<unsigned char>(c));
+        })) {
       return fail(why, "port is not a number");
     }
     const int value = std::stoi(std::string(port));

@@ -8,7 +8,8 @@
 #include <thread>
 
 int main(int argc, char** argv) {
-  CLI::App app{"kpg-tail: print the records of a Kafka partition through a kpg gateway", "kpg-tail"};
+  CLI::App app{"kpg-tail: print the records of a Kafka partition through a kpg gateway",
+               "kpg-tail"};
   std::string url, topic, from = "latest";
   int partition = 0;
   long long limit = -1;

@@ -114,10 +114,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
     const std::string host = url_.host.find(':') != std::string::npos
                                  ? "[" + url_.host + "]:" + url_.port
                                  : url_.host + ":" + url_.port;
-    ws_.async_handshake(handshake_response_, host, url_.target,
-                        [self = shared_from_this()](beast::error_code ec2) {
-                          self->on_handshake(ec2);
-                        });
+    ws_.async_handshake(
+        handshake_response_, host, url_.target,
+        [self = shared_from_this()](beast::error_code ec2) { self->on_handshake(ec2); });
   }
 
   void on_handshake(beast::error_code ec) {
@@ -145,12 +144,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void on_read(beast::error_code ec) {
     if (closed_) return;
     if (ec) {
-      std::string reason = ec == websocket::error::closed
-                               ? "closed by the server" +
-                                     (ws_.reason().reason.empty()
-                                          ? std::string()
-                                          : ": " + std::string(ws_.reason().reason.c_str()))
-                               : ec.message();
+      std::string reason =
+          ec == websocket::error::closed
+              ? "closed by the server" + (ws_.reason().reason.empty()
+                                              ? std::string()
+                                              : ": " + std::string(ws_.reason().reason.c_str()))
+              : ec.message();
       return fail(ErrorCode::transport, reason);
     }
     if (ws_.got_binary()) {
@@ -166,7 +165,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     ws_.async_write(asio::buffer(outbox_.front()),
                     [self = shared_from_this()](beast::error_code ec, std::size_t) {
                       if (self->closed_) return;
-                      if (ec) return self->fail(ErrorCode::transport, "write failed: " + ec.message());
+                      if (ec)
+                        return self->fail(ErrorCode::transport, "write failed: " + ec.message());
                       self->outbox_.pop_front();
                       if (!self->outbox_.empty()) self->write_next();
                     });

@@ -68,18 +68,18 @@ void NativeClient::async_ping(std::string state, ProtocolSession::PingHandler ha
 
 void NativeClient::async_list_offsets(const std::string& topic, std::int32_t partition,
                                       std::int64_t at, ProtocolSession::OffsetHandler handler) {
-  asio::post(impl_->strand, [impl = impl_, topic, partition, at,
-                             handler = std::move(handler)]() mutable {
-    impl->client.list_offsets(topic, partition, at, std::move(handler));
-  });
+  asio::post(impl_->strand,
+             [impl = impl_, topic, partition, at, handler = std::move(handler)]() mutable {
+               impl->client.list_offsets(topic, partition, at, std::move(handler));
+             });
 }
 
 void NativeClient::async_fetch(const std::string& topic, std::int32_t partition,
                                std::int64_t offset, ProtocolSession::FetchHandler handler) {
-  asio::post(impl_->strand, [impl = impl_, topic, partition, offset,
-                             handler = std::move(handler)]() mutable {
-    impl->client.fetch(topic, partition, offset, std::move(handler));
-  });
+  asio::post(impl_->strand,
+             [impl = impl_, topic, partition, offset, handler = std::move(handler)]() mutable {
+               impl->client.fetch(topic, partition, offset, std::move(handler));
+             });
 }
 
 void NativeClient::on_disconnect(Client::DisconnectHandler handler) {
@@ -113,8 +113,7 @@ Result<std::string> NativeClient::ping(std::string state) {
 
 Result<std::int64_t> NativeClient::list_offsets(const std::string& topic, std::int32_t partition,
                                                 std::int64_t at) {
-  return wait_for<std::int64_t>(
-      [&](auto done) { async_list_offsets(topic, partition, at, done); });
+  return wait_for<std::int64_t>([&](auto done) { async_list_offsets(topic, partition, at, done); });
 }
 
 Result<std::vector<Record>> NativeClient::fetch(const std::string& topic, std::int32_t partition,

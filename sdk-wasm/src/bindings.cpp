@@ -16,7 +16,9 @@ namespace {
 using emscripten::val;
 using kpg::sdk::Error;
 
-val big_int(std::int64_t value) { return val::global("BigInt")(val(std::to_string(value))); }
+val big_int(std::int64_t value) {
+  return val::global("BigInt")(val(std::to_string(value)));
+}
 
 val bytes(const std::string& data) {
   // A copy the JS side owns: the view into the wasm heap is only valid until the next allocation.
@@ -78,9 +80,9 @@ class WasmClient {
     client_.list_offsets(topic, partition, at_value,
                          [callback](kpg::sdk::Result<std::int64_t> result) {
                            if (!result) {
-        callback(error_object(result.error()), val::undefined());
-        return;
-      }
+                             callback(error_object(result.error()), val::undefined());
+                             return;
+                           }
                            callback(val::null(), big_int(result.value()));
                          });
   }
@@ -96,9 +98,9 @@ class WasmClient {
     client_.fetch(topic, partition, offset_value,
                   [callback](kpg::sdk::Result<std::vector<kpg::sdk::Record>> result) {
                     if (!result) {
-        callback(error_object(result.error()), val::undefined());
-        return;
-      }
+                      callback(error_object(result.error()), val::undefined());
+                      return;
+                    }
                     val records = val::array();
                     for (const auto& r : result.value()) {
                       val record = val::object();

@@ -18,8 +18,9 @@ class BrowserTransport final : public Transport {
   void open(const std::string& url, Handlers handlers) override {
     handlers_ = std::move(handlers);
     if (!emscripten_websocket_is_supported()) {
-      return fail_soon("this environment has no WebSocket (in node, run with "
-                       "--experimental-websocket or provide globalThis.WebSocket)");
+      return fail_soon(
+          "this environment has no WebSocket (in node, run with "
+          "--experimental-websocket or provide globalThis.WebSocket)");
     }
     // Validate here: a browser would resolve a relative "foo" against the page, or throw.
     std::string why;
@@ -62,8 +63,8 @@ class BrowserTransport final : public Transport {
     }
     timer_callback_ = std::move(callback);
     if (delay_ms < 0 || !timer_callback_) return;
-    timer_id_ = emscripten_set_timeout(&BrowserTransport::on_timer,
-                                       static_cast<double>(delay_ms), this);
+    timer_id_ =
+        emscripten_set_timeout(&BrowserTransport::on_timer, static_cast<double>(delay_ms), this);
   }
 
   std::int64_t now_ms() override { return static_cast<std::int64_t>(emscripten_get_now()); }
@@ -137,6 +138,8 @@ class BrowserTransport final : public Transport {
 
 }  // namespace
 
-std::unique_ptr<Transport> make_browser_transport() { return std::make_unique<BrowserTransport>(); }
+std::unique_ptr<Transport> make_browser_transport() {
+  return std::make_unique<BrowserTransport>();
+}
 
 }  // namespace kpg::sdk

@@ -46,7 +46,8 @@ const std::vector<std::string> kRequests = {
     "sequence: -5 cmd_empty {}",
     "sequence: 9223372036854775807 cmd_kafka_fetch { topic: \"orders\" partition: 3 offset: 42 }",
     "sequence: 4 cmd_kafka_list_offset { topic: \"t\" partition: 0 timestamp: -2 }",
-    "sequence: 5 cmd_kafka_list_offset { topic: \"t\" partition: 2147483647 timestamp: 1700000000000 }",
+    "sequence: 5 cmd_kafka_list_offset { topic: \"t\" partition: 2147483647 timestamp: "
+    "1700000000000 }",
 };
 const std::vector<std::string> kResponses = {
     "sequence: 1 error_resp { code: 0 message: \"wrong command\" }",

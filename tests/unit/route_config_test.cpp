@@ -95,12 +95,14 @@ TEST(RouteTable, ExactBeatsPrefixAndLongestPrefixWins) {
 TEST(KafkaProperties, TlsAndSaslMapToLibrdkafkaSettings) {
   auto j = good_route();
   j["upstream"]["tls"] = {{"verify", true}, {"ca_file", "/ca.pem"}};
-  j["plugins"] = {{"kafka-proxy",
-                   {{"sasl", {{"username", "u"}, {"password", "p"}, {"mechanism", "SCRAM-SHA-256"}}}}}};
+  j["plugins"] = {
+      {"kafka-proxy",
+       {{"sasl", {{"username", "u"}, {"password", "p"}, {"mechanism", "SCRAM-SHA-256"}}}}}};
   auto route = std::get<kpg::config::Route>(kpg::config::parse_route(j, "1"));
   auto props = kpg::kafka::kafka_properties(route);
   auto get = [&](const std::string& key) {
-    for (auto& [k, v] : props) if (k == key) return v;
+    for (auto& [k, v] : props)
+      if (k == key) return v;
     return std::string("<unset>");
   };
   EXPECT_EQ(get("security.protocol"), "sasl_ssl");

@@ -58,8 +58,7 @@ int run_produce(const std::string& bootstrap, const std::string& topic, int part
       std::cerr << "kpg-devkafka: produce failed: " << delivered.error << "\n";
       return false;
     }
-    std::cout << "partition=" << delivered.partition << " offset=" << delivered.offset
-              << std::endl;
+    std::cout << "partition=" << delivered.partition << " offset=" << delivered.offset << std::endl;
     return true;
   };
   if (values.empty()) {
@@ -82,7 +81,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
 
   auto* mock = app.add_subcommand(
-      "mock", "run a mock Kafka cluster; prints 'bootstrap=HOST:PORT' and runs until SIGINT/SIGTERM");
+      "mock",
+      "run a mock Kafka cluster; prints 'bootstrap=HOST:PORT' and runs until SIGINT/SIGTERM");
   int brokers = 1;
   std::vector<std::string> topics;
   mock->add_option("--brokers", brokers, "number of brokers (default 1)")->check(CLI::Range(1, 16));

@@ -12,8 +12,7 @@ namespace {
 nlohmann::json yaml_to_json(const YAML::Node& node) {
   switch (node.Type()) {
     case YAML::NodeType::Null:
-    case YAML::NodeType::Undefined:
-      return nullptr;
+    case YAML::NodeType::Undefined: return nullptr;
     case YAML::NodeType::Sequence: {
       auto out = nlohmann::json::array();
       for (const auto& item : node) out.push_back(yaml_to_json(item));
@@ -64,28 +63,51 @@ void load_yaml_file(const std::string& path, GatewayConfig& config) {
   if (root.IsNull()) return;
   if (!root.IsMap()) throw ConfigError(path + ": the top level must be a mapping");
 
-  static const std::set<std::string> known = {
-      "listen", "admin_listen", "data_dir", "embedded_kafka", "log_level", "io_threads",
-      "kafka_threads", "max_frame_bytes", "fetch_max_bytes", "fetch_max_wait_ms",
-      "max_write_queue_bytes", "max_inflight_requests", "kafka_timeout_ms", "routes"};
+  static const std::set<std::string> known = {"listen",
+                                              "admin_listen",
+                                              "data_dir",
+                                              "embedded_kafka",
+                                              "log_level",
+                                              "io_threads",
+                                              "kafka_threads",
+                                              "max_frame_bytes",
+                                              "fetch_max_bytes",
+                                              "fetch_max_wait_ms",
+                                              "max_write_queue_bytes",
+                                              "max_inflight_requests",
+                                              "kafka_timeout_ms",
+                                              "routes"};
   try {
     for (const auto& kv : root) {
       const auto key = kv.first.as<std::string>();
       if (!known.count(key)) throw ConfigError("unknown key '" + key + "'");
       const YAML::Node& v = kv.second;
-      if (key == "listen") config.listen = get_as<std::string>(v, key);
-      else if (key == "admin_listen") config.admin_listen = get_as<std::string>(v, key);
-      else if (key == "data_dir") config.data_dir = get_as<std::string>(v, key);
-      else if (key == "embedded_kafka") config.embedded_kafka = get_as<bool>(v, key);
-      else if (key == "log_level") config.log_level = get_as<std::string>(v, key);
-      else if (key == "io_threads") config.io_threads = get_as<int>(v, key);
-      else if (key == "kafka_threads") config.kafka_threads = get_as<int>(v, key);
-      else if (key == "max_frame_bytes") config.max_frame_bytes = get_as<std::size_t>(v, key);
-      else if (key == "fetch_max_bytes") config.fetch_max_bytes = get_as<std::size_t>(v, key);
-      else if (key == "fetch_max_wait_ms") config.fetch_max_wait_ms = get_as<int>(v, key);
-      else if (key == "max_write_queue_bytes") config.max_write_queue_bytes = get_as<std::size_t>(v, key);
-      else if (key == "max_inflight_requests") config.max_inflight_requests = get_as<int>(v, key);
-      else if (key == "kafka_timeout_ms") config.kafka_timeout_ms = get_as<int>(v, key);
+      if (key == "listen")
+        config.listen = get_as<std::string>(v, key);
+      else if (key == "admin_listen")
+        config.admin_listen = get_as<std::string>(v, key);
+      else if (key == "data_dir")
+        config.data_dir = get_as<std::string>(v, key);
+      else if (key == "embedded_kafka")
+        config.embedded_kafka = get_as<bool>(v, key);
+      else if (key == "log_level")
+        config.log_level = get_as<std::string>(v, key);
+      else if (key == "io_threads")
+        config.io_threads = get_as<int>(v, key);
+      else if (key == "kafka_threads")
+        config.kafka_threads = get_as<int>(v, key);
+      else if (key == "max_frame_bytes")
+        config.max_frame_bytes = get_as<std::size_t>(v, key);
+      else if (key == "fetch_max_bytes")
+        config.fetch_max_bytes = get_as<std::size_t>(v, key);
+      else if (key == "fetch_max_wait_ms")
+        config.fetch_max_wait_ms = get_as<int>(v, key);
+      else if (key == "max_write_queue_bytes")
+        config.max_write_queue_bytes = get_as<std::size_t>(v, key);
+      else if (key == "max_inflight_requests")
+        config.max_inflight_requests = get_as<int>(v, key);
+      else if (key == "kafka_timeout_ms")
+        config.kafka_timeout_ms = get_as<int>(v, key);
       else if (key == "routes") {
         if (!v.IsSequence()) throw ConfigError("'routes' must be a list");
         std::set<std::string> ids;
@@ -115,13 +137,15 @@ void load_yaml_file(const std::string& path, GatewayConfig& config) {
 }
 
 void validate(const GatewayConfig& c) {
-  if (!parse_host_port(c.listen, true)) throw ConfigError("--listen: '" + c.listen + "' is not HOST:PORT");
+  if (!parse_host_port(c.listen, true))
+    throw ConfigError("--listen: '" + c.listen + "' is not HOST:PORT");
   if (!parse_host_port(c.admin_listen, true)) {
     throw ConfigError("--admin-listen: '" + c.admin_listen + "' is not HOST:PORT");
   }
   static const std::set<std::string> levels = {"trace", "debug", "info", "warn", "error", "off"};
   if (!levels.count(c.log_level)) {
-    throw ConfigError("--log-level: '" + c.log_level + "' is not one of trace, debug, info, warn, error, off");
+    throw ConfigError("--log-level: '" + c.log_level +
+                      "' is not one of trace, debug, info, warn, error, off");
   }
   auto range = [](const char* name, long long value, long long lo, long long hi) {
     if (value < lo || value > hi) {
@@ -141,7 +165,8 @@ void validate(const GatewayConfig& c) {
   std::set<std::string> uris;
   for (const auto& r : c.routes) {
     for (const auto& u : r.uris) {
-      if (!uris.insert(u).second) throw ConfigError("route '" + r.id + "': uri '" + u + "' is used by two routes");
+      if (!uris.insert(u).second)
+        throw ConfigError("route '" + r.id + "': uri '" + u + "' is used by two routes");
     }
   }
 }

@@ -22,8 +22,8 @@ struct GatewayConfig {
   std::string data_dir = "kpg-data";
   bool embedded_kafka = false;
   std::string log_level = "info";
-  int io_threads = 0;      ///< 0 = one per core
-  int kafka_threads = 4;   ///< threads for blocking librdkafka calls, shared by all routes
+  int io_threads = 0;     ///< 0 = one per core
+  int kafka_threads = 4;  ///< threads for blocking librdkafka calls, shared by all routes
   std::size_t max_frame_bytes = 1024 * 1024;
   std::size_t fetch_max_bytes = 1024 * 1024;
   int fetch_max_wait_ms = 100;

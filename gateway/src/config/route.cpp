@@ -78,7 +78,8 @@ const json& require(const json& object, const std::string& key, const std::strin
 std::string require_string(const json& value, const std::string& path, bool non_empty = true) {
   if (!value.is_string()) invalid(path, "validation failed: wrong type: expected string");
   auto s = value.get<std::string>();
-  if (non_empty && s.empty()) invalid(path, "validation failed: string too short, expected at least 1");
+  if (non_empty && s.empty())
+    invalid(path, "validation failed: string too short, expected at least 1");
   return s;
 }
 
@@ -95,7 +96,8 @@ Route parse(const json& object, std::string id) {
 
   const bool has_uri = object.contains("uri");
   const bool has_uris = object.contains("uris");
-  if (has_uri == has_uris) invalid("uri", "validation failed: exactly one of \"uri\" and \"uris\" is required");
+  if (has_uri == has_uris)
+    invalid("uri", "validation failed: exactly one of \"uri\" and \"uris\" is required");
   if (has_uri) {
     route.uris.push_back(require_string(object.at("uri"), "uri"));
     check_uri(route.uris.back(), "uri");
@@ -112,11 +114,11 @@ Route parse(const json& object, std::string id) {
 
   const json& upstream = require(object, "upstream", "upstream");
   if (!upstream.is_object()) invalid("upstream", "validation failed: wrong type: expected object");
-  const std::string scheme = require_string(require(upstream, "scheme", "upstream.scheme"),
-                                            "upstream.scheme");
+  const std::string scheme =
+      require_string(require(upstream, "scheme", "upstream.scheme"), "upstream.scheme");
   if (scheme != "kafka") {
-    invalid("upstream.scheme", "validation failed: unknown scheme \"" + scheme +
-                                   "\", kpg serves only \"kafka\"");
+    invalid("upstream.scheme",
+            "validation failed: unknown scheme \"" + scheme + "\", kpg serves only \"kafka\"");
   }
   if (upstream.contains("type")) {
     const auto type = require_string(upstream.at("type"), "upstream.type");
@@ -136,15 +138,16 @@ Route parse(const json& object, std::string id) {
   if (nodes.is_object()) {
     for (const auto& [key, weight] : nodes.items()) {
       if (!weight.is_number_integer() || weight.get<long long>() < 0) {
-        invalid("upstream.nodes", "validation failed: weight of \"" + key +
-                                      "\" must be a non-negative integer");
+        invalid("upstream.nodes",
+                "validation failed: weight of \"" + key + "\" must be a non-negative integer");
       }
       add_node(key);
     }
   } else if (nodes.is_array()) {
     for (const auto& n : nodes) {
       if (!n.is_object()) invalid("upstream.nodes", "validation failed: expected objects");
-      const auto host = require_string(require(n, "host", "upstream.nodes.host"), "upstream.nodes.host");
+      const auto host =
+          require_string(require(n, "host", "upstream.nodes.host"), "upstream.nodes.host");
       const json& port = require(n, "port", "upstream.nodes.port");
       if (!port.is_number_integer() || port.get<long long>() < 1 || port.get<long long>() > 65535) {
         invalid("upstream.nodes.port", "validation failed: expected an integer from 1 to 65535");
@@ -168,15 +171,18 @@ Route parse(const json& object, std::string id) {
     } else {
       settings.verify = false;  // APISIX's default for upstream.tls.verify
     }
-    if (tls.contains("ca_file")) settings.ca_file = require_string(tls.at("ca_file"), "upstream.tls.ca_file");
+    if (tls.contains("ca_file"))
+      settings.ca_file = require_string(tls.at("ca_file"), "upstream.tls.ca_file");
     if (tls.contains("client_cert_file")) {
-      settings.cert_file = require_string(tls.at("client_cert_file"), "upstream.tls.client_cert_file");
+      settings.cert_file =
+          require_string(tls.at("client_cert_file"), "upstream.tls.client_cert_file");
     }
     if (tls.contains("client_key_file")) {
       settings.key_file = require_string(tls.at("client_key_file"), "upstream.tls.client_key_file");
     }
     if (settings.cert_file.empty() != settings.key_file.empty()) {
-      invalid("upstream.tls", "validation failed: client_cert_file and client_key_file go together");
+      invalid("upstream.tls",
+              "validation failed: client_cert_file and client_key_file go together");
     }
     route.tls = settings;
   }
@@ -186,13 +192,18 @@ Route parse(const json& object, std::string id) {
     if (!plugins.is_object()) invalid("plugins", "validation failed: wrong type: expected object");
     if (plugins.contains("kafka-proxy")) {
       const json& proxy = plugins.at("kafka-proxy");
-      if (!proxy.is_object()) invalid("kafka-proxy", "validation failed: wrong type: expected object");
+      if (!proxy.is_object())
+        invalid("kafka-proxy", "validation failed: wrong type: expected object");
       if (proxy.contains("sasl")) {
         const json& sasl = proxy.at("sasl");
         if (!sasl.is_object()) invalid("sasl", "validation failed: wrong type: expected object");
         SaslSettings settings;
-        settings.username = require_string(require(sasl, "username", "sasl\" validation failed: property \"username"), "sasl.username", false);
-        settings.password = require_string(require(sasl, "password", "sasl\" validation failed: property \"password"), "sasl.password", false);
+        settings.username = require_string(
+            require(sasl, "username", "sasl\" validation failed: property \"username"),
+            "sasl.username", false);
+        settings.password = require_string(
+            require(sasl, "password", "sasl\" validation failed: property \"password"),
+            "sasl.password", false);
         if (sasl.contains("mechanism")) {
           settings.mechanism = require_string(sasl.at("mechanism"), "sasl.mechanism");
           if (settings.mechanism != "PLAIN" && settings.mechanism != "SCRAM-SHA-256" &&

@@ -48,7 +48,8 @@ class RouteTableHolder {
 
  private:
   mutable std::mutex mutex_;
-  std::shared_ptr<const RouteTable> table_ = std::make_shared<RouteTable>(std::vector<ActiveRoute>{});
+  std::shared_ptr<const RouteTable> table_ =
+      std::make_shared<RouteTable>(std::vector<ActiveRoute>{});
 };
 
 }  // namespace kpg::config

@@ -2,8 +2,8 @@
 
 #include "kafka/producer.h"
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 #include <array>
 #include <chrono>
@@ -14,12 +14,17 @@ namespace kpg::kafka {
 
 std::pair<std::string, std::string> demo_order(std::uint64_t n, std::uint64_t seed,
                                                std::int64_t now_ms) {
-  static constexpr std::array<const char*, 8> customers = {
-      "ada", "grace", "linus", "margaret", "dennis", "barbara", "ken", "frances"};
-  static constexpr std::array<std::pair<const char*, int>, 8> items = {{
-      {"espresso beans 1kg", 2450}, {"mechanical keyboard", 12900}, {"usb-c cable", 1299},
-      {"notebook a5", 650}, {"desk lamp", 3990}, {"noise-cancelling headphones", 27900},
-      {"monitor arm", 8900}, {"green tea 100g", 890}}};
+  static constexpr std::array<const char*, 8> customers = {"ada",    "grace",   "linus", "margaret",
+                                                           "dennis", "barbara", "ken",   "frances"};
+  static constexpr std::array<std::pair<const char*, int>, 8> items = {
+      {{"espresso beans 1kg", 2450},
+       {"mechanical keyboard", 12900},
+       {"usb-c cable", 1299},
+       {"notebook a5", 650},
+       {"desk lamp", 3990},
+       {"noise-cancelling headphones", 27900},
+       {"monitor arm", 8900},
+       {"green tea 100g", 890}}};
   static constexpr std::array<const char*, 5> cities = {"Berlin", "Lisbon", "Oslo", "Toronto",
                                                         "Osaka"};
   std::mt19937_64 rng(seed ^ (n * 0x9E3779B97F4A7C15ULL));
@@ -58,8 +63,8 @@ DemoFeed::~DemoFeed() {
 void DemoFeed::run() {
   try {
     Producer producer(bootstrap_);
-    const auto seed = static_cast<std::uint64_t>(
-        std::chrono::system_clock::now().time_since_epoch().count());
+    const auto seed =
+        static_cast<std::uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
     const auto period = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
         std::chrono::duration<double>(1.0 / per_second_));
     auto next = std::chrono::steady_clock::now();

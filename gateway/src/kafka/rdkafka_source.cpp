@@ -44,7 +44,8 @@ std::vector<std::pair<std::string, std::string>> kafka_properties(const config::
                      sasl ? (tls ? "sasl_ssl" : "sasl_plaintext") : (tls ? "ssl" : "plaintext"));
   if (tls) {
     props.emplace_back("enable.ssl.certificate.verification", route.tls->verify ? "true" : "false");
-    props.emplace_back("ssl.endpoint.identification.algorithm", route.tls->verify ? "https" : "none");
+    props.emplace_back("ssl.endpoint.identification.algorithm",
+                       route.tls->verify ? "https" : "none");
     if (!route.tls->ca_file.empty()) props.emplace_back("ssl.ca.location", route.tls->ca_file);
     if (!route.tls->cert_file.empty()) {
       props.emplace_back("ssl.certificate.location", route.tls->cert_file);
@@ -64,8 +65,7 @@ namespace {
 KafkaError to_error(rd_kafka_resp_err_t err, const std::string& detail = {}) {
   switch (err) {
     case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
-    case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
-      return {ErrorKind::unknown_topic, "not found topic"};
+    case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC: return {ErrorKind::unknown_topic, "not found topic"};
     case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
       return {ErrorKind::unknown_partition, "not found partition"};
     case RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE:
@@ -76,9 +76,9 @@ KafkaError to_error(rd_kafka_resp_err_t err, const std::string& detail = {}) {
     case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
     case RD_KAFKA_RESP_ERR__RESOLVE:
       // APISIX reports unreachable brokers as "not found topic"; keep that prefix, add the cause.
-      return {ErrorKind::unreachable,
-              std::string("not found topic (no broker reachable: ") + rd_kafka_err2str(err) +
-                  (detail.empty() ? "" : "; " + detail) + ")"};
+      return {ErrorKind::unreachable, std::string("not found topic (no broker reachable: ") +
+                                          rd_kafka_err2str(err) +
+                                          (detail.empty() ? "" : "; " + detail) + ")"};
     case RD_KAFKA_RESP_ERR__SSL:
       return {ErrorKind::rejected, "TLS certificate rejected: " + detail};
     case RD_KAFKA_RESP_ERR__AUTHENTICATION:
@@ -133,8 +133,8 @@ class RdKafkaSource final : public RecordSource,
 
   void list_offset(std::string topic, std::int32_t partition, std::int64_t timestamp,
                    std::function<void(OffsetResult)> done) override {
-    asio::post(workers_, [self = shared_from_this(), topic = std::move(topic), partition,
-                          timestamp, done = std::move(done)] {
+    asio::post(workers_, [self = shared_from_this(), topic = std::move(topic), partition, timestamp,
+                          done = std::move(done)] {
       done(self->do_list_offset(topic, partition, timestamp));
     });
   }
@@ -180,8 +180,8 @@ class RdKafkaSource final : public RecordSource,
     std::optional<KafkaError> result;
     int partitions = 0;
     if (md->topic_cnt < 1 || md->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      const auto topic_err = md->topic_cnt < 1 ? RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART
-                                               : md->topics[0].err;
+      const auto topic_err =
+          md->topic_cnt < 1 ? RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART : md->topics[0].err;
       result = to_error(topic_err == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE
                             ? RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART
                             : topic_err);
@@ -237,8 +237,8 @@ class RdKafkaSource final : public RecordSource,
     if (timestamp == -1 || timestamp == -2) {
       std::int64_t low = 0;
       std::int64_t high = 0;
-      const auto err = rd_kafka_query_watermark_offsets(rk_, topic.c_str(), partition, &low,
-                                                        &high, options_.request_timeout_ms);
+      const auto err = rd_kafka_query_watermark_offsets(rk_, topic.c_str(), partition, &low, &high,
+                                                        options_.request_timeout_ms);
       if (err) return {to_error(err, broker_hint()), -1};
       return {std::nullopt, timestamp == -2 ? low : high};
     }
@@ -289,7 +289,7 @@ class RdKafkaSource final : public RecordSource,
     }
     FetchResult result;
     std::size_t bytes = 0;
-    auto take = [&](Record&& record) {
+    auto take = [&](Record& record) {
       const std::size_t size = record.key.size() + record.value.size();
       if (!result.records.empty() && bytes + size > job->limits.max_bytes) return false;
       bytes += size;
@@ -298,7 +298,7 @@ class RdKafkaSource final : public RecordSource,
       return true;
     };
     while (!reader->stash.empty()) {
-      if (!take(std::move(reader->stash.front()))) break;
+      if (!take(reader->stash.front())) break;
       reader->stash.pop_front();
     }
     if (reader->stash.empty()) {
@@ -343,8 +343,8 @@ class RdKafkaSource final : public RecordSource,
       }
       reader.started = true;
     } else {
-      const auto seek_err = rd_kafka_seek(reader.topic, reader.partition, offset,
-                                          options_.request_timeout_ms);
+      const auto seek_err =
+          rd_kafka_seek(reader.topic, reader.partition, offset, options_.request_timeout_ms);
       if (seek_err) return to_error(seek_err);
     }
     reader.next_offset = offset;
@@ -369,11 +369,10 @@ class RdKafkaSource final : public RecordSource,
         Record record{m->offset, rd_kafka_message_timestamp(m, nullptr),
                       std::string(static_cast<const char*>(m->key), m->key_len),
                       std::string(static_cast<const char*>(m->payload), m->len)};
-        if (full || !take(std::move(record))) {
+        // take() leaves `record` untouched when it declines it (reply full): stash it then.
+        if (full || !take(record)) {
           full = true;
-          reader.stash.push_back(Record{m->offset, rd_kafka_message_timestamp(m, nullptr),
-                                        std::string(static_cast<const char*>(m->key), m->key_len),
-                                        std::string(static_cast<const char*>(m->payload), m->len)});
+          reader.stash.push_back(std::move(record));
         }
       }
       rd_kafka_message_destroy(m);
@@ -407,9 +406,12 @@ class RdKafkaSource final : public RecordSource,
 // librdkafka callbacks: they run on librdkafka's threads; spdlog is thread-safe.
 void log_cb(const rd_kafka_t* rk, int level, const char* fac, const char* buf) {
   const char* name = rd_kafka_name(rk);
-  if (level <= 3) spdlog::error("event=kafka_log client={} facility={} msg=\"{}\"", name, fac, buf);
-  else if (level <= 4) spdlog::warn("event=kafka_log client={} facility={} msg=\"{}\"", name, fac, buf);
-  else spdlog::debug("event=kafka_log client={} facility={} msg=\"{}\"", name, fac, buf);
+  if (level <= 3)
+    spdlog::error("event=kafka_log client={} facility={} msg=\"{}\"", name, fac, buf);
+  else if (level <= 4)
+    spdlog::warn("event=kafka_log client={} facility={} msg=\"{}\"", name, fac, buf);
+  else
+    spdlog::debug("event=kafka_log client={} facility={} msg=\"{}\"", name, fac, buf);
 }
 
 void error_cb(rd_kafka_t*, int err, const char* reason, void* opaque) {
@@ -446,9 +448,8 @@ std::shared_ptr<RecordSource> make_rdkafka_source(const config::Route& route,
     rd_kafka_conf_destroy(conf);  // rd_kafka_new frees conf only on success
     return nullptr;
   }
-  auto source = std::shared_ptr<RdKafkaSource>(
-      new RdKafkaSource(route.id, rk, workers, options),
-      [weak_holder](RdKafkaSource* p) { delete p; });
+  auto source = std::shared_ptr<RdKafkaSource>(new RdKafkaSource(route.id, rk, workers, options),
+                                               [weak_holder](RdKafkaSource* p) { delete p; });
   *weak_holder = source;
   return source;
 }

@@ -20,8 +20,7 @@ struct SourceOptions {
 /// `workers` must outlive the source.
 std::shared_ptr<RecordSource> make_rdkafka_source(const config::Route& route,
                                                   boost::asio::thread_pool& workers,
-                                                  const SourceOptions& options,
-                                                  std::string* error);
+                                                  const SourceOptions& options, std::string* error);
 
 /// The librdkafka properties a route translates to (passwords included). Exposed for tests of
 /// the TLS / SASL mapping, which the mock broker cannot exercise.

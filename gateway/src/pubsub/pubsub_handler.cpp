@@ -44,11 +44,9 @@ Outcome handle_frame(std::string_view frame, kafka::RecordSource& source, const 
   const std::int64_t seq = req.sequence();
 
   switch (req.req_case()) {
-    case PubSubReq::REQ_NOT_SET:
-      return {Outcome::Kind::none, {}};
+    case PubSubReq::REQ_NOT_SET: return {Outcome::Kind::none, {}};
 
-    case PubSubReq::kCmdEmpty:
-      return {Outcome::Kind::reply, encode_error(seq, "unknown command")};
+    case PubSubReq::kCmdEmpty: return {Outcome::Kind::reply, encode_error(seq, "unknown command")};
 
     case PubSubReq::kCmdPing: {
       PubSubResp resp;
@@ -64,8 +62,8 @@ Outcome handle_frame(std::string_view frame, kafka::RecordSource& source, const 
           [seq, topic = cmd.topic(), partition = cmd.partition(),
            reply = std::move(async_reply)](kafka::OffsetResult result) {
             if (result.error) {
-              reply(encode_error(seq, kafka_error_message("list offset", topic, partition,
-                                                          *result.error)));
+              reply(encode_error(
+                  seq, kafka_error_message("list offset", topic, partition, *result.error)));
               return;
             }
             PubSubResp resp;
@@ -78,28 +76,27 @@ Outcome handle_frame(std::string_view frame, kafka::RecordSource& source, const 
 
     case PubSubReq::kCmdKafkaFetch: {
       const auto& cmd = req.cmd_kafka_fetch();
-      source.fetch(
-          cmd.topic(), cmd.partition(), cmd.offset(), limits.fetch,
-          [seq, topic = cmd.topic(), partition = cmd.partition(),
-           reply = std::move(async_reply)](kafka::FetchResult result) {
-            if (result.error) {
-              reply(encode_error(seq, kafka_error_message("fetch message", topic, partition,
-                                                          *result.error)));
-              return;
-            }
-            PubSubResp resp;
-            resp.set_sequence(seq);
-            auto* messages = resp.mutable_kafka_fetch_resp()->mutable_messages();
-            messages->Reserve(static_cast<int>(result.records.size()));
-            for (auto& record : result.records) {
-              auto* m = messages->Add();
-              m->set_offset(record.offset);
-              m->set_timestamp(record.timestamp);
-              m->set_key(std::move(record.key));
-              m->set_value(std::move(record.value));
-            }
-            reply(serialize(resp));
-          });
+      source.fetch(cmd.topic(), cmd.partition(), cmd.offset(), limits.fetch,
+                   [seq, topic = cmd.topic(), partition = cmd.partition(),
+                    reply = std::move(async_reply)](kafka::FetchResult result) {
+                     if (result.error) {
+                       reply(encode_error(seq, kafka_error_message("fetch message", topic,
+                                                                   partition, *result.error)));
+                       return;
+                     }
+                     PubSubResp resp;
+                     resp.set_sequence(seq);
+                     auto* messages = resp.mutable_kafka_fetch_resp()->mutable_messages();
+                     messages->Reserve(static_cast<int>(result.records.size()));
+                     for (auto& record : result.records) {
+                       auto* m = messages->Add();
+                       m->set_offset(record.offset);
+                       m->set_timestamp(record.timestamp);
+                       m->set_key(std::move(record.key));
+                       m->set_value(std::move(record.value));
+                     }
+                     reply(serialize(resp));
+                   });
       return {Outcome::Kind::pending, {}};
     }
   }

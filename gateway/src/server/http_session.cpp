@@ -2,10 +2,10 @@
 
 #include "server/websocket_session.h"
 
+#include <spdlog/spdlog.h>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
-#include <spdlog/spdlog.h>
 
 #include <optional>
 
@@ -31,10 +31,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     parser_->header_limit(16 * 1024);
     parser_->body_limit(64 * 1024);
     stream_.expires_after(std::chrono::seconds(30));
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                       self->on_read(ec);
-                     });
+    http::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
   }
 
  private:
@@ -59,8 +58,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       return;
     }
     if (route) {
-      spdlog::info("event=rejected_plain_http route={} client={} target=\"{}\"",
-                   route->route->id, client_, std::string(target));
+      spdlog::info("event=rejected_plain_http route={} client={} target=\"{}\"", route->route->id,
+                   client_, std::string(target));
       return respond(http::status::bad_request,
                      "this is a PubSub route: connect with a WebSocket upgrade\n",
                      request.keep_alive(), request.version());

@@ -2,8 +2,8 @@
 
 #include "server/http_session.h"
 
-#include <boost/asio/strand.hpp>
 #include <spdlog/spdlog.h>
+#include <boost/asio/strand.hpp>
 
 namespace kpg::server {
 
@@ -18,7 +18,9 @@ Listener::Listener(asio::io_context& io, const asio::ip::tcp::endpoint& endpoint
   acceptor_.listen(asio::socket_base::max_listen_connections);
 }
 
-void Listener::start() { accept_next(); }
+void Listener::start() {
+  accept_next();
+}
 
 void Listener::stop() {
   asio::post(acceptor_.get_executor(), [self = shared_from_this()] {
@@ -28,18 +30,18 @@ void Listener::stop() {
 }
 
 void Listener::accept_next() {
-  acceptor_.async_accept(asio::make_strand(io_), [self = shared_from_this()](
-                                                     boost::system::error_code ec,
-                                                     asio::ip::tcp::socket socket) {
-    if (ec == asio::error::operation_aborted) return;
-    if (ec) {
-      // e.g. EMFILE: log and keep accepting rather than taking the process down.
-      spdlog::warn("event=accept_error err=\"{}\"", ec.message());
-    } else {
-      run_http_session(std::move(socket), self->context_);
-    }
-    if (self->acceptor_.is_open()) self->accept_next();
-  });
+  acceptor_.async_accept(
+      asio::make_strand(io_),
+      [self = shared_from_this()](boost::system::error_code ec, asio::ip::tcp::socket socket) {
+        if (ec == asio::error::operation_aborted) return;
+        if (ec) {
+          // e.g. EMFILE: log and keep accepting rather than taking the process down.
+          spdlog::warn("event=accept_error err=\"{}\"", ec.message());
+        } else {
+          run_http_session(std::move(socket), self->context_);
+        }
+        if (self->acceptor_.is_open()) self->accept_next();
+      });
 }
 
 }  // namespace kpg::server

@@ -1,9 +1,9 @@
 #include "server/websocket_session.h"
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/post.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/websocket.hpp>
-#include <spdlog/spdlog.h>
 
 #include <deque>
 
@@ -28,15 +28,13 @@ class WebSocketSession final : public ClosableSession,
   void run(http::request<http::string_body> request) {
     const auto& limits = context_.session_limits;
     ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
-    ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
-      res.set(http::field::server, "kpg-gateway");
-    }));
+    ws_.set_option(websocket::stream_base::decorator(
+        [](websocket::response_type& res) { res.set(http::field::server, "kpg-gateway"); }));
     ws_.read_message_max(limits.max_frame_bytes);
     ws_.auto_fragment(false);  // one frame per message: fewer syscalls for large replies
     ws_.binary(true);
-    ws_.async_accept(request, [self = shared_from_this()](beast::error_code ec) {
-      self->on_accept(ec);
-    });
+    ws_.async_accept(request,
+                     [self = shared_from_this()](beast::error_code ec) { self->on_accept(ec); });
   }
 
   void close_async(std::uint16_t code, std::string reason) override {
@@ -81,17 +79,14 @@ class WebSocketSession final : public ClosableSession,
     } else {
       const auto data = buffer_.cdata();
       const std::string_view frame(static_cast<const char*>(data.data()), data.size());
-      auto outcome = pubsub::handle_frame(frame, *route_.source, context_.pubsub_limits,
-                                          async_reply());
+      auto outcome =
+          pubsub::handle_frame(frame, *route_.source, context_.pubsub_limits, async_reply());
       switch (outcome.kind) {
         case pubsub::Outcome::Kind::reply:
           send(std::make_shared<const std::string>(std::move(outcome.reply)));
           break;
-        case pubsub::Outcome::Kind::pending:
-          ++in_flight_;
-          break;
-        case pubsub::Outcome::Kind::none:
-          break;
+        case pubsub::Outcome::Kind::pending: ++in_flight_; break;
+        case pubsub::Outcome::Kind::none: break;
       }
     }
     buffer_.consume(buffer_.size());
@@ -134,10 +129,9 @@ class WebSocketSession final : public ClosableSession,
   }
 
   void write_next() {
-    ws_.async_write(asio::buffer(*outbox_.front()),
-                    [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                      self->on_write(ec);
-                    });
+    ws_.async_write(
+        asio::buffer(*outbox_.front()),
+        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_write(ec); });
   }
 
   void on_write(beast::error_code ec) {
@@ -158,7 +152,8 @@ class WebSocketSession final : public ClosableSession,
   void close_with(std::uint16_t code, const std::string& reason) {
     if (closing_ || ended_) return;
     closing_ = true;
-    close_reason_ = websocket::close_reason(static_cast<websocket::close_code>(code), reason.substr(0, 120));
+    close_reason_ =
+        websocket::close_reason(static_cast<websocket::close_code>(code), reason.substr(0, 120));
     spdlog::info("event=closing route={} client={} code={} reason=\"{}\"", route_id(), client_,
                  code, reason);
     if (!outbox_.empty()) {

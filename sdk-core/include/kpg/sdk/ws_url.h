@@ -8,10 +8,10 @@
 namespace kpg::sdk {
 
 struct WsUrl {
-  bool secure = false;   ///< wss://
-  std::string host;      ///< without brackets for IPv6 literals
-  std::string port;      ///< defaults to 80 / 443
-  std::string target;    ///< path + query, at least "/"
+  bool secure = false;  ///< wss://
+  std::string host;     ///< without brackets for IPv6 literals
+  std::string port;     ///< defaults to 80 / 443
+  std::string target;   ///< path + query, at least "/"
 };
 
 /// Parses ws://host[:port][/path] and wss://...; nullopt with `why` set when malformed.
