@@ -1,20 +1,26 @@
 // kpg-gateway: serves Kafka PubSub routes (Apache APISIX-compatible) over WebSocket.
+#include "admin/admin_api.h"
+#include "admin/admin_server.h"
 #include "config/gateway_config.h"
+#include "config/route_manager.h"
 #include "config/route_table.h"
 #include "kafka/demo_feed.h"
 #include "kafka/mock_cluster.h"
 #include "kafka/rdkafka_source.h"
+#include "server/http_session.h"
 #include "server/listener.h"
 #include "server/server_context.h"
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <iostream>
@@ -144,24 +150,53 @@ int main(int argc, char** argv) {
   context.session_limits.max_write_queue_bytes = cfg.max_write_queue_bytes;
   context.session_limits.max_inflight_requests = cfg.max_inflight_requests;
 
-  std::vector<config::ActiveRoute> active;
-  for (const auto& route : cfg.routes) {
-    std::string error;
+  auto make_source = [&kafka_workers, &cfg](const config::Route& route, std::string* error) {
     auto source = kafka::make_rdkafka_source(route, kafka_workers,
-                                             kafka::SourceOptions{cfg.kafka_timeout_ms}, &error);
-    if (!source) {
-      spdlog::error("event=startup_failed route={} err=\"{}\"", route.id, error);
-      return 1;
+                                             kafka::SourceOptions{cfg.kafka_timeout_ms}, error);
+    if (source) {
+      std::string nodes;
+      for (const auto& n : route.nodes) nodes += (nodes.empty() ? "" : ",") + n.to_string();
+      spdlog::info("event=kafka_client_created route={} nodes={} tls={} sasl={}", route.id, nodes,
+                   route.tls.has_value(), route.sasl.has_value());
     }
-    std::string uris;
-    for (const auto& u : route.uris) uris += (uris.empty() ? "" : ",") + u;
-    std::string nodes;
-    for (const auto& n : route.nodes) nodes += (nodes.empty() ? "" : ",") + n.to_string();
-    spdlog::info("event=route_loaded route={} uris={} nodes={} tls={} sasl={}", route.id, uris,
-                 nodes, route.tls.has_value(), route.sasl.has_value());
-    active.push_back({std::make_shared<const config::Route>(route), std::move(source)});
+    return source;
+  };
+  config::RouteManager routes(
+      context.routes, make_source, (std::filesystem::path(cfg.data_dir) / "routes.json").string(),
+      [&context](const std::string& route_id, const std::string& why) {
+        spdlog::info("event=route_sessions_closing route={} reason=\"{}\"", route_id, why);
+        context.sessions.close_if(
+            [&route_id](const server::ClosableSession& s) { return s.route_id() == route_id; },
+            1001, why);
+      });
+  try {
+    routes.load(cfg.routes);
+  } catch (const config::StoreError& e) {
+    spdlog::error("event=startup_failed err=\"{}\"", e.what());
+    return 1;
   }
-  context.routes.set(std::make_shared<const config::RouteTable>(std::move(active)));
+  for (const auto& active : context.routes.get()->routes()) {
+    std::string uris;
+    for (const auto& u : active.route->uris) uris += (uris.empty() ? "" : ",") + u;
+    spdlog::info("event=route_loaded route={} uris={}", active.route->id, uris);
+  }
+
+  bool key_generated = false;
+  std::string admin_key;
+  try {
+    admin_key = admin::resolve_admin_key(std::getenv("KPG_ADMIN_KEY"), cfg.admin_key, cfg.data_dir,
+                                         &key_generated);
+  } catch (const std::exception& e) {
+    spdlog::error("event=startup_failed err=\"{}\"", e.what());
+    return 1;
+  }
+  if (key_generated) {
+    // Printed once, at generation; later starts read it from the file.
+    std::cout << "kpg-gateway: generated admin API key " << admin_key << " (stored in "
+              << (std::filesystem::path(cfg.data_dir) / "admin.key").string()
+              << ", mode 0600); send it as X-API-KEY" << std::endl;
+  }
+  admin::AdminApi admin_api(routes, admin_key);
 
   const int io_threads = cfg.io_threads > 0
                              ? cfg.io_threads
@@ -174,13 +209,44 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
-    listener = std::make_shared<server::Listener>(io, *endpoint, context);
+    listener =
+        std::make_shared<server::Listener>(io, *endpoint, [&context](asio::ip::tcp::socket socket) {
+          server::run_http_session(std::move(socket), context);
+        });
   } catch (const boost::system::system_error& e) {
     spdlog::error("event=startup_failed err=\"cannot listen on {}: {}\"", cfg.listen,
                   e.code().message());
     return 1;
   }
   listener->start();
+
+  // The admin API runs on its own thread: its handlers do blocking work (fsync, Kafka client
+  // creation) that must not stall the data plane.
+  asio::io_context admin_io(1);
+  std::shared_ptr<server::Listener> admin_listener;
+  const auto admin_endpoint = to_endpoint(cfg.admin_listen);
+  if (!admin_endpoint) {
+    spdlog::error("event=startup_failed err=\"--admin-listen {}: expected IP:PORT\"",
+                  cfg.admin_listen);
+    return 2;
+  }
+  try {
+    admin_listener = std::make_shared<server::Listener>(
+        admin_io, *admin_endpoint, [&admin_api](asio::ip::tcp::socket socket) {
+          admin::run_admin_session(std::move(socket), admin_api);
+        });
+  } catch (const boost::system::system_error& e) {
+    spdlog::error("event=startup_failed err=\"cannot listen on {}: {}\"", cfg.admin_listen,
+                  e.code().message());
+    return 1;
+  }
+  admin_listener->start();
+  const auto admin_bound = admin_listener->local_endpoint();
+  spdlog::info("event=admin_listening address={}:{}", admin_bound.address().to_string(),
+               admin_bound.port());
+  auto admin_guard = asio::make_work_guard(admin_io);
+  std::thread admin_thread([&admin_io] { admin_io.run(); });
+
   const auto bound = listener->local_endpoint();
   spdlog::info("event=listening address={}:{} routes={} io_threads={}", bound.address().to_string(),
                bound.port(), cfg.routes.size(), io_threads);
@@ -213,6 +279,9 @@ int main(int argc, char** argv) {
   for (int i = 1; i < io_threads; ++i) threads.emplace_back([&io] { io.run(); });
   io.run();
   for (auto& t : threads) t.join();
+  admin_guard.reset();
+  admin_io.stop();
+  admin_thread.join();
 
   context.routes.set(
       std::make_shared<const config::RouteTable>(std::vector<config::ActiveRoute>{}));

@@ -64,6 +64,7 @@ void load_yaml_file(const std::string& path, GatewayConfig& config) {
   if (!root.IsMap()) throw ConfigError(path + ": the top level must be a mapping");
 
   static const std::set<std::string> known = {"listen",
+                                              "admin_key",
                                               "admin_listen",
                                               "data_dir",
                                               "embedded_kafka",
@@ -90,6 +91,8 @@ void load_yaml_file(const std::string& path, GatewayConfig& config) {
         config.data_dir = get_as<std::string>(v, key);
       else if (key == "embedded_kafka")
         config.embedded_kafka = get_as<bool>(v, key);
+      else if (key == "admin_key")
+        config.admin_key = get_as<std::string>(v, key);
       else if (key == "log_level")
         config.log_level = get_as<std::string>(v, key);
       else if (key == "io_threads")

@@ -22,6 +22,7 @@ struct GatewayConfig {
   std::string data_dir = "kpg-data";
   bool embedded_kafka = false;
   std::string log_level = "info";
+  std::string admin_key;  ///< empty: KPG_ADMIN_KEY, else a generated key in data_dir/admin.key
   int io_threads = 0;     ///< 0 = one per core
   int kafka_threads = 4;  ///< threads for blocking librdkafka calls, shared by all routes
   std::size_t max_frame_bytes = 1024 * 1024;

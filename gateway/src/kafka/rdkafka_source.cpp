@@ -448,8 +448,12 @@ std::shared_ptr<RecordSource> make_rdkafka_source(const config::Route& route,
     rd_kafka_conf_destroy(conf);  // rd_kafka_new frees conf only on success
     return nullptr;
   }
-  auto source = std::shared_ptr<RdKafkaSource>(new RdKafkaSource(route.id, rk, workers, options),
-                                               [weak_holder](RdKafkaSource* p) { delete p; });
+  // Destruction stops consumers and destroys the handle, which blocks: it must never run on an
+  // I/O thread (where the last session of a removed route may drop its reference).
+  auto source = std::shared_ptr<RdKafkaSource>(
+      new RdKafkaSource(route.id, rk, workers, options), [weak_holder, &workers](RdKafkaSource* p) {
+        asio::post(workers, [p, weak_holder] { delete p; });
+      });
   *weak_holder = source;
   return source;
 }

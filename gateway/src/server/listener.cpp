@@ -1,7 +1,5 @@
 #include "server/listener.h"
 
-#include "server/http_session.h"
-
 #include <spdlog/spdlog.h>
 #include <boost/asio/strand.hpp>
 
@@ -10,8 +8,8 @@ namespace kpg::server {
 namespace asio = boost::asio;
 
 Listener::Listener(asio::io_context& io, const asio::ip::tcp::endpoint& endpoint,
-                   ServerContext& context)
-    : io_(io), acceptor_(asio::make_strand(io)), context_(context) {
+                   ConnectionHandler on_connection)
+    : io_(io), acceptor_(asio::make_strand(io)), on_connection_(std::move(on_connection)) {
   acceptor_.open(endpoint.protocol());
   acceptor_.set_option(asio::socket_base::reuse_address(true));
   acceptor_.bind(endpoint);
@@ -38,7 +36,7 @@ void Listener::accept_next() {
           // e.g. EMFILE: log and keep accepting rather than taking the process down.
           spdlog::warn("event=accept_error err=\"{}\"", ec.message());
         } else {
-          run_http_session(std::move(socket), self->context_);
+          self->on_connection_(std::move(socket));
         }
         if (self->acceptor_.is_open()) self->accept_next();
       });

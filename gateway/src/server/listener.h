@@ -1,11 +1,11 @@
-// Accepts TCP connections for the data plane and hands each to an HTTP session.
+// Accepts TCP connections and hands each to a handler (the data plane's or the admin API's
+// HTTP session).
 #pragma once
-
-#include "server/server_context.h"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
+#include <functional>
 #include <memory>
 
 namespace kpg::server {
@@ -13,8 +13,10 @@ namespace kpg::server {
 class Listener : public std::enable_shared_from_this<Listener> {
  public:
   /// Binds at once; throws boost::system::system_error when the address cannot be bound.
+  using ConnectionHandler = std::function<void(boost::asio::ip::tcp::socket)>;
+
   Listener(boost::asio::io_context& io, const boost::asio::ip::tcp::endpoint& endpoint,
-           ServerContext& context);
+           ConnectionHandler on_connection);
   void start();
   /// Stops accepting (existing connections continue). Thread-safe.
   void stop();
@@ -25,7 +27,7 @@ class Listener : public std::enable_shared_from_this<Listener> {
 
   boost::asio::io_context& io_;
   boost::asio::ip::tcp::acceptor acceptor_;
-  ServerContext& context_;
+  ConnectionHandler on_connection_;
 };
 
 }  // namespace kpg::server

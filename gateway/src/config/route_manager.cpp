@@ -1,0 +1,304 @@
+#include "config/route_manager.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+namespace kpg::config {
+
+using nlohmann::json;
+
+namespace {
+
+std::int64_t now_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+json error_body(const std::string& message) {
+  return json{{"error_msg", message}};
+}
+
+json wrapped(const std::string& id, const json& value) {
+  return json{{"key", "/apisix/routes/" + id}, {"value", RouteManager::masked(value)}};
+}
+
+// The route object without the metadata the store adds.
+json definition_of(const json& value) {
+  json def = value;
+  def.erase("id");
+  def.erase("create_time");
+  def.erase("update_time");
+  return def;
+}
+
+void write_all(int fd, const std::string& data, const std::string& path) {
+  std::size_t done = 0;
+  while (done < data.size()) {
+    const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw StoreError(path + ": write failed: " + std::strerror(errno));
+    }
+    done += static_cast<std::size_t>(n);
+  }
+}
+
+}  // namespace
+
+bool valid_route_id(const std::string& id) {
+  return !id.empty() && id.size() <= 64 && std::all_of(id.begin(), id.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+  });
+}
+
+json RouteManager::masked(const json& value) {
+  json out = value;
+  if (out.contains("plugins") && out["plugins"].is_object() &&
+      out["plugins"].contains("kafka-proxy") && out["plugins"]["kafka-proxy"].is_object() &&
+      out["plugins"]["kafka-proxy"].contains("sasl") &&
+      out["plugins"]["kafka-proxy"]["sasl"].is_object() &&
+      out["plugins"]["kafka-proxy"]["sasl"].contains("password")) {
+    out["plugins"]["kafka-proxy"]["sasl"]["password"] = "******";
+  }
+  return out;
+}
+
+RouteManager::RouteManager(RouteTableHolder& holder, SourceFactory factory, std::string store_path,
+                           ChangeListener on_change)
+    : holder_(holder),
+      factory_(std::move(factory)),
+      store_path_(std::move(store_path)),
+      on_change_(std::move(on_change)) {}
+
+void RouteManager::load(const std::vector<Route>& initial) {
+  std::lock_guard lock(mutex_);
+  std::map<std::string, Entry> next;
+  const auto now = now_seconds();
+  for (const auto& route : initial) {
+    json value = route.definition;
+    value["id"] = route.id;
+    value["create_time"] = now;
+    value["update_time"] = now;
+    next[route.id] = Entry{std::make_shared<const Route>(route), value};
+  }
+  if (!store_path_.empty() && std::filesystem::exists(store_path_)) {
+    std::ifstream in(store_path_);
+    if (!in) throw StoreError(store_path_ + ": cannot read the route store");
+    json stored;
+    try {
+      stored = json::parse(in);
+    } catch (const json::exception& e) {
+      throw StoreError(store_path_ + ": corrupt route store (not valid JSON: " + e.what() +
+                       "); fix or move the file away, it is never replaced automatically");
+    }
+    if (!stored.is_object() || !stored.contains("routes") || !stored["routes"].is_array()) {
+      throw StoreError(store_path_ + ": corrupt route store (expected {\"routes\": [...]})");
+    }
+    for (const auto& value : stored["routes"]) {
+      if (!value.is_object() || !value.contains("id") || !value["id"].is_string() ||
+          !valid_route_id(value["id"].get<std::string>())) {
+        throw StoreError(store_path_ + ": corrupt route store (a route without a valid id)");
+      }
+      const auto id = value["id"].get<std::string>();
+      auto parsed = parse_route(definition_of(value), id);
+      if (auto* error = std::get_if<std::string>(&parsed)) {
+        throw StoreError(store_path_ + ": route '" + id + "': " + *error);
+      }
+      next[id] = Entry{std::make_shared<const Route>(std::get<Route>(std::move(parsed))), value};
+    }
+  }
+  if (auto error = publish(std::move(next))) throw StoreError(*error);
+}
+
+std::optional<std::string> RouteManager::publish(std::map<std::string, Entry> next) {
+  const auto current = holder_.get();
+  std::vector<ActiveRoute> active;
+  for (const auto& [id, entry] : next) {
+    std::shared_ptr<kafka::RecordSource> source;
+    // Reuse a live Kafka client with the same settings (same route first, then any route).
+    for (const auto& old : current->routes()) {
+      if (old.route->same_kafka_settings(*entry.route) && (!source || old.route->id == id)) {
+        source = old.source;
+      }
+    }
+    for (const auto& made : active) {
+      if (!source && made.route->same_kafka_settings(*entry.route)) source = made.source;
+    }
+    if (!source) {
+      std::string error;
+      source = factory_(*entry.route, &error);
+      if (!source) return "route '" + id + "': " + error;
+    }
+    active.push_back({entry.route, std::move(source)});
+  }
+  auto table = std::make_shared<const RouteTable>(std::move(active));
+  holder_.set(table);
+
+  // Sessions of routes that went away or changed are closed so clients reconnect to the new
+  // configuration.
+  std::vector<std::pair<std::string, std::string>> affected;
+  for (const auto& [id, entry] : routes_) {
+    auto it = next.find(id);
+    if (it == next.end()) {
+      affected.emplace_back(id, "route deleted");
+    } else if (definition_of(it->second.value) != definition_of(entry.value)) {
+      affected.emplace_back(id, "route changed");
+    }
+  }
+  routes_ = std::move(next);
+  for (const auto& [id, why] : affected) {
+    if (on_change_) on_change_(id, why);
+  }
+  return std::nullopt;
+}
+
+void RouteManager::persist(const std::map<std::string, Entry>& routes) const {
+  if (store_path_.empty()) return;
+  json doc = {{"version", 1}, {"routes", json::array()}};
+  for (const auto& [id, entry] : routes) doc["routes"].push_back(entry.value);
+  const std::string data = doc.dump(2) + "\n";
+  const std::string tmp = store_path_ + ".tmp";
+  // temp file + fsync + rename + fsync(dir): a crash leaves either the old or the new store.
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) throw StoreError(tmp + ": cannot create: " + std::strerror(errno));
+  try {
+    write_all(fd, data, tmp);
+    if (::fsync(fd) != 0) throw StoreError(tmp + ": fsync failed: " + std::strerror(errno));
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
+  ::close(fd);
+  if (::rename(tmp.c_str(), store_path_.c_str()) != 0) {
+    throw StoreError(store_path_ + ": rename failed: " + std::strerror(errno));
+  }
+  const auto dir = std::filesystem::path(store_path_).parent_path();
+  const int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+}
+
+RouteManager::Outcome RouteManager::store(const std::string& id, const json& body,
+                                          bool created_by_post) {
+  if (!body.is_object()) {
+    return {400, error_body("invalid configuration: the route must be a JSON object")};
+  }
+  if (body.contains("id")) {
+    const json& body_id = body["id"];
+    const std::string text = body_id.is_string() ? body_id.get<std::string>()
+                             : body_id.is_number_integer()
+                                 ? std::to_string(body_id.get<long long>())
+                                 : "";
+    if (text != id) {
+      return {400, error_body("invalid configuration: property \"id\" does not match the id in "
+                              "the URL")};
+    }
+  }
+  json def = definition_of(body);
+  auto parsed = parse_route(def, id);
+  if (auto* error = std::get_if<std::string>(&parsed)) return {400, error_body(*error)};
+  Route route = std::get<Route>(std::move(parsed));
+
+  std::lock_guard lock(mutex_);
+  for (const auto& [other_id, entry] : routes_) {
+    if (other_id == id) continue;
+    for (const auto& uri : route.uris) {
+      const auto& used = entry.route->uris;
+      if (std::find(used.begin(), used.end(), uri) != used.end()) {
+        return {400, error_body("invalid configuration: property \"uri\" \"" + uri +
+                                "\" is already used by route " + other_id)};
+      }
+    }
+  }
+  auto next = routes_;
+  const auto now = now_seconds();
+  const auto existing = routes_.find(id);
+  const bool created = existing == routes_.end();
+  json value = def;
+  value["id"] = id;
+  value["create_time"] = created ? now : existing->second.value.value("create_time", now);
+  value["update_time"] = now;
+  next[id] = Entry{std::make_shared<const Route>(std::move(route)), value};
+  try {
+    persist(next);
+  } catch (const StoreError& e) {
+    spdlog::error("event=route_store_failed route={} err=\"{}\"", id, e.what());
+    return {500, error_body(std::string("cannot persist the route: ") + e.what())};
+  }
+  if (auto error = publish(std::move(next))) return {400, error_body(*error)};
+  spdlog::info("event=route_{} route={}", created ? "created" : "updated", id);
+  return {created || created_by_post ? 201 : 200, wrapped(id, value)};
+}
+
+RouteManager::Outcome RouteManager::put(const std::string& id, const json& body) {
+  if (!valid_route_id(id)) {
+    return {400, error_body("invalid configuration: route id \"" + id +
+                            "\" must be 1-64 characters of [A-Za-z0-9._-]")};
+  }
+  return store(id, body, false);
+}
+
+RouteManager::Outcome RouteManager::create(const json& body) {
+  // Like APISIX: a 20-digit, time-ordered id.
+  static std::mt19937_64 rng{std::random_device{}()};
+  std::string id;
+  {
+    std::lock_guard lock(mutex_);
+    do {
+      const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count();
+      id = std::to_string(micros) + std::to_string(100 + rng() % 900);
+      id = std::string(id.size() < 20 ? 20 - id.size() : 0, '0') + id;
+    } while (routes_.count(id));
+  }
+  return store(id, body, true);
+}
+
+RouteManager::Outcome RouteManager::get(const std::string& id) const {
+  std::lock_guard lock(mutex_);
+  auto it = routes_.find(id);
+  if (it == routes_.end())
+    return {404, {{"error_msg", "route " + id + " not found"}, {"message", "Key not found"}}};
+  return {200, wrapped(id, it->second.value)};
+}
+
+RouteManager::Outcome RouteManager::list() const {
+  std::lock_guard lock(mutex_);
+  json items = json::array();
+  for (const auto& [id, entry] : routes_) items.push_back(wrapped(id, entry.value));
+  return {200, json{{"total", items.size()}, {"list", items}}};
+}
+
+RouteManager::Outcome RouteManager::remove(const std::string& id) {
+  std::lock_guard lock(mutex_);
+  if (!routes_.count(id)) {
+    return {404, {{"error_msg", "route " + id + " not found"}, {"message", "Key not found"}}};
+  }
+  auto next = routes_;
+  next.erase(id);
+  try {
+    persist(next);
+  } catch (const StoreError& e) {
+    return {500, error_body(std::string("cannot persist the change: ") + e.what())};
+  }
+  if (auto error = publish(std::move(next))) return {500, error_body(*error)};
+  spdlog::info("event=route_deleted route={}", id);
+  return {200, json{{"key", "/apisix/routes/" + id}, {"deleted", "1"}}};
+}
+
+}  // namespace kpg::config

@@ -1,0 +1,79 @@
+// The live set of routes: validates changes, persists them (crash-safe) in the data dir, builds
+// a new immutable RouteTable and publishes it with one swap. Kafka sources are reused for routes
+// whose Kafka settings did not change, and shared between routes with identical settings.
+//
+// Threading: all methods are thread-safe (serialized by an internal mutex); the data plane never
+// waits on it (it reads the RouteTableHolder).
+#pragma once
+
+#include "config/route.h"
+#include "config/route_table.h"
+
+#include <nlohmann/json.hpp>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace kpg::config {
+
+struct StoreError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+class RouteManager {
+ public:
+  using SourceFactory =
+      std::function<std::shared_ptr<kafka::RecordSource>(const Route&, std::string* error)>;
+  /// Told which routes went away or changed, after the new table is live (to close sessions).
+  using ChangeListener = std::function<void(const std::string& route_id, const std::string& why)>;
+
+  /// store_path empty = no persistence.
+  RouteManager(RouteTableHolder& holder, SourceFactory factory, std::string store_path,
+               ChangeListener on_change);
+
+  /// Start-up: `initial` routes (config file, embedded demo), then the persisted ones (which
+  /// win on equal ids). Throws StoreError naming the file when the store is unreadable or
+  /// corrupt: it is never silently replaced.
+  void load(const std::vector<Route>& initial);
+
+  struct Outcome {
+    int status;           ///< HTTP status: 200, 201, 400, 404, 500
+    nlohmann::json body;  ///< APISIX-shaped response body
+  };
+
+  Outcome put(const std::string& id, const nlohmann::json& body);
+  Outcome create(const nlohmann::json& body);
+  Outcome get(const std::string& id) const;
+  Outcome list() const;
+  Outcome remove(const std::string& id);
+
+  /// The stored object as the admin API shows it (secrets masked).
+  static nlohmann::json masked(const nlohmann::json& value);
+
+ private:
+  struct Entry {
+    std::shared_ptr<const Route> route;
+    nlohmann::json value;  // what GET returns (unmasked), incl. id, create_time, update_time
+  };
+  Outcome store(const std::string& id, const nlohmann::json& body, bool created_by_post);
+  std::optional<std::string> publish(std::map<std::string, Entry> next);
+  void persist(const std::map<std::string, Entry>& routes) const;
+
+  RouteTableHolder& holder_;
+  SourceFactory factory_;
+  std::string store_path_;
+  ChangeListener on_change_;
+  mutable std::mutex mutex_;
+  std::map<std::string, Entry> routes_;
+};
+
+/// True when `id` is a valid route id (1-64 of [A-Za-z0-9._-]).
+bool valid_route_id(const std::string& id);
+
+}  // namespace kpg::config
