@@ -3,6 +3,7 @@
 // and must come back exactly.
 #include "child_process.h"
 #include "kafka/producer.h"
+#include "test_clients.h"
 
 #include <kpg/pubsub.pb.h>
 #include <kpg/sdk/native_client.h>
@@ -294,54 +295,21 @@ TEST_F(GatewayTest, UnreachableBrokerGivesAnErrorWithinSeconds) {
   EXPECT_LT(took, 10s);
 }
 
-// Raw WebSocket access for protocol edge cases the SDK never produces.
-class RawSocket {
- public:
-  explicit RawSocket(const std::string& port, const std::string& path = "/kafka") : ws_(io_) {
-    asio::ip::tcp::resolver resolver(io_);
-    asio::connect(ws_.next_layer(), resolver.resolve("127.0.0.1", port));
-    ws_.handshake("127.0.0.1:" + port, path);
-  }
-  void send_binary(const std::string& bytes) {
-    ws_.binary(true);
-    ws_.write(asio::buffer(bytes));
-  }
-  void send_text(const std::string& text) {
-    ws_.text(true);
-    ws_.write(asio::buffer(text));
-  }
-  kpg::pubsub::PubSubResp receive() {
-    beast::flat_buffer buffer;
-    ws_.read(buffer);
-    kpg::pubsub::PubSubResp resp;
-    EXPECT_TRUE(resp.ParseFromString(beast::buffers_to_string(buffer.data())));
-    return resp;
-  }
-
- private:
-  asio::io_context io_;
-  beast::websocket::stream<asio::ip::tcp::socket> ws_;
-};
-
-std::string ping_frame(std::int64_t sequence, const std::string& state) {
-  kpg::pubsub::PubSubReq req;
-  req.set_sequence(sequence);
-  req.mutable_cmd_ping()->set_state(state);
-  return req.SerializeAsString();
-}
+using kpg::testing::ping_frame;
+using kpg::testing::RawSocket;
 
 TEST_F(GatewayTest, GarbageFrameGetsWrongCommandAndTheConnectionSurvives) {
   RawSocket ws(port_);
   ws.send_binary(std::string("\xff\xff\xff\xff garbage", 12));
   auto resp = ws.receive();
-  ASSERT_TRUE(resp.has_error_resp());
-  EXPECT_EQ(resp.sequence(), 0);
-  EXPECT_EQ(resp.error_resp().message(), "wrong command");
+  ASSERT_TRUE(resp && resp->has_error_resp());
+  EXPECT_EQ(resp->sequence(), 0);
+  EXPECT_EQ(resp->error_resp().message(), "wrong command");
   ws.send_binary(ping_frame(5, "still-here"));
   auto pong = ws.receive();
-  ASSERT_TRUE(pong.has_pong_resp());
-  EXPECT_EQ(pong.sequence(), 5);
-  EXPECT_EQ(pong.pong_resp().state(), "still-here");
+  ASSERT_TRUE(pong && pong->has_pong_resp());
+  EXPECT_EQ(pong->sequence(), 5);
+  EXPECT_EQ(pong->pong_resp().state(), "still-here");
 }
 
 TEST_F(GatewayTest, TextFramesAndEmptyRequestsGetNoReplyCmdEmptyIsUnknown) {
@@ -354,26 +322,16 @@ TEST_F(GatewayTest, TextFramesAndEmptyRequestsGetNoReplyCmdEmptyIsUnknown) {
   ws.send_binary(empty.SerializeAsString());  // "unknown command"
   ws.send_binary(ping_frame(4, "x"));
   auto first = ws.receive();
-  ASSERT_TRUE(first.has_error_resp());
-  EXPECT_EQ(first.sequence(), 3);
-  EXPECT_EQ(first.error_resp().message(), "unknown command");
+  ASSERT_TRUE(first && first->has_error_resp());
+  EXPECT_EQ(first->sequence(), 3);
+  EXPECT_EQ(first->error_resp().message(), "unknown command");
   auto second = ws.receive();
-  ASSERT_TRUE(second.has_pong_resp());
-  EXPECT_EQ(second.sequence(), 4);
+  ASSERT_TRUE(second && second->has_pong_resp());
+  EXPECT_EQ(second->sequence(), 4);
 }
 
 int http_status(const std::string& port, const std::string& target) {
-  asio::io_context io;
-  beast::tcp_stream stream(io);
-  asio::ip::tcp::resolver resolver(io);
-  stream.connect(resolver.resolve("127.0.0.1", port));
-  beast::http::request<beast::http::empty_body> req(beast::http::verb::get, target, 11);
-  req.set(beast::http::field::host, "127.0.0.1");
-  beast::http::write(stream, req);
-  beast::flat_buffer buffer;
-  beast::http::response<beast::http::string_body> res;
-  beast::http::read(stream, buffer, res);
-  return res.result_int();
+  return kpg::testing::http_request(port, boost::beast::http::verb::get, target).status;
 }
 
 TEST_F(GatewayTest, PlainHttpOnARouteIs400AndUnknownPathsAre404) {

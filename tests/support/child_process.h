@@ -26,7 +26,8 @@ class ChildProcess {
   /// All output read so far (for failure messages).
   const std::string& transcript() const { return transcript_; }
 
-  /// Sends `signal` and waits up to `timeout` for exit; returns the exit status (or -1).
+  /// Sends `signal` (0: none) and waits up to `timeout` for exit, then SIGKILL; returns the exit
+  /// status, or -1 when it died of a signal.
   int stop(int signal, std::chrono::milliseconds timeout);
   int pid() const { return pid_; }
 

@@ -1,0 +1,273 @@
+// The admin API against the real gateway process: authentication, validation messages, live
+// route changes (no restart), sessions closed on change, persistence across a real restart.
+#include "child_process.h"
+#include "kafka/producer.h"
+#include "test_clients.h"
+
+#include <kpg/sdk/native_client.h>
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace {
+
+using namespace std::chrono_literals;
+using kpg::testing::ChildProcess;
+using kpg::testing::http_request;
+using nlohmann::json;
+using verb = boost::beast::http::verb;
+
+constexpr const char* kKey = "test-admin-key-0123456789";
+
+struct Gateway {
+  std::unique_ptr<ChildProcess> process;
+  std::string port;
+  std::string admin_port;
+};
+
+// Starts kpg-gateway with `data_dir`; `extra` YAML lines are appended to its config.
+Gateway start_gateway(const std::filesystem::path& dir, const std::string& extra = "") {
+  std::filesystem::create_directories(dir);
+  const auto config = dir / "gateway.yaml";
+  std::ofstream(config) << "listen: 127.0.0.1:0\nadmin_listen: 127.0.0.1:0\n"
+                        << "data_dir: " << (dir / "data").string() << "\n"
+                        << "kafka_timeout_ms: 2000\n"
+                        << extra;
+  Gateway g;
+  g.process = std::make_unique<ChildProcess>(
+      std::vector<std::string>{KPG_GATEWAY_BIN, "--config", config.string()});
+  auto admin = g.process->wait_for_line("event=admin_listening", 15s);
+  auto data = g.process->wait_for_line("event=listening", 15s);
+  if (!admin || !data) {
+    ADD_FAILURE() << "gateway did not start: " << g.process->transcript();
+    return g;
+  }
+  auto port_of = [](const std::string& line) {
+    const auto address = kpg::testing::field(line, "address");
+    return address.substr(address.rfind(':') + 1);
+  };
+  g.admin_port = port_of(*admin);
+  g.port = port_of(*data);
+  return g;
+}
+
+class AdminTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    broker_ = new ChildProcess({KPG_DEVKAFKA_BIN, "mock", "--topic", "orders:1"});
+    auto line = broker_->wait_for_line("bootstrap=", 15s);
+    ASSERT_TRUE(line) << broker_->transcript();
+    bootstrap_ = kpg::testing::field(*line, "bootstrap");
+    kpg::kafka::Producer producer(bootstrap_);
+    for (int i = 0; i < 3; ++i) ASSERT_EQ(producer.produce("orders", 0, "k", "v").error, "");
+  }
+  static void TearDownTestSuite() { delete broker_; }
+
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("kpg-admin-test-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    gateway_ = start_gateway(dir_, std::string("admin_key: ") + kKey + "\n");
+  }
+  void TearDown() override {
+    gateway_.process.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  json route(const std::string& uri, const std::string& nodes = "") const {
+    return json{{"uri", uri},
+                {"upstream",
+                 {{"scheme", "kafka"},
+                  {"type", "none"},
+                  {"nodes", {{nodes.empty() ? bootstrap_ : nodes, 1}}}}}};
+  }
+  kpg::testing::HttpResult admin(verb method, const std::string& target,
+                                 const std::string& body = "",
+                                 std::optional<std::string> key = std::string(kKey)) const {
+    return http_request(gateway_.admin_port, method, target, key, body);
+  }
+  std::string url(const std::string& path) const {
+    return "ws://127.0.0.1:" + gateway_.port + path;
+  }
+
+  static inline ChildProcess* broker_ = nullptr;
+  static inline std::string bootstrap_;
+  std::filesystem::path dir_;
+  Gateway gateway_;
+};
+
+TEST_F(AdminTest, RequestsWithoutTheRightKeyAre401) {
+  auto none = admin(verb::get, "/apisix/admin/routes", "", std::nullopt);
+  EXPECT_EQ(none.status, 401);
+  EXPECT_NE(none.json().value("error_msg", "").find("X-API-KEY"), std::string::npos);
+  EXPECT_EQ(admin(verb::get, "/apisix/admin/routes", "", std::string("wrong")).status, 401);
+  EXPECT_EQ(admin(verb::put, "/apisix/admin/routes/1", route("/a").dump(), std::string("")).status,
+            401);
+}
+
+TEST_F(AdminTest, PutTakesEffectAtOnceAndGetListDeleteFollowApisixShapes) {
+  kpg::sdk::NativeClient before;
+  EXPECT_FALSE(before.connect(url("/live")));  // no such route yet
+
+  auto created = admin(verb::put, "/apisix/admin/routes/live", route("/live").dump());
+  ASSERT_EQ(created.status, 201) << created.body;
+  EXPECT_EQ(created.json()["key"], "/apisix/routes/live");
+  EXPECT_EQ(created.json()["value"]["uri"], "/live");
+
+  kpg::sdk::NativeClient client;
+  ASSERT_TRUE(client.connect(url("/live")));
+  auto latest = client.list_offsets("orders", 0, kpg::sdk::kLatest);
+  ASSERT_TRUE(latest) << latest.error().message;
+  EXPECT_EQ(latest.value(), 3);
+
+  EXPECT_EQ(admin(verb::put, "/apisix/admin/routes/live", route("/live").dump()).status, 200);
+  auto got = admin(verb::get, "/apisix/admin/routes/live");
+  EXPECT_EQ(got.status, 200);
+  EXPECT_EQ(got.json()["value"]["id"], "live");
+  auto list = admin(verb::get, "/apisix/admin/routes");
+  EXPECT_EQ(list.json()["total"], 1);
+  EXPECT_EQ(list.json()["list"][0]["key"], "/apisix/routes/live");
+
+  auto posted = admin(verb::post, "/apisix/admin/routes", route("/posted").dump());
+  ASSERT_EQ(posted.status, 201) << posted.body;
+  const std::string id = posted.json()["value"]["id"];
+  EXPECT_EQ(id.size(), 20u);
+  EXPECT_EQ(admin(verb::delete_, "/apisix/admin/routes/" + id).status, 200);
+  EXPECT_EQ(admin(verb::get, "/apisix/admin/routes/" + id).status, 404);
+  EXPECT_EQ(admin(verb::delete_, "/apisix/admin/routes/" + id).status, 404);
+}
+
+TEST_F(AdminTest, InvalidConfigurationsAre400NamingFieldAndRule) {
+  struct Case {
+    std::string body;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {"{not json", "invalid request body"},
+      {R"({"upstream": {"scheme": "kafka", "nodes": {"h:1": 1}}})", "\"uri\""},
+      {R"({"uri": "/a"})", "property \"upstream\" is required"},
+      {R"({"uri": "/a", "upstream": {"scheme": "http", "nodes": {"h:1": 1}}})",
+       "property \"upstream.scheme\" validation failed: unknown scheme \"http\""},
+      {R"({"uri": "/a", "upstream": {"scheme": "kafka", "nodes": {}}})",
+       "property \"upstream.nodes\" validation failed: expect at least 1 node"},
+      {R"({"uri": "/a", "upstream": {"scheme": "kafka", "nodes": {"nohost": 1}}})",
+       "\"nohost\" is not a valid host:port"},
+      {R"({"uri": "/a", "upstream": {"scheme": "kafka", "nodes": {"h:99999": 1}}})",
+       "\"h:99999\" is not a valid host:port"},
+      {R"({"uri": 5, "upstream": {"scheme": "kafka", "nodes": {"h:1": 1}}})",
+       "property \"uri\" validation failed: wrong type: expected string"},
+      {R"({"uri": "/a", "upstream": {"scheme": "kafka", "nodes": {"h:1": 1}, "tls": {"verify": 1}}})",
+       "property \"upstream.tls.verify\" validation failed: wrong type: expected boolean"},
+      {R"({"uri": "/a", "upstream": {"scheme": "kafka", "nodes": {"h:1": 1}},
+           "plugins": {"kafka-proxy": {"sasl": {"username": "u"}}}})",
+       "invalid configuration: property \"sasl\" validation failed: property \"password\" is "
+       "required"},
+  };
+  for (const auto& c : cases) {
+    auto r = admin(verb::put, "/apisix/admin/routes/bad", c.body);
+    EXPECT_EQ(r.status, 400) << c.body;
+    EXPECT_NE(r.json().value("error_msg", "").find(c.message), std::string::npos)
+        << c.body << " -> " << r.body;
+  }
+  EXPECT_EQ(admin(verb::get, "/apisix/admin/routes").json()["total"], 0);
+}
+
+TEST_F(AdminTest, PasswordsAreMaskedInResponsesAndNeverLogged) {
+  auto body = route("/sasl");
+  body["plugins"] = {{"kafka-proxy", {{"sasl", {{"username", "u"}, {"password", "s3cr3t-pw"}}}}}};
+  auto put = admin(verb::put, "/apisix/admin/routes/sasl", body.dump());
+  ASSERT_EQ(put.status, 201) << put.body;
+  EXPECT_EQ(put.json()["value"]["plugins"]["kafka-proxy"]["sasl"]["password"], "******");
+  auto got = admin(verb::get, "/apisix/admin/routes/sasl");
+  EXPECT_EQ(got.body.find("s3cr3t-pw"), std::string::npos);
+  EXPECT_NE(got.body.find("******"), std::string::npos);
+  gateway_.process->stop(SIGTERM, 5s);
+  EXPECT_EQ(gateway_.process->transcript().find("s3cr3t-pw"), std::string::npos);
+}
+
+TEST_F(AdminTest, ChangingOrDeletingARouteClosesItsSessionsWith1001) {
+  ASSERT_EQ(admin(verb::put, "/apisix/admin/routes/r", route("/r").dump()).status, 201);
+  ASSERT_EQ(admin(verb::put, "/apisix/admin/routes/other", route("/other").dump()).status, 201);
+  kpg::testing::RawSocket changed(gateway_.port, "/r");
+  kpg::testing::RawSocket untouched(gateway_.port, "/other");
+
+  auto moved = route("/r");
+  moved["uris"] = json::array({"/r", "/r2"});
+  moved.erase("uri");
+  ASSERT_EQ(admin(verb::put, "/apisix/admin/routes/r", moved.dump()).status, 200);
+  EXPECT_FALSE(changed.receive());
+  EXPECT_EQ(changed.close_code(), 1001);
+  EXPECT_EQ(changed.close_reason(), "route changed");
+
+  untouched.send_binary(kpg::testing::ping_frame(1, "alive"));
+  auto pong = untouched.receive();
+  ASSERT_TRUE(pong && pong->has_pong_resp()) << "a session of another route must stay open";
+
+  kpg::testing::RawSocket doomed(gateway_.port, "/r2");
+  ASSERT_EQ(admin(verb::delete_, "/apisix/admin/routes/r").status, 200);
+  EXPECT_FALSE(doomed.receive());
+  EXPECT_EQ(doomed.close_code(), 1001);
+  EXPECT_EQ(doomed.close_reason(), "route deleted");
+  EXPECT_EQ(http_request(gateway_.port, verb::get, "/r2").status, 404);
+}
+
+TEST_F(AdminTest, RoutesSurviveARestart) {
+  ASSERT_EQ(admin(verb::put, "/apisix/admin/routes/keep", route("/keep").dump()).status, 201);
+  const auto store = dir_ / "data" / "routes.json";
+  ASSERT_TRUE(std::filesystem::exists(store));
+  struct stat st {};
+  ASSERT_EQ(::stat(store.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+
+  EXPECT_EQ(gateway_.process->stop(SIGTERM, 10s), 0);
+  gateway_ = start_gateway(dir_, std::string("admin_key: ") + kKey + "\n");
+  EXPECT_EQ(admin(verb::get, "/apisix/admin/routes/keep").status, 200);
+  kpg::sdk::NativeClient client;
+  ASSERT_TRUE(client.connect(url("/keep")));
+  EXPECT_TRUE(client.list_offsets("orders", 0, kpg::sdk::kEarliest));
+}
+
+TEST_F(AdminTest, ACorruptStoreStopsStartupNamingTheFile) {
+  gateway_.process->stop(SIGTERM, 10s);
+  const auto store = dir_ / "data" / "routes.json";
+  std::ofstream(store) << "{\"routes\": [ {\"id\": \"x\", \"uri\": ";
+  ChildProcess gw({KPG_GATEWAY_BIN, "--config", (dir_ / "gateway.yaml").string()});
+  auto line = gw.wait_for_line("startup_failed", 15s);
+  ASSERT_TRUE(line) << gw.transcript();
+  EXPECT_NE(line->find(store.string()), std::string::npos) << *line;
+  EXPECT_NE(line->find("corrupt"), std::string::npos) << *line;
+  EXPECT_EQ(gw.stop(0, 10s), 1);  // signal 0: only wait for it to exit by itself
+  // Never silently replaced.
+  std::ifstream in(store);
+  std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(content, "{\"routes\": [ {\"id\": \"x\", \"uri\": ");
+}
+
+TEST_F(AdminTest, WithoutAConfiguredKeyOneIsGeneratedStoredPrivatelyAndPrintedOnce) {
+  const auto other = dir_ / "generated";
+  auto first = start_gateway(other);
+  auto printed = first.process->transcript();
+  const auto at = printed.find("generated admin API key ");
+  ASSERT_NE(at, std::string::npos) << printed;
+  const auto key_file = other / "data" / "admin.key";
+  std::ifstream in(key_file);
+  std::string key;
+  std::getline(in, key);
+  EXPECT_GE(key.size(), 32u);
+  EXPECT_NE(printed.find(key), std::string::npos);
+  struct stat st {};
+  ASSERT_EQ(::stat(key_file.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_EQ(http_request(first.admin_port, verb::get, "/apisix/admin/routes", key).status, 200);
+  first.process.reset();
+
+  auto second = start_gateway(other);
+  EXPECT_EQ(second.process->transcript().find("generated admin API key"), std::string::npos);
+  EXPECT_EQ(http_request(second.admin_port, verb::get, "/apisix/admin/routes", key).status, 200);
+}
+
+}  // namespace

@@ -1,0 +1,89 @@
+// Small synchronous HTTP and WebSocket clients for integration tests (Boost.Beast).
+#pragma once
+
+#include <kpg/pubsub.pb.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <nlohmann/json.hpp>
+
+#include <optional>
+#include <string>
+
+namespace kpg::testing {
+
+struct HttpResult {
+  int status = 0;
+  std::string body;
+  nlohmann::json json() const { return nlohmann::json::parse(body, nullptr, false); }
+};
+
+inline HttpResult http_request(const std::string& port, boost::beast::http::verb method,
+                               const std::string& target,
+                               const std::optional<std::string>& api_key = std::nullopt,
+                               const std::string& body = "") {
+  namespace beast = boost::beast;
+  boost::asio::io_context io;
+  beast::tcp_stream stream(io);
+  boost::asio::ip::tcp::resolver resolver(io);
+  stream.connect(resolver.resolve("127.0.0.1", port));
+  beast::http::request<beast::http::string_body> req(method, target, 11);
+  req.set(beast::http::field::host, "127.0.0.1");
+  if (api_key) req.set("X-API-KEY", *api_key);
+  if (!body.empty()) {
+    req.set(beast::http::field::content_type, "application/json");
+    req.body() = body;
+    req.prepare_payload();
+  }
+  beast::http::write(stream, req);
+  beast::flat_buffer buffer;
+  beast::http::response<beast::http::string_body> res;
+  beast::http::read(stream, buffer, res);
+  return {static_cast<int>(res.result_int()), res.body()};
+}
+
+/// Raw WebSocket access for protocol edge cases the SDK never produces.
+class RawSocket {
+ public:
+  explicit RawSocket(const std::string& port, const std::string& path = "/kafka") : ws_(io_) {
+    boost::asio::ip::tcp::resolver resolver(io_);
+    boost::asio::connect(ws_.next_layer(), resolver.resolve("127.0.0.1", port));
+    ws_.handshake("127.0.0.1:" + port, path);
+  }
+  void send_binary(const std::string& bytes) {
+    ws_.binary(true);
+    ws_.write(boost::asio::buffer(bytes));
+  }
+  void send_text(const std::string& text) {
+    ws_.text(true);
+    ws_.write(boost::asio::buffer(text));
+  }
+  /// Next response; nullopt when the connection closed instead (see close_code()).
+  std::optional<pubsub::PubSubResp> receive() {
+    boost::beast::flat_buffer buffer;
+    boost::beast::error_code ec;
+    ws_.read(buffer, ec);
+    if (ec) return std::nullopt;
+    pubsub::PubSubResp resp;
+    if (!resp.ParseFromString(boost::beast::buffers_to_string(buffer.data()))) return std::nullopt;
+    return resp;
+  }
+  int close_code() const { return static_cast<int>(ws_.reason().code); }
+  std::string close_reason() const { return std::string(ws_.reason().reason.c_str()); }
+
+ private:
+  boost::asio::io_context io_;
+  boost::beast::websocket::stream<boost::asio::ip::tcp::socket> ws_;
+};
+
+inline std::string ping_frame(std::int64_t sequence, const std::string& state) {
+  pubsub::PubSubReq req;
+  req.set_sequence(sequence);
+  req.mutable_cmd_ping()->set_state(state);
+  return req.SerializeAsString();
+}
+
+}  // namespace kpg::testing
