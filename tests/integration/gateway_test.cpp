@@ -33,8 +33,8 @@ constexpr int kRecords = 10;
 class GatewayTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    broker_ = new ChildProcess(
-        {KPG_DEVKAFKA_BIN, "mock", "--topic", "orders:2", "--topic", "live:1", "--topic", "big:1"});
+    broker_ = new ChildProcess({KPG_DEVKAFKA_BIN, "mock", "--topic", "orders:2", "--topic",
+                                "live:1", "--topic", "big:1", "--topic", "compressed:4"});
     auto line = broker_->wait_for_line("bootstrap=", 15s);
     ASSERT_TRUE(line) << "mock broker did not start: " << broker_->transcript();
     bootstrap_ = kpg::testing::field(*line, "bootstrap");
@@ -53,6 +53,7 @@ class GatewayTest : public ::testing::Test {
                           << "data_dir: " << (dir_ / "data").string() << "\n"
                           << "kafka_timeout_ms: 2000\n"
                           << "fetch_max_bytes: 1024\n"
+                          << "max_frame_bytes: 262144\n"
                           << "routes:\n"
                           << "  - id: mock\n"
                           << "    uri: /kafka\n"
@@ -250,6 +251,56 @@ TEST_F(GatewayTest, RepliesAreBoundedByFetchMaxBytesAndNothingIsLost) {
     }
   }
   EXPECT_GE(replies.size(), 3u);
+}
+
+TEST_F(GatewayTest, CompressedBatchesAreDecodedForEveryCodec) {
+  const std::vector<std::string> codecs = {"gzip", "snappy", "lz4", "zstd"};
+  for (std::size_t p = 0; p < codecs.size(); ++p) {
+    kpg::kafka::Producer producer(bootstrap_, codecs[p]);
+    for (int i = 0; i < 3; ++i) {
+      // Repetitive values so that every codec really compresses.
+      auto d = producer.produce("compressed", static_cast<std::int32_t>(p), "k",
+                                codecs[p] + std::string(500, 'x') + std::to_string(i));
+      ASSERT_EQ(d.error, "") << codecs[p];
+    }
+  }
+  kpg::sdk::NativeClient client;
+  connected(client);
+  for (std::size_t p = 0; p < codecs.size(); ++p) {
+    std::vector<std::string> values;
+    for (int round = 0; round < 20 && values.size() < 3; ++round) {
+      auto r = client.fetch("compressed", static_cast<std::int32_t>(p),
+                            static_cast<std::int64_t>(values.size()));
+      ASSERT_TRUE(r) << codecs[p] << ": " << r.error().message;
+      for (const auto& rec : r.value()) values.push_back(rec.value);
+    }
+    ASSERT_EQ(values.size(), 3u) << codecs[p];
+    for (int i = 0; i < 3; ++i) {
+      EXPECT_EQ(values[static_cast<std::size_t>(i)],
+                codecs[p] + std::string(500, 'x') + std::to_string(i));
+    }
+  }
+}
+
+TEST_F(GatewayTest, FramesLargerThanApisix64KiBLimitAreServed) {
+  // max_frame_bytes is 256 KiB here; APISIX drops anything over 65535 bytes.
+  kpg::sdk::NativeClient client;
+  connected(client);
+  const std::string state(200 * 1024, 's');
+  auto pong = client.ping(state);
+  ASSERT_TRUE(pong) << pong.error().message;
+  EXPECT_EQ(pong.value().size(), state.size());
+}
+
+TEST_F(GatewayTest, AFrameOverTheLimitClosesOnlyThatConnection) {
+  kpg::testing::RawSocket big(port_);
+  kpg::testing::RawSocket bystander(port_);
+  big.send_binary(kpg::testing::ping_frame(1, std::string(300 * 1024, 'x')));
+  EXPECT_FALSE(big.receive());
+  EXPECT_EQ(big.close_code(), 1009);  // message too big
+  bystander.send_binary(kpg::testing::ping_frame(2, "ok"));
+  auto pong = bystander.receive();
+  ASSERT_TRUE(pong && pong->has_pong_resp());
 }
 
 TEST_F(GatewayTest, PingEchoesStateAndPipelinedRequestsAreAllAnswered) {

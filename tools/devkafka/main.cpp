@@ -50,8 +50,9 @@ int run_mock(int brokers, const std::vector<std::string>& topics) {
 }
 
 int run_produce(const std::string& bootstrap, const std::string& topic, int partition,
-                const std::optional<std::string>& key, std::vector<std::string> values) {
-  kpg::kafka::Producer producer(bootstrap);
+                const std::optional<std::string>& key, const std::string& compression,
+                std::vector<std::string> values) {
+  kpg::kafka::Producer producer(bootstrap, compression);
   auto produce_one = [&](const std::string& value) {
     auto delivered = producer.produce(topic, partition, key, value);
     if (!delivered.error.empty()) {
@@ -98,13 +99,17 @@ int main(int argc, char** argv) {
   produce->add_option("--topic", topic, "topic")->required();
   produce->add_option("--partition", partition, "partition (default: by key)");
   auto* key_opt = produce->add_option("--key", key, "record key (default: none)");
+  std::string compression = "none";
+  produce->add_option("--compression", compression, "none|gzip|snappy|lz4|zstd (default none)")
+      ->check(CLI::IsMember({"none", "gzip", "snappy", "lz4", "zstd"}));
   produce->add_option("values", values, "record values");
 
   CLI11_PARSE(app, argc, argv);
   try {
     if (*mock) return run_mock(brokers, topics);
     return run_produce(bootstrap, topic, partition,
-                       key_opt->count() ? std::optional<std::string>(key) : std::nullopt, values);
+                       key_opt->count() ? std::optional<std::string>(key) : std::nullopt,
+                       compression, values);
   } catch (const std::exception& e) {
     std::cerr << "kpg-devkafka: " << e.what() << "\n";
     return 1;

@@ -21,14 +21,13 @@ void delivery_cb(rd_kafka_t*, const rd_kafka_message_t* m, void*) {
 }
 }  // namespace
 
-Producer::Producer(const std::string& bootstrap) : impl_(std::make_unique<Impl>()) {
+Producer::Producer(const std::string& bootstrap, const std::string& compression)
+    : impl_(std::make_unique<Impl>()) {
   char errstr[256];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  const std::pair<const char*, std::string> props[] = {{"bootstrap.servers", bootstrap},
-                                                       {"linger.ms", "0"},
-                                                       {"acks", "all"},
-                                                       {"message.timeout.ms", "15000"},
-                                                       {"log_level", "3"}};
+  const std::pair<const char*, std::string> props[] = {
+      {"bootstrap.servers", bootstrap}, {"linger.ms", "0"}, {"acks", "all"},
+      {"message.timeout.ms", "15000"},  {"log_level", "3"}, {"compression.codec", compression}};
   for (const auto& [key, value] : props) {
     if (rd_kafka_conf_set(conf, key, value.c_str(), errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
       rd_kafka_conf_destroy(conf);

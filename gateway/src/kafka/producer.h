@@ -11,8 +11,9 @@ namespace kpg::kafka {
 
 class Producer {
  public:
-  /// Throws std::runtime_error when the client cannot be created.
-  explicit Producer(const std::string& bootstrap);
+  /// compression: none, gzip, snappy, lz4 or zstd. Throws std::runtime_error when the client
+  /// cannot be created.
+  explicit Producer(const std::string& bootstrap, const std::string& compression = "none");
   ~Producer();
   Producer(const Producer&) = delete;
   Producer& operator=(const Producer&) = delete;
