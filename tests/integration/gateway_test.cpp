@@ -64,7 +64,11 @@ class GatewayTest : public ::testing::Test {
                           << "        \"" << bootstrap_ << "\": 1\n"
                           << "  - id: dead\n"
                           << "    uri: /dead\n"
-                          << "    upstream: {scheme: kafka, nodes: {\"127.0.0.1:1\": 1}}\n";
+                          << "    upstream: {scheme: kafka, nodes: {\"127.0.0.1:1\": 1}}\n"
+                          << "  - id: sasl\n"
+                          << "    uri: /sasl\n"
+                          << "    upstream: {scheme: kafka, nodes: {\"" << bootstrap_ << "\": 1}}\n"
+                          << "    plugins: {kafka-proxy: {sasl: {username: u, password: pw-42}}}\n";
     gateway_ = new ChildProcess({KPG_GATEWAY_BIN, "--config", config.string()});
     auto listening = gateway_->wait_for_line("event=listening", 15s);
     ASSERT_TRUE(listening) << "gateway did not start: " << gateway_->transcript();
@@ -344,6 +348,22 @@ TEST_F(GatewayTest, UnreachableBrokerGivesAnErrorWithinSeconds) {
       << r.error().message;
   // The route's kafka_timeout_ms is 2 s; the reply must not hang until the client's timeout.
   EXPECT_LT(took, 10s);
+}
+
+TEST_F(GatewayTest, ABrokerRefusingSaslGivesAnAuthenticationErrorNotAHang) {
+  // The mock broker has no SASL at all (no SaslHandshake): the real librdkafka client behind the
+  // route fails its SASL/PLAIN login, and the client learns why.
+  kpg::sdk::NativeClient client;
+  connected(client, "/sasl");
+  const auto started = std::chrono::steady_clock::now();
+  auto r = client.list_offsets("orders", 0, kpg::sdk::kLatest);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, kpg::sdk::ErrorCode::server);
+  EXPECT_NE(r.error().message.find("failed to list offset, topic: orders, partition: 0, err: "
+                                   "SASL authentication failed"),
+            std::string::npos)
+      << r.error().message;
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 10s);
 }
 
 using kpg::testing::ping_frame;

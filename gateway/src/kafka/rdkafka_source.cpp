@@ -80,7 +80,10 @@ KafkaError to_error(rd_kafka_resp_err_t err, const std::string& detail = {}) {
                                           rd_kafka_err2str(err) +
                                           (detail.empty() ? "" : "; " + detail) + ")"};
     case RD_KAFKA_RESP_ERR__SSL:
-      return {ErrorKind::rejected, "TLS certificate rejected: " + detail};
+      return {ErrorKind::rejected, (detail.find("certificate verify failed") != std::string::npos
+                                        ? "TLS certificate rejected: "
+                                        : "TLS handshake with the broker failed: ") +
+                                       detail};
     case RD_KAFKA_RESP_ERR__AUTHENTICATION:
     case RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED:
       return {ErrorKind::rejected, "SASL authentication failed: " + detail};
@@ -176,7 +179,7 @@ class RdKafkaSource final : public RecordSource,
     rd_kafka_topic_t* rkt = topic_handle(name);
     const rd_kafka_metadata_t* md = nullptr;
     const auto err = rd_kafka_metadata(rk_, 0, rkt, &md, options_.request_timeout_ms);
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return to_error(err, broker_hint());
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return broker_error(err);
     std::optional<KafkaError> result;
     int partitions = 0;
     if (md->topic_cnt < 1 || md->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -200,9 +203,22 @@ class RdKafkaSource final : public RecordSource,
     return result;
   }
 
-  std::string broker_hint() const {
+  // A request that timed out because no broker connection could be established is explained by
+  // the last connection error librdkafka reported: a refused SASL login or a rejected TLS
+  // certificate says much more than "timed out".
+  KafkaError broker_error(rd_kafka_resp_err_t err) const {
     std::lock_guard lock(mutex_);
-    return last_broker_error_;
+    const bool recent = Clock::now() - last_broker_error_at_ < std::chrono::seconds(60);
+    const bool unreachable = err == RD_KAFKA_RESP_ERR__TRANSPORT ||
+                             err == RD_KAFKA_RESP_ERR__TIMED_OUT ||
+                             err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN;
+    if (unreachable && recent &&
+        (last_broker_code_ == RD_KAFKA_RESP_ERR__AUTHENTICATION ||
+         last_broker_code_ == RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED ||
+         last_broker_code_ == RD_KAFKA_RESP_ERR__SSL)) {
+      return to_error(last_broker_code_, last_broker_error_);
+    }
+    return to_error(err, recent ? last_broker_error_ : std::string());
   }
 
   rd_kafka_topic_t* topic_handle(const std::string& name) {
@@ -239,7 +255,7 @@ class RdKafkaSource final : public RecordSource,
       std::int64_t high = 0;
       const auto err = rd_kafka_query_watermark_offsets(rk_, topic.c_str(), partition, &low, &high,
                                                         options_.request_timeout_ms);
-      if (err) return {to_error(err, broker_hint()), -1};
+      if (err) return {broker_error(err), -1};
       return {std::nullopt, timestamp == -2 ? low : high};
     }
     if (timestamp < 0) {
@@ -250,7 +266,7 @@ class RdKafkaSource final : public RecordSource,
     const auto err = rd_kafka_offsets_for_times(rk_, list, options_.request_timeout_ms);
     OffsetResult result{std::nullopt, -1};
     if (err) {
-      result.error = to_error(err, broker_hint());
+      result.error = broker_error(err);
     } else if (list->elems[0].err) {
       result.error = to_error(list->elems[0].err);
     } else {
@@ -333,7 +349,7 @@ class RdKafkaSource final : public RecordSource,
     std::int64_t high = 0;
     const auto err = rd_kafka_query_watermark_offsets(rk_, topic.c_str(), reader.partition, &low,
                                                       &high, options_.request_timeout_ms);
-    if (err) return to_error(err, broker_hint());
+    if (err) return broker_error(err);
     if (offset < low || offset > high) return to_error(RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE);
     reader.known_high = high;
     reader.stash.clear();
@@ -381,9 +397,11 @@ class RdKafkaSource final : public RecordSource,
   }
 
  public:
-  void note_broker_error(std::string text) {
+  void note_broker_error(rd_kafka_resp_err_t code, std::string text) {
     std::lock_guard lock(mutex_);
+    last_broker_code_ = code;
     last_broker_error_ = std::move(text);
+    last_broker_error_at_ = Clock::now();
   }
 
  private:
@@ -401,6 +419,8 @@ class RdKafkaSource final : public RecordSource,
   std::map<std::string, std::pair<int, Clock::time_point>> partition_counts_;
   std::map<std::pair<std::string, std::int32_t>, std::shared_ptr<PartitionReader>> readers_;
   std::string last_broker_error_;
+  rd_kafka_resp_err_t last_broker_code_ = RD_KAFKA_RESP_ERR_NO_ERROR;
+  Clock::time_point last_broker_error_at_{};
 };
 
 // librdkafka callbacks: they run on librdkafka's threads; spdlog is thread-safe.
@@ -412,11 +432,29 @@ void log_cb(const rd_kafka_t* rk, int level, const char* fac, const char* buf) {
     spdlog::warn("event=kafka_log client={} facility={} msg=\"{}\"", name, fac, buf);
   else
     spdlog::debug("event=kafka_log client={} facility={} msg=\"{}\"", name, fac, buf);
+
+  // Broker connection failures (facility FAIL) carry the reason a request will later time out
+  // for: keep the latest one so the client gets it instead of "timed out".
+  if (std::string_view(fac) != "FAIL") return;
+  std::string_view text(buf);
+  if (text.rfind("[thrd:", 0) == 0) {
+    const auto end = text.find("]: ");
+    if (end != std::string_view::npos) text.remove_prefix(end + 3);
+  }
+  rd_kafka_resp_err_t code = RD_KAFKA_RESP_ERR__TRANSPORT;
+  if (text.find("SASL") != std::string_view::npos)
+    code = RD_KAFKA_RESP_ERR__AUTHENTICATION;
+  else if (text.find("SSL") != std::string_view::npos)
+    code = RD_KAFKA_RESP_ERR__SSL;
+  auto* weak = static_cast<std::weak_ptr<RdKafkaSource>*>(rd_kafka_opaque(rk));
+  if (!weak) return;
+  if (auto source = weak->lock()) source->note_broker_error(code, std::string(text));
 }
 
 void error_cb(rd_kafka_t*, int err, const char* reason, void* opaque) {
   auto* weak = static_cast<std::weak_ptr<RdKafkaSource>*>(opaque);
-  if (auto source = weak->lock()) source->note_broker_error(reason);
+  if (auto source = weak->lock())
+    source->note_broker_error(static_cast<rd_kafka_resp_err_t>(err), reason);
   spdlog::warn("event=kafka_error err={} reason=\"{}\"",
                rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err)), reason);
 }
