@@ -2,6 +2,7 @@
 // cluster in its own process), plus a producer to feed it.
 #include "kafka/mock_cluster.h"
 #include "kafka/producer.h"
+#include "listen_redirect.h"
 
 #include <CLI/CLI.hpp>
 
@@ -11,7 +12,8 @@
 
 namespace {
 
-int run_mock(int brokers, const std::vector<std::string>& topics) {
+int run_mock(int brokers, const std::vector<std::string>& topics,
+             const std::string& listen_address) {
   // Block the signals before any thread starts so that only sigwait below receives them.
   sigset_t set;
   sigemptyset(&set);
@@ -19,6 +21,10 @@ int run_mock(int brokers, const std::vector<std::string>& topics) {
   sigaddset(&set, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
+  if (!listen_address.empty() && !kpg::devkafka::redirect_loopback_listeners(listen_address)) {
+    std::cerr << "kpg-devkafka: --listen-address must be an IPv4 loopback address\n";
+    return 2;
+  }
   kpg::kafka::MockCluster cluster(brokers);
   for (const auto& spec : topics) {
     const auto colon = spec.rfind(':');
@@ -88,6 +94,10 @@ int main(int argc, char** argv) {
   std::vector<std::string> topics;
   mock->add_option("--brokers", brokers, "number of brokers (default 1)")->check(CLI::Range(1, 16));
   mock->add_option("--topic", topics, "create topic NAME[:PARTITIONS] (repeatable)");
+  std::string listen_address;
+  mock->add_option("--listen-address", listen_address,
+                   "listen on this loopback address (e.g. 127.0.0.2) but advertise 127.0.0.1, so a "
+                   "TLS front can own 127.0.0.1:PORT");
 
   auto* produce = app.add_subcommand(
       "produce", "produce records (the VALUE arguments, or one per stdin line); prints offsets");
@@ -106,7 +116,7 @@ int main(int argc, char** argv) {
 
   CLI11_PARSE(app, argc, argv);
   try {
-    if (*mock) return run_mock(brokers, topics);
+    if (*mock) return run_mock(brokers, topics, listen_address);
     return run_produce(bootstrap, topic, partition,
                        key_opt->count() ? std::optional<std::string>(key) : std::nullopt,
                        compression, values);

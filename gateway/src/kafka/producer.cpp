@@ -21,7 +21,8 @@ void delivery_cb(rd_kafka_t*, const rd_kafka_message_t* m, void*) {
 }
 }  // namespace
 
-Producer::Producer(const std::string& bootstrap, const std::string& compression)
+Producer::Producer(const std::string& bootstrap, const std::string& compression,
+                   const std::vector<std::pair<std::string, std::string>>& extra)
     : impl_(std::make_unique<Impl>()) {
   char errstr[256];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
@@ -32,6 +33,13 @@ Producer::Producer(const std::string& bootstrap, const std::string& compression)
     if (rd_kafka_conf_set(conf, key, value.c_str(), errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
       rd_kafka_conf_destroy(conf);
       throw std::runtime_error(std::string("producer setting ") + key + ": " + errstr);
+    }
+  }
+  for (const auto& [key, value] : extra) {
+    if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), errstr, sizeof errstr) !=
+        RD_KAFKA_CONF_OK) {
+      rd_kafka_conf_destroy(conf);
+      throw std::runtime_error("producer setting " + key + ": " + errstr);
     }
   }
   rd_kafka_conf_set_dr_msg_cb(conf, delivery_cb);

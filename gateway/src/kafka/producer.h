@@ -6,6 +6,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace kpg::kafka {
 
@@ -13,7 +15,9 @@ class Producer {
  public:
   /// compression: none, gzip, snappy, lz4 or zstd. Throws std::runtime_error when the client
   /// cannot be created.
-  explicit Producer(const std::string& bootstrap, const std::string& compression = "none");
+  /// `extra`: more librdkafka properties (e.g. security.protocol for a TLS test).
+  explicit Producer(const std::string& bootstrap, const std::string& compression = "none",
+                    const std::vector<std::pair<std::string, std::string>>& extra = {});
   ~Producer();
   Producer(const Producer&) = delete;
   Producer& operator=(const Producer&) = delete;

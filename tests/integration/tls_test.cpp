@@ -1,0 +1,165 @@
+// TLS from the gateway to the brokers, for real: the mock broker listens on 127.0.0.2 while
+// advertising 127.0.0.1:PORT, and stunnel serves TLS on 127.0.0.1:PORT in front of it, with a
+// certificate from a CA this test creates.
+#include "child_process.h"
+#include "kafka/producer.h"
+
+#include <kpg/sdk/native_client.h>
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+namespace {
+
+using namespace std::chrono_literals;
+using kpg::testing::ChildProcess;
+namespace fs = std::filesystem;
+
+bool run(const std::string& command) {
+  return std::system((command + " >/dev/null 2>&1").c_str()) == 0;
+}
+
+bool port_open(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(fd);
+  return ok;
+}
+
+class TlsTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = fs::temp_directory_path() / ("kpg-tls-test-" + std::to_string(::getpid()));
+    fs::create_directories(dir_);
+    const std::string d = dir_.string();
+    std::ofstream(dir_ / "san.cnf") << "subjectAltName=IP:127.0.0.1\n";
+    ASSERT_TRUE(
+        run("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=kpg-test-ca -keyout " + d +
+            "/ca.key -out " + d + "/ca.pem"));
+    ASSERT_TRUE(
+        run("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=other-ca -keyout " + d +
+            "/other.key -out " + d + "/other.pem"));
+    ASSERT_TRUE(run("openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout " + d +
+                    "/server.key -out " + d + "/server.csr"));
+    ASSERT_TRUE(run("openssl x509 -req -days 2 -in " + d + "/server.csr -CA " + d +
+                    "/ca.pem -CAkey " + d + "/ca.key -CAcreateserial -extfile " + d +
+                    "/san.cnf -out " + d + "/server.pem"));
+
+    broker_ = new ChildProcess(
+        {KPG_DEVKAFKA_BIN, "mock", "--listen-address", "127.0.0.2", "--topic", "secure:1"});
+    auto line = broker_->wait_for_line("bootstrap=", 15s);
+    ASSERT_TRUE(line) << broker_->transcript();
+    bootstrap_ = kpg::testing::field(*line, "bootstrap");  // 127.0.0.1:PORT: the TLS front
+    const std::string port = bootstrap_.substr(bootstrap_.rfind(':') + 1);
+
+    std::ofstream(dir_ / "stunnel.conf") << "foreground = yes\npid =\n[kafka]\n"
+                                         << "accept = 127.0.0.1:" << port << "\n"
+                                         << "connect = 127.0.0.2:" << port << "\n"
+                                         << "cert = " << d << "/server.pem\n"
+                                         << "key = " << d << "/server.key\n";
+    front_ = new ChildProcess({KPG_STUNNEL_BIN, (dir_ / "stunnel.conf").string()});
+    const auto deadline = std::chrono::steady_clock::now() + 15s;
+    while (!port_open(std::stoi(port)) && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(50ms);
+    }
+    ASSERT_TRUE(port_open(std::stoi(port))) << "stunnel did not start: " << front_->transcript();
+
+    // Records go in through the same TLS front.
+    kpg::kafka::Producer producer(
+        bootstrap_, "none", {{"security.protocol", "ssl"}, {"ssl.ca.location", d + "/ca.pem"}});
+    for (int i = 0; i < 3; ++i) {
+      ASSERT_EQ(producer.produce("secure", 0, "k", "secret-" + std::to_string(i)).error, "");
+    }
+
+    std::ofstream(dir_ / "gateway.yaml")
+        << "listen: 127.0.0.1:0\nadmin_listen: 127.0.0.1:0\nadmin_key: tls-test-key-0123456\n"
+        << "data_dir: " << d << "/data\nkafka_timeout_ms: 2500\nroutes:\n"
+        << "  - id: verified\n    uri: /verified\n"
+        << "    upstream: {scheme: kafka, nodes: {\"" << bootstrap_
+        << "\": 1}, tls: {verify: true, "
+        << "ca_file: \"" << d << "/ca.pem\"}}\n"
+        << "  - id: wrong-ca\n    uri: /wrong-ca\n"
+        << "    upstream: {scheme: kafka, nodes: {\"" << bootstrap_
+        << "\": 1}, tls: {verify: true, "
+        << "ca_file: \"" << d << "/other.pem\"}}\n"
+        << "  - id: unverified\n    uri: /unverified\n"
+        << "    upstream: {scheme: kafka, nodes: {\"" << bootstrap_
+        << "\": 1}, tls: {verify: false}}\n"
+        << "  - id: plaintext\n    uri: /plaintext\n"
+        << "    upstream: {scheme: kafka, nodes: {\"" << bootstrap_ << "\": 1}}\n";
+    gateway_ = new ChildProcess({KPG_GATEWAY_BIN, "--config", (dir_ / "gateway.yaml").string()});
+    auto listening = gateway_->wait_for_line("event=listening", 15s);
+    ASSERT_TRUE(listening) << gateway_->transcript();
+    const auto address = kpg::testing::field(*listening, "address");
+    port_ = address.substr(address.rfind(':') + 1);
+  }
+
+  static void TearDownTestSuite() {
+    delete gateway_;
+    delete front_;
+    delete broker_;
+    fs::remove_all(dir_);
+  }
+
+  static std::string url(const std::string& path) { return "ws://127.0.0.1:" + port_ + path; }
+
+  static inline ChildProcess* broker_ = nullptr;
+  static inline ChildProcess* front_ = nullptr;
+  static inline ChildProcess* gateway_ = nullptr;
+  static inline std::string bootstrap_;
+  static inline std::string port_;
+  static inline fs::path dir_;
+};
+
+TEST_F(TlsTest, VerifiedWithTheRightCaReadsRecords) {
+  kpg::sdk::NativeClient client;
+  ASSERT_TRUE(client.connect(url("/verified")));
+  auto latest = client.list_offsets("secure", 0, kpg::sdk::kLatest);
+  ASSERT_TRUE(latest) << latest.error().message;
+  EXPECT_EQ(latest.value(), 3);
+  auto records = client.fetch("secure", 0, 0);
+  ASSERT_TRUE(records) << records.error().message;
+  ASSERT_FALSE(records.value().empty());
+  EXPECT_EQ(records.value().front().value, "secret-0");
+}
+
+TEST_F(TlsTest, AWrongCaIsReportedAsARejectedCertificate) {
+  kpg::sdk::NativeClient client;
+  ASSERT_TRUE(client.connect(url("/wrong-ca")));
+  auto r = client.list_offsets("secure", 0, kpg::sdk::kLatest);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, kpg::sdk::ErrorCode::server);
+  EXPECT_NE(r.error().message.find("err: TLS certificate rejected"), std::string::npos)
+      << r.error().message;
+}
+
+TEST_F(TlsTest, VerifyOffAcceptsTheCertificate) {
+  kpg::sdk::NativeClient client;
+  ASSERT_TRUE(client.connect(url("/unverified")));
+  auto latest = client.list_offsets("secure", 0, kpg::sdk::kLatest);
+  ASSERT_TRUE(latest) << latest.error().message;
+  EXPECT_EQ(latest.value(), 3);
+}
+
+TEST_F(TlsTest, PlaintextToATlsBrokerFailsWithAnErrorNotAHang) {
+  kpg::sdk::NativeClient client;
+  ASSERT_TRUE(client.connect(url("/plaintext")));
+  const auto started = std::chrono::steady_clock::now();
+  auto r = client.list_offsets("secure", 0, kpg::sdk::kLatest);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, kpg::sdk::ErrorCode::server);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 10s);
+}
+
+}  // namespace
