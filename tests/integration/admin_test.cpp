@@ -215,6 +215,22 @@ TEST_F(AdminTest, ChangingOrDeletingARouteClosesItsSessionsWith1001) {
   EXPECT_EQ(http_request(gateway_.port, verb::get, "/r2").status, 404);
 }
 
+TEST_F(AdminTest, SigtermDrainsSessionsWith1001AndExitsZero) {
+  ASSERT_EQ(admin(verb::put, "/apisix/admin/routes/d", route("/d").dump()).status, 201);
+  kpg::testing::RawSocket session(gateway_.port, "/d");
+  session.send_binary(kpg::testing::ping_frame(1, "x"));
+  ASSERT_TRUE(session.receive());
+  const auto started = std::chrono::steady_clock::now();
+  EXPECT_EQ(gateway_.process->stop(SIGTERM, 10s), 0);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 5s);  // bounded drain (3 s at most)
+  EXPECT_FALSE(session.receive());
+  EXPECT_EQ(session.close_code(), 1001);
+  EXPECT_EQ(session.close_reason(), "server shutting down");
+  EXPECT_NE(gateway_.process->transcript().find("event=shutdown signal=15 sessions=1"),
+            std::string::npos)
+      << gateway_.process->transcript();
+}
+
 TEST_F(AdminTest, RoutesSurviveARestart) {
   ASSERT_EQ(admin(verb::put, "/apisix/admin/routes/keep", route("/keep").dump()).status, 201);
   const auto store = dir_ / "data" / "routes.json";

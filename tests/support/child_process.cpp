@@ -108,6 +108,9 @@ int ChildProcess::stop(int signal, std::chrono::milliseconds timeout) {
   }
   exited_ = true;
   status_ = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  // Keep what it printed while stopping in the transcript.
+  while (read_line(std::chrono::milliseconds(500))) {
+  }
   return status_;
 }
 

@@ -90,6 +90,22 @@ TEST_F(Handler, ListOffsetIsDispatchedAndAnswered) {
   EXPECT_EQ(resp.kafka_list_offset_resp().offset(), 30);
 }
 
+TEST_F(Handler, TimestampLookupsPassThroughAndNoneFoundIsMinusOne) {
+  // The mock broker cannot look offsets up by time, so the semantics are checked here, at the
+  // Kafka boundary: the timestamp reaches the source unchanged and its answer goes back as is.
+  kpg::pubsub::PubSubReq req;
+  req.set_sequence(31);
+  req.mutable_cmd_kafka_list_offset()->set_topic("t");
+  req.mutable_cmd_kafka_list_offset()->set_timestamp(1700000000000);
+  source.offset_result.offset = 17;  // first offset with timestamp >= 1700000000000
+  run(req.SerializeAsString());
+  EXPECT_EQ(source.last, "t/0@1700000000000");
+  EXPECT_EQ(decode(async.back()).kafka_list_offset_resp().offset(), 17);
+  source.offset_result.offset = -1;  // no record that late
+  run(req.SerializeAsString());
+  EXPECT_EQ(decode(async.back()).kafka_list_offset_resp().offset(), -1);
+}
+
 TEST_F(Handler, KafkaErrorsUseApisixMessageFormat) {
   kpg::pubsub::PubSubReq req;
   req.set_sequence(12);
