@@ -1,6 +1,6 @@
 // TLS from the gateway to the brokers, for real: the mock broker listens on 127.0.0.2 while
 // advertising 127.0.0.1:PORT, and stunnel serves TLS on 127.0.0.1:PORT in front of it, with a
-// certificate from a CA this test creates.
+// certificate from a CA this test creates, and requires a client certificate (mutual TLS).
 #include "child_process.h"
 #include "kafka/producer.h"
 
@@ -55,6 +55,10 @@ class TlsTest : public ::testing::Test {
     ASSERT_TRUE(run("openssl x509 -req -days 2 -in " + d + "/server.csr -CA " + d +
                     "/ca.pem -CAkey " + d + "/ca.key -CAcreateserial -extfile " + d +
                     "/san.cnf -out " + d + "/server.pem"));
+    ASSERT_TRUE(run("openssl req -newkey rsa:2048 -nodes -subj /CN=kpg-gateway -keyout " + d +
+                    "/client.key -out " + d + "/client.csr"));
+    ASSERT_TRUE(run("openssl x509 -req -days 2 -in " + d + "/client.csr -CA " + d +
+                    "/ca.pem -CAkey " + d + "/ca.key -CAcreateserial -out " + d + "/client.pem"));
 
     broker_ = new ChildProcess(
         {KPG_DEVKAFKA_BIN, "mock", "--listen-address", "127.0.0.2", "--topic", "secure:1"});
@@ -67,7 +71,9 @@ class TlsTest : public ::testing::Test {
                                          << "accept = 127.0.0.1:" << port << "\n"
                                          << "connect = 127.0.0.2:" << port << "\n"
                                          << "cert = " << d << "/server.pem\n"
-                                         << "key = " << d << "/server.key\n";
+                                         << "key = " << d << "/server.key\n"
+                                         << "CAfile = " << d << "/ca.pem\n"
+                                         << "requireCert = yes\nverifyChain = yes\n";
     front_ = new ChildProcess({KPG_STUNNEL_BIN, (dir_ / "stunnel.conf").string()});
     const auto deadline = std::chrono::steady_clock::now() + 15s;
     while (!port_open(std::stoi(port)) && std::chrono::steady_clock::now() < deadline) {
@@ -76,28 +82,29 @@ class TlsTest : public ::testing::Test {
     ASSERT_TRUE(port_open(std::stoi(port))) << "stunnel did not start: " << front_->transcript();
 
     // Records go in through the same TLS front.
-    kpg::kafka::Producer producer(
-        bootstrap_, "none", {{"security.protocol", "ssl"}, {"ssl.ca.location", d + "/ca.pem"}});
+    kpg::kafka::Producer producer(bootstrap_, "none",
+                                  {{"security.protocol", "ssl"},
+                                   {"ssl.ca.location", d + "/ca.pem"},
+                                   {"ssl.certificate.location", d + "/client.pem"},
+                                   {"ssl.key.location", d + "/client.key"}});
     for (int i = 0; i < 3; ++i) {
       ASSERT_EQ(producer.produce("secure", 0, "k", "secret-" + std::to_string(i)).error, "");
     }
 
+    const std::string client_cert =
+        "client_cert_file: \"" + d + "/client.pem\", client_key_file: \"" + d + "/client.key\"";
+    auto route = [](const std::string& id, const std::string& tls) {
+      return "  - id: " + id + "\n    uri: /" + id + "\n    upstream: {scheme: kafka, nodes: {\"" +
+             bootstrap_ + "\": 1}" + (tls.empty() ? "" : ", tls: {" + tls + "}") + "}\n";
+    };
     std::ofstream(dir_ / "gateway.yaml")
         << "listen: 127.0.0.1:0\nadmin_listen: 127.0.0.1:0\nadmin_key: tls-test-key-0123456\n"
         << "data_dir: " << d << "/data\nkafka_timeout_ms: 2500\nroutes:\n"
-        << "  - id: verified\n    uri: /verified\n"
-        << "    upstream: {scheme: kafka, nodes: {\"" << bootstrap_
-        << "\": 1}, tls: {verify: true, "
-        << "ca_file: \"" << d << "/ca.pem\"}}\n"
-        << "  - id: wrong-ca\n    uri: /wrong-ca\n"
-        << "    upstream: {scheme: kafka, nodes: {\"" << bootstrap_
-        << "\": 1}, tls: {verify: true, "
-        << "ca_file: \"" << d << "/other.pem\"}}\n"
-        << "  - id: unverified\n    uri: /unverified\n"
-        << "    upstream: {scheme: kafka, nodes: {\"" << bootstrap_
-        << "\": 1}, tls: {verify: false}}\n"
-        << "  - id: plaintext\n    uri: /plaintext\n"
-        << "    upstream: {scheme: kafka, nodes: {\"" << bootstrap_ << "\": 1}}\n";
+        << route("verified", "verify: true, ca_file: \"" + d + "/ca.pem\", " + client_cert)
+        << route("wrong-ca", "verify: true, ca_file: \"" + d + "/other.pem\", " + client_cert)
+        << route("unverified", "verify: false, " + client_cert)
+        << route("no-client-cert", "verify: true, ca_file: \"" + d + "/ca.pem\"")
+        << route("plaintext", "");
     gateway_ = new ChildProcess({KPG_GATEWAY_BIN, "--config", (dir_ / "gateway.yaml").string()});
     auto listening = gateway_->wait_for_line("event=listening", 15s);
     ASSERT_TRUE(listening) << gateway_->transcript();
@@ -150,6 +157,15 @@ TEST_F(TlsTest, VerifyOffAcceptsTheCertificate) {
   auto latest = client.list_offsets("secure", 0, kpg::sdk::kLatest);
   ASSERT_TRUE(latest) << latest.error().message;
   EXPECT_EQ(latest.value(), 3);
+}
+
+TEST_F(TlsTest, WithoutAClientCertificateTheBrokerRefusesTheHandshake) {
+  kpg::sdk::NativeClient client;
+  ASSERT_TRUE(client.connect(url("/no-client-cert")));
+  auto r = client.list_offsets("secure", 0, kpg::sdk::kLatest);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, kpg::sdk::ErrorCode::server);
+  EXPECT_NE(r.error().message.find("err: TLS "), std::string::npos) << r.error().message;
 }
 
 TEST_F(TlsTest, PlaintextToATlsBrokerFailsWithAnErrorNotAHang) {
