@@ -1,14 +1,186 @@
 #include <kpg/sdk/client.h>
 
+#include <algorithm>
+#include <iterator>
 #include <utility>
 
 namespace kpg::sdk {
+
+class Client::PartitionSubscription final
+    : public Subscription,
+      public std::enable_shared_from_this<PartitionSubscription> {
+ public:
+  PartitionSubscription(Client& client, std::string topic, std::int32_t partition, StartAt from,
+                        SubscriptionHandlers handlers)
+      : client_(&client),
+        topic_(std::move(topic)),
+        partition_(partition),
+        from_(from),
+        handlers_(std::move(handlers)) {}
+
+  void start() {
+    if (from_.kind == StartAt::Kind::offset) {
+      next_ = from_.value;
+      return fetch_next();
+    }
+    const std::int64_t at = from_.kind == StartAt::Kind::earliest ? kEarliest
+                            : from_.kind == StartAt::Kind::latest ? kLatest
+                                                                  : from_.value;
+    resolve(at);
+  }
+
+  void pause() override { paused_ = true; }
+
+  void resume() override {
+    if (!paused_ || !active_) return;
+    paused_ = false;
+    if (!held_.empty()) {
+      auto batch = std::move(held_);
+      held_.clear();
+      deliver(batch);
+    }
+    fetch_next();
+  }
+
+  void cancel() override {
+    active_ = false;
+    handlers_ = {};
+    held_.clear();
+  }
+
+  bool active() const override { return active_; }
+  bool paused() const override { return paused_; }
+  std::int64_t next_offset() const override { return next_; }
+
+  /// Ends the subscription with `error` (the connection was lost or the client closed).
+  void stop(const Error& error) {
+    if (!active_) return;
+    active_ = false;
+    auto on_error = std::move(handlers_.on_error);
+    handlers_ = {};
+    held_.clear();
+    if (on_error) on_error(error);
+  }
+  void detach() { client_ = nullptr; }
+
+ private:
+  void resolve(std::int64_t at) {
+    if (!client_) return;
+    client_->list_offsets(topic_, partition_, at,
+                          [weak = weak_from_this(), at](Result<std::int64_t> r) {
+                            auto self = weak.lock();
+                            if (!self || !self->active_) return;
+                            if (!r) return self->stop(r.error());
+                            if (r.value() < 0 && at >= 0) {
+                              // No record that late yet: start at the end of the log.
+                              return self->resolve(kLatest);
+                            }
+                            self->next_ = r.value();
+                            self->fetch_next();
+                          });
+  }
+
+  void fetch_next() {
+    if (!client_ || !active_ || paused_ || in_flight_ || next_ < 0) return;
+    in_flight_ = true;
+    const std::int64_t started = client_->transport_->now_ms();
+    client_->fetch(topic_, partition_, next_,
+                   [weak = weak_from_this(), started](Result<std::vector<Record>> r) {
+                     if (auto self = weak.lock()) self->on_fetched(std::move(r), started);
+                   });
+  }
+
+  void on_fetched(Result<std::vector<Record>> result, std::int64_t started) {
+    in_flight_ = false;
+    if (!active_ || !client_) return;
+    if (!result) return stop(result.error());
+    std::vector<Record> batch;
+    for (auto& record : std::move(result).value()) {
+      // Never a duplicate or a step back, whatever the server sends (APISIX #9779).
+      if (record.offset < next_) continue;
+      next_ = record.offset + 1;
+      batch.push_back(std::move(record));
+    }
+    if (batch.empty()) {
+      const std::int64_t elapsed = client_->transport_->now_ms() - started;
+      const std::int64_t idle = client_->options_.idle_fetch_interval_ms;
+      if (elapsed < idle) {
+        client_->schedule(idle - elapsed, [weak = weak_from_this()] {
+          if (auto self = weak.lock()) self->fetch_next();
+        });
+        return;
+      }
+    } else if (paused_) {
+      held_.insert(held_.end(), std::make_move_iterator(batch.begin()),
+                   std::make_move_iterator(batch.end()));
+      return;
+    } else {
+      deliver(batch);
+    }
+    fetch_next();
+  }
+
+  void deliver(const std::vector<Record>& batch) {
+    auto keep_alive = shared_from_this();  // the handler may drop the user's last reference
+    if (handlers_.on_records) handlers_.on_records(batch);
+  }
+
+  Client* client_;
+  std::string topic_;
+  std::int32_t partition_;
+  StartAt from_;
+  SubscriptionHandlers handlers_;
+  std::int64_t next_ = -1;
+  bool active_ = true;
+  bool paused_ = false;
+  bool in_flight_ = false;
+  std::vector<Record> held_;
+};
 
 Client::Client(std::unique_ptr<Transport> transport, ClientOptions options)
     : transport_(std::move(transport)), options_(options) {}
 
 Client::~Client() {
   close();
+  for (auto& sub : subscriptions_) sub->detach();
+}
+
+std::shared_ptr<Subscription> Client::subscribe(const std::string& topic, std::int32_t partition,
+                                                StartAt from, SubscriptionHandlers handlers) {
+  auto sub =
+      std::make_shared<PartitionSubscription>(*this, topic, partition, from, std::move(handlers));
+  // The client keeps running subscriptions alive; forget those that ended.
+  std::erase_if(subscriptions_, [](const auto& running) { return !running->active(); });
+  subscriptions_.push_back(sub);
+  if (state_ != State::open) {
+    sub->stop(Error{ErrorCode::closed, "client is not connected"});
+  } else {
+    sub->start();
+  }
+  return sub;
+}
+
+void Client::schedule(std::int64_t delay_ms, std::function<void()> task) {
+  if (state_ != State::open) return;
+  tasks_.emplace(transport_->now_ms() + std::max<std::int64_t>(delay_ms, 0), std::move(task));
+  arm_timer();
+}
+
+void Client::run_due_tasks() {
+  const std::int64_t now = transport_->now_ms();
+  std::vector<std::function<void()>> due;
+  while (!tasks_.empty() && tasks_.begin()->first <= now) {
+    due.push_back(std::move(tasks_.begin()->second));
+    tasks_.erase(tasks_.begin());
+  }
+  for (auto& task : due) task();
+}
+
+void Client::stop_subscriptions(const Error& error) {
+  tasks_.clear();
+  auto subscriptions = std::move(subscriptions_);
+  subscriptions_.clear();
+  for (auto& sub : subscriptions) sub->stop(error);
 }
 
 void Client::connect(const std::string& url, ConnectHandler handler) {
@@ -52,6 +224,7 @@ void Client::on_transport_closed(Error error) {
     return;
   }
   session_.fail_all(Error{ErrorCode::closed, "connection lost: " + error.message});
+  stop_subscriptions(Error{ErrorCode::closed, "connection lost: " + error.message});
   if (on_disconnect_) on_disconnect_(error);
 }
 
@@ -90,7 +263,10 @@ void Client::send(ProtocolSession::Outgoing outgoing) {
 }
 
 void Client::arm_timer() {
-  const std::int64_t deadline = session_.next_deadline();
+  std::int64_t deadline = session_.next_deadline();
+  if (!tasks_.empty() && (deadline < 0 || tasks_.begin()->first < deadline)) {
+    deadline = tasks_.begin()->first;
+  }
   if (deadline < 0) {
     transport_->set_timer(-1, nullptr);
     return;
@@ -98,6 +274,7 @@ void Client::arm_timer() {
   const std::int64_t delay = deadline - transport_->now_ms();
   transport_->set_timer(delay > 0 ? delay : 0, [this] {
     session_.expire(transport_->now_ms());
+    run_due_tasks();
     arm_timer();
   });
 }
@@ -117,6 +294,7 @@ void Client::close() {
     }
   }
   session_.fail_all(Error{ErrorCode::closed, "client closed"});
+  stop_subscriptions(Error{ErrorCode::closed, "client closed"});
 }
 
 }  // namespace kpg::sdk

@@ -9,19 +9,25 @@
 #pragma once
 
 #include <kpg/sdk/protocol_session.h>
+#include <kpg/sdk/subscription.h>
 #include <kpg/sdk/transport.h>
 #include <kpg/sdk/types.h>
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace kpg::sdk {
 
 struct ClientOptions {
   std::int64_t connect_timeout_ms = 10'000;
   std::int64_t request_timeout_ms = 15'000;
+  /// A subscription whose fetch comes back empty sooner than this waits the rest before the
+  /// next fetch, so a gateway that does not wait at the end of the log is not polled in a loop.
+  std::int64_t idle_fetch_interval_ms = 100;
 };
 
 struct Connected {};
@@ -49,6 +55,15 @@ class Client {
   void fetch(const std::string& topic, std::int32_t partition, std::int64_t offset,
              ProtocolSession::FetchHandler handler);
 
+  /// Delivers every record of the partition from `from` on, in order, without gaps or
+  /// duplicates. The client keeps the subscription running until it is cancelled, fails or the
+  /// client closes; the handle (optional to keep) controls it and stays valid afterwards.
+  std::shared_ptr<Subscription> subscribe(const std::string& topic, std::int32_t partition,
+                                          StartAt from, SubscriptionHandlers handlers);
+
+  /// Runs `task` after `delay_ms` on the client's thread (unless the client is closed first).
+  void schedule(std::int64_t delay_ms, std::function<void()> task);
+
   /// Closes the connection; pending requests fail with ErrorCode::closed.
   void close();
   bool is_open() const noexcept { return state_ == State::open; }
@@ -63,7 +78,13 @@ class Client {
   void arm_timer();
   void on_transport_closed(Error error);
 
+  class PartitionSubscription;
+  void run_due_tasks();
+  void stop_subscriptions(const Error& error);
+
   std::unique_ptr<Transport> transport_;
+  std::multimap<std::int64_t, std::function<void()>> tasks_;  // by due time (transport clock)
+  std::vector<std::shared_ptr<PartitionSubscription>> subscriptions_;  // running ones
   ClientOptions options_;
   ProtocolSession session_;
   State state_ = State::idle;
