@@ -88,6 +88,67 @@ void NativeClient::on_disconnect(Client::DisconnectHandler handler) {
   });
 }
 
+namespace {
+
+class StrandSubscription final : public NativeSubscription {
+ public:
+  explicit StrandSubscription(asio::strand<asio::io_context::executor_type> strand)
+      : strand_(std::move(strand)) {}
+
+  void pause() override {
+    asio::post(strand_, [inner = inner_] {
+      if (*inner) (*inner)->pause();
+    });
+  }
+  void resume() override {
+    asio::post(strand_, [inner = inner_] {
+      if (*inner) (*inner)->resume();
+    });
+  }
+  void cancel() override {
+    active_->store(false);
+    asio::post(strand_, [inner = inner_] {
+      if (*inner) (*inner)->cancel();
+    });
+  }
+  bool active() const override { return active_->load(); }
+  std::int64_t next_offset() const override { return next_->load(); }
+
+  // Set on the strand before any control call posted after subscribe() runs.
+  std::shared_ptr<std::shared_ptr<Subscription>> inner_ =
+      std::make_shared<std::shared_ptr<Subscription>>();
+  std::shared_ptr<std::atomic<bool>> active_ = std::make_shared<std::atomic<bool>>(true);
+  std::shared_ptr<std::atomic<std::int64_t>> next_ =
+      std::make_shared<std::atomic<std::int64_t>>(-1);
+
+ private:
+  asio::strand<asio::io_context::executor_type> strand_;
+};
+
+}  // namespace
+
+std::shared_ptr<NativeSubscription> NativeClient::subscribe(const std::string& topic,
+                                                            std::int32_t partition, StartAt from,
+                                                            SubscriptionHandlers handlers) {
+  auto handle = std::make_shared<StrandSubscription>(impl_->strand);
+  asio::post(impl_->strand, [impl = impl_, topic, partition, from, handlers = std::move(handlers),
+                             inner = handle->inner_, active = handle->active_,
+                             next = handle->next_]() mutable {
+    SubscriptionHandlers wrapped{
+        [on_records = std::move(handlers.on_records), next](const std::vector<Record>& batch) {
+          next->store(batch.back().offset + 1);
+          if (on_records) on_records(batch);
+        },
+        [on_error = std::move(handlers.on_error), active](const Error& error) {
+          active->store(false);
+          if (on_error) on_error(error);
+        }};
+    if (!active->load()) return;  // cancelled before it started
+    *inner = impl->client.subscribe(topic, partition, from, std::move(wrapped));
+  });
+  return handle;
+}
+
 void NativeClient::close() {
   asio::post(impl_->strand, [impl = impl_] { impl->client.close(); });
 }

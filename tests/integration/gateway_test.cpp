@@ -16,9 +16,11 @@
 #include <boost/beast/websocket.hpp>
 
 #include <algorithm>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <mutex>
 #include <thread>
 
 namespace {
@@ -35,7 +37,7 @@ class GatewayTest : public ::testing::Test {
   static void SetUpTestSuite() {
     broker_ = new ChildProcess({KPG_DEVKAFKA_BIN, "mock", "--topic", "orders:2", "--topic",
                                 "live:1", "--topic", "big:1", "--topic", "compressed:4", "--topic",
-                                "test-consumer:1"});
+                                "test-consumer:1", "--topic", "sub:1"});
     auto line = broker_->wait_for_line("bootstrap=", 15s);
     ASSERT_TRUE(line) << "mock broker did not start: " << broker_->transcript();
     bootstrap_ = kpg::testing::field(*line, "bootstrap");
@@ -220,6 +222,66 @@ TEST_F(GatewayTest, RecordsProducedWhileTailingArriveInOrder) {
   producer_thread.join();
   ASSERT_EQ(seen.size(), 20u);
   for (int i = 0; i < 20; ++i) EXPECT_EQ(seen[i], "live-" + std::to_string(i));
+}
+
+TEST_F(GatewayTest, SubscribeDeliversEveryRecordInOrderWhilePausedRecordsWait) {
+  kpg::kafka::Producer producer(bootstrap_);
+  for (int i = 0; i < 50; ++i) producer.produce("sub", 0, std::nullopt, "s" + std::to_string(i));
+
+  kpg::sdk::NativeClient client;
+  connected(client);
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::vector<kpg::sdk::Record> seen;
+  std::optional<kpg::sdk::Error> failure;
+  auto sub = client.subscribe("sub", 0, kpg::sdk::StartAt::earliest(),
+                              {[&](const std::vector<kpg::sdk::Record>& batch) {
+                                 std::lock_guard lock(mutex);
+                                 seen.insert(seen.end(), batch.begin(), batch.end());
+                                 changed.notify_all();
+                               },
+                               [&](const kpg::sdk::Error& e) {
+                                 std::lock_guard lock(mutex);
+                                 failure = e;
+                                 changed.notify_all();
+                               }});
+  auto wait_for = [&](std::size_t count) {
+    std::unique_lock lock(mutex);
+    return changed.wait_for(lock, 20s, [&] { return seen.size() >= count || failure; }) && !failure;
+  };
+  ASSERT_TRUE(wait_for(50));
+  std::thread more([&] {
+    kpg::kafka::Producer p(bootstrap_);
+    for (int i = 50; i < 150; ++i) p.produce("sub", 0, std::nullopt, "s" + std::to_string(i));
+  });
+  ASSERT_TRUE(wait_for(150));
+  more.join();
+
+  sub->pause();
+  std::this_thread::sleep_for(300ms);  // let a fetch already under way land
+  std::size_t at_pause = 0;
+  {
+    std::lock_guard lock(mutex);
+    at_pause = seen.size();
+  }
+  for (int i = 150; i < 160; ++i) producer.produce("sub", 0, std::nullopt, "s" + std::to_string(i));
+  std::this_thread::sleep_for(500ms);
+  {
+    std::lock_guard lock(mutex);
+    EXPECT_EQ(seen.size(), at_pause) << "nothing is delivered while paused";
+  }
+  sub->resume();
+  ASSERT_TRUE(wait_for(160));
+  sub->cancel();
+  EXPECT_FALSE(sub->active());
+
+  std::lock_guard lock(mutex);
+  ASSERT_EQ(seen.size(), 160u);
+  for (std::size_t i = 0; i < seen.size(); ++i) {
+    EXPECT_EQ(seen[i].offset, static_cast<std::int64_t>(i));
+    EXPECT_EQ(seen[i].value, "s" + std::to_string(i));
+  }
+  EXPECT_EQ(sub->next_offset(), 160);
 }
 
 TEST_F(GatewayTest, RepliesAreBoundedByFetchMaxBytesAndNothingIsLost) {

@@ -14,6 +14,7 @@
 #include <kpg/sdk/client.h>
 #include <kpg/sdk/types.h>
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -24,6 +25,19 @@ class io_context;
 }
 
 namespace kpg::sdk {
+
+/// Thread-safe control of a subscription made by NativeClient::subscribe.
+class NativeSubscription {
+ public:
+  virtual ~NativeSubscription() = default;
+  virtual void pause() = 0;
+  virtual void resume() = 0;
+  virtual void cancel() = 0;
+  /// False once cancelled or ended by an error.
+  virtual bool active() const = 0;
+  /// Offset after the last delivered record (-1 before the first batch).
+  virtual std::int64_t next_offset() const = 0;
+};
 
 class NativeClient {
  public:
@@ -42,6 +56,10 @@ class NativeClient {
   void async_fetch(const std::string& topic, std::int32_t partition, std::int64_t offset,
                    ProtocolSession::FetchHandler handler);
   void on_disconnect(Client::DisconnectHandler handler);
+  /// Every record of the partition from `from` on, in order, no gaps, no duplicates. Handlers
+  /// run on the client's I/O thread; keep them short or hand work off.
+  std::shared_ptr<NativeSubscription> subscribe(const std::string& topic, std::int32_t partition,
+                                                StartAt from, SubscriptionHandlers handlers);
   void close();
 
   Result<Connected> connect(const std::string& url);
