@@ -18,6 +18,27 @@ export interface KafkaRecord {
 /** Where listOffsets looks: the first offset, the next offset to be written, or a time. */
 export type OffsetSpec = 'earliest' | 'latest' | Date | bigint | number | { timestamp: bigint | number };
 
+/** Where a subscription starts: a position, an offset, or the first record at/after a time. */
+export type StartAt =
+  | 'earliest'
+  | 'latest'
+  | Date
+  | bigint
+  | number
+  | { offset: bigint | number | string }
+  | { timestamp: bigint | number | string };
+
+/** A running subscription: async-iterable over record batches. */
+export interface KpgSubscription extends AsyncIterable<KafkaRecord[]> {
+  readonly active: boolean;
+  readonly paused: boolean;
+  /** Offset of the next record to be delivered; -1n before the start is resolved. */
+  readonly nextOffset: bigint;
+  pause(): void;
+  resume(): void;
+  cancel(): void;
+}
+
 export interface ConnectOptions {
   connectTimeoutMs?: number;
   requestTimeoutMs?: number;
@@ -38,6 +59,16 @@ export class KpgClient {
   ping(state?: Uint8Array | string): Promise<Uint8Array>;
   listOffsets(topic: string, partition: number, at?: OffsetSpec): Promise<bigint>;
   fetch(topic: string, partition: number, offset: bigint | number | string): Promise<KafkaRecord[]>;
+  /**
+   * Every record from `from` on, in order, no gaps, no duplicates (list_offset + fetch, so it
+   * works against any APISIX-compatible gateway). With a handler, batches go to it.
+   */
+  subscribe(
+    topic: string,
+    partition: number,
+    from?: StartAt,
+    handler?: (batch: KafkaRecord[]) => void,
+  ): KpgSubscription;
   close(): void;
 }
 

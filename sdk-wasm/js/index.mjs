@@ -52,6 +52,101 @@ function promisify(start) {
   });
 }
 
+function fromToKind(from) {
+  if (from === 'earliest' || from === 'latest') return [from, '0'];
+  if (from instanceof Date) return ['timestamp', String(from.getTime())];
+  if (from && typeof from === 'object') {
+    if ('offset' in from) return ['offset', toInt64String(from.offset, 'from.offset')];
+    if ('timestamp' in from) return ['timestamp', toInt64String(from.timestamp, 'from.timestamp')];
+  }
+  return ['offset', toInt64String(from, 'from')];
+}
+
+/**
+ * A running subscription. Iterate it with `for await (const batch of subscription)`, or pass a
+ * handler to subscribe(). Ends (iteration finishes) on cancel(); rejects with KpgError when
+ * the subscription fails (e.g. the connection is lost).
+ */
+export class KpgSubscription {
+  #native;
+  #batches = [];
+  #waiting = null;
+  #error = null;
+  #done = false;
+  #final = { paused: false, nextOffset: -1n };
+
+  /** @internal */
+  constructor(start, handler) {
+    this.#native = start(
+      (batch) => {
+        if (handler) handler(batch);
+        else this.#push(batch);
+      },
+      (error) => {
+        this.#error = new KpgError(error.code, error.message);
+        this.#finish();
+      },
+    );
+  }
+
+  #push(batch) {
+    if (this.#waiting) {
+      const { resolve } = this.#waiting;
+      this.#waiting = null;
+      resolve({ value: batch, done: false });
+    } else {
+      this.#batches.push(batch);
+    }
+  }
+
+  #finish() {
+    if (this.#done) return;
+    this.#done = true;
+    // Free the wasm-side handle once the current native callback has returned.
+    setTimeout(() => {
+      if (this.#native) {
+        this.#final = { paused: this.#native.paused(), nextOffset: this.#native.nextOffset() };
+        this.#native.delete();
+        this.#native = null;
+      }
+    }, 0);
+    if (this.#waiting) {
+      const { resolve, reject } = this.#waiting;
+      this.#waiting = null;
+      if (this.#error) reject(this.#error);
+      else resolve({ value: undefined, done: true });
+    }
+  }
+
+  /** Stops delivery until resume(); records keep their place. */
+  pause() { if (!this.#done) this.#native?.pause(); }
+  resume() { if (!this.#done) this.#native?.resume(); }
+  /** Stops for good; a pending iteration step finishes with done. */
+  cancel() {
+    if (this.#done) return;
+    this.#native?.cancel();
+    this.#finish();
+  }
+  get active() { return !this.#done && !!this.#native?.active(); }
+  get paused() { return this.#native ? this.#native.paused() : this.#final.paused; }
+  /** The offset of the next record to be delivered (bigint; -1n before the start is known). */
+  get nextOffset() { return this.#native ? this.#native.nextOffset() : this.#final.nextOffset; }
+
+  [Symbol.asyncIterator]() {
+    return {
+      next: () => {
+        if (this.#batches.length) return Promise.resolve({ value: this.#batches.shift(), done: false });
+        if (this.#done) return this.#error ? Promise.reject(this.#error) : Promise.resolve({ value: undefined, done: true });
+        return new Promise((resolve, reject) => { this.#waiting = { resolve, reject }; });
+      },
+      return: () => {
+        this.cancel();
+        return Promise.resolve({ value: undefined, done: true });
+      },
+    };
+  }
+}
+
 /** Decodes bytes as UTF-8 text. */
 export function text(bytes) {
   return new TextDecoder().decode(bytes);
@@ -99,6 +194,21 @@ export class KpgClient {
     checkPartition(partition);
     const offsetString = toInt64String(offset, 'offset');
     return promisify((cb) => this.#live().fetch(String(topic), partition, offsetString, cb));
+  }
+
+  /**
+   * Every record of the partition from `from` on, in order, without gaps or duplicates.
+   * from: 'earliest' | 'latest' | {offset} | {timestamp} | Date | bigint/number offset.
+   * With `handler(batch)` batches go to it; without, iterate the result with for await.
+   */
+  subscribe(topic, partition, from = 'latest', handler = undefined) {
+    checkPartition(partition);
+    const [kind, value] = fromToKind(from);
+    const native = this.#live();
+    return new KpgSubscription(
+      (onRecords, onError) => native.subscribe(String(topic), partition, kind, value, onRecords, onError),
+      handler,
+    );
   }
 
   /** Closes the connection; pending calls reject with code 'closed'. Idempotent. */

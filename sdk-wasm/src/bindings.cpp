@@ -34,6 +34,35 @@ val error_object(const Error& error) {
   return e;
 }
 
+val records_to_js(const std::vector<kpg::sdk::Record>& batch) {
+  val records = val::array();
+  for (const auto& r : batch) {
+    val record = val::object();
+    record.set("offset", big_int(r.offset));
+    record.set("timestamp", big_int(r.timestamp));
+    record.set("key", bytes(r.key));
+    record.set("value", bytes(r.value));
+    records.call<void>("push", record);
+  }
+  return records;
+}
+
+// Control of a running subscription; a copy shares the same subscription.
+class WasmSubscription {
+ public:
+  explicit WasmSubscription(std::shared_ptr<kpg::sdk::Subscription> inner)
+      : inner_(std::move(inner)) {}
+  void pause() { inner_->pause(); }
+  void resume() { inner_->resume(); }
+  void cancel() { inner_->cancel(); }
+  bool active() const { return inner_->active(); }
+  bool paused() const { return inner_->paused(); }
+  val next_offset() const { return big_int(inner_->next_offset()); }
+
+ private:
+  std::shared_ptr<kpg::sdk::Subscription> inner_;
+};
+
 bool parse_int64(const std::string& text, std::int64_t& out) {
   const char* end = text.data() + text.size();
   auto [ptr, ec] = std::from_chars(text.data(), end, out);
@@ -101,17 +130,29 @@ class WasmClient {
                       callback(error_object(result.error()), val::undefined());
                       return;
                     }
-                    val records = val::array();
-                    for (const auto& r : result.value()) {
-                      val record = val::object();
-                      record.set("offset", big_int(r.offset));
-                      record.set("timestamp", big_int(r.timestamp));
-                      record.set("key", bytes(r.key));
-                      record.set("value", bytes(r.value));
-                      records.call<void>("push", record);
-                    }
-                    callback(val::null(), records);
+                    callback(val::null(), records_to_js(result.value()));
                   });
+  }
+
+  // kind: earliest | latest | offset | timestamp; value: decimal string (offset or ms).
+  // on_records(Array<record>) per batch; on_error(error) once when it ends on an error.
+  WasmSubscription subscribe(const std::string& topic, int partition, const std::string& kind,
+                             const std::string& value, val on_records, val on_error) {
+    std::int64_t number = 0;
+    kpg::sdk::StartAt from = kpg::sdk::StartAt::latest();
+    if (kind == "earliest") {
+      from = kpg::sdk::StartAt::earliest();
+    } else if (kind == "offset" && parse_int64(value, number)) {
+      from = kpg::sdk::StartAt::offset(number);
+    } else if (kind == "timestamp" && parse_int64(value, number)) {
+      from = kpg::sdk::StartAt::timestamp(number);
+    }
+    return WasmSubscription(
+        client_.subscribe(topic, partition, from,
+                          {[on_records](const std::vector<kpg::sdk::Record>& batch) {
+                             on_records(records_to_js(batch));
+                           },
+                           [on_error](const Error& error) { on_error(error_object(error)); }}));
   }
 
   void close() { client_.close(); }
@@ -126,6 +167,13 @@ class WasmClient {
 }  // namespace
 
 EMSCRIPTEN_BINDINGS(kpg_sdk) {
+  emscripten::class_<WasmSubscription>("WasmSubscription")
+      .function("pause", &WasmSubscription::pause)
+      .function("resume", &WasmSubscription::resume)
+      .function("cancel", &WasmSubscription::cancel)
+      .function("active", &WasmSubscription::active)
+      .function("paused", &WasmSubscription::paused)
+      .function("nextOffset", &WasmSubscription::next_offset);
   emscripten::class_<WasmClient>("WasmClient")
       .constructor<int, int>()
       .function("connect", &WasmClient::connect)
@@ -133,6 +181,7 @@ EMSCRIPTEN_BINDINGS(kpg_sdk) {
       .function("ping", &WasmClient::ping)
       .function("listOffsets", &WasmClient::list_offsets)
       .function("fetch", &WasmClient::fetch)
+      .function("subscribe", &WasmClient::subscribe)
       .function("close", &WasmClient::close)
       .function("isOpen", &WasmClient::is_open)
       .function("pending", &WasmClient::pending);

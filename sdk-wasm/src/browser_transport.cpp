@@ -81,6 +81,7 @@ class BrowserTransport final : public Transport {
 
   static EM_BOOL on_open(int, const EmscriptenWebSocketOpenEvent*, void* user) {
     auto* self = static_cast<BrowserTransport*>(user);
+    self->opened_ = true;
     if (self->handlers_.on_open) self->handlers_.on_open();
     return EM_TRUE;
   }
@@ -95,28 +96,36 @@ class BrowserTransport final : public Transport {
   }
 
   static EM_BOOL on_error(int, const EmscriptenWebSocketErrorEvent*, void* user) {
-    // The browser reports no detail on errors; the close event that follows carries the code.
-    static_cast<BrowserTransport*>(user)->saw_error_ = true;
+    // Browsers report no detail on errors and follow with a close event that carries the code.
+    // Some WebSocket implementations (node's) send no close event when opening fails, so a
+    // failure before open ends the attempt here.
+    auto* self = static_cast<BrowserTransport*>(user);
+    self->saw_error_ = true;
+    if (!self->opened_) self->closed(1006, "");
     return EM_TRUE;
   }
 
   static EM_BOOL on_close(int, const EmscriptenWebSocketCloseEvent* event, void* user) {
-    auto* self = static_cast<BrowserTransport*>(user);
+    static_cast<BrowserTransport*>(user)->closed(event->code, event->reason);
+    return EM_TRUE;
+  }
+
+  void closed(unsigned short code, const char* reason) {
+    if (socket_ <= 0) return;
     // Browsers hide why a handshake failed: refused, unreachable and an HTTP error such as 404
     // (wrong route path) all look the same here.
-    std::string message = self->saw_error_ && event->code == 1006
-                              ? "cannot open " + self->url_ +
-                                    " (connection refused or failed, or the server declined the "
-                                    "WebSocket upgrade: check host, port and route path)"
-                              : "connection closed (code " + std::to_string(event->code) +
-                                    (event->reason[0] ? ": " + std::string(event->reason) : "") +
-                                    ")";
-    emscripten_websocket_delete(self->socket_);
-    self->socket_ = 0;
-    auto on_close_handler = std::move(self->handlers_.on_close);
-    self->handlers_ = {};
+    std::string message =
+        saw_error_ && code == 1006
+            ? "cannot open " + url_ +
+                  " (connection refused or failed, or the server declined the WebSocket upgrade: "
+                  "check host, port and route path)"
+            : "connection closed (code " + std::to_string(code) +
+                  (reason[0] ? ": " + std::string(reason) : "") + ")";
+    emscripten_websocket_delete(socket_);
+    socket_ = 0;
+    auto on_close_handler = std::move(handlers_.on_close);
+    handlers_ = {};
     if (on_close_handler) on_close_handler(Error{ErrorCode::transport, message});
-    return EM_TRUE;
   }
 
   static void on_timer(void* user) {
@@ -131,6 +140,7 @@ class BrowserTransport final : public Transport {
   Handlers handlers_;
   std::string url_;
   bool saw_error_ = false;
+  bool opened_ = false;
   long timer_id_ = 0;
   std::function<void()> timer_callback_;
   std::string pending_failure_;

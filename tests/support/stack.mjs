@@ -1,0 +1,109 @@
+// Runs the real stack for JavaScript tests (browser and node): kpg-devkafka (a Kafka-protocol
+// broker in its own process), kpg-gateway routed to it and, on request, the web demo's server.
+// Binaries come from the build (or KPG_* environment variables).
+import { spawn, execFile } from 'node:child_process';
+import { once } from 'node:events';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { promisify } from 'node:util';
+
+export const repo = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
+const buildDir = process.env.KPG_BUILD_DIR ?? path.join(repo, 'build/native');
+export const bin = {
+  gateway: process.env.KPG_GATEWAY_BIN ?? path.join(buildDir, 'gateway/kpg-gateway'),
+  devkafka: process.env.KPG_DEVKAFKA_BIN ?? path.join(buildDir, 'tools/kpg-devkafka'),
+  sdkDir: process.env.KPG_SDK_DIR ?? path.join(repo, 'build/wasm/sdk-wasm/package'),
+};
+
+// Starts a process and resolves with the first stdout line that matches `pattern`.
+async function startProcess(name, command, args, pattern, timeoutMs = 20_000) {
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const log = [];
+  const lines = readline.createInterface({ input: child.stdout });
+  child.stderr.on('data', (d) => log.push(String(d)));
+  const match = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${name} did not start:\n${log.join('\n')}`)), timeoutMs);
+    child.once('exit', (code) => reject(new Error(`${name} exited with ${code}:\n${log.join('\n')}`)));
+    lines.on('line', (line) => {
+      log.push(line);
+      const m = line.match(pattern);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m);
+      }
+    });
+  });
+  return { child, match, log };
+}
+
+async function stopProcess(proc) {
+  if (!proc || proc.child.exitCode !== null) return;
+  proc.child.kill('SIGTERM');
+  const timer = setTimeout(() => proc.child.kill('SIGKILL'), 5000);
+  await once(proc.child, 'exit');
+  clearTimeout(timer);
+}
+
+export class Stack {
+  constructor() {
+    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kpg-e2e-'));
+  }
+
+  async start(topics, { web = true } = {}) {
+    for (const [what, file] of Object.entries(bin)) {
+      if (!fs.existsSync(file)) throw new Error(`${what} not found at ${file}: build first (tools/test)`);
+    }
+    this.broker = await startProcess('kpg-devkafka', bin.devkafka,
+      ['mock', ...topics.flatMap((t) => ['--topic', t])], /^bootstrap=(\S+)/);
+    this.bootstrap = this.broker.match[1];
+    await this.startGateway();
+    if (!web) return;
+    this.web = await startProcess('web demo server', process.execPath,
+      [path.join(repo, 'web-demo/serve.mjs'), '--host', '127.0.0.1', '--port', '0', '--sdk-dir', bin.sdkDir],
+      /web demo: (http:\/\/\S+)/);
+    this.demoUrl = this.web.match[1];
+  }
+
+  async startGateway(port = 0) {
+    const config = path.join(this.dir, 'gateway.yaml');
+    fs.writeFileSync(config, [
+      `listen: 127.0.0.1:${port}`,
+      `data_dir: ${path.join(this.dir, 'data')}`,
+      'routes:',
+      '  - id: e2e',
+      '    uri: /kafka',
+      `    upstream: {scheme: kafka, type: none, nodes: {"${this.bootstrap}": 1}}`,
+      '',
+    ].join('\n'));
+    this.gateway = await startProcess('kpg-gateway', bin.gateway, ['--config', config],
+      /event=listening address=(\S+)/);
+    this.gatewayUrl = `ws://${this.gateway.match[1]}/kafka`;
+  }
+
+  async stopGateway() {
+    await stopProcess(this.gateway);
+  }
+
+  /** Produces values (strings) to topic/partition through the Kafka protocol; returns offsets. */
+  async produce(topic, partition, values, key) {
+    const args = ['produce', '--bootstrap', this.bootstrap, '--topic', topic, '--partition', String(partition)];
+    if (key !== undefined) args.push('--key', key);
+    const { stdout } = await promisify(execFile)(bin.devkafka, [...args, '--', ...values]);
+    return [...stdout.matchAll(/offset=(\d+)/g)].map((m) => Number(m[1]));
+  }
+
+  pageUrl(params) {
+    const q = new URLSearchParams({ gateway: this.gatewayUrl, ...params });
+    return `${this.demoUrl}?${q}`;
+  }
+
+  async stop() {
+    await stopProcess(this.web);
+    await stopProcess(this.gateway);
+    await stopProcess(this.broker);
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
