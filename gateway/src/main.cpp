@@ -88,6 +88,26 @@ std::optional<asio::ip::tcp::endpoint> to_endpoint(const std::string& host_port)
   return asio::ip::tcp::endpoint(address, node->port);
 }
 
+// Binds `address` and starts accepting; logs why and returns nullptr when it cannot.
+std::shared_ptr<server::Listener> start_listener(asio::io_context& io, const char* flag,
+                                                 const std::string& address,
+                                                 server::Listener::ConnectionHandler handler) {
+  const auto endpoint = to_endpoint(address);
+  if (!endpoint) {
+    spdlog::error("event=startup_failed err=\"{} {}: expected IP:PORT\"", flag, address);
+    return nullptr;
+  }
+  try {
+    auto listener = std::make_shared<server::Listener>(io, *endpoint, std::move(handler));
+    listener->start();
+    return listener;
+  } catch (const boost::system::system_error& e) {
+    spdlog::error("event=startup_failed err=\"cannot listen on {}: {}\"", address,
+                  e.code().message());
+    return nullptr;
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -202,45 +222,18 @@ int main(int argc, char** argv) {
                              ? cfg.io_threads
                              : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   asio::io_context io(io_threads);
-  std::shared_ptr<server::Listener> listener;
-  const auto endpoint = to_endpoint(cfg.listen);
-  if (!endpoint) {
-    spdlog::error("event=startup_failed err=\"--listen {}: expected IP:PORT\"", cfg.listen);
-    return 2;
-  }
-  try {
-    listener =
-        std::make_shared<server::Listener>(io, *endpoint, [&context](asio::ip::tcp::socket socket) {
-          server::run_http_session(std::move(socket), context);
-        });
-  } catch (const boost::system::system_error& e) {
-    spdlog::error("event=startup_failed err=\"cannot listen on {}: {}\"", cfg.listen,
-                  e.code().message());
-    return 1;
-  }
-  listener->start();
+  auto listener = start_listener(io, "--listen", cfg.listen, [&context](asio::ip::tcp::socket s) {
+    server::run_http_session(std::move(s), context);
+  });
+  if (!listener) return 1;
 
   // The admin API runs on its own thread: its handlers do blocking work (fsync, Kafka client
   // creation) that must not stall the data plane.
   asio::io_context admin_io(1);
-  std::shared_ptr<server::Listener> admin_listener;
-  const auto admin_endpoint = to_endpoint(cfg.admin_listen);
-  if (!admin_endpoint) {
-    spdlog::error("event=startup_failed err=\"--admin-listen {}: expected IP:PORT\"",
-                  cfg.admin_listen);
-    return 2;
-  }
-  try {
-    admin_listener = std::make_shared<server::Listener>(
-        admin_io, *admin_endpoint, [&admin_api](asio::ip::tcp::socket socket) {
-          admin::run_admin_session(std::move(socket), admin_api);
-        });
-  } catch (const boost::system::system_error& e) {
-    spdlog::error("event=startup_failed err=\"cannot listen on {}: {}\"", cfg.admin_listen,
-                  e.code().message());
-    return 1;
-  }
-  admin_listener->start();
+  auto admin_listener = start_listener(
+      admin_io, "--admin-listen", cfg.admin_listen,
+      [&admin_api](asio::ip::tcp::socket s) { admin::run_admin_session(std::move(s), admin_api); });
+  if (!admin_listener) return 1;
   const auto admin_bound = admin_listener->local_endpoint();
   spdlog::info("event=admin_listening address={}:{}", admin_bound.address().to_string(),
                admin_bound.port());

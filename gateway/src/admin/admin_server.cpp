@@ -1,5 +1,7 @@
 #include "admin/admin_server.h"
 
+#include "server/listener.h"
+
 #include <spdlog/spdlog.h>
 #include <boost/asio/post.hpp>
 #include <boost/beast/core.hpp>
@@ -18,11 +20,7 @@ namespace {
 class AdminSession : public std::enable_shared_from_this<AdminSession> {
  public:
   AdminSession(asio::ip::tcp::socket socket, const AdminApi& api)
-      : stream_(std::move(socket)), api_(api) {
-    boost::system::error_code ec;
-    const auto remote = stream_.socket().remote_endpoint(ec);
-    client_ = ec ? "unknown" : remote.address().to_string() + ":" + std::to_string(remote.port());
-  }
+      : stream_(std::move(socket)), api_(api), client_(server::peer_address(stream_.socket())) {}
 
   void read_next() {
     parser_.emplace();

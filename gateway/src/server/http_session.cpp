@@ -1,5 +1,6 @@
 #include "server/http_session.h"
 
+#include "server/listener.h"
 #include "server/websocket_session.h"
 
 #include <spdlog/spdlog.h>
@@ -20,11 +21,7 @@ namespace {
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
   HttpSession(asio::ip::tcp::socket socket, ServerContext& context)
-      : stream_(std::move(socket)), context_(context) {
-    boost::system::error_code ec;
-    const auto remote = stream_.socket().remote_endpoint(ec);
-    client_ = ec ? "unknown" : remote.address().to_string() + ":" + std::to_string(remote.port());
-  }
+      : stream_(std::move(socket)), context_(context), client_(peer_address(stream_.socket())) {}
 
   void read_next() {
     parser_.emplace();

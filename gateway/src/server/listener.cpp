@@ -7,6 +7,12 @@ namespace kpg::server {
 
 namespace asio = boost::asio;
 
+std::string peer_address(const asio::ip::tcp::socket& socket) {
+  boost::system::error_code ec;
+  const auto remote = socket.remote_endpoint(ec);
+  return ec ? "unknown" : remote.address().to_string() + ":" + std::to_string(remote.port());
+}
+
 Listener::Listener(asio::io_context& io, const asio::ip::tcp::endpoint& endpoint,
                    ConnectionHandler on_connection)
     : io_(io), acceptor_(asio::make_strand(io)), on_connection_(std::move(on_connection)) {

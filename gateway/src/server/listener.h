@@ -7,8 +7,12 @@
 
 #include <functional>
 #include <memory>
+#include <string>
 
 namespace kpg::server {
+
+/// "address:port" of the socket's peer, or "unknown" (for logs).
+std::string peer_address(const boost::asio::ip::tcp::socket& socket);
 
 class Listener : public std::enable_shared_from_this<Listener> {
  public:
