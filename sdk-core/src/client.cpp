@@ -63,14 +63,28 @@ class Client::PartitionSubscription final
   }
   void detach() { client_ = nullptr; }
 
+  /// The connection is back: continue where it stopped.
+  void restart() {
+    if (!active_ || in_flight_) return;
+    if (next_ < 0) return start();
+    fetch_next();
+  }
+
  private:
+  // A request failed. Losing the connection while the client reconnects is not the end: the
+  // subscription waits and restart() carries on from next_.
+  void failed(const Error& error) {
+    if (error.code == ErrorCode::closed && client_ && client_->reconnecting()) return;
+    stop(error);
+  }
+
   void resolve(std::int64_t at) {
     if (!client_) return;
     client_->list_offsets(topic_, partition_, at,
                           [weak = weak_from_this(), at](Result<std::int64_t> r) {
                             auto self = weak.lock();
                             if (!self || !self->active_) return;
-                            if (!r) return self->stop(r.error());
+                            if (!r) return self->failed(r.error());
                             if (r.value() < 0 && at >= 0) {
                               // No record that late yet: start at the end of the log.
                               return self->resolve(kLatest);
@@ -93,7 +107,7 @@ class Client::PartitionSubscription final
   void on_fetched(Result<std::vector<Record>> result, std::int64_t started) {
     in_flight_ = false;
     if (!active_ || !client_) return;
-    if (!result) return stop(result.error());
+    if (!result) return failed(result.error());
     std::vector<Record> batch;
     for (auto& record : std::move(result).value()) {
       // Never a duplicate or a step back, whatever the server sends (APISIX #9779).
@@ -176,6 +190,11 @@ void Client::run_due_tasks() {
   for (auto& task : due) task();
 }
 
+void Client::resume_subscriptions() {
+  auto subscriptions = subscriptions_;
+  for (auto& sub : subscriptions) sub->restart();
+}
+
 void Client::stop_subscriptions(const Error& error) {
   tasks_.clear();
   auto subscriptions = std::move(subscriptions_);
@@ -188,44 +207,111 @@ void Client::connect(const std::string& url, ConnectHandler handler) {
     handler(Error{ErrorCode::closed, "connect() may be called once per Client"});
     return;
   }
+  url_ = url;
   state_ = State::connecting;
   on_connect_ = std::move(handler);
-  transport_->set_timer(options_.connect_timeout_ms, [this] {
-    if (state_ != State::connecting) return;
+  open_transport();
+}
+
+void Client::open_transport() {
+  transport_->set_timer(options_.connect_timeout_ms, [this] { on_open_timeout(); });
+  transport_->open(url_, Transport::Handlers{
+                             [this] { on_opened(); },
+                             [this](std::string_view frame) {
+                               // Unpaired / undecodable frames cannot be attributed to a
+                               // request; they are dropped (the gateway's "wrong command"
+                               // reply to a garbage frame is one of them).
+                               session_.on_frame(frame);
+                               arm_timer();
+                             },
+                             [this](Error error) { on_transport_closed(std::move(error)); },
+                         });
+}
+
+void Client::on_open_timeout() {
+  if (state_ == State::connecting) {
     transport_->close();
     state_ = State::closed;
     if (auto h = std::exchange(on_connect_, nullptr)) {
       h(Error{ErrorCode::timeout, "connect timed out"});
     }
-  });
-  transport_->open(url, Transport::Handlers{
-                            [this] {
-                              state_ = State::open;
-                              transport_->set_timer(-1, nullptr);
-                              if (auto h = std::exchange(on_connect_, nullptr)) h(Connected{});
-                            },
-                            [this](std::string_view frame) {
-                              // Unpaired / undecodable frames cannot be attributed to a
-                              // request; they are dropped (the gateway's "wrong command" reply
-                              // to a garbage frame is one of them).
-                              session_.on_frame(frame);
-                              arm_timer();
-                            },
-                            [this](Error error) { on_transport_closed(std::move(error)); },
-                        });
+  } else if (state_ == State::reconnecting) {
+    transport_->close();
+    schedule_reconnect(Error{ErrorCode::timeout, "connect timed out"});
+  }
+}
+
+void Client::on_opened() {
+  transport_->set_timer(-1, nullptr);
+  if (state_ == State::connecting) {
+    state_ = State::open;
+    if (auto h = std::exchange(on_connect_, nullptr)) h(Connected{});
+  } else if (state_ == State::reconnecting) {
+    state_ = State::open;
+    reconnect_attempts_ = 0;
+    if (on_reconnect_) on_reconnect_();
+    resume_subscriptions();
+  }
 }
 
 void Client::on_transport_closed(Error error) {
-  const bool was_connecting = state_ == State::connecting;
-  state_ = State::closed;
   transport_->set_timer(-1, nullptr);
-  if (was_connecting) {
+  if (state_ == State::connecting) {
+    state_ = State::closed;
     if (auto h = std::exchange(on_connect_, nullptr)) h(std::move(error));
     return;
   }
-  session_.fail_all(Error{ErrorCode::closed, "connection lost: " + error.message});
-  stop_subscriptions(Error{ErrorCode::closed, "connection lost: " + error.message});
+  if (state_ == State::reconnecting) {  // an attempt failed
+    schedule_reconnect(error);
+    return;
+  }
+  if (state_ != State::open) return;
+  tasks_.clear();
+  const Error lost{ErrorCode::closed, "connection lost: " + error.message};
+  if (options_.reconnect.enabled) {
+    // Subscriptions stay: their failed requests are retried once the connection is back.
+    state_ = State::reconnecting;
+    session_.fail_all(lost);
+    if (on_disconnect_) on_disconnect_(error);
+    schedule_reconnect(error);
+    return;
+  }
+  state_ = State::closed;
+  session_.fail_all(lost);
+  stop_subscriptions(lost);
   if (on_disconnect_) on_disconnect_(error);
+}
+
+void Client::schedule_reconnect(const Error& cause) {
+  const auto& r = options_.reconnect;
+  if (r.max_attempts > 0 && reconnect_attempts_ >= r.max_attempts) {
+    state_ = State::closed;
+    stop_subscriptions(Error{ErrorCode::transport, "gave up reconnecting after " +
+                                                       std::to_string(reconnect_attempts_) +
+                                                       " attempts: " + cause.message});
+    return;
+  }
+  double delay = static_cast<double>(r.initial_delay_ms);
+  for (int i = 0; i < reconnect_attempts_ && delay < static_cast<double>(r.max_delay_ms); ++i) {
+    delay *= 2;
+  }
+  delay = std::min(delay, static_cast<double>(r.max_delay_ms));
+  if (r.jitter > 0) {
+    // xorshift64*: tiny, deterministic per client, enough to spread reconnect storms.
+    if (jitter_state_ == 0) {
+      jitter_state_ = static_cast<std::uint64_t>(transport_->now_ms()) | 1u;
+    }
+    jitter_state_ ^= jitter_state_ >> 12;
+    jitter_state_ ^= jitter_state_ << 25;
+    jitter_state_ ^= jitter_state_ >> 27;
+    const double unit =
+        static_cast<double>((jitter_state_ * 2685821657736338717ULL) >> 11) / 9007199254740992.0;
+    delay *= 1.0 + r.jitter * (2.0 * unit - 1.0);
+  }
+  ++reconnect_attempts_;
+  transport_->set_timer(static_cast<std::int64_t>(delay), [this] {
+    if (state_ == State::reconnecting) open_transport();
+  });
 }
 
 template <class Handler>
@@ -287,7 +373,7 @@ void Client::close() {
   const bool was_connecting = state_ == State::connecting;
   state_ = State::closed;
   transport_->set_timer(-1, nullptr);
-  transport_->close();
+  transport_->close();  // also stops a reconnect attempt under way
   if (was_connecting) {
     if (auto h = std::exchange(on_connect_, nullptr)) {
       h(Error{ErrorCode::closed, "closed before the connection opened"});

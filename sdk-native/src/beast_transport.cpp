@@ -23,8 +23,7 @@ using tcp = asio::ip::tcp;
 // so the Transport (owned by the Client) may be destroyed at any time after close().
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  explicit Connection(asio::any_io_executor ex)
-      : executor_(ex), resolver_(ex), ws_(ex), timer_(ex) {}
+  explicit Connection(asio::any_io_executor ex) : executor_(ex), resolver_(ex), ws_(ex) {}
 
   void open(const std::string& url, Transport::Handlers handlers) {
     handlers_ = std::move(handlers);
@@ -50,7 +49,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (closed_) return;
     closed_ = true;
     handlers_ = {};
-    timer_.cancel();
     resolver_.cancel();
     if (open_) {
       ws_.async_close(websocket::close_code::normal,
@@ -58,18 +56,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
     } else {
       beast::get_lowest_layer(ws_).close();
     }
-  }
-
-  void set_timer(std::int64_t delay_ms, std::function<void()> callback) {
-    ++timer_generation_;
-    timer_.cancel();
-    if (delay_ms < 0 || closed_) return;
-    timer_.expires_after(std::chrono::milliseconds(delay_ms));
-    timer_.async_wait([self = shared_from_this(), generation = timer_generation_,
-                       callback = std::move(callback)](beast::error_code ec) {
-      if (ec || self->closed_ || generation != self->timer_generation_) return;
-      callback();
-    });
   }
 
  private:
@@ -85,7 +71,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
     closed_ = true;
     auto on_close = std::move(handlers_.on_close);
     handlers_ = {};
-    timer_.cancel();
     beast::error_code ignored;
     beast::get_lowest_layer(ws_).socket().close(ignored);
     if (on_close) on_close(Error{code, message});
@@ -176,8 +161,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
   tcp::resolver resolver_;
   websocket::stream<beast::tcp_stream> ws_;
   websocket::response_type handshake_response_;
-  asio::steady_timer timer_;
-  std::uint64_t timer_generation_ = 0;
   beast::flat_buffer buffer_;
   std::deque<std::string> outbox_;
   Transport::Handlers handlers_;
@@ -186,19 +169,46 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool closed_ = false;
 };
 
+// The timer outlives connections (the client uses it for reconnect back-off too).
+struct TimerState {
+  explicit TimerState(asio::any_io_executor ex) : timer(ex) {}
+  asio::steady_timer timer;
+  std::uint64_t generation = 0;
+  bool stopped = false;
+};
+
 class BeastTransport final : public Transport {
  public:
   explicit BeastTransport(asio::any_io_executor ex)
-      : connection_(std::make_shared<Connection>(std::move(ex))) {}
-  ~BeastTransport() override { connection_->close(); }
+      : executor_(ex), timer_(std::make_shared<TimerState>(ex)) {}
+  ~BeastTransport() override {
+    if (connection_) connection_->close();
+    timer_->stopped = true;
+    timer_->timer.cancel();
+  }
 
   void open(const std::string& url, Handlers handlers) override {
+    if (connection_) connection_->close();
+    connection_ = std::make_shared<Connection>(executor_);  // one per attempt
     connection_->open(url, std::move(handlers));
   }
-  void send(std::string frame) override { connection_->send(std::move(frame)); }
-  void close() override { connection_->close(); }
+  void send(std::string frame) override {
+    if (connection_) connection_->send(std::move(frame));
+  }
+  void close() override {
+    if (connection_) connection_->close();
+  }
   void set_timer(std::int64_t delay_ms, std::function<void()> callback) override {
-    connection_->set_timer(delay_ms, std::move(callback));
+    auto state = timer_;
+    ++state->generation;
+    state->timer.cancel();
+    if (delay_ms < 0 || state->stopped) return;
+    state->timer.expires_after(std::chrono::milliseconds(delay_ms));
+    state->timer.async_wait([state, generation = state->generation,
+                             callback = std::move(callback)](beast::error_code ec) {
+      if (ec || state->stopped || generation != state->generation) return;
+      callback();
+    });
   }
   std::int64_t now_ms() override {
     return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -207,6 +217,8 @@ class BeastTransport final : public Transport {
   }
 
  private:
+  asio::any_io_executor executor_;
+  std::shared_ptr<TimerState> timer_;
   std::shared_ptr<Connection> connection_;
 };
 

@@ -69,11 +69,18 @@ bool parse_int64(const std::string& text, std::int64_t& out) {
   return ec == std::errc() && ptr == end;
 }
 
+kpg::sdk::ClientOptions options(int connect_timeout_ms, int request_timeout_ms) {
+  kpg::sdk::ClientOptions o;
+  o.connect_timeout_ms = connect_timeout_ms;
+  o.request_timeout_ms = request_timeout_ms;
+  return o;
+}
+
 class WasmClient {
  public:
   WasmClient(int connect_timeout_ms, int request_timeout_ms)
       : client_(kpg::sdk::make_browser_transport(),
-                kpg::sdk::ClientOptions{connect_timeout_ms, request_timeout_ms}) {}
+                options(connect_timeout_ms, request_timeout_ms)) {}
 
   // callback(error|null)
   void connect(const std::string& url, val callback) {

@@ -13,9 +13,15 @@ namespace {
 
 class BrowserTransport final : public Transport {
  public:
-  ~BrowserTransport() override { close(); }
+  ~BrowserTransport() override {
+    close();
+    set_timer(-1, nullptr);
+  }
 
   void open(const std::string& url, Handlers handlers) override {
+    close_socket();  // a re-open (reconnect) starts from a clean slate
+    saw_error_ = false;
+    opened_ = false;
     handlers_ = std::move(handlers);
     if (!emscripten_websocket_is_supported()) {
       return fail_soon(
@@ -47,12 +53,7 @@ class BrowserTransport final : public Transport {
   }
 
   void close() override {
-    set_timer(-1, nullptr);
-    if (socket_ > 0) {
-      emscripten_websocket_close(socket_, 1000, "client closed");
-      emscripten_websocket_delete(socket_);  // also detaches our callbacks
-      socket_ = 0;
-    }
+    close_socket();
     handlers_ = {};
   }
 
@@ -70,6 +71,14 @@ class BrowserTransport final : public Transport {
   std::int64_t now_ms() override { return static_cast<std::int64_t>(emscripten_get_now()); }
 
  private:
+  void close_socket() {
+    if (socket_ > 0) {
+      emscripten_websocket_close(socket_, 1000, "client closed");
+      emscripten_websocket_delete(socket_);  // also detaches our callbacks
+      socket_ = 0;
+    }
+  }
+
   void fail_soon(std::string message) {
     pending_failure_ = std::move(message);
     set_timer(0, [this] {

@@ -28,7 +28,7 @@ TEST(Client, ConnectsAndRejectsCallsBeforeOpen) {
 
 TEST(Client, ConnectTimesOut) {
   FakeTransport::State s;
-  kpg::sdk::Client client(std::make_unique<FakeTransport>(s), {500, 1000});
+  kpg::sdk::Client client(std::make_unique<FakeTransport>(s), kpg::testing::options(500, 1000));
   std::optional<kpg::sdk::Error> error;
   client.connect("ws://h/", [&](auto r) { error = r.error(); });
   advance(s, 499);
@@ -41,7 +41,7 @@ TEST(Client, ConnectTimesOut) {
 
 TEST(Client, RequestTimesOutAndLateReplyIsIgnored) {
   FakeTransport::State s;
-  kpg::sdk::Client client(std::make_unique<FakeTransport>(s), {500, 2000});
+  kpg::sdk::Client client(std::make_unique<FakeTransport>(s), kpg::testing::options(500, 2000));
   client.connect("ws://h/", [](auto) {});
   s.handlers.on_open();
   int calls = 0;
@@ -91,6 +91,92 @@ TEST(Client, CloseFailsPendingWithClosed) {
   client.reset();
   EXPECT_EQ(code, ErrorCode::closed);
   EXPECT_TRUE(s.closed);
+}
+
+TEST(Client, ReconnectsWithBackoffAndSubscriptionsResumeAtTheNextOffset) {
+  FakeTransport::State s;
+  kpg::sdk::Client client(std::make_unique<FakeTransport>(s), kpg::testing::options(500, 2000));
+  client.connect("ws://h/k", [](auto) {});
+  s.handlers.on_open();
+  int reconnects = 0;
+  client.on_reconnect([&] { ++reconnects; });
+  std::vector<std::int64_t> seen;
+  std::vector<kpg::sdk::Error> errors;
+  client.subscribe("t", 0, kpg::sdk::StartAt::offset(7),
+                   {[&](const auto& batch) {
+                      for (const auto& r : batch) seen.push_back(r.offset);
+                    },
+                    [&](const kpg::sdk::Error& e) { errors.push_back(e); }});
+  auto answer_last_fetch = [&](std::vector<std::int64_t> offsets) {
+    kpg::pubsub::PubSubReq req;
+    ASSERT_TRUE(req.ParseFromString(s.sent.back()));
+    ASSERT_TRUE(req.has_cmd_kafka_fetch());
+    kpg::pubsub::PubSubResp resp;
+    resp.set_sequence(req.sequence());
+    for (auto o : offsets) resp.mutable_kafka_fetch_resp()->add_messages()->set_offset(o);
+    s.handlers.on_binary(resp.SerializeAsString());
+  };
+  answer_last_fetch({7, 8});
+  EXPECT_EQ(seen, (std::vector<std::int64_t>{7, 8}));
+
+  s.handlers.on_close({ErrorCode::transport, "gateway restarted"});  // fetch(9) was in flight
+  EXPECT_TRUE(client.reconnecting());
+  EXPECT_TRUE(errors.empty()) << "a subscription survives a reconnect";
+  EXPECT_EQ(s.opens, 1);
+  advance(s, 199);
+  EXPECT_EQ(s.opens, 1);
+  advance(s, 1);  // first attempt after 200 ms
+  EXPECT_EQ(s.opens, 2);
+  s.handlers.on_close({ErrorCode::transport, "refused"});
+  advance(s, 399);
+  EXPECT_EQ(s.opens, 2);
+  advance(s, 1);  // then 400 ms
+  EXPECT_EQ(s.opens, 3);
+  s.handlers.on_open();
+  EXPECT_EQ(reconnects, 1);
+  EXPECT_TRUE(client.is_open());
+  kpg::pubsub::PubSubReq resumed;
+  ASSERT_TRUE(resumed.ParseFromString(s.sent.back()));
+  EXPECT_EQ(resumed.cmd_kafka_fetch().offset(), 9);  // no gap, no repeat
+  answer_last_fetch({9});
+  EXPECT_EQ(seen, (std::vector<std::int64_t>{7, 8, 9}));
+}
+
+TEST(Client, WithoutReconnectOrAfterMaxAttemptsSubscriptionsEnd) {
+  FakeTransport::State s;
+  auto opts = kpg::testing::options(500, 2000);
+  opts.reconnect.max_attempts = 2;
+  kpg::sdk::Client client(std::make_unique<FakeTransport>(s), opts);
+  client.connect("ws://h/k", [](auto) {});
+  s.handlers.on_open();
+  std::vector<kpg::sdk::Error> errors;
+  client.subscribe("t", 0, kpg::sdk::StartAt::offset(0),
+                   {nullptr, [&](const kpg::sdk::Error& e) { errors.push_back(e); }});
+  s.handlers.on_close({ErrorCode::transport, "down"});
+  advance(s, 200);
+  s.handlers.on_close({ErrorCode::transport, "refused"});
+  advance(s, 400);
+  s.handlers.on_close({ErrorCode::transport, "refused"});
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].code, ErrorCode::transport);
+  EXPECT_NE(errors[0].message.find("gave up reconnecting after 2 attempts"), std::string::npos)
+      << errors[0].message;
+  EXPECT_FALSE(client.reconnecting());
+
+  FakeTransport::State s2;
+  auto no_reconnect = kpg::testing::options(500, 2000);
+  no_reconnect.reconnect.enabled = false;
+  kpg::sdk::Client plain(std::make_unique<FakeTransport>(s2), no_reconnect);
+  plain.connect("ws://h/k", [](auto) {});
+  s2.handlers.on_open();
+  std::vector<kpg::sdk::Error> ended;
+  plain.subscribe("t", 0, kpg::sdk::StartAt::offset(0),
+                  {nullptr, [&](const kpg::sdk::Error& e) { ended.push_back(e); }});
+  s2.handlers.on_close({ErrorCode::transport, "down"});
+  ASSERT_EQ(ended.size(), 1u);
+  EXPECT_EQ(ended[0].code, ErrorCode::closed);
+  advance(s2, 60'000);
+  EXPECT_EQ(s2.opens, 1);
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 // and move a virtual clock.
 #pragma once
 
+#include <kpg/sdk/client.h>
 #include <kpg/sdk/transport.h>
 
 #include <functional>
@@ -19,10 +20,13 @@ struct FakeTransport : kpg::sdk::Transport {
     std::int64_t timer_at = -1;
     std::function<void()> timer;
     bool closed = false;
+    int opens = 0;
   };
   explicit FakeTransport(State& s) : state(s) {}
   void open(const std::string& url, Handlers h) override {
     state.url = url;
+    ++state.opens;
+    state.closed = false;
     state.handlers = std::move(h);
   }
   void send(std::string frame) override { state.sent.push_back(std::move(frame)); }
@@ -34,6 +38,17 @@ struct FakeTransport : kpg::sdk::Transport {
   std::int64_t now_ms() override { return state.now; }
   State& state;
 };
+
+/// Client options with the given timeouts; reconnect without jitter, so tests can count.
+inline kpg::sdk::ClientOptions options(std::int64_t connect_ms, std::int64_t request_ms,
+                                       std::int64_t idle_ms = 100) {
+  kpg::sdk::ClientOptions o;
+  o.connect_timeout_ms = connect_ms;
+  o.request_timeout_ms = request_ms;
+  o.idle_fetch_interval_ms = idle_ms;
+  o.reconnect.jitter = 0;
+  return o;
+}
 
 inline void advance(FakeTransport::State& s, std::int64_t ms) {
   s.now += ms;

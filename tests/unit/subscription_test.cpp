@@ -18,7 +18,7 @@ using kpg::testing::FakeTransport;
 struct Subscribe : ::testing::Test {
   void SetUp() override {
     client = std::make_unique<kpg::sdk::Client>(std::make_unique<FakeTransport>(s),
-                                                kpg::sdk::ClientOptions{1000, 5000, 100});
+                                                kpg::testing::options(1000, 5000, 100));
     client->connect("ws://h/kafka", [](auto) {});
     s.handlers.on_open();
   }
@@ -121,7 +121,7 @@ TEST_F(Subscribe, CancelStopsEverything) {
   EXPECT_TRUE(errors.empty());
 }
 
-TEST_F(Subscribe, ServerErrorAndDisconnectEndTheSubscriptionWithTheError) {
+TEST_F(Subscribe, ServerErrorEndsTheSubscriptionAndADisconnectDoesNot) {
   auto sub = subscribe(StartAt::offset(99));
   kpg::pubsub::PubSubResp resp;
   resp.set_sequence(last_request().sequence());
@@ -134,6 +134,9 @@ TEST_F(Subscribe, ServerErrorAndDisconnectEndTheSubscriptionWithTheError) {
   auto waiting = subscribe(StartAt::offset(0));
   reply_records({});  // now idling between fetches
   s.handlers.on_close({ErrorCode::transport, "reset"});
+  EXPECT_EQ(errors.size(), 1u) << "the client reconnects; the subscription waits for it";
+  EXPECT_TRUE(waiting->active());
+  client->close();
   ASSERT_EQ(errors.size(), 2u);
   EXPECT_EQ(errors[1].code, ErrorCode::closed);
   EXPECT_FALSE(waiting->active());

@@ -28,6 +28,16 @@ struct ClientOptions {
   /// A subscription whose fetch comes back empty sooner than this waits the rest before the
   /// next fetch, so a gateway that does not wait at the end of the log is not polled in a loop.
   std::int64_t idle_fetch_interval_ms = 100;
+
+  /// Automatic reconnect after an established connection drops. Attempts wait
+  /// min(max_delay, initial_delay * 2^n) +/- jitter; subscriptions resume at their next offset.
+  struct Reconnect {
+    bool enabled = true;
+    std::int64_t initial_delay_ms = 200;
+    std::int64_t max_delay_ms = 10'000;
+    double jitter = 0.25;  ///< fraction of the delay, drawn uniformly in [-jitter, +jitter]
+    int max_attempts = 0;  ///< 0 = keep trying until close()
+  } reconnect;
 };
 
 struct Connected {};
@@ -46,6 +56,8 @@ class Client {
   void connect(const std::string& url, ConnectHandler handler);
   /// Called when an open connection ends for any reason other than close().
   void on_disconnect(DisconnectHandler handler) { on_disconnect_ = std::move(handler); }
+  /// Called each time an automatic reconnect succeeds.
+  void on_reconnect(std::function<void()> handler) { on_reconnect_ = std::move(handler); }
 
   void ping(std::string state, ProtocolSession::PingHandler handler);
   /// at: kEarliest, kLatest or a timestamp in ms.
@@ -67,16 +79,22 @@ class Client {
   /// Closes the connection; pending requests fail with ErrorCode::closed.
   void close();
   bool is_open() const noexcept { return state_ == State::open; }
+  bool reconnecting() const noexcept { return state_ == State::reconnecting; }
   std::size_t pending() const noexcept { return session_.pending(); }
 
  private:
-  enum class State { idle, connecting, open, closed };
+  enum class State { idle, connecting, open, reconnecting, closed };
 
   template <class Handler>
   bool reject_if_not_open(Handler& handler);
   void send(ProtocolSession::Outgoing outgoing);
   void arm_timer();
   void on_transport_closed(Error error);
+  void open_transport();
+  void on_opened();
+  void on_open_timeout();
+  void schedule_reconnect(const Error& cause);
+  void resume_subscriptions();
 
   class PartitionSubscription;
   void run_due_tasks();
@@ -90,6 +108,10 @@ class Client {
   State state_ = State::idle;
   ConnectHandler on_connect_;
   DisconnectHandler on_disconnect_;
+  std::function<void()> on_reconnect_;
+  std::string url_;
+  int reconnect_attempts_ = 0;
+  std::uint64_t jitter_state_ = 0;
 };
 
 }  // namespace kpg::sdk
