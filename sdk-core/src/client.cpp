@@ -280,15 +280,18 @@ void Client::on_transport_closed(Error error) {
   session_.fail_all(lost);
   stop_subscriptions(lost);
   if (on_disconnect_) on_disconnect_(error);
+  if (auto h = std::exchange(on_close_, nullptr)) h(error);
 }
 
 void Client::schedule_reconnect(const Error& cause) {
   const auto& r = options_.reconnect;
   if (r.max_attempts > 0 && reconnect_attempts_ >= r.max_attempts) {
     state_ = State::closed;
-    stop_subscriptions(Error{ErrorCode::transport, "gave up reconnecting after " +
-                                                       std::to_string(reconnect_attempts_) +
-                                                       " attempts: " + cause.message});
+    const Error gave_up{ErrorCode::transport, "gave up reconnecting after " +
+                                                  std::to_string(reconnect_attempts_) +
+                                                  " attempts: " + cause.message};
+    stop_subscriptions(gave_up);
+    if (auto h = std::exchange(on_close_, nullptr)) h(gave_up);
     return;
   }
   double delay = static_cast<double>(r.initial_delay_ms);
@@ -317,8 +320,9 @@ void Client::schedule_reconnect(const Error& cause) {
 template <class Handler>
 bool Client::reject_if_not_open(Handler& handler) {
   if (state_ == State::open) return false;
-  handler(Error{ErrorCode::closed,
-                state_ == State::connecting ? "not connected yet" : "client is not connected"});
+  handler(Error{ErrorCode::closed, state_ == State::connecting     ? "not connected yet"
+                                   : state_ == State::reconnecting ? "connection lost; reconnecting"
+                                                                   : "client is not connected"});
   return true;
 }
 

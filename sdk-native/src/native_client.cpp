@@ -88,6 +88,18 @@ void NativeClient::on_disconnect(Client::DisconnectHandler handler) {
   });
 }
 
+void NativeClient::on_reconnect(std::function<void()> handler) {
+  asio::post(impl_->strand, [impl = impl_, handler = std::move(handler)]() mutable {
+    impl->client.on_reconnect(std::move(handler));
+  });
+}
+
+void NativeClient::on_close(Client::DisconnectHandler handler) {
+  asio::post(impl_->strand, [impl = impl_, handler = std::move(handler)]() mutable {
+    impl->client.on_close(std::move(handler));
+  });
+}
+
 namespace {
 
 class StrandSubscription final : public NativeSubscription {

@@ -39,23 +39,49 @@ export interface KpgSubscription extends AsyncIterable<KafkaRecord[]> {
   cancel(): void;
 }
 
+/** Automatic reconnect: attempt n waits min(maxDelayMs, initialDelayMs * 2^n) ± jitter. */
+export interface ReconnectOptions {
+  /** Default 200. */
+  initialDelayMs?: number;
+  /** Default 10000. */
+  maxDelayMs?: number;
+  /** Fraction of the delay drawn at random in [-jitter, +jitter]; default 0.25. */
+  jitter?: number;
+  /** Attempts before giving up (then `onclose` fires); default 0 = until close(). */
+  maxAttempts?: number;
+}
+
 export interface ConnectOptions {
+  /** Default 10000. */
   connectTimeoutMs?: number;
+  /** Default 15000. */
   requestTimeoutMs?: number;
+  /** A subscription whose fetch came back empty waits at least this long before the next; default 100. */
+  idleFetchIntervalMs?: number;
+  /** Enabled by default; `false` turns it off (a drop then ends the client and its subscriptions). */
+  reconnect?: ReconnectOptions | boolean;
   /** Passed to the Emscripten module factory on first load (e.g. locateFile, wasmBinary). */
   module?: object;
 }
 
 /**
- * When the connection ends, calls still pending reject with code 'closed' (message
- * "connection lost: ...") and `ondisconnect` receives the cause with code 'transport'.
- * Fetching past the end of the log rejects with code 'server' and a message containing
- * OFFSET_OUT_OF_RANGE.
+ * When the connection drops, calls still pending reject with code 'closed' (message
+ * "connection lost: ...") and `ondisconnect` receives the cause with code 'transport'. The
+ * client then reconnects with exponential backoff (unless `reconnect: false`); calls made
+ * meanwhile reject with code 'closed'; subscriptions survive and resume at their next offset,
+ * with no gap and no duplicate. Fetching past the end of the log rejects with code 'server' and
+ * a message containing OFFSET_OUT_OF_RANGE.
  */
 export class KpgClient {
   readonly isOpen: boolean;
-  /** Called when the connection ends other than by close(). */
+  /** True while the connection is lost and being re-established. */
+  readonly reconnecting: boolean;
+  /** Called each time the connection drops (not after close()). */
   ondisconnect: ((error: KpgError) => void) | null;
+  /** Called each time an automatic reconnect succeeds. */
+  onreconnect: (() => void) | null;
+  /** Called once when the client ends for good other than by close() (reconnect off or given up). */
+  onclose: ((error: KpgError) => void) | null;
   ping(state?: Uint8Array | string): Promise<Uint8Array>;
   listOffsets(topic: string, partition: number, at?: OffsetSpec): Promise<bigint>;
   fetch(topic: string, partition: number, offset: bigint | number | string): Promise<KafkaRecord[]>;

@@ -159,16 +159,29 @@ export class KpgClient {
   /** @internal use connect() */
   constructor(native) {
     this.#native = native;
-    /** Called with a KpgError when the connection ends other than by close(). */
+    /** Called with a KpgError each time the connection drops (the client then reconnects). */
     this.ondisconnect = null;
-    native.setOnDisconnect((error) => {
-      this.#release();
-      this.ondisconnect?.(new KpgError(error.code, error.message));
+    /** Called each time an automatic reconnect succeeds; subscriptions carry on by themselves. */
+    this.onreconnect = null;
+    /** Called once with a KpgError when the client ends for good other than by close(). */
+    this.onclose = null;
+    native.setOnEvent((kind, error) => {
+      if (kind === 'disconnect') this.ondisconnect?.(new KpgError(error.code, error.message));
+      else if (kind === 'reconnect') this.onreconnect?.();
+      else if (kind === 'close') {
+        this.#release();
+        this.onclose?.(new KpgError(error.code, error.message));
+      }
     });
   }
 
   get isOpen() {
     return !this.#closed && this.#native.isOpen();
+  }
+
+  /** True while the connection is lost and the client is trying to re-establish it. */
+  get reconnecting() {
+    return !this.#closed && this.#native.reconnecting();
   }
 
   #live() {
@@ -227,13 +240,41 @@ export class KpgClient {
   }
 }
 
+function checkOptions(options) {
+  const positive = (value, what) => {
+    if (value !== undefined && !(typeof value === 'number' && Number.isFinite(value) && value >= 0)) {
+      throw new KpgError('protocol', `${what} must be a non-negative number of milliseconds`);
+    }
+  };
+  positive(options.connectTimeoutMs, 'connectTimeoutMs');
+  positive(options.requestTimeoutMs, 'requestTimeoutMs');
+  positive(options.idleFetchIntervalMs, 'idleFetchIntervalMs');
+  const r = options.reconnect;
+  if (r === undefined || r === true || r === false) return;
+  if (r === null || typeof r !== 'object') {
+    throw new KpgError('protocol', 'reconnect must be false or {initialDelayMs, maxDelayMs, jitter, maxAttempts}');
+  }
+  positive(r.initialDelayMs, 'reconnect.initialDelayMs');
+  positive(r.maxDelayMs, 'reconnect.maxDelayMs');
+  if (r.jitter !== undefined && !(typeof r.jitter === 'number' && r.jitter >= 0 && r.jitter <= 1)) {
+    throw new KpgError('protocol', 'reconnect.jitter must be a number from 0 to 1');
+  }
+  if (r.maxAttempts !== undefined && !(Number.isInteger(r.maxAttempts) && r.maxAttempts >= 0)) {
+    throw new KpgError('protocol', 'reconnect.maxAttempts must be a non-negative integer (0: no limit)');
+  }
+}
+
 /**
  * Opens a connection to a kpg (or Apache APISIX) PubSub route, e.g. 'ws://localhost:9080/kafka'.
- * options: { connectTimeoutMs = 10000, requestTimeoutMs = 15000, module }.
+ * options: { connectTimeoutMs = 10000, requestTimeoutMs = 15000, idleFetchIntervalMs = 100,
+ *            reconnect = { initialDelayMs = 200, maxDelayMs = 10000, jitter = 0.25,
+ *                          maxAttempts = 0 } | false, module }.
  */
 export async function connect(url, options = {}) {
+  checkOptions(options);
   const Module = await loadModule(options.module);
-  const native = new Module.WasmClient(options.connectTimeoutMs ?? 10000, options.requestTimeoutMs ?? 15000);
+  const { module: _ignored, ...clientOptions } = options;
+  const native = new Module.WasmClient(clientOptions);
   try {
     await promisify((cb) => native.connect(String(url), cb));
   } catch (error) {

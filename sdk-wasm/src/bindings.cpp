@@ -10,6 +10,7 @@
 
 #include <charconv>
 #include <string>
+#include <type_traits>
 
 namespace {
 
@@ -69,30 +70,56 @@ bool parse_int64(const std::string& text, std::int64_t& out) {
   return ec == std::errc() && ptr == end;
 }
 
-kpg::sdk::ClientOptions options(int connect_timeout_ms, int request_timeout_ms) {
+// Reads {connectTimeoutMs, requestTimeoutMs, idleFetchIntervalMs, reconnect: false |
+// {initialDelayMs, maxDelayMs, jitter, maxAttempts}}; index.mjs has validated the values.
+kpg::sdk::ClientOptions options_from(const val& js) {
   kpg::sdk::ClientOptions o;
-  o.connect_timeout_ms = connect_timeout_ms;
-  o.request_timeout_ms = request_timeout_ms;
+  auto number = [&js](const char* name, auto& out) {
+    val v = js[name];
+    if (v.isNumber()) out = static_cast<std::remove_reference_t<decltype(out)>>(v.as<double>());
+  };
+  number("connectTimeoutMs", o.connect_timeout_ms);
+  number("requestTimeoutMs", o.request_timeout_ms);
+  number("idleFetchIntervalMs", o.idle_fetch_interval_ms);
+  val reconnect = js["reconnect"];
+  if (reconnect.isFalse()) {
+    o.reconnect.enabled = false;
+  } else if (!reconnect.isNull() && reconnect.typeOf().as<std::string>() == "object") {
+    auto field = [&reconnect](const char* name, auto& out) {
+      val v = reconnect[name];
+      if (v.isNumber()) out = static_cast<std::remove_reference_t<decltype(out)>>(v.as<double>());
+    };
+    field("initialDelayMs", o.reconnect.initial_delay_ms);
+    field("maxDelayMs", o.reconnect.max_delay_ms);
+    field("jitter", o.reconnect.jitter);
+    field("maxAttempts", o.reconnect.max_attempts);
+  }
   return o;
 }
 
 class WasmClient {
  public:
-  WasmClient(int connect_timeout_ms, int request_timeout_ms)
-      : client_(kpg::sdk::make_browser_transport(),
-                options(connect_timeout_ms, request_timeout_ms)) {}
+  explicit WasmClient(val options)
+      : client_(kpg::sdk::make_browser_transport(), options_from(options)) {}
 
   // callback(error|null)
   void connect(const std::string& url, val callback) {
     client_.on_disconnect([this](const Error& error) {
-      if (!on_disconnect_.isUndefined()) on_disconnect_(error_object(error));
+      if (!on_event_.isUndefined()) on_event_(val("disconnect"), error_object(error));
+    });
+    client_.on_reconnect([this] {
+      if (!on_event_.isUndefined()) on_event_(val("reconnect"), val::null());
+    });
+    client_.on_close([this](const Error& error) {
+      if (!on_event_.isUndefined()) on_event_(val("close"), error_object(error));
     });
     client_.connect(url, [callback](kpg::sdk::Result<kpg::sdk::Connected> result) {
       callback(result ? val::null() : error_object(result.error()));
     });
   }
 
-  void set_on_disconnect(val callback) { on_disconnect_ = std::move(callback); }
+  // callback(kind, error|null): kind is "disconnect", "reconnect" or "close".
+  void set_on_event(val callback) { on_event_ = std::move(callback); }
 
   // callback(error|null, Uint8Array)
   void ping(const std::string& state, val callback) {
@@ -164,11 +191,12 @@ class WasmClient {
 
   void close() { client_.close(); }
   bool is_open() const { return client_.is_open(); }
+  bool reconnecting() const { return client_.reconnecting(); }
   int pending() const { return static_cast<int>(client_.pending()); }
 
  private:
   kpg::sdk::Client client_;
-  val on_disconnect_ = val::undefined();
+  val on_event_ = val::undefined();
 };
 
 }  // namespace
@@ -182,14 +210,15 @@ EMSCRIPTEN_BINDINGS(kpg_sdk) {
       .function("paused", &WasmSubscription::paused)
       .function("nextOffset", &WasmSubscription::next_offset);
   emscripten::class_<WasmClient>("WasmClient")
-      .constructor<int, int>()
+      .constructor<val>()
       .function("connect", &WasmClient::connect)
-      .function("setOnDisconnect", &WasmClient::set_on_disconnect)
+      .function("setOnEvent", &WasmClient::set_on_event)
       .function("ping", &WasmClient::ping)
       .function("listOffsets", &WasmClient::list_offsets)
       .function("fetch", &WasmClient::fetch)
       .function("subscribe", &WasmClient::subscribe)
       .function("close", &WasmClient::close)
       .function("isOpen", &WasmClient::is_open)
+      .function("reconnecting", &WasmClient::reconnecting)
       .function("pending", &WasmClient::pending);
 }

@@ -16,7 +16,9 @@
 #include <boost/beast/websocket.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -37,7 +39,7 @@ class GatewayTest : public ::testing::Test {
   static void SetUpTestSuite() {
     broker_ = new ChildProcess({KPG_DEVKAFKA_BIN, "mock", "--topic", "orders:2", "--topic",
                                 "live:1", "--topic", "big:1", "--topic", "compressed:4", "--topic",
-                                "test-consumer:1", "--topic", "sub:1"});
+                                "test-consumer:1", "--topic", "sub:1", "--topic", "restart:1"});
     auto line = broker_->wait_for_line("bootstrap=", 15s);
     ASSERT_TRUE(line) << "mock broker did not start: " << broker_->transcript();
     bootstrap_ = kpg::testing::field(*line, "bootstrap");
@@ -59,7 +61,7 @@ class GatewayTest : public ::testing::Test {
     dir_ = std::filesystem::temp_directory_path() / ("kpg-gw-test-" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir_);
     const auto config = dir_ / "gateway.yaml";
-    std::ofstream(config) << "listen: 127.0.0.1:0\n"
+    std::ofstream(config) << "listen: 127.0.0.1:0\nadmin_listen: 127.0.0.1:0\n"
                           << "data_dir: " << (dir_ / "data").string() << "\n"
                           << "kafka_timeout_ms: 2000\n"
                           << "fetch_max_bytes: 1024\n"
@@ -282,6 +284,102 @@ TEST_F(GatewayTest, SubscribeDeliversEveryRecordInOrderWhilePausedRecordsWait) {
     EXPECT_EQ(seen[i].value, "s" + std::to_string(i));
   }
   EXPECT_EQ(sub->next_offset(), 160);
+}
+
+// The SDK's promise: a subscription survives the gateway going away. The gateway is stopped in
+// the middle of a subscription while records keep being produced, then started again on the same
+// port; the handler must see every record exactly once, in order.
+TEST_F(GatewayTest, SubscriptionSurvivesAGatewayRestartWithoutGapsOrDuplicates) {
+  const auto config = dir_ / "restart.yaml";
+  std::ofstream(config) << "kafka_timeout_ms: 2000\nadmin_listen: 127.0.0.1:0\n"
+                        << "data_dir: " << (dir_ / "restart-data").string() << "\n"
+                        << "routes:\n"
+                        << "  - id: mock\n"
+                        << "    uri: /kafka\n"
+                        << "    upstream: {scheme: kafka, nodes: {\"" << bootstrap_ << "\": 1}}\n";
+  auto start_gateway = [&](const std::string& listen) {
+    auto gw = std::make_unique<ChildProcess>(
+        std::vector<std::string>{KPG_GATEWAY_BIN, "--config", config.string(), "--listen", listen});
+    auto line = gw->wait_for_line("event=listening", 15s);
+    EXPECT_TRUE(line) << "gateway did not start: " << gw->transcript();
+    return std::make_pair(std::move(gw), line ? kpg::testing::field(*line, "address") : "");
+  };
+  auto [gateway, address] = start_gateway("127.0.0.1:0");
+  ASSERT_FALSE(address.empty());
+
+  constexpr int kTotal = 300;
+  std::atomic<int> produced{0};
+  std::thread producer_thread([&] {
+    kpg::kafka::Producer producer(bootstrap_);
+    for (int i = 0; i < kTotal; ++i) {
+      ASSERT_EQ(producer.produce("restart", 0, std::nullopt, "r" + std::to_string(i)).error, "");
+      produced = i + 1;
+      std::this_thread::sleep_for(5ms);
+    }
+  });
+
+  kpg::sdk::ClientOptions options;
+  options.reconnect.initial_delay_ms = 50;
+  options.reconnect.max_delay_ms = 400;
+  kpg::sdk::NativeClient client(options);
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::vector<kpg::sdk::Record> seen;
+  std::optional<kpg::sdk::Error> failure;
+  int disconnects = 0;
+  int reconnects = 0;
+  client.on_disconnect([&](const kpg::sdk::Error&) {
+    std::lock_guard lock(mutex);
+    ++disconnects;
+  });
+  client.on_reconnect([&] {
+    std::lock_guard lock(mutex);
+    ++reconnects;
+    changed.notify_all();
+  });
+  ASSERT_TRUE(client.connect("ws://" + address + "/kafka"));
+  auto sub = client.subscribe("restart", 0, kpg::sdk::StartAt::earliest(),
+                              {[&](const std::vector<kpg::sdk::Record>& batch) {
+                                 std::lock_guard lock(mutex);
+                                 seen.insert(seen.end(), batch.begin(), batch.end());
+                                 changed.notify_all();
+                               },
+                               [&](const kpg::sdk::Error& e) {
+                                 std::lock_guard lock(mutex);
+                                 failure = e;
+                                 changed.notify_all();
+                               }});
+  auto wait_until = [&](auto predicate) {
+    std::unique_lock lock(mutex);
+    return changed.wait_for(lock, 30s, [&] { return predicate() || failure.has_value(); }) &&
+           !failure;
+  };
+  ASSERT_TRUE(wait_until([&] { return seen.size() >= 50; }));
+
+  // SIGTERM: the gateway closes the session with 1001 and exits; records keep coming meanwhile.
+  EXPECT_EQ(gateway->stop(SIGTERM, 5s), 0);
+  const int produced_at_stop = produced;
+  const auto outage_end = std::chrono::steady_clock::now() + 10s;
+  while (produced < std::min(kTotal, produced_at_stop + 40) &&
+         std::chrono::steady_clock::now() < outage_end) {
+    std::this_thread::sleep_for(10ms);
+  }
+  auto [restarted, again] = start_gateway(address);
+  ASSERT_EQ(again, address);
+
+  producer_thread.join();
+  ASSERT_TRUE(wait_until([&] { return seen.size() >= static_cast<std::size_t>(kTotal); }))
+      << "saw " << seen.size() << " of " << kTotal;
+  sub->cancel();
+
+  std::lock_guard lock(mutex);
+  EXPECT_GE(disconnects, 1);
+  EXPECT_GE(reconnects, 1);
+  ASSERT_EQ(seen.size(), static_cast<std::size_t>(kTotal)) << "no duplicates";
+  for (std::size_t i = 0; i < seen.size(); ++i) {
+    ASSERT_EQ(seen[i].offset, static_cast<std::int64_t>(i));
+    ASSERT_EQ(seen[i].value, "r" + std::to_string(i));
+  }
 }
 
 TEST_F(GatewayTest, RepliesAreBoundedByFetchMaxBytesAndNothingIsLost) {

@@ -70,6 +70,7 @@ export class Stack {
     const config = path.join(this.dir, 'gateway.yaml');
     fs.writeFileSync(config, [
       `listen: 127.0.0.1:${port}`,
+      'admin_listen: 127.0.0.1:0',
       `data_dir: ${path.join(this.dir, 'data')}`,
       'routes:',
       '  - id: e2e',

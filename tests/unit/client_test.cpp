@@ -150,9 +150,16 @@ TEST(Client, WithoutReconnectOrAfterMaxAttemptsSubscriptionsEnd) {
   client.connect("ws://h/k", [](auto) {});
   s.handlers.on_open();
   std::vector<kpg::sdk::Error> errors;
+  std::vector<kpg::sdk::Error> closes;
+  client.on_close([&](const kpg::sdk::Error& e) { closes.push_back(e); });
   client.subscribe("t", 0, kpg::sdk::StartAt::offset(0),
                    {nullptr, [&](const kpg::sdk::Error& e) { errors.push_back(e); }});
   s.handlers.on_close({ErrorCode::transport, "down"});
+  EXPECT_TRUE(closes.empty()) << "a drop is not the end while reconnecting";
+  std::optional<kpg::sdk::Error> rejected;
+  client.ping("x", [&](auto r) { rejected = r.error(); });
+  ASSERT_TRUE(rejected);
+  EXPECT_EQ(rejected->message, "connection lost; reconnecting");
   advance(s, 200);
   s.handlers.on_close({ErrorCode::transport, "refused"});
   advance(s, 400);
@@ -162,6 +169,8 @@ TEST(Client, WithoutReconnectOrAfterMaxAttemptsSubscriptionsEnd) {
   EXPECT_NE(errors[0].message.find("gave up reconnecting after 2 attempts"), std::string::npos)
       << errors[0].message;
   EXPECT_FALSE(client.reconnecting());
+  ASSERT_EQ(closes.size(), 1u);
+  EXPECT_EQ(closes[0].message, errors[0].message);
 
   FakeTransport::State s2;
   auto no_reconnect = kpg::testing::options(500, 2000);
@@ -172,7 +181,10 @@ TEST(Client, WithoutReconnectOrAfterMaxAttemptsSubscriptionsEnd) {
   std::vector<kpg::sdk::Error> ended;
   plain.subscribe("t", 0, kpg::sdk::StartAt::offset(0),
                   {nullptr, [&](const kpg::sdk::Error& e) { ended.push_back(e); }});
+  int plain_closes = 0;
+  plain.on_close([&](const kpg::sdk::Error&) { ++plain_closes; });
   s2.handlers.on_close({ErrorCode::transport, "down"});
+  EXPECT_EQ(plain_closes, 1);
   ASSERT_EQ(ended.size(), 1u);
   EXPECT_EQ(ended[0].code, ErrorCode::closed);
   advance(s2, 60'000);

@@ -54,10 +54,14 @@ class Client {
 
   /// Opens the WebSocket. Completes once, with Connected or an Error (transport / timeout).
   void connect(const std::string& url, ConnectHandler handler);
-  /// Called when an open connection ends for any reason other than close().
+  /// Called each time an open connection drops (not after close()). With reconnect enabled the
+  /// client then reconnects; pending calls have failed with ErrorCode::closed.
   void on_disconnect(DisconnectHandler handler) { on_disconnect_ = std::move(handler); }
-  /// Called each time an automatic reconnect succeeds.
+  /// Called each time an automatic reconnect succeeds; subscriptions carry on by themselves.
   void on_reconnect(std::function<void()> handler) { on_reconnect_ = std::move(handler); }
+  /// Called once when the client ends for good other than through close(): the connection
+  /// dropped with reconnect disabled, or reconnecting gave up (max_attempts).
+  void on_close(DisconnectHandler handler) { on_close_ = std::move(handler); }
 
   void ping(std::string state, ProtocolSession::PingHandler handler);
   /// at: kEarliest, kLatest or a timestamp in ms.
@@ -109,6 +113,7 @@ class Client {
   ConnectHandler on_connect_;
   DisconnectHandler on_disconnect_;
   std::function<void()> on_reconnect_;
+  DisconnectHandler on_close_;
   std::string url_;
   int reconnect_attempts_ = 0;
   std::uint64_t jitter_state_ = 0;

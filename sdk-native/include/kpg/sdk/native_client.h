@@ -55,7 +55,10 @@ class NativeClient {
                           ProtocolSession::OffsetHandler handler);
   void async_fetch(const std::string& topic, std::int32_t partition, std::int64_t offset,
                    ProtocolSession::FetchHandler handler);
+  /// See Client::on_disconnect / on_reconnect / on_close; handlers run on the I/O thread.
   void on_disconnect(Client::DisconnectHandler handler);
+  void on_reconnect(std::function<void()> handler);
+  void on_close(Client::DisconnectHandler handler);
   /// Every record of the partition from `from` on, in order, no gaps, no duplicates. Handlers
   /// run on the client's I/O thread; keep them short or hand work off.
   std::shared_ptr<NativeSubscription> subscribe(const std::string& topic, std::int32_t partition,
