@@ -3,9 +3,12 @@
 // subscribe. Run with: node --experimental-websocket --test tests/wasm/sdk.test.mjs
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import readline from 'node:readline';
 import { Stack, bin } from '../support/stack.mjs';
 
 // Emscripten 3.1.6's ES-module glue still uses CommonJS names under node.
@@ -18,7 +21,7 @@ await sdk.loadModule({ wasmBinary });
 
 const stack = new Stack();
 before(async () => {
-  await stack.start(['wasm:1', 'wasm-sub:1'], { web: false });
+  await stack.start(['wasm:1', 'wasm-sub:1', 'wasm-restart:1'], { web: false });
   await stack.produce('wasm', 0, ['a', 'b', 'c'], 'key-1');
 });
 after(async () => stack.stop());
@@ -88,4 +91,86 @@ test('a subscription ends with a KpgError when the client closes', async () => {
   const next = iterator.next();
   setTimeout(() => client.close(), 200);
   await assert.rejects(next, (e) => e.code === 'closed');
+});
+
+test('a subscription survives a gateway restart: every record once, in order', async () => {
+  await stack.produce('wasm-restart', 0, ['x0', 'x1', 'x2']);
+  const client = await sdk.connect(stack.gatewayUrl, { reconnect: { initialDelayMs: 50, maxDelayMs: 300 } });
+  const events = [];
+  client.ondisconnect = (e) => events.push(`disconnect:${e.code}`);
+  client.onreconnect = () => events.push('reconnect');
+  const seen = [];
+  const subscription = client.subscribe('wasm-restart', 0, 'earliest',
+    (batch) => { for (const r of batch) seen.push([r.offset, sdk.text(r.value)]); });
+  const waitFor = async (predicate, what) => {
+    const deadline = Date.now() + 20_000;
+    while (!predicate()) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; seen ${seen.length}, events ${events}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+  try {
+    await waitFor(() => seen.length >= 3, 'the first records');
+    const port = Number(new URL(stack.gatewayUrl).port);
+    await stack.stopGateway();
+    await waitFor(() => client.reconnecting, 'the client to notice');
+    await stack.produce('wasm-restart', 0, ['x3', 'x4']);  // written during the outage
+    await stack.startGateway(port);
+    await waitFor(() => events.includes('reconnect'), 'the reconnect');
+    await stack.produce('wasm-restart', 0, ['x5']);
+    await waitFor(() => seen.length >= 6, 'all records');
+    await new Promise((r) => setTimeout(r, 300));  // a duplicate would arrive by now
+    assert.deepEqual(seen, [0, 1, 2, 3, 4, 5].map((n) => [BigInt(n), `x${n}`]));
+    assert.equal(subscription.active, true);
+    assert.deepEqual(events, ['disconnect:transport', 'reconnect']);
+  } finally {
+    client.close();
+  }
+});
+
+test('with reconnect off a drop ends the client: onclose, and the subscription rejects', async () => {
+  const client = await sdk.connect(stack.gatewayUrl, { reconnect: false });
+  const closed = new Promise((resolve) => { client.onclose = resolve; });
+  const iterator = client.subscribe('wasm-sub', 0, 'latest')[Symbol.asyncIterator]();
+  const ended = iterator.next().then(() => null, (e) => e);
+  const port = Number(new URL(stack.gatewayUrl).port);
+  await stack.stopGateway();
+  try {
+    assert.equal((await closed).code, 'transport');
+    const error = await ended;
+    assert.ok(error instanceof sdk.KpgError);
+    assert.equal(error.code, 'closed');
+    assert.match(error.message, /connection lost/);
+    assert.equal(client.isOpen, false);
+  } finally {
+    await stack.startGateway(port);
+  }
+});
+
+test('connect rejects invalid options with a message naming the option', async () => {
+  await assert.rejects(sdk.connect(stack.gatewayUrl, { reconnect: { jitter: 3 } }),
+    (e) => e.code === 'protocol' && /reconnect.jitter/.test(e.message));
+  await assert.rejects(sdk.connect(stack.gatewayUrl, { requestTimeoutMs: -1 }),
+    (e) => /requestTimeoutMs/.test(e.message));
+});
+
+test('against an independent APISIX-behaviour server, subscribe still delivers every record once', async () => {
+  const doubleBin = process.env.KPG_APISIX_DOUBLE_BIN
+    ?? path.join(path.dirname(bin.gateway), '../tests/kpg-apisix-double');
+  const server = spawn(doubleBin, ['--records', '40', '--max', '60', '--grow-every-ms', '10'],
+    { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    const [line] = await once(readline.createInterface({ input: server.stdout }), 'line');
+    const port = /listening port=(\d+)/.exec(line)[1];
+    const client = await sdk.connect(`ws://127.0.0.1:${port}/kafka`);
+    const seen = [];
+    for await (const batch of client.subscribe('apisix', 0, { offset: 13n })) {
+      for (const r of batch) seen.push(r.offset);
+      if (seen.at(-1) >= 59n) break;
+    }
+    client.close();
+    assert.deepEqual(seen, Array.from({ length: 47 }, (_, i) => BigInt(13 + i)));
+  } finally {
+    server.kill('SIGKILL');
+  }
 });
