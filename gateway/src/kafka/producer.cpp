@@ -7,12 +7,32 @@
 
 namespace kpg::kafka {
 
+namespace {
+struct BatchOutcome {
+  std::size_t acknowledged = 0;
+  std::string first_error;
+};
+// The per-message opaque of produce_many's messages; produce() passes its Delivered instead.
+constexpr int kBatchMessage = 1;
+}  // namespace
+
 struct Producer::Impl {
   rd_kafka_t* rk = nullptr;
+  BatchOutcome* batch = nullptr;  // set during produce_many
 };
 
 namespace {
-void delivery_cb(rd_kafka_t*, const rd_kafka_message_t* m, void*) {
+// Runs inside rd_kafka_poll / rd_kafka_flush, on the producing thread.
+void delivery_cb(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
+  if (m->_private == &kBatchMessage) {
+    auto* impl = static_cast<Producer::Impl*>(opaque);
+    if (!impl->batch) return;
+    ++impl->batch->acknowledged;
+    if (m->err && impl->batch->first_error.empty()) {
+      impl->batch->first_error = rd_kafka_err2str(m->err);
+    }
+    return;
+  }
   auto* out = static_cast<Producer::Delivered*>(m->_private);
   if (!out) return;
   out->partition = m->partition;
@@ -43,6 +63,7 @@ Producer::Producer(const std::string& bootstrap, const std::string& compression,
     }
   }
   rd_kafka_conf_set_dr_msg_cb(conf, delivery_cb);
+  rd_kafka_conf_set_opaque(conf, impl_.get());
   impl_->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
   if (!impl_->rk) {
     rd_kafka_conf_destroy(conf);
@@ -92,6 +113,35 @@ Producer::Delivered Producer::produce(const std::string& topic, std::int32_t par
     delivered.error = "not delivered within " + std::to_string(timeout_ms) + " ms";
   }
   return delivered;
+}
+
+std::string Producer::produce_many(const std::string& topic, std::int32_t partition,
+                                   const std::vector<std::string>& values, int timeout_ms) {
+  BatchOutcome outcome;
+  impl_->batch = &outcome;
+  std::string error;
+  rd_kafka_topic_t* rkt = rd_kafka_topic_new(impl_->rk, topic.c_str(), nullptr);
+  for (std::size_t i = 0; i < values.size() && error.empty(); ++i) {
+    auto* payload = const_cast<char*>(values[i].data());
+    auto* tag = const_cast<int*>(&kBatchMessage);
+    while (rd_kafka_produce(rkt, partition < 0 ? RD_KAFKA_PARTITION_UA : partition,
+                            RD_KAFKA_MSG_F_COPY, payload, values[i].size(), nullptr, 0, tag) != 0) {
+      if (rd_kafka_last_error() != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+        error = rd_kafka_err2str(rd_kafka_last_error());
+        break;
+      }
+      rd_kafka_poll(impl_->rk, 10);  // the local queue is full: let deliveries drain
+    }
+  }
+  rd_kafka_topic_destroy(rkt);
+  if (rd_kafka_flush(impl_->rk, timeout_ms) != RD_KAFKA_RESP_ERR_NO_ERROR && error.empty()) {
+    rd_kafka_purge(impl_->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_flush(impl_->rk, 1000);
+    error = "not delivered within " + std::to_string(timeout_ms) + " ms";
+  }
+  impl_->batch = nullptr;
+  if (error.empty()) error = outcome.first_error;
+  return error;
 }
 
 }  // namespace kpg::kafka

@@ -34,8 +34,14 @@ class Producer {
                     const std::optional<std::string>& key, const std::string& value,
                     int timeout_ms = 10'000);
 
+  /// Produces many values (no key) to one partition as fast as the client batches them and waits
+  /// (up to timeout_ms) for every acknowledgement. Returns "" or the first delivery error.
+  std::string produce_many(const std::string& topic, std::int32_t partition,
+                           const std::vector<std::string>& values, int timeout_ms = 60'000);
+
+  struct Impl;  // librdkafka state, defined in producer.cpp (public for its callbacks)
+
  private:
-  struct Impl;
   std::unique_ptr<Impl> impl_;
 };
 
