@@ -166,10 +166,13 @@ std::shared_ptr<Subscription> Client::subscribe(const std::string& topic, std::i
   // The client keeps running subscriptions alive; forget those that ended.
   std::erase_if(subscriptions_, [](const auto& running) { return !running->active(); });
   subscriptions_.push_back(sub);
-  if (state_ != State::open) {
-    sub->stop(Error{ErrorCode::closed, "client is not connected"});
-  } else {
+  if (state_ == State::open) {
     sub->start();
+  } else if (state_ == State::reconnecting) {
+    // Starts when the connection is back (resume_subscriptions), like the ones already running.
+  } else {
+    sub->stop(Error{ErrorCode::closed,
+                    state_ == State::connecting ? "not connected yet" : "client is not connected"});
   }
   return sub;
 }

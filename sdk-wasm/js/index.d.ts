@@ -94,6 +94,7 @@ export class KpgClient {
     partition: number,
     from?: StartAt,
     handler?: (batch: KafkaRecord[]) => void,
+    onError?: (error: KpgError) => void,
   ): KpgSubscription;
   close(): void;
 }

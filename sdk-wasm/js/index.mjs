@@ -6,7 +6,10 @@ let modulePromise;
 
 /** Loads the WebAssembly module once. Options go to the Emscripten module factory. */
 export function loadModule(moduleOptions) {
-  modulePromise ??= createKpgModule(moduleOptions ?? {});
+  modulePromise ??= createKpgModule(moduleOptions ?? {}).catch((error) => {
+    modulePromise = undefined;  // a failed load (e.g. network) may be retried
+    throw new KpgError('transport', `cannot load the kpg WebAssembly module: ${error?.message ?? error}`);
+  });
   return modulePromise;
 }
 
@@ -46,6 +49,7 @@ function checkPartition(partition) {
   }
 }
 
+// Every Promise-returning call rejects (never throws), argument errors included.
 function promisify(start) {
   return new Promise((resolve, reject) => {
     start((error, value) => (error ? reject(new KpgError(error.code, error.message)) : resolve(value)));
@@ -76,7 +80,7 @@ export class KpgSubscription {
   #final = { paused: false, nextOffset: -1n };
 
   /** @internal */
-  constructor(start, handler) {
+  constructor(start, handler, onError) {
     this.#native = start(
       (batch) => {
         if (handler) handler(batch);
@@ -85,6 +89,7 @@ export class KpgSubscription {
       (error) => {
         this.#error = new KpgError(error.code, error.message);
         this.#finish();
+        onError?.(this.#error);
       },
     );
   }
@@ -191,36 +196,44 @@ export class KpgClient {
 
   /** Round trip; resolves with the state echoed by the gateway. */
   ping(state = new Uint8Array()) {
-    const bytes = typeof state === 'string' ? new TextEncoder().encode(state) : state;
-    return promisify((cb) => this.#live().ping(bytes, cb));
+    return promisify((cb) => {
+      const bytes = typeof state === 'string' ? new TextEncoder().encode(state) : state;
+      this.#live().ping(bytes, cb);
+    });
   }
 
   /** at: 'earliest' | 'latest' | Date | bigint/number ms timestamp. Resolves with a bigint offset. */
   listOffsets(topic, partition, at = 'latest') {
-    checkPartition(partition);
-    const atString = atToString(at);
-    return promisify((cb) => this.#live().listOffsets(String(topic), partition, atString, cb));
+    return promisify((cb) => {
+      checkPartition(partition);
+      this.#live().listOffsets(String(topic), partition, atToString(at), cb);
+    });
   }
 
   /** Records from `offset` on: [{offset: bigint, timestamp: bigint, key: Uint8Array, value: Uint8Array}] */
   fetch(topic, partition, offset) {
-    checkPartition(partition);
-    const offsetString = toInt64String(offset, 'offset');
-    return promisify((cb) => this.#live().fetch(String(topic), partition, offsetString, cb));
+    return promisify((cb) => {
+      checkPartition(partition);
+      this.#live().fetch(String(topic), partition, toInt64String(offset, 'offset'), cb);
+    });
   }
 
   /**
    * Every record of the partition from `from` on, in order, without gaps or duplicates.
    * from: 'earliest' | 'latest' | {offset} | {timestamp} | Date | bigint/number offset.
-   * With `handler(batch)` batches go to it; without, iterate the result with for await.
+   * With `handler(batch)` batches go to it (and `onError(KpgError)` learns when the subscription
+   * ends on an error); without, iterate the result with for await. Subscriptions survive
+   * reconnects; one made while reconnecting starts when the connection is back.
+   * Throws KpgError('protocol') at once for invalid arguments or a closed client.
    */
-  subscribe(topic, partition, from = 'latest', handler = undefined) {
+  subscribe(topic, partition, from = 'latest', handler = undefined, onError = undefined) {
     checkPartition(partition);
     const [kind, value] = fromToKind(from);
     const native = this.#live();
     return new KpgSubscription(
-      (onRecords, onError) => native.subscribe(String(topic), partition, kind, value, onRecords, onError),
+      (onRecords, onEnded) => native.subscribe(String(topic), partition, kind, value, onRecords, onEnded),
       handler,
+      onError,
     );
   }
 

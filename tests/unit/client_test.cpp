@@ -140,6 +140,24 @@ TEST(Client, ReconnectsWithBackoffAndSubscriptionsResumeAtTheNextOffset) {
   EXPECT_EQ(resumed.cmd_kafka_fetch().offset(), 9);  // no gap, no repeat
   answer_last_fetch({9});
   EXPECT_EQ(seen, (std::vector<std::int64_t>{7, 8, 9}));
+
+  // A subscription made while reconnecting waits for the connection instead of failing.
+  s.handlers.on_close({ErrorCode::transport, "again"});
+  const auto sent_before = s.sent.size();
+  auto later = client.subscribe("t", 1, kpg::sdk::StartAt::offset(3), {nullptr, nullptr});
+  EXPECT_TRUE(later->active());
+  EXPECT_EQ(s.sent.size(), sent_before);
+  advance(s, 200);
+  s.handlers.on_open();
+  bool asked_for_3 = false;
+  for (auto i = sent_before; i < s.sent.size(); ++i) {
+    kpg::pubsub::PubSubReq req;
+    ASSERT_TRUE(req.ParseFromString(s.sent[i]));
+    if (req.cmd_kafka_fetch().partition() == 1 && req.cmd_kafka_fetch().offset() == 3) {
+      asked_for_3 = true;
+    }
+  }
+  EXPECT_TRUE(asked_for_3);
 }
 
 TEST(Client, WithoutReconnectOrAfterMaxAttemptsSubscriptionsEnd) {
