@@ -475,6 +475,24 @@ TEST_F(GatewayTest, AFrameOverTheLimitClosesOnlyThatConnection) {
   ASSERT_TRUE(pong && pong->has_pong_resp());
 }
 
+TEST_F(GatewayTest, ARequestTimesOutWhenTheGatewayAnswersLateAndTheClientCarriesOn) {
+  // At the end of the log the gateway holds a fetch for fetch_max_wait_ms (100 ms): longer than
+  // this client's request timeout. The late reply must be ignored, not paired with a later call.
+  kpg::sdk::ClientOptions options;
+  options.request_timeout_ms = 30;
+  kpg::sdk::NativeClient client(options);
+  connected(client);
+  auto end = client.list_offsets("orders", 1, kpg::sdk::kLatest);
+  ASSERT_TRUE(end) << end.error().message;
+  auto r = client.fetch("orders", 1, end.value());
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, kpg::sdk::ErrorCode::timeout) << r.error().message;
+  std::this_thread::sleep_for(150ms);  // the late reply arrives meanwhile
+  auto pong = client.ping("after");
+  ASSERT_TRUE(pong) << pong.error().message;
+  EXPECT_EQ(pong.value(), "after");
+}
+
 TEST_F(GatewayTest, PingEchoesStateAndPipelinedRequestsAreAllAnswered) {
   kpg::sdk::NativeClient client;
   connected(client);
