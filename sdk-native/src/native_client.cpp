@@ -7,6 +7,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
 
+#include <chrono>
 #include <future>
 #include <thread>
 
@@ -17,6 +18,7 @@ namespace asio = boost::asio;
 struct NativeClient::OwnedLoop {
   asio::io_context io{1};
   asio::executor_work_guard<asio::io_context::executor_type> guard{io.get_executor()};
+  std::promise<void> finished;  // set when io.run() returned
   std::thread thread;
 };
 
@@ -30,7 +32,10 @@ struct NativeClient::Impl {
 
 NativeClient::NativeClient(ClientOptions options) : loop_(std::make_unique<OwnedLoop>()) {
   impl_ = std::make_shared<Impl>(loop_->io, options);
-  loop_->thread = std::thread([loop = loop_.get()] { loop->io.run(); });
+  loop_->thread = std::thread([loop = loop_.get()] {
+    loop->io.run();
+    loop->finished.set_value();
+  });
 }
 
 NativeClient::NativeClient(asio::io_context& io, ClientOptions options)
@@ -48,7 +53,12 @@ NativeClient::~NativeClient() {
     closed.set_value();
   });
   closed.get_future().wait();
-  loop_->io.stop();
+  // Let the WebSocket close handshake finish (the loop runs out of work), but never wait long
+  // for a peer that does not answer.
+  loop_->guard.reset();
+  if (loop_->finished.get_future().wait_for(std::chrono::seconds(1)) != std::future_status::ready) {
+    loop_->io.stop();
+  }
   loop_->thread.join();
   impl_.reset();  // destroyed after the loop stopped: no handler can run concurrently
 }
@@ -143,21 +153,24 @@ std::shared_ptr<NativeSubscription> NativeClient::subscribe(const std::string& t
                                                             std::int32_t partition, StartAt from,
                                                             SubscriptionHandlers handlers) {
   auto handle = std::make_shared<StrandSubscription>(impl_->strand);
-  asio::post(impl_->strand, [impl = impl_, topic, partition, from, handlers = std::move(handlers),
-                             inner = handle->inner_, active = handle->active_,
-                             next = handle->next_]() mutable {
-    SubscriptionHandlers wrapped{
-        [on_records = std::move(handlers.on_records), next](const std::vector<Record>& batch) {
-          next->store(batch.back().offset + 1);
-          if (on_records) on_records(batch);
-        },
-        [on_error = std::move(handlers.on_error), active](const Error& error) {
-          active->store(false);
-          if (on_error) on_error(error);
-        }};
-    if (!active->load()) return;  // cancelled before it started
-    *inner = impl->client.subscribe(topic, partition, from, std::move(wrapped));
-  });
+  asio::post(impl_->strand,
+             [impl = impl_, topic, partition, from, handlers = std::move(handlers),
+              inner = handle->inner_, active = handle->active_, next = handle->next_]() mutable {
+               SubscriptionHandlers wrapped{
+                   [on_records = std::move(handlers.on_records), next,
+                    active](const std::vector<Record>& batch) {
+                     if (!active->load())
+                       return;  // cancel() was called (from any thread): deliver no more
+                     next->store(batch.back().offset + 1);
+                     if (on_records) on_records(batch);
+                   },
+                   [on_error = std::move(handlers.on_error), active](const Error& error) {
+                     active->store(false);
+                     if (on_error) on_error(error);
+                   }};
+               if (!active->load()) return;  // cancelled before it started
+               *inner = impl->client.subscribe(topic, partition, from, std::move(wrapped));
+             });
   return handle;
 }
 
