@@ -3,13 +3,18 @@
 #include <kpg/sdk/ws_url.h>
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 
 #include <chrono>
 #include <deque>
+#include <optional>
 #include <string>
+#include <type_traits>
 
 namespace kpg::sdk {
 namespace {
@@ -18,20 +23,36 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace websocket = beast::websocket;
 using tcp = asio::ip::tcp;
+namespace ssl = asio::ssl;
 
-// The connection state lives in a shared object that outstanding async operations keep alive,
-// so the Transport (owned by the Client) may be destroyed at any time after close().
-class Connection : public std::enable_shared_from_this<Connection> {
+using PlainStream = websocket::stream<beast::tcp_stream>;
+using TlsStream = websocket::stream<beast::ssl_stream<beast::tcp_stream>>;
+
+class ConnectionBase {
  public:
-  explicit Connection(asio::any_io_executor ex) : executor_(ex), resolver_(ex), ws_(ex) {}
+  virtual ~ConnectionBase() = default;
+  virtual void open(WsUrl url, Transport::Handlers handlers) = 0;
+  virtual void send(std::string frame) = 0;
+  virtual void close() = 0;
+};
 
-  void open(const std::string& url, Transport::Handlers handlers) {
+// One WebSocket connection attempt, ws:// (PlainStream) or wss:// (TlsStream). The state lives
+// in a shared object that outstanding async operations keep alive, so the Transport (owned by
+// the Client) may be destroyed at any time after close().
+template <class Stream>
+class Connection final : public ConnectionBase,
+                         public std::enable_shared_from_this<Connection<Stream>> {
+  static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
+
+ public:
+  explicit Connection(asio::any_io_executor ex) requires(!kTls)
+      : executor_(ex), resolver_(ex), ws_(ex) {}
+  Connection(asio::any_io_executor ex, ssl::context& tls) requires(kTls)
+      : executor_(ex), resolver_(ex), ws_(ex, tls) {}
+
+  void open(WsUrl url, Transport::Handlers handlers) override {
     handlers_ = std::move(handlers);
-    std::string why;
-    auto parsed = parse_ws_url(url, &why);
-    if (!parsed) return fail_soon("invalid URL '" + url + "': " + why);
-    if (parsed->secure) return fail_soon("wss:// is not supported by the native SDK yet");
-    url_ = std::move(*parsed);
+    url_ = std::move(url);
     resolver_.async_resolve(
         url_.host, url_.port,
         [self = shared_from_this()](beast::error_code ec, tcp::resolver::results_type results) {
@@ -39,13 +60,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
         });
   }
 
-  void send(std::string frame) {
+  void send(std::string frame) override {
     if (closed_ || !open_) return;
     outbox_.push_back(std::move(frame));
     if (outbox_.size() == 1) write_next();
   }
 
-  void close() {
+  void close() override {
     if (closed_) return;
     closed_ = true;
     handlers_ = {};
@@ -59,12 +80,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
  private:
-  void fail_soon(std::string message) {
-    // Report asynchronously: handlers must never run inside the call that started open().
-    asio::post(executor_, [self = shared_from_this(), message = std::move(message)] {
-      self->fail(ErrorCode::transport, message);
-    });
-  }
+  using std::enable_shared_from_this<Connection<Stream>>::shared_from_this;
 
   void fail(ErrorCode code, const std::string& message) {
     if (closed_) return;
@@ -92,6 +108,43 @@ class Connection : public std::enable_shared_from_this<Connection> {
                   "cannot connect to " + url_.host + ":" + url_.port + ": " + ec.message());
     }
     beast::get_lowest_layer(ws_).socket().set_option(tcp::no_delay(true));
+    if constexpr (kTls) {
+      auto& tls = ws_.next_layer();
+      // SNI (for names, not IP literals), and the certificate must name the host we asked for.
+      // SSL_ctrl is what the SSL_set_tlsext_host_name macro expands to, without its C cast.
+      beast::error_code not_ip;
+      asio::ip::make_address(url_.host, not_ip);
+      if (not_ip &&
+          SSL_ctrl(tls.native_handle(), SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
+                   const_cast<char*>(url_.host.c_str())) != 1) {
+        return fail(ErrorCode::transport, "cannot set TLS server name " + url_.host);
+      }
+      tls.set_verify_callback(ssl::host_name_verification(url_.host));
+      beast::get_lowest_layer(ws_).expires_after(std::chrono::seconds(30));
+      tls.async_handshake(
+          ssl::stream_base::client,
+          [self = shared_from_this()](beast::error_code ec2) { self->on_tls_handshake(ec2); });
+    } else {
+      start_websocket_handshake();
+    }
+  }
+
+  void on_tls_handshake(beast::error_code ec) {
+    if (closed_) return;
+    if (ec) {
+      std::string message = "TLS handshake with " + url_.host + ":" + url_.port + " failed: ";
+      const auto reason = ERR_GET_REASON(static_cast<unsigned long>(ec.value()));
+      message += ec.category() == asio::error::get_ssl_category() &&
+                         reason == SSL_R_CERTIFICATE_VERIFY_FAILED
+                     ? "certificate rejected (" + ec.message() + ")"
+                     : ec.message();
+      return fail(ErrorCode::transport, message);
+    }
+    start_websocket_handshake();
+  }
+
+  void start_websocket_handshake() {
+    beast::get_lowest_layer(ws_).expires_never();  // the websocket timeouts take over
     ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
     ws_.read_message_max(64 * 1024 * 1024);
     ws_.auto_fragment(false);
@@ -159,7 +212,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   asio::any_io_executor executor_;
   tcp::resolver resolver_;
-  websocket::stream<beast::tcp_stream> ws_;
+  Stream ws_;
   websocket::response_type handshake_response_;
   beast::flat_buffer buffer_;
   std::deque<std::string> outbox_;
@@ -179,8 +232,8 @@ struct TimerState {
 
 class BeastTransport final : public Transport {
  public:
-  explicit BeastTransport(asio::any_io_executor ex)
-      : executor_(ex), timer_(std::make_shared<TimerState>(ex)) {}
+  BeastTransport(asio::any_io_executor ex, TlsOptions tls)
+      : executor_(ex), timer_(std::make_shared<TimerState>(ex)), tls_options_(std::move(tls)) {}
   ~BeastTransport() override {
     if (connection_) connection_->close();
     timer_->stopped = true;
@@ -189,8 +242,17 @@ class BeastTransport final : public Transport {
 
   void open(const std::string& url, Handlers handlers) override {
     if (connection_) connection_->close();
-    connection_ = std::make_shared<Connection>(executor_);  // one per attempt
-    connection_->open(url, std::move(handlers));
+    connection_.reset();
+    std::string why;
+    auto parsed = parse_ws_url(url, &why);
+    if (!parsed) return fail_soon(std::move(handlers), "invalid URL '" + url + "': " + why);
+    if (parsed->secure) {
+      if (!tls_context_ && !make_tls_context(&why)) return fail_soon(std::move(handlers), why);
+      connection_ = std::make_shared<Connection<TlsStream>>(executor_, *tls_context_);
+    } else {
+      connection_ = std::make_shared<Connection<PlainStream>>(executor_);  // one per attempt
+    }
+    connection_->open(std::move(*parsed), std::move(handlers));
   }
   void send(std::string frame) override {
     if (connection_) connection_->send(std::move(frame));
@@ -217,15 +279,45 @@ class BeastTransport final : public Transport {
   }
 
  private:
+  // Reports asynchronously: handlers must never run inside the call that started open().
+  void fail_soon(Handlers handlers, std::string message) {
+    asio::post(executor_, [on_close = std::move(handlers.on_close), message = std::move(message)] {
+      if (on_close) on_close(Error{ErrorCode::transport, message});
+    });
+  }
+
+  bool make_tls_context(std::string* error) {
+    auto context = std::make_shared<ssl::context>(ssl::context::tls_client);
+    beast::error_code ec;
+    if (tls_options_.ca_file.empty()) {
+      context->set_default_verify_paths(ec);
+    } else {
+      context->load_verify_file(tls_options_.ca_file, ec);
+    }
+    if (ec) {
+      *error = "cannot load CA certificates" +
+               (tls_options_.ca_file.empty() ? std::string() : " from " + tls_options_.ca_file) +
+               ": " + ec.message();
+      return false;
+    }
+    context->set_verify_mode(tls_options_.verify ? ssl::verify_peer : ssl::verify_none);
+    tls_context_ = std::move(context);
+    return true;
+  }
+
   asio::any_io_executor executor_;
   std::shared_ptr<TimerState> timer_;
-  std::shared_ptr<Connection> connection_;
+  TlsOptions tls_options_;
+  // Shared: a connection being closed may still use it after a reconnect replaced it.
+  std::shared_ptr<ssl::context> tls_context_;
+  std::shared_ptr<ConnectionBase> connection_;
 };
 
 }  // namespace
 
-std::unique_ptr<Transport> make_beast_transport(boost::asio::any_io_executor executor) {
-  return std::make_unique<BeastTransport>(std::move(executor));
+std::unique_ptr<Transport> make_beast_transport(boost::asio::any_io_executor executor,
+                                                TlsOptions tls) {
+  return std::make_unique<BeastTransport>(std::move(executor), std::move(tls));
 }
 
 }  // namespace kpg::sdk

@@ -1,6 +1,7 @@
-// Transport over Boost.Beast (ws:// only for now). Internal to sdk-native.
+// Transport over Boost.Beast: ws:// and wss:// (OpenSSL). Internal to sdk-native.
 #pragma once
 
+#include <kpg/sdk/native_client.h>
 #include <kpg/sdk/transport.h>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -11,6 +12,8 @@ namespace kpg::sdk {
 
 /// `executor` must be a strand (or a single-threaded io_context executor): every call into the
 /// transport and every handler it invokes happen there.
-std::unique_ptr<Transport> make_beast_transport(boost::asio::any_io_executor executor);
+/// `tls` applies to wss:// URLs.
+std::unique_ptr<Transport> make_beast_transport(boost::asio::any_io_executor executor,
+                                                TlsOptions tls = {});
 
 }  // namespace kpg::sdk

@@ -23,23 +23,25 @@ struct NativeClient::OwnedLoop {
 };
 
 struct NativeClient::Impl {
-  Impl(asio::io_context& io, ClientOptions options)
-      : strand(asio::make_strand(io)), client(make_beast_transport(strand), options) {}
+  Impl(asio::io_context& io, ClientOptions options, TlsOptions tls)
+      : strand(asio::make_strand(io)),
+        client(make_beast_transport(strand, std::move(tls)), options) {}
 
   asio::strand<asio::io_context::executor_type> strand;
   Client client;
 };
 
-NativeClient::NativeClient(ClientOptions options) : loop_(std::make_unique<OwnedLoop>()) {
-  impl_ = std::make_shared<Impl>(loop_->io, options);
+NativeClient::NativeClient(ClientOptions options, TlsOptions tls)
+    : loop_(std::make_unique<OwnedLoop>()) {
+  impl_ = std::make_shared<Impl>(loop_->io, options, std::move(tls));
   loop_->thread = std::thread([loop = loop_.get()] {
     loop->io.run();
     loop->finished.set_value();
   });
 }
 
-NativeClient::NativeClient(asio::io_context& io, ClientOptions options)
-    : impl_(std::make_shared<Impl>(io, options)) {}
+NativeClient::NativeClient(asio::io_context& io, ClientOptions options, TlsOptions tls)
+    : impl_(std::make_shared<Impl>(io, options, std::move(tls))) {}
 
 NativeClient::~NativeClient() {
   if (!loop_) {

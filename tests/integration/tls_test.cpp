@@ -37,6 +37,18 @@ bool port_open(int port) {
   return ok;
 }
 
+int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
 class TlsTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -110,9 +122,28 @@ class TlsTest : public ::testing::Test {
     ASSERT_TRUE(listening) << gateway_->transcript();
     const auto address = kpg::testing::field(*listening, "address");
     port_ = address.substr(address.rfind(':') + 1);
+
+    // wss:// for the SDK: a TLS front (same server certificate) before the gateway's port.
+    wss_port_ = free_port();
+    std::ofstream(dir_ / "wss.conf") << "foreground = yes\npid =\n[gateway]\n"
+                                     << "accept = 127.0.0.1:" << wss_port_ << "\n"
+                                     << "connect = 127.0.0.1:" << port_ << "\n"
+                                     << "cert = " << d << "/server.pem\n"
+                                     << "key = " << d << "/server.key\n";
+    wss_front_ = new ChildProcess({KPG_STUNNEL_BIN, (dir_ / "wss.conf").string()});
+    const auto wss_deadline = std::chrono::steady_clock::now() + 15s;
+    while (!port_open(wss_port_) && std::chrono::steady_clock::now() < wss_deadline) {
+      std::this_thread::sleep_for(50ms);
+    }
+    ASSERT_TRUE(port_open(wss_port_)) << "stunnel did not start: " << wss_front_->transcript();
+  }
+
+  static std::string wss_url(const std::string& path) {
+    return "wss://127.0.0.1:" + std::to_string(wss_port_) + path;
   }
 
   static void TearDownTestSuite() {
+    delete wss_front_;
     delete gateway_;
     delete front_;
     delete broker_;
@@ -124,6 +155,8 @@ class TlsTest : public ::testing::Test {
   static inline ChildProcess* broker_ = nullptr;
   static inline ChildProcess* front_ = nullptr;
   static inline ChildProcess* gateway_ = nullptr;
+  static inline ChildProcess* wss_front_ = nullptr;
+  static inline int wss_port_ = 0;
   static inline std::string bootstrap_;
   static inline std::string port_;
   static inline fs::path dir_;
@@ -176,6 +209,50 @@ TEST_F(TlsTest, PlaintextToATlsBrokerFailsWithAnErrorNotAHang) {
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, kpg::sdk::ErrorCode::server);
   EXPECT_LT(std::chrono::steady_clock::now() - started, 10s);
+}
+
+// The native SDK over wss://: the gateway behind a TLS front whose certificate our test CA
+// signed for 127.0.0.1.
+TEST_F(TlsTest, NativeSdkOverWssVerifiesTheGatewayCertificate) {
+  kpg::sdk::NativeClient client({}, {true, (dir_ / "ca.pem").string()});
+  auto connected = client.connect(wss_url("/verified"));
+  ASSERT_TRUE(connected) << connected.error().message;
+  auto pong = client.ping("over tls");
+  ASSERT_TRUE(pong) << pong.error().message;
+  EXPECT_EQ(pong.value(), "over tls");
+  auto records = client.fetch("secure", 0, 1);
+  ASSERT_TRUE(records) << records.error().message;
+  ASSERT_FALSE(records.value().empty());
+  EXPECT_EQ(records.value().front().value, "secret-1");
+}
+
+TEST_F(TlsTest, NativeSdkOverWssRejectsACertificateItDoesNotTrust) {
+  kpg::sdk::ClientOptions options;
+  options.reconnect.enabled = false;
+  kpg::sdk::NativeClient other_ca(options, {true, (dir_ / "other.pem").string()});
+  auto r = other_ca.connect(wss_url("/verified"));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, kpg::sdk::ErrorCode::transport);
+  EXPECT_NE(r.error().message.find("certificate rejected"), std::string::npos) << r.error().message;
+
+  kpg::sdk::NativeClient system_cas;  // the system's CAs do not know our test CA either
+  auto r2 = system_cas.connect(wss_url("/verified"));
+  ASSERT_FALSE(r2);
+  EXPECT_NE(r2.error().message.find("certificate rejected"), std::string::npos)
+      << r2.error().message;
+
+  kpg::sdk::NativeClient missing({}, {true, (dir_ / "no-such-ca.pem").string()});
+  auto r3 = missing.connect(wss_url("/verified"));
+  ASSERT_FALSE(r3);
+  EXPECT_NE(r3.error().message.find("cannot load CA certificates from"), std::string::npos)
+      << r3.error().message;
+}
+
+TEST_F(TlsTest, NativeSdkOverWssWithVerifyOffAcceptsAnyCertificate) {
+  kpg::sdk::NativeClient client({}, {false, ""});
+  ASSERT_TRUE(client.connect(wss_url("/verified")));
+  auto pong = client.ping("x");
+  ASSERT_TRUE(pong) << pong.error().message;
 }
 
 }  // namespace

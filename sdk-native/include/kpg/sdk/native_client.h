@@ -39,12 +39,19 @@ class NativeSubscription {
   virtual std::int64_t next_offset() const = 0;
 };
 
+/// TLS for wss:// URLs (OpenSSL). The default verifies the gateway's certificate chain against
+/// the system's CAs and that it names the URL's host.
+struct TlsOptions {
+  bool verify = true;   ///< false accepts any certificate: for development only
+  std::string ca_file;  ///< PEM CA bundle to trust instead of the system's CAs
+};
+
 class NativeClient {
  public:
   /// Owns an io_context and one thread that runs it.
-  explicit NativeClient(ClientOptions options = {});
+  explicit NativeClient(ClientOptions options = {}, TlsOptions tls = {});
   /// Runs on a caller-supplied io_context; the caller keeps it running and alive longer.
-  NativeClient(boost::asio::io_context& io, ClientOptions options = {});
+  NativeClient(boost::asio::io_context& io, ClientOptions options = {}, TlsOptions tls = {});
   ~NativeClient();
   NativeClient(const NativeClient&) = delete;
   NativeClient& operator=(const NativeClient&) = delete;
