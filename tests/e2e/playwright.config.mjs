@@ -16,7 +16,10 @@ export default defineConfig({
   reporter: [['list']],
   use: {
     browserName: 'chromium',
-    viewport: { width: 1280, height: 860 },
+    viewport: { width: 1280, height: 800 },
+    timezoneId: 'UTC',
+    locale: 'en-US',
+    colorScheme: 'light',
     launchOptions: {
       executablePath: process.env.KPG_CHROMIUM ?? '/usr/bin/chromium',
       args: [

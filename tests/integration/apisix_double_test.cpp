@@ -3,13 +3,11 @@
 // the requested offset, no waiting at the end of the log), subscriptions still deliver every
 // record exactly once, in order, from every kind of start.
 #include "child_process.h"
+#include "record_collector.h"
 
 #include <kpg/sdk/native_client.h>
 
 #include <gtest/gtest.h>
-
-#include <condition_variable>
-#include <mutex>
 
 namespace {
 
@@ -34,27 +32,13 @@ class ApisixDoubleTest : public ::testing::Test {
   std::vector<kpg::sdk::Record> subscribe_to_end(kpg::sdk::StartAt from) {
     kpg::sdk::NativeClient client;
     EXPECT_TRUE(client.connect(url_));
-    std::mutex mutex;
-    std::condition_variable changed;
-    std::vector<kpg::sdk::Record> seen;
-    std::optional<kpg::sdk::Error> failure;
-    auto sub = client.subscribe("apisix", 0, from,
-                                {[&](const std::vector<kpg::sdk::Record>& batch) {
-                                   std::lock_guard lock(mutex);
-                                   seen.insert(seen.end(), batch.begin(), batch.end());
-                                   changed.notify_all();
-                                 },
-                                 [&](const kpg::sdk::Error& e) {
-                                   std::lock_guard lock(mutex);
-                                   failure = e;
-                                   changed.notify_all();
-                                 }});
-    std::unique_lock lock(mutex);
-    changed.wait_for(lock, 20s,
-                     [&] { return failure || (!seen.empty() && seen.back().offset >= kMax - 1); });
-    EXPECT_FALSE(failure) << failure->message;
+    kpg::testing::RecordCollector seen;
+    auto sub = client.subscribe("apisix", 0, from, seen.handlers());
+    seen.wait_until(
+        [](const auto& records) { return !records.empty() && records.back().offset >= kMax - 1; });
+    EXPECT_FALSE(seen.failure()) << seen.failure()->message;
     sub->cancel();
-    return seen;
+    return seen.records();
   }
 
   static void expect_consecutive(const std::vector<kpg::sdk::Record>& seen, std::int64_t first) {

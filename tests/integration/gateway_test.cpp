@@ -3,6 +3,7 @@
 // and must come back exactly.
 #include "child_process.h"
 #include "kafka/producer.h"
+#include "record_collector.h"
 #include "test_clients.h"
 
 #include <kpg/pubsub.pb.h>
@@ -232,56 +233,32 @@ TEST_F(GatewayTest, SubscribeDeliversEveryRecordInOrderWhilePausedRecordsWait) {
 
   kpg::sdk::NativeClient client;
   connected(client);
-  std::mutex mutex;
-  std::condition_variable changed;
-  std::vector<kpg::sdk::Record> seen;
-  std::optional<kpg::sdk::Error> failure;
-  auto sub = client.subscribe("sub", 0, kpg::sdk::StartAt::earliest(),
-                              {[&](const std::vector<kpg::sdk::Record>& batch) {
-                                 std::lock_guard lock(mutex);
-                                 seen.insert(seen.end(), batch.begin(), batch.end());
-                                 changed.notify_all();
-                               },
-                               [&](const kpg::sdk::Error& e) {
-                                 std::lock_guard lock(mutex);
-                                 failure = e;
-                                 changed.notify_all();
-                               }});
-  auto wait_for = [&](std::size_t count) {
-    std::unique_lock lock(mutex);
-    return changed.wait_for(lock, 20s, [&] { return seen.size() >= count || failure; }) && !failure;
-  };
-  ASSERT_TRUE(wait_for(50));
+  kpg::testing::RecordCollector seen;
+  auto sub = client.subscribe("sub", 0, kpg::sdk::StartAt::earliest(), seen.handlers());
+  ASSERT_TRUE(seen.wait_for_count(50));
   std::thread more([&] {
     kpg::kafka::Producer p(bootstrap_);
     for (int i = 50; i < 150; ++i) p.produce("sub", 0, std::nullopt, "s" + std::to_string(i));
   });
-  ASSERT_TRUE(wait_for(150));
+  ASSERT_TRUE(seen.wait_for_count(150));
   more.join();
 
   sub->pause();
   std::this_thread::sleep_for(300ms);  // let a fetch already under way land
-  std::size_t at_pause = 0;
-  {
-    std::lock_guard lock(mutex);
-    at_pause = seen.size();
-  }
+  const std::size_t at_pause = seen.size();
   for (int i = 150; i < 160; ++i) producer.produce("sub", 0, std::nullopt, "s" + std::to_string(i));
   std::this_thread::sleep_for(500ms);
-  {
-    std::lock_guard lock(mutex);
-    EXPECT_EQ(seen.size(), at_pause) << "nothing is delivered while paused";
-  }
+  EXPECT_EQ(seen.size(), at_pause) << "nothing is delivered while paused";
   sub->resume();
-  ASSERT_TRUE(wait_for(160));
+  ASSERT_TRUE(seen.wait_for_count(160));
   sub->cancel();
   EXPECT_FALSE(sub->active());
 
-  std::lock_guard lock(mutex);
-  ASSERT_EQ(seen.size(), 160u);
-  for (std::size_t i = 0; i < seen.size(); ++i) {
-    EXPECT_EQ(seen[i].offset, static_cast<std::int64_t>(i));
-    EXPECT_EQ(seen[i].value, "s" + std::to_string(i));
+  const auto records = seen.records();
+  ASSERT_EQ(records.size(), 160u);
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    EXPECT_EQ(records[i].offset, static_cast<std::int64_t>(i));
+    EXPECT_EQ(records[i].value, "s" + std::to_string(i));
   }
   EXPECT_EQ(sub->next_offset(), 160);
 }
@@ -322,39 +299,14 @@ TEST_F(GatewayTest, SubscriptionSurvivesAGatewayRestartWithoutGapsOrDuplicates) 
   options.reconnect.initial_delay_ms = 50;
   options.reconnect.max_delay_ms = 400;
   kpg::sdk::NativeClient client(options);
-  std::mutex mutex;
-  std::condition_variable changed;
-  std::vector<kpg::sdk::Record> seen;
-  std::optional<kpg::sdk::Error> failure;
-  int disconnects = 0;
-  int reconnects = 0;
-  client.on_disconnect([&](const kpg::sdk::Error&) {
-    std::lock_guard lock(mutex);
-    ++disconnects;
-  });
-  client.on_reconnect([&] {
-    std::lock_guard lock(mutex);
-    ++reconnects;
-    changed.notify_all();
-  });
+  std::atomic<int> disconnects{0};
+  std::atomic<int> reconnects{0};
+  client.on_disconnect([&](const kpg::sdk::Error&) { ++disconnects; });
+  client.on_reconnect([&] { ++reconnects; });
   ASSERT_TRUE(client.connect("ws://" + address + "/kafka"));
-  auto sub = client.subscribe("restart", 0, kpg::sdk::StartAt::earliest(),
-                              {[&](const std::vector<kpg::sdk::Record>& batch) {
-                                 std::lock_guard lock(mutex);
-                                 seen.insert(seen.end(), batch.begin(), batch.end());
-                                 changed.notify_all();
-                               },
-                               [&](const kpg::sdk::Error& e) {
-                                 std::lock_guard lock(mutex);
-                                 failure = e;
-                                 changed.notify_all();
-                               }});
-  auto wait_until = [&](auto predicate) {
-    std::unique_lock lock(mutex);
-    return changed.wait_for(lock, 30s, [&] { return predicate() || failure.has_value(); }) &&
-           !failure;
-  };
-  ASSERT_TRUE(wait_until([&] { return seen.size() >= 50; }));
+  kpg::testing::RecordCollector seen;
+  auto sub = client.subscribe("restart", 0, kpg::sdk::StartAt::earliest(), seen.handlers());
+  ASSERT_TRUE(seen.wait_for_count(50, 30s));
 
   // SIGTERM: the gateway closes the session with 1001 and exits; records keep coming meanwhile.
   EXPECT_EQ(gateway->stop(SIGTERM, 5s), 0);
@@ -368,17 +320,16 @@ TEST_F(GatewayTest, SubscriptionSurvivesAGatewayRestartWithoutGapsOrDuplicates) 
   ASSERT_EQ(again, address);
 
   producer_thread.join();
-  ASSERT_TRUE(wait_until([&] { return seen.size() >= static_cast<std::size_t>(kTotal); }))
-      << "saw " << seen.size() << " of " << kTotal;
+  ASSERT_TRUE(seen.wait_for_count(kTotal, 30s)) << "saw " << seen.size() << " of " << kTotal;
   sub->cancel();
 
-  std::lock_guard lock(mutex);
   EXPECT_GE(disconnects, 1);
   EXPECT_GE(reconnects, 1);
-  ASSERT_EQ(seen.size(), static_cast<std::size_t>(kTotal)) << "no duplicates";
-  for (std::size_t i = 0; i < seen.size(); ++i) {
-    ASSERT_EQ(seen[i].offset, static_cast<std::int64_t>(i));
-    ASSERT_EQ(seen[i].value, "r" + std::to_string(i));
+  const auto records = seen.records();
+  ASSERT_EQ(records.size(), static_cast<std::size_t>(kTotal)) << "no duplicates";
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    ASSERT_EQ(records[i].offset, static_cast<std::int64_t>(i));
+    ASSERT_EQ(records[i].value, "r" + std::to_string(i));
   }
 }
 

@@ -17,9 +17,18 @@ export const bin = {
   sdkDir: process.env.KPG_SDK_DIR ?? path.join(repo, 'build/wasm/sdk-wasm/package'),
 };
 
+// An independent server with Apache APISIX's PubSub behaviour (tests/support/apisix_double.cpp):
+// unlike librdkafka's mock, it looks timestamps up. Optional: only Stack.startApisixDouble needs it.
+export const apisixDoubleBin = process.env.KPG_APISIX_DOUBLE_BIN
+  ?? path.join(path.dirname(bin.gateway), '../tests/kpg-apisix-double');
+
 // Starts a process and resolves with the first stdout line that matches `pattern`.
 async function startProcess(name, command, args, pattern, timeoutMs = 20_000) {
   const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  // Never leave a broker or gateway behind, even when the test process dies early.
+  const reap = () => child.kill('SIGKILL');
+  process.once('exit', reap);
+  child.once('exit', () => process.removeListener('exit', reap));
   const log = [];
   const lines = readline.createInterface({ input: child.stdout });
   child.stderr.on('data', (d) => log.push(String(d)));
@@ -44,6 +53,14 @@ async function stopProcess(proc) {
   const timer = setTimeout(() => proc.child.kill('SIGKILL'), 5000);
   await once(proc.child, 'exit');
   clearTimeout(timer);
+}
+
+// Runs a command with `input` on stdin; resolves with its stdout.
+function runWithInput(command, args, input) {
+  return new Promise((resolve, reject) => {
+    const child = execFile(command, args, (error, stdout) => (error ? reject(error) : resolve(stdout)));
+    child.stdin.end(input);
+  });
 }
 
 export class Stack {
@@ -87,12 +104,49 @@ export class Stack {
     await stopProcess(this.gateway);
   }
 
-  /** Produces values (strings) to topic/partition through the Kafka protocol; returns offsets. */
+  /** The gateway's data-plane port (kept across stopGateway()). */
+  get gatewayPort() {
+    return Number(new URL(this.gatewayUrl).port);
+  }
+
+  /** Stops the gateway and starts it again on the same port (same routes, same broker). */
+  async restartGateway() {
+    const port = this.gatewayPort;
+    await this.stopGateway();
+    await this.startGateway(port);
+  }
+
+  /**
+   * Produces values to topic/partition through the Kafka protocol; returns offsets. Values are
+   * strings, or byte arrays (Buffer/Uint8Array: any bytes but '\n', sent one per stdin line).
+   */
   async produce(topic, partition, values, key) {
     const args = ['produce', '--bootstrap', this.bootstrap, '--topic', topic, '--partition', String(partition)];
     if (key !== undefined) args.push('--key', key);
-    const { stdout } = await promisify(execFile)(bin.devkafka, [...args, '--', ...values]);
+    let stdout;
+    if (values.some((v) => typeof v !== 'string')) {
+      const lines = values.map((v) => Buffer.from(v));
+      if (lines.some((b) => b.includes(0x0a))) throw new Error('produce: byte values cannot contain \\n (0x0a)');
+      stdout = await runWithInput(bin.devkafka, args, Buffer.concat(lines.flatMap((b) => [b, Buffer.from('\n')])));
+    } else {
+      ({ stdout } = await promisify(execFile)(bin.devkafka, [...args, '--', ...values]));
+    }
     return [...stdout.matchAll(/offset=(\d+)/g)].map((m) => Number(m[1]));
+  }
+
+  /**
+   * Starts an APISIX-behaviour server (one topic, partition 0; record n has value "apisix-<n>",
+   * key "k<n>", timestamp baseTimestamp + n * 1000); returns its route URL. Stopped by stop().
+   */
+  async startApisixDouble({ topic = 'apisix', records = 0, max = records, growEveryMs = 1000, baseTimestamp = 0 } = {}) {
+    if (!fs.existsSync(apisixDoubleBin)) {
+      throw new Error(`kpg-apisix-double not found at ${apisixDoubleBin}: build first, or set KPG_APISIX_DOUBLE_BIN`);
+    }
+    const proc = await startProcess('kpg-apisix-double', apisixDoubleBin, ['--host', '127.0.0.1', '--port', '0',
+      '--topic', topic, '--records', String(records), '--max', String(max),
+      '--grow-every-ms', String(growEveryMs), '--base-timestamp', String(baseTimestamp)], /listening port=(\d+)/);
+    (this.doubles ??= []).push(proc);
+    return `ws://127.0.0.1:${proc.match[1]}/kafka`;
   }
 
   pageUrl(params) {
@@ -101,6 +155,7 @@ export class Stack {
   }
 
   async stop() {
+    for (const proc of this.doubles ?? []) await stopProcess(proc);
     await stopProcess(this.web);
     await stopProcess(this.gateway);
     await stopProcess(this.broker);

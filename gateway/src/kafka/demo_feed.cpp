@@ -31,7 +31,8 @@ std::pair<std::string, std::string> demo_order(std::uint64_t n, std::uint64_t se
   const auto& customer = customers[rng() % customers.size()];
   const auto& item = items[rng() % items.size()];
   const int qty = 1 + static_cast<int>(rng() % 3);
-  nlohmann::json order = {
+  // ordered_json: fields stay in this order (order_id first), as a person reads an order.
+  nlohmann::ordered_json order = {
       {"order_id", "ord-" + std::to_string(100000 + n)},
       {"customer", customer},
       {"item", item.first},

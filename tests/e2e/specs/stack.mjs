@@ -1,4 +1,6 @@
-// Playwright fixtures over the shared test stack (tests/support/stack.mjs).
+// Playwright fixtures over the shared test stack (tests/support/stack.mjs), and helpers the
+// specs share. One stack (broker + gateway + demo server) per worker; each spec file uses its
+// own topics, so specs do not see each other's records.
 import { test as base, expect } from '@playwright/test';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -6,10 +8,12 @@ import { Stack, repo } from '../../support/stack.mjs';
 
 export const outputDir = process.env.KPG_E2E_OUTPUT ?? path.join(repo, 'build/e2e');
 
+export const TOPICS = ['tail:1', 'pause:1', 'seek:1', 'parts:3', 'inspect:1', 'recover:1', 'fixed:1', 'restart:1', 'history:1'];
+
 export const test = base.extend({
   stack: [async ({}, use) => {
     const stack = new Stack();
-    await stack.start(['e2e:1', 'inspect:1']);
+    await stack.start(TOPICS);
     await use(stack);
     await stack.stop();
   }, { scope: 'worker' }],
@@ -29,3 +33,25 @@ export const test = base.extend({
 });
 
 export { expect };
+
+/** Saves a screenshot of the page under KPG_E2E_OUTPUT. */
+export async function screenshot(page, name) {
+  await page.screenshot({ path: path.join(outputDir, `${name}.png`) });
+}
+
+/** The offsets of the record rows, in the order the page shows them. */
+export function shownOffsets(page) {
+  return page.locator('[data-testid="record"]').evaluateAll((rows) => rows.map((r) => Number(r.dataset.offset)));
+}
+
+/** [from, to) */
+export const range = (from, to) => Array.from({ length: to - from }, (_, i) => from + i);
+
+export async function expectState(page, state) {
+  await expect(page.getByTestId('status')).toHaveAttribute('data-state', state);
+}
+
+/** The page's own count of duplicate and skipped records (both must stay 0). */
+export function integrity(page) {
+  return page.evaluate(() => ({ duplicates: window.kpgDemo.duplicates, gaps: window.kpgDemo.gaps }));
+}
