@@ -159,7 +159,7 @@ TEST_F(AdminTest, InvalidConfigurationsAre400NamingFieldAndRule) {
       {R"({"uri": "/a", "upstream": {"scheme": "kafka", "nodes": {"h:99999": 1}}})",
        "\"h:99999\" is not a valid host:port"},
       {R"({"uri": 5, "upstream": {"scheme": "kafka", "nodes": {"h:1": 1}}})",
-       "property \"uri\" validation failed: wrong type: expected string"},
+       "property \"uri\" validation failed: wrong type: expected string, got number"},
       {R"({"uri": "/a", "upstream": {"scheme": "kafka", "nodes": {"h:1": 1}, "tls": {"verify": 1}}})",
        "property \"upstream.tls.verify\" validation failed: wrong type: expected boolean"},
       {R"({"uri": "/a", "upstream": {"scheme": "kafka", "nodes": {"h:1": 1}},

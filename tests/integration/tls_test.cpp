@@ -3,6 +3,7 @@
 // certificate from a CA this test creates, and requires a client certificate (mutual TLS).
 #include "child_process.h"
 #include "kafka/producer.h"
+#include "local_net.h"
 
 #include <kpg/sdk/native_client.h>
 
@@ -22,33 +23,6 @@ using namespace std::chrono_literals;
 using kpg::testing::ChildProcess;
 namespace fs = std::filesystem;
 
-bool run(const std::string& command) {
-  return std::system((command + " >/dev/null 2>&1").c_str()) == 0;
-}
-
-bool port_open(int port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<std::uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  ::close(fd);
-  return ok;
-}
-
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
 class TlsTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -56,21 +30,24 @@ class TlsTest : public ::testing::Test {
     fs::create_directories(dir_);
     const std::string d = dir_.string();
     std::ofstream(dir_ / "san.cnf") << "subjectAltName=IP:127.0.0.1\n";
-    ASSERT_TRUE(
-        run("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=kpg-test-ca -keyout " + d +
-            "/ca.key -out " + d + "/ca.pem"));
-    ASSERT_TRUE(
-        run("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=other-ca -keyout " + d +
-            "/other.key -out " + d + "/other.pem"));
-    ASSERT_TRUE(run("openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout " + d +
-                    "/server.key -out " + d + "/server.csr"));
-    ASSERT_TRUE(run("openssl x509 -req -days 2 -in " + d + "/server.csr -CA " + d +
-                    "/ca.pem -CAkey " + d + "/ca.key -CAcreateserial -extfile " + d +
-                    "/san.cnf -out " + d + "/server.pem"));
-    ASSERT_TRUE(run("openssl req -newkey rsa:2048 -nodes -subj /CN=kpg-gateway -keyout " + d +
-                    "/client.key -out " + d + "/client.csr"));
-    ASSERT_TRUE(run("openssl x509 -req -days 2 -in " + d + "/client.csr -CA " + d +
-                    "/ca.pem -CAkey " + d + "/ca.key -CAcreateserial -out " + d + "/client.pem"));
+    ASSERT_TRUE(kpg::testing::run_quietly(
+        "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=kpg-test-ca -keyout " + d +
+        "/ca.key -out " + d + "/ca.pem"));
+    ASSERT_TRUE(kpg::testing::run_quietly(
+        "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=other-ca -keyout " + d +
+        "/other.key -out " + d + "/other.pem"));
+    ASSERT_TRUE(kpg::testing::run_quietly(
+        "openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout " + d +
+        "/server.key -out " + d + "/server.csr"));
+    ASSERT_TRUE(kpg::testing::run_quietly(
+        "openssl x509 -req -days 2 -in " + d + "/server.csr -CA " + d + "/ca.pem -CAkey " + d +
+        "/ca.key -CAcreateserial -extfile " + d + "/san.cnf -out " + d + "/server.pem"));
+    ASSERT_TRUE(kpg::testing::run_quietly(
+        "openssl req -newkey rsa:2048 -nodes -subj /CN=kpg-gateway -keyout " + d +
+        "/client.key -out " + d + "/client.csr"));
+    ASSERT_TRUE(kpg::testing::run_quietly("openssl x509 -req -days 2 -in " + d +
+                                          "/client.csr -CA " + d + "/ca.pem -CAkey " + d +
+                                          "/ca.key -CAcreateserial -out " + d + "/client.pem"));
 
     broker_ = new ChildProcess(
         {KPG_DEVKAFKA_BIN, "mock", "--listen-address", "127.0.0.2", "--topic", "secure:1"});
@@ -87,11 +64,8 @@ class TlsTest : public ::testing::Test {
                                          << "CAfile = " << d << "/ca.pem\n"
                                          << "requireCert = yes\nverifyChain = yes\n";
     front_ = new ChildProcess({KPG_STUNNEL_BIN, (dir_ / "stunnel.conf").string()});
-    const auto deadline = std::chrono::steady_clock::now() + 15s;
-    while (!port_open(std::stoi(port)) && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(50ms);
-    }
-    ASSERT_TRUE(port_open(std::stoi(port))) << "stunnel did not start: " << front_->transcript();
+    ASSERT_TRUE(kpg::testing::wait_for_port(std::stoi(port), 15s))
+        << "stunnel did not start: " << front_->transcript();
 
     // Records go in through the same TLS front.
     kpg::kafka::Producer producer(bootstrap_, "none",
@@ -124,18 +98,15 @@ class TlsTest : public ::testing::Test {
     port_ = address.substr(address.rfind(':') + 1);
 
     // wss:// for the SDK: a TLS front (same server certificate) before the gateway's port.
-    wss_port_ = free_port();
+    wss_port_ = kpg::testing::free_port();
     std::ofstream(dir_ / "wss.conf") << "foreground = yes\npid =\n[gateway]\n"
                                      << "accept = 127.0.0.1:" << wss_port_ << "\n"
                                      << "connect = 127.0.0.1:" << port_ << "\n"
                                      << "cert = " << d << "/server.pem\n"
                                      << "key = " << d << "/server.key\n";
     wss_front_ = new ChildProcess({KPG_STUNNEL_BIN, (dir_ / "wss.conf").string()});
-    const auto wss_deadline = std::chrono::steady_clock::now() + 15s;
-    while (!port_open(wss_port_) && std::chrono::steady_clock::now() < wss_deadline) {
-      std::this_thread::sleep_for(50ms);
-    }
-    ASSERT_TRUE(port_open(wss_port_)) << "stunnel did not start: " << wss_front_->transcript();
+    ASSERT_TRUE(kpg::testing::wait_for_port(wss_port_, 15s))
+        << "stunnel did not start: " << wss_front_->transcript();
   }
 
   static std::string wss_url(const std::string& path) {

@@ -76,7 +76,11 @@ const json& require(const json& object, const std::string& key, const std::strin
 }
 
 std::string require_string(const json& value, const std::string& path, bool non_empty = true) {
-  if (!value.is_string()) invalid(path, "validation failed: wrong type: expected string");
+  if (!value.is_string()) {
+    // APISIX's (jsonschema's) wording, so existing tooling that matches on it keeps working.
+    invalid(path, std::string("validation failed: wrong type: expected string, got ") +
+                      value.type_name());
+  }
   auto s = value.get<std::string>();
   if (non_empty && s.empty())
     invalid(path, "validation failed: string too short, expected at least 1");
@@ -198,12 +202,13 @@ Route parse(const json& object, std::string id) {
         const json& sasl = proxy.at("sasl");
         if (!sasl.is_object()) invalid("sasl", "validation failed: wrong type: expected object");
         SaslSettings settings;
-        settings.username = require_string(
-            require(sasl, "username", "sasl\" validation failed: property \"username"),
-            "sasl.username", false);
-        settings.password = require_string(
-            require(sasl, "password", "sasl\" validation failed: property \"password"),
-            "sasl.password", false);
+        // Nested like APISIX: property "sasl" validation failed: property "password" ...
+        const std::string username_path = "sasl\" validation failed: property \"username";
+        const std::string password_path = "sasl\" validation failed: property \"password";
+        settings.username =
+            require_string(require(sasl, "username", username_path), username_path, false);
+        settings.password =
+            require_string(require(sasl, "password", password_path), password_path, false);
         if (sasl.contains("mechanism")) {
           settings.mechanism = require_string(sasl.at("mechanism"), "sasl.mechanism");
           if (settings.mechanism != "PLAIN" && settings.mechanism != "SCRAM-SHA-256" &&
