@@ -31,6 +31,7 @@ export type StartAt =
 /** A running subscription: async-iterable over record batches. */
 export interface KpgSubscription extends AsyncIterable<KafkaRecord[]> {
   readonly active: boolean;
+  /** True between pause() and resume() (flow control of a slow for-await loop is not a pause). */
   readonly paused: boolean;
   /** Offset of the next record to be delivered; -1n before the start is resolved. */
   readonly nextOffset: bigint;

@@ -66,6 +66,10 @@ function fromToKind(from) {
   return ['offset', toInt64String(from, 'from')];
 }
 
+// A `for await` loop slower than the partition: past this many unread batches the subscription
+// stops fetching until the loop has caught up, so memory stays bounded.
+const MAX_UNREAD_BATCHES = 16;
+
 /**
  * A running subscription. Iterate it with `for await (const batch of subscription)`, or pass a
  * handler to subscribe(). Ends (iteration finishes) on cancel(); rejects with KpgError when
@@ -74,10 +78,12 @@ function fromToKind(from) {
 export class KpgSubscription {
   #native;
   #batches = [];
+  #userPaused = false;
+  #flowPaused = false; // paused because the for-await loop is behind
   #waiting = null;
   #error = null;
   #done = false;
-  #final = { paused: false, nextOffset: -1n };
+  #final = { nextOffset: -1n };
 
   /** @internal */
   constructor(start, handler, onError) {
@@ -101,7 +107,20 @@ export class KpgSubscription {
       resolve({ value: batch, done: false });
     } else {
       this.#batches.push(batch);
+      if (this.#batches.length >= MAX_UNREAD_BATCHES && !this.#flowPaused) {
+        this.#flowPaused = true;
+        this.#native?.pause();
+      }
     }
+  }
+
+  #take() {
+    const batch = this.#batches.shift();
+    if (this.#flowPaused && this.#batches.length === 0) {
+      this.#flowPaused = false;
+      if (!this.#userPaused && !this.#done) this.#native?.resume();
+    }
+    return batch;
   }
 
   #finish() {
@@ -110,7 +129,7 @@ export class KpgSubscription {
     // Free the wasm-side handle once the current native callback has returned.
     setTimeout(() => {
       if (this.#native) {
-        this.#final = { paused: this.#native.paused(), nextOffset: this.#native.nextOffset() };
+        this.#final = { nextOffset: this.#native.nextOffset() };
         this.#native.delete();
         this.#native = null;
       }
@@ -124,8 +143,16 @@ export class KpgSubscription {
   }
 
   /** Stops delivery until resume(); records keep their place. */
-  pause() { if (!this.#done) this.#native?.pause(); }
-  resume() { if (!this.#done) this.#native?.resume(); }
+  pause() {
+    if (this.#done) return;
+    this.#userPaused = true;
+    this.#native?.pause();
+  }
+  resume() {
+    if (this.#done) return;
+    this.#userPaused = false;
+    if (!this.#flowPaused) this.#native?.resume();
+  }
   /** Stops for good; a pending iteration step finishes with done. */
   cancel() {
     if (this.#done) return;
@@ -133,14 +160,14 @@ export class KpgSubscription {
     this.#finish();
   }
   get active() { return !this.#done && !!this.#native?.active(); }
-  get paused() { return this.#native ? this.#native.paused() : this.#final.paused; }
+  get paused() { return this.#userPaused; }
   /** The offset of the next record to be delivered (bigint; -1n before the start is known). */
   get nextOffset() { return this.#native ? this.#native.nextOffset() : this.#final.nextOffset; }
 
   [Symbol.asyncIterator]() {
     return {
       next: () => {
-        if (this.#batches.length) return Promise.resolve({ value: this.#batches.shift(), done: false });
+        if (this.#batches.length) return Promise.resolve({ value: this.#take(), done: false });
         if (this.#done) return this.#error ? Promise.reject(this.#error) : Promise.resolve({ value: undefined, done: true });
         return new Promise((resolve, reject) => { this.#waiting = { resolve, reject }; });
       },

@@ -174,3 +174,30 @@ test('against an independent APISIX-behaviour server, subscribe still delivers e
     server.kill('SIGKILL');
   }
 });
+
+test('a for-await loop slower than the partition stops the fetching until it catches up', async () => {
+  const doubleBin = process.env.KPG_APISIX_DOUBLE_BIN
+    ?? path.join(path.dirname(bin.gateway), '../tests/kpg-apisix-double');
+  // 400 records; each fetch reply carries at most 20 of them.
+  const server = spawn(doubleBin, ['--records', '400', '--max', '400'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    const [line] = await once(readline.createInterface({ input: server.stdout }), 'line');
+    const client = await sdk.connect(`ws://127.0.0.1:${/listening port=(\d+)/.exec(line)[1]}/kafka`);
+    const subscription = client.subscribe('apisix', 0, 'earliest');
+    const iterator = subscription[Symbol.asyncIterator]();
+    const first = await iterator.next();
+    await new Promise((r) => setTimeout(r, 500));  // the loop "works" while records wait
+    // 16 unread batches of <= 20 records, plus at most one reply in flight: far from 400.
+    assert.ok(subscription.nextOffset <= 20n * 18n, `read ahead to ${subscription.nextOffset}`);
+    assert.equal(subscription.paused, false, 'flow control is not a user pause');
+    const seen = first.value.map((r) => r.offset);
+    while (seen.at(-1) < 399n) {
+      const { value } = await iterator.next();
+      seen.push(...value.map((r) => r.offset));
+    }
+    assert.deepEqual(seen, Array.from({ length: 400 }, (_, i) => BigInt(i)));
+    client.close();
+  } finally {
+    server.kill('SIGKILL');
+  }
+});
