@@ -120,11 +120,13 @@ class StrandSubscription final : public NativeSubscription {
       : strand_(std::move(strand)) {}
 
   void pause() override {
+    paused_->store(true);
     asio::post(strand_, [inner = inner_] {
       if (*inner) (*inner)->pause();
     });
   }
   void resume() override {
+    paused_->store(false);
     asio::post(strand_, [inner = inner_] {
       if (*inner) (*inner)->resume();
     });
@@ -136,12 +138,14 @@ class StrandSubscription final : public NativeSubscription {
     });
   }
   bool active() const override { return active_->load(); }
+  bool paused() const override { return paused_->load(); }
   std::int64_t next_offset() const override { return next_->load(); }
 
   // Set on the strand before any control call posted after subscribe() runs.
   std::shared_ptr<std::shared_ptr<Subscription>> inner_ =
       std::make_shared<std::shared_ptr<Subscription>>();
   std::shared_ptr<std::atomic<bool>> active_ = std::make_shared<std::atomic<bool>>(true);
+  std::shared_ptr<std::atomic<bool>> paused_ = std::make_shared<std::atomic<bool>>(false);
   std::shared_ptr<std::atomic<std::int64_t>> next_ =
       std::make_shared<std::atomic<std::int64_t>>(-1);
 

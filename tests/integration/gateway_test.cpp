@@ -244,12 +244,14 @@ TEST_F(GatewayTest, SubscribeDeliversEveryRecordInOrderWhilePausedRecordsWait) {
   more.join();
 
   sub->pause();
+  EXPECT_TRUE(sub->paused());
   std::this_thread::sleep_for(300ms);  // let a fetch already under way land
   const std::size_t at_pause = seen.size();
   for (int i = 150; i < 160; ++i) producer.produce("sub", 0, std::nullopt, "s" + std::to_string(i));
   std::this_thread::sleep_for(500ms);
   EXPECT_EQ(seen.size(), at_pause) << "nothing is delivered while paused";
   sub->resume();
+  EXPECT_FALSE(sub->paused());
   ASSERT_TRUE(seen.wait_for_count(160));
   sub->cancel();
   EXPECT_FALSE(sub->active());

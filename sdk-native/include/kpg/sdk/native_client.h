@@ -35,7 +35,11 @@ class NativeSubscription {
   virtual void cancel() = 0;
   /// False once cancelled or ended by an error.
   virtual bool active() const = 0;
-  /// Offset after the last delivered record (-1 before the first batch).
+  /// True between pause() and resume().
+  virtual bool paused() const = 0;
+  /// Offset after the last record delivered to on_records (-1 before the first batch): where a
+  /// new subscription would continue. (Subscription::next_offset on the I/O thread is the next
+  /// offset to fetch, which runs ahead of this while records are held by pause().)
   virtual std::int64_t next_offset() const = 0;
 };
 
