@@ -17,6 +17,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 
@@ -48,7 +49,7 @@ int parse_flags(int argc, char** argv, Flags& flags) {
       "kpg-gateway"};
   app.get_formatter()->column_width(36);
   config::GatewayConfig defaults;
-  std::string listen, admin_listen, data_dir, log_level;
+  std::string listen, admin_listen, data_dir, log_level, tls_cert, tls_key;
   bool embedded = false;
   int io_threads = -1;
   app.add_option("--config", flags.config_file, "YAML configuration file")
@@ -56,6 +57,10 @@ int parse_flags(int argc, char** argv, Flags& flags) {
   app.add_option("--listen", listen, "data-plane HOST:PORT (default " + defaults.listen + ")");
   app.add_option("--admin-listen", admin_listen,
                  "admin API HOST:PORT (default " + defaults.admin_listen + ")");
+  app.add_option("--tls-cert", tls_cert,
+                 "PEM certificate chain: serve the data plane over TLS (wss://)")
+      ->check(CLI::ExistingFile);
+  app.add_option("--tls-key", tls_key, "PEM private key of --tls-cert")->check(CLI::ExistingFile);
   app.add_option("--data-dir", data_dir,
                  "directory for persistent state (default " + defaults.data_dir + ")");
   app.add_flag("--embedded-kafka", embedded,
@@ -70,6 +75,8 @@ int parse_flags(int argc, char** argv, Flags& flags) {
   if (app.count("--listen")) c.listen = listen;
   if (app.count("--admin-listen")) c.admin_listen = admin_listen;
   if (app.count("--data-dir")) c.data_dir = data_dir;
+  if (app.count("--tls-cert")) c.tls_cert_file = tls_cert;
+  if (app.count("--tls-key")) c.tls_key_file = tls_key;
   if (app.count("--log-level")) c.log_level = log_level;
   if (app.count("--io-threads")) c.io_threads = io_threads;
   if (embedded) c.embedded_kafka = true;
@@ -163,7 +170,30 @@ int main(int argc, char** argv) {
                  embedded_cluster->bootstrap(), kDemoTopic, kDemoPartitions);
   }
 
+  // TLS on the data plane: loaded once at start; a bad file stops start-up with its name.
+  std::optional<asio::ssl::context> tls;
+  if (!cfg.tls_cert_file.empty()) {
+    tls.emplace(asio::ssl::context::tls_server);
+    tls->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                     asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                     asio::ssl::context::no_tlsv1_1);
+    boost::system::error_code ec;
+    tls->use_certificate_chain_file(cfg.tls_cert_file, ec);
+    if (ec) {
+      spdlog::error("event=startup_failed err=\"cannot load TLS certificate {}: {}\"",
+                    cfg.tls_cert_file, ec.message());
+      return 1;
+    }
+    tls->use_private_key_file(cfg.tls_key_file, asio::ssl::context::pem, ec);
+    if (ec) {
+      spdlog::error("event=startup_failed err=\"cannot load TLS key {}: {}\"", cfg.tls_key_file,
+                    ec.message());
+      return 1;
+    }
+  }
+
   server::ServerContext context;
+  context.tls = tls ? &*tls : nullptr;
   context.pubsub_limits.fetch.max_bytes = cfg.fetch_max_bytes;
   context.pubsub_limits.fetch.max_wait = std::chrono::milliseconds(cfg.fetch_max_wait_ms);
   context.session_limits.max_frame_bytes = cfg.max_frame_bytes;
@@ -241,8 +271,9 @@ int main(int argc, char** argv) {
   std::thread admin_thread([&admin_io] { admin_io.run(); });
 
   const auto bound = listener->local_endpoint();
-  spdlog::info("event=listening address={}:{} routes={} io_threads={}", bound.address().to_string(),
-               bound.port(), cfg.routes.size(), io_threads);
+  spdlog::info("event=listening address={}:{} scheme={} routes={} io_threads={}",
+               bound.address().to_string(), bound.port(), tls ? "wss" : "ws", cfg.routes.size(),
+               io_threads);
 
   // Graceful drain: stop accepting, close sessions with 1001, exit as soon as they are gone or
   // after kDrainLimit at the latest.

@@ -226,4 +226,50 @@ TEST_F(TlsTest, NativeSdkOverWssWithVerifyOffAcceptsAnyCertificate) {
   ASSERT_TRUE(pong) << pong.error().message;
 }
 
+// The gateway serving wss:// itself (--tls-cert / --tls-key), no TLS front.
+TEST_F(TlsTest, GatewayServesWssWithItsOwnCertificate) {
+  const std::string d = dir_.string();
+  std::ofstream(dir_ / "wss-gateway.yaml")
+      << "listen: 127.0.0.1:0\nadmin_listen: 127.0.0.1:0\nadmin_key: tls-test-key-0123456\n"
+      << "data_dir: " << d << "/wss-data\n"
+      << "tls_cert_file: " << d << "/server.pem\ntls_key_file: " << d << "/server.key\n"
+      << "routes:\n  - id: verified\n    uri: /verified\n    upstream: {scheme: kafka, nodes: {\""
+      << bootstrap_ << "\": 1}, tls: {verify: true, ca_file: \"" << d << "/ca.pem\", "
+      << "client_cert_file: \"" << d << "/client.pem\", client_key_file: \"" << d
+      << "/client.key\"}}\n";
+  ChildProcess gateway({KPG_GATEWAY_BIN, "--config", (dir_ / "wss-gateway.yaml").string()});
+  auto listening = gateway.wait_for_line("event=listening", 15s);
+  ASSERT_TRUE(listening) << gateway.transcript();
+  EXPECT_EQ(kpg::testing::field(*listening, "scheme"), "wss");
+  const auto address = kpg::testing::field(*listening, "address");
+
+  kpg::sdk::NativeClient client({}, {true, d + "/ca.pem"});
+  auto connected = client.connect("wss://" + address + "/verified");
+  ASSERT_TRUE(connected) << connected.error().message;
+  auto records = client.fetch("secure", 0, 2);
+  ASSERT_TRUE(records) << records.error().message;
+  ASSERT_FALSE(records.value().empty());
+  EXPECT_EQ(records.value().front().value, "secret-2");
+
+  // Plain ws:// to the TLS port fails cleanly, and the gateway keeps serving.
+  kpg::sdk::ClientOptions once;
+  once.reconnect.enabled = false;
+  once.connect_timeout_ms = 5000;
+  kpg::sdk::NativeClient plain(once);
+  auto refused = plain.connect("ws://" + address + "/verified");
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, kpg::sdk::ErrorCode::transport) << refused.error().message;
+  auto pong = client.ping("still here");
+  ASSERT_TRUE(pong) << pong.error().message;
+  EXPECT_EQ(pong.value(), "still here");
+}
+
+TEST_F(TlsTest, GatewayTlsNeedsBothCertificateAndKey) {
+  ChildProcess gateway({KPG_GATEWAY_BIN, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
+                        "--tls-cert", (dir_ / "server.pem").string()});
+  auto line = gateway.wait_for_line("--tls-cert and --tls-key go together", 10s);
+  EXPECT_TRUE(line) << gateway.transcript();
+  EXPECT_EQ(gateway.stop(0, 5s), 2);
+}
+
 }  // namespace

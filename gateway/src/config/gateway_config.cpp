@@ -66,6 +66,8 @@ void load_yaml_file(const std::string& path, GatewayConfig& config) {
   static const std::set<std::string> known = {"listen",
                                               "admin_key",
                                               "admin_listen",
+                                              "tls_cert_file",
+                                              "tls_key_file",
                                               "data_dir",
                                               "embedded_kafka",
                                               "log_level",
@@ -87,6 +89,10 @@ void load_yaml_file(const std::string& path, GatewayConfig& config) {
         config.listen = get_as<std::string>(v, key);
       else if (key == "admin_listen")
         config.admin_listen = get_as<std::string>(v, key);
+      else if (key == "tls_cert_file")
+        config.tls_cert_file = get_as<std::string>(v, key);
+      else if (key == "tls_key_file")
+        config.tls_key_file = get_as<std::string>(v, key);
       else if (key == "data_dir")
         config.data_dir = get_as<std::string>(v, key);
       else if (key == "embedded_kafka")
@@ -144,6 +150,10 @@ void validate(const GatewayConfig& c) {
     throw ConfigError("--listen: '" + c.listen + "' is not HOST:PORT");
   if (!parse_host_port(c.admin_listen, true)) {
     throw ConfigError("--admin-listen: '" + c.admin_listen + "' is not HOST:PORT");
+  }
+  if (c.tls_cert_file.empty() != c.tls_key_file.empty()) {
+    throw ConfigError(
+        "--tls-cert and --tls-key go together: give both, or neither for plain ws://");
   }
   static const std::set<std::string> levels = {"trace", "debug", "info", "warn", "error", "off"};
   if (!levels.count(c.log_level)) {

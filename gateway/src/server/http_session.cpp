@@ -4,11 +4,14 @@
 #include "server/websocket_session.h"
 
 #include <spdlog/spdlog.h>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 
 #include <optional>
+#include <type_traits>
 
 namespace kpg::server {
 
@@ -18,16 +21,45 @@ namespace http = beast::http;
 
 namespace {
 
-class HttpSession : public std::enable_shared_from_this<HttpSession> {
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+// One data-plane connection before (or instead of) the WebSocket upgrade; Stream is
+// beast::tcp_stream (ws://) or TlsStream (wss://).
+template <class Stream>
+class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
+  static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
+  using std::enable_shared_from_this<HttpSession<Stream>>::shared_from_this;
+
  public:
-  HttpSession(asio::ip::tcp::socket socket, ServerContext& context)
-      : stream_(std::move(socket)), context_(context), client_(peer_address(stream_.socket())) {}
+  HttpSession(asio::ip::tcp::socket socket, ServerContext& context) requires(!kTls)
+      : client_(peer_address(socket)), stream_(std::move(socket)), context_(context) {}
+  HttpSession(asio::ip::tcp::socket socket, ServerContext& context) requires(kTls)
+      : client_(peer_address(socket)),
+        stream_(std::move(socket), *context.tls),
+        context_(context) {}
+
+  void start() {
+    if constexpr (kTls) {
+      beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(30));
+      stream_.async_handshake(asio::ssl::stream_base::server,
+                              [self = shared_from_this()](beast::error_code ec) {
+                                if (ec) {
+                                  spdlog::info("event=tls_handshake_failed client={} err=\"{}\"",
+                                               self->client_, ec.message());
+                                  return;
+                                }
+                                self->read_next();
+                              });
+    } else {
+      read_next();
+    }
+  }
 
   void read_next() {
     parser_.emplace();
     parser_->header_limit(16 * 1024);
     parser_->body_limit(64 * 1024);
-    stream_.expires_after(std::chrono::seconds(30));
+    beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(30));
     http::async_read(
         stream_, buffer_, *parser_,
         [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
@@ -49,9 +81,13 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     const config::ActiveRoute* route = table->match(path);
 
     if (route && beast::websocket::is_upgrade(request)) {
-      stream_.expires_never();
-      run_websocket_session(stream_.release_socket(), std::move(request), *route, context_,
-                            client_);
+      beast::get_lowest_layer(stream_).expires_never();
+      if constexpr (kTls) {
+        run_websocket_session(std::move(stream_), std::move(request), *route, context_, client_);
+      } else {
+        run_websocket_session(stream_.release_socket(), std::move(request), *route, context_,
+                              client_);
+      }
       return;
     }
     if (route) {
@@ -79,21 +115,32 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   }
 
   void close() {
-    beast::error_code ignored;
-    stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+    if constexpr (kTls) {
+      stream_.async_shutdown([self = shared_from_this()](beast::error_code) {
+        beast::error_code ignored;
+        beast::get_lowest_layer(self->stream_).socket().close(ignored);
+      });
+    } else {
+      beast::error_code ignored;
+      stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+    }
   }
 
-  beast::tcp_stream stream_;
+  std::string client_;
+  Stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   ServerContext& context_;
-  std::string client_;
 };
 
 }  // namespace
 
 void run_http_session(asio::ip::tcp::socket socket, ServerContext& context) {
-  std::make_shared<HttpSession>(std::move(socket), context)->read_next();
+  if (context.tls) {
+    std::make_shared<HttpSession<TlsStream>>(std::move(socket), context)->start();
+  } else {
+    std::make_shared<HttpSession<beast::tcp_stream>>(std::move(socket), context)->start();
+  }
 }
 
 }  // namespace kpg::server

@@ -5,6 +5,8 @@
 #include "config/route_table.h"
 #include "pubsub/pubsub_handler.h"
 
+#include <boost/asio/ssl/context.hpp>
+
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -64,6 +66,8 @@ struct SessionLimits {
 };
 
 struct ServerContext {
+  /// TLS for the data plane (wss://), or nullptr for plain ws://. Set before listening.
+  boost::asio::ssl::context* tls = nullptr;
   config::RouteTableHolder routes;
   pubsub::Limits pubsub_limits;
   SessionLimits session_limits;

@@ -3,7 +3,9 @@
 #include <spdlog/spdlog.h>
 #include <boost/asio/post.hpp>
 #include <boost/beast/core.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 
 #include <deque>
 
@@ -16,12 +18,21 @@ namespace websocket = beast::websocket;
 
 namespace {
 
+// NextLayer: beast::tcp_stream (ws://) or beast::ssl_stream<beast::tcp_stream> (wss://).
+template <class NextLayer>
 class WebSocketSession final : public ClosableSession,
-                               public std::enable_shared_from_this<WebSocketSession> {
+                               public std::enable_shared_from_this<WebSocketSession<NextLayer>> {
+  using std::enable_shared_from_this<WebSocketSession<NextLayer>>::shared_from_this;
+  using std::enable_shared_from_this<WebSocketSession<NextLayer>>::weak_from_this;
+
  public:
-  WebSocketSession(asio::ip::tcp::socket socket, const config::ActiveRoute& route,
-                   ServerContext& context, std::string client)
-      : ws_(std::move(socket)), route_(route), context_(context), client_(std::move(client)) {}
+  template <class Transport>
+  WebSocketSession(Transport&& transport, const config::ActiveRoute& route, ServerContext& context,
+                   std::string client)
+      : ws_(std::forward<Transport>(transport)),
+        route_(route),
+        context_(context),
+        client_(std::move(client)) {}
 
   ~WebSocketSession() override { context_.sessions.remove(this); }
 
@@ -174,7 +185,7 @@ class WebSocketSession final : public ClosableSession,
     spdlog::info("event=disconnect route={} client={} reason=\"{}\"", route_id(), client_, why);
   }
 
-  websocket::stream<beast::tcp_stream> ws_;
+  websocket::stream<NextLayer> ws_;
   beast::flat_buffer buffer_;
   config::ActiveRoute route_;  // holds the route's Kafka source alive while we use it
   ServerContext& context_;
@@ -194,7 +205,17 @@ class WebSocketSession final : public ClosableSession,
 void run_websocket_session(asio::ip::tcp::socket socket, http::request<http::string_body> request,
                            const config::ActiveRoute& route, ServerContext& context,
                            std::string client) {
-  std::make_shared<WebSocketSession>(std::move(socket), route, context, std::move(client))
+  std::make_shared<WebSocketSession<beast::tcp_stream>>(std::move(socket), route, context,
+                                                        std::move(client))
+      ->run(std::move(request));
+}
+
+void run_websocket_session(beast::ssl_stream<beast::tcp_stream> stream,
+                           http::request<http::string_body> request,
+                           const config::ActiveRoute& route, ServerContext& context,
+                           std::string client) {
+  std::make_shared<WebSocketSession<beast::ssl_stream<beast::tcp_stream>>>(
+      std::move(stream), route, context, std::move(client))
       ->run(std::move(request));
 }
 

@@ -4,14 +4,21 @@
 #include "server/server_context.h"
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 
 namespace kpg::server {
 
 /// Takes over an upgraded connection: completes the handshake and serves PubSub commands on
-/// `route` until either side closes.
+/// `route` until either side closes. One overload per transport: plain TCP (ws://) and TLS
+/// (wss://, after the TLS handshake).
 void run_websocket_session(boost::asio::ip::tcp::socket socket,
+                           boost::beast::http::request<boost::beast::http::string_body> request,
+                           const config::ActiveRoute& route, ServerContext& context,
+                           std::string client);
+void run_websocket_session(boost::beast::ssl_stream<boost::beast::tcp_stream> stream,
                            boost::beast::http::request<boost::beast::http::string_body> request,
                            const config::ActiveRoute& route, ServerContext& context,
                            std::string client);
