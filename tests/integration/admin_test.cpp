@@ -162,6 +162,10 @@ TEST_F(AdminTest, InvalidConfigurationsAre400NamingFieldAndRule) {
        "property \"uri\" validation failed: wrong type: expected string, got number"},
       {R"({"uri": "/a", "upstream": {"scheme": "kafka", "nodes": {"h:1": 1}, "tls": {"verify": 1}}})",
        "property \"upstream.tls.verify\" validation failed: wrong type: expected boolean"},
+      {R"({"uri": "/a", "upstream": {"scheme": "kafka", "nodes": {"h:1": 1},
+           "tls": {"verify": true, "ca_file": "/nonexistent/ca.pem"}}})",
+       "invalid configuration: property \"upstream.tls.ca_file\" validation failed: cannot read "
+       "'/nonexistent/ca.pem': No such file or directory"},
       {R"({"uri": "/a", "upstream": {"scheme": "kafka", "nodes": {"h:1": 1}},
            "plugins": {"kafka-proxy": {"sasl": {"username": "u"}}}})",
        "invalid configuration: property \"sasl\" validation failed: property \"password\" is "

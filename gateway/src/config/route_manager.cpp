@@ -139,7 +139,11 @@ std::optional<std::string> RouteManager::publish(std::map<std::string, Entry> ne
     if (!source) {
       std::string error;
       source = factory_(*entry.route, &error);
-      if (!source) return "route '" + id + "': " + error;
+      if (!source) {
+        // Validation errors already name the field; others get the route for context.
+        if (error.rfind("invalid configuration:", 0) == 0) return error;
+        return "route '" + id + "': " + error;
+      }
     }
     active.push_back({entry.route, std::move(source)});
   }

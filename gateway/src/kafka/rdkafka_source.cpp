@@ -7,7 +7,11 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <deque>
 #include <map>
 #include <mutex>
@@ -468,6 +472,24 @@ std::shared_ptr<RecordSource> make_rdkafka_source(const config::Route& route,
                                                   boost::asio::thread_pool& workers,
                                                   const SourceOptions& options,
                                                   std::string* error) {
+  // Files named by the route must be readable: say which one and why, in the route's terms,
+  // instead of librdkafka's "ssl.ca.location failed: ... system lib".
+  if (route.tls) {
+    const std::pair<const char*, const std::string*> files[] = {
+        {"upstream.tls.ca_file", &route.tls->ca_file},
+        {"upstream.tls.client_cert_file", &route.tls->cert_file},
+        {"upstream.tls.client_key_file", &route.tls->key_file}};
+    for (const auto& [field, path] : files) {
+      if (path->empty()) continue;
+      if (::access(path->c_str(), R_OK) != 0) {
+        if (error) {
+          *error = "invalid configuration: property \"" + std::string(field) +
+                   "\" validation failed: cannot read '" + *path + "': " + std::strerror(errno);
+        }
+        return nullptr;
+      }
+    }
+  }
   char errstr[512];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   for (const auto& [key, value] : kafka_properties(route)) {
