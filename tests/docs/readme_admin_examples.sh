@@ -3,6 +3,9 @@
 # README's curl block against a real kpg-gateway and checks every answer.
 #   tests/docs/readme_admin_examples.sh GATEWAY_BIN README
 set -euo pipefail
+usage() { sed -n '2,4p' "$0" | sed 's/^# \{0,1\}//'; }
+case "${1:-}" in -h | --help) usage; exit 0 ;; esac
+[ $# -eq 2 ] || { usage >&2; exit 2; }
 gateway_bin="$1"
 readme="$2"
 work="$(mktemp -d)"

@@ -16,6 +16,16 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { bin, repo } from '../support/stack.mjs';
 
+if (process.argv.includes('--help') || process.argv.includes('-h')) {
+  // The header comment above is the manual.
+  const header = fs.readFileSync(new URL(import.meta.url), 'utf8').split('\n').filter((l) => l.startsWith('//'));
+  console.log(header.map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
+  process.exit(0);
+}
+if (process.argv[2]?.startsWith('-')) {
+  console.error(`demo-screenshot: unknown option '${process.argv[2]}' (try --help)`);
+  process.exit(2);
+}
 const out = path.resolve(process.argv[2] ?? path.join(repo, 'docs/demo.png'));
 const width = Number(process.env.KPG_SHOT_WIDTH ?? 1280);
 const height = Number(process.env.KPG_SHOT_HEIGHT ?? 800);
