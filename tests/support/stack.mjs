@@ -154,6 +154,34 @@ export class Stack {
     return `${this.demoUrl}?${q}`;
   }
 
+  /**
+   * A second gateway on the same broker that serves wss:// with a self-signed certificate for
+   * 127.0.0.1 (made here with openssl); resolves with its route URL.
+   */
+  async startTlsGateway() {
+    const cert = path.join(this.dir, 'tls-cert.pem');
+    const key = path.join(this.dir, 'tls-key.pem');
+    await promisify(execFile)('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2',
+      '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert]);
+    const config = path.join(this.dir, 'gateway-tls.yaml');
+    fs.writeFileSync(config, [
+      'listen: 127.0.0.1:0',
+      'admin_listen: 127.0.0.1:0',
+      `data_dir: ${path.join(this.dir, 'data-tls')}`,
+      `tls_cert_file: ${cert}`,
+      `tls_key_file: ${key}`,
+      'routes:',
+      '  - id: e2e',
+      '    uri: /kafka',
+      `    upstream: {scheme: kafka, type: none, nodes: {"${this.bootstrap}": 1}}`,
+      '',
+    ].join('\n'));
+    const proc = await startProcess('kpg-gateway (wss)', bin.gateway, ['--config', config],
+      /event=listening address=(\S+) scheme=wss/);
+    (this.doubles ??= []).push(proc);
+    return `wss://${proc.match[1]}/kafka`;
+  }
+
   async stop() {
     for (const proc of this.doubles ?? []) await stopProcess(proc);
     await stopProcess(this.web);
