@@ -79,40 +79,54 @@ Figures run_baseline(const std::string& bootstrap, const std::string& topic, std
   return f;
 }
 
-// Subscribes from `first` through the gateway until the record before `end` arrived.
+// `subscribers` clients (one connection each) subscribe from `first` through the gateway at the
+// same time; done when every one of them has the record before `end`. records counts deliveries.
 Figures run_gateway(const std::string& url, const std::string& topic, std::int64_t first,
-                    std::int64_t end) {
-  kpg::sdk::NativeClient client;
-  if (auto c = client.connect(url); !c) throw std::runtime_error(c.error().message);
+                    std::int64_t end, int subscribers) {
+  std::vector<std::unique_ptr<kpg::sdk::NativeClient>> clients;
+  for (int i = 0; i < subscribers; ++i) {
+    clients.push_back(std::make_unique<kpg::sdk::NativeClient>());
+    if (auto c = clients.back()->connect(url); !c) throw std::runtime_error(c.error().message);
+  }
   std::mutex mutex;
   std::condition_variable done;
   Figures f;
-  std::int64_t next = first;
+  std::vector<std::int64_t> next(static_cast<std::size_t>(subscribers), first);
+  int finished = 0;
   std::optional<std::string> failure;
+  std::vector<std::shared_ptr<kpg::sdk::NativeSubscription>> subs;
   const auto start = Clock::now();
-  auto sub = client.subscribe(topic, 0, kpg::sdk::StartAt::offset(first),
-                              {[&](const std::vector<kpg::sdk::Record>& batch) {
-                                 std::lock_guard lock(mutex);
-                                 for (const auto& r : batch) {
-                                   if (r.offset != next) failure = "offset out of order";
-                                   ++next;
-                                   f.bytes += r.value.size();
-                                 }
-                                 if (next >= end) done.notify_all();
-                               },
-                               [&](const kpg::sdk::Error& e) {
-                                 std::lock_guard lock(mutex);
-                                 failure = e.message;
-                                 done.notify_all();
-                               }});
+  for (int i = 0; i < subscribers; ++i) {
+    auto& my_next = next[static_cast<std::size_t>(i)];
+    subs.push_back(clients[static_cast<std::size_t>(i)]->subscribe(
+        topic, 0, kpg::sdk::StartAt::offset(first),
+        {[&](const std::vector<kpg::sdk::Record>& batch) {
+           std::lock_guard lock(mutex);
+           for (const auto& r : batch) {
+             if (r.offset != my_next) failure = "offset out of order";
+             ++my_next;
+             f.bytes += r.value.size();
+           }
+           if (my_next >= end && my_next - static_cast<std::int64_t>(batch.size()) < end) {
+             ++finished;
+             done.notify_all();
+           }
+         },
+         [&](const kpg::sdk::Error& e) {
+           std::lock_guard lock(mutex);
+           failure = e.message;
+           done.notify_all();
+         }}));
+  }
   std::unique_lock lock(mutex);
-  if (!done.wait_for(lock, 600s, [&] { return next >= end || failure; })) {
+  if (!done.wait_for(lock, 600s, [&] { return finished >= subscribers || failure; })) {
     throw std::runtime_error("gateway: timed out");
   }
   if (failure) throw std::runtime_error("gateway: " + *failure);
   f.seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  f.records = static_cast<std::size_t>(end - first);
-  sub->cancel();
+  f.records = static_cast<std::size_t>(end - first) * static_cast<std::size_t>(subscribers);
+  lock.unlock();
+  for (auto& sub : subs) sub->cancel();
   return f;
 }
 
@@ -126,11 +140,16 @@ int main(int argc, char** argv) {
   std::int64_t records = 40'000;
   std::size_t size = 100;
   int rounds = 3;
+  int subscribers = 1;
   std::size_t fetch_max_bytes = 1024 * 1024;
   std::string gateway_bin =
       (std::filesystem::path(argv[0]).parent_path() / "../gateway/kpg-gateway").string();
   app.add_option("--records", records, "records in the partition")->check(CLI::PositiveNumber);
   app.add_option("--size", size, "value size in bytes")->check(CLI::PositiveNumber);
+  app.add_option("--subscribers", subscribers,
+                 "clients subscribing to the partition at the same time (records/s counts every "
+                 "delivery)")
+      ->check(CLI::Range(1, 500));
   app.add_option("--rounds", rounds, "rounds of each (best is reported)")
       ->check(CLI::Range(1, 100));
   app.add_option("--fetch-max-bytes", fetch_max_bytes, "bytes per fetch reply, both sides");
@@ -209,14 +228,15 @@ int main(int argc, char** argv) {
     Figures best_gw;
     for (int round = 1; round <= rounds; ++round) {
       auto base = run_baseline(cluster.bootstrap(), "bench", first, end, fetch_max_bytes);
-      auto gw = run_gateway(url, "bench", first, end);
+      auto gw = run_gateway(url, "bench", first, end, subscribers);
       std::printf("round %d: baseline %.0f records/s, gateway+SDK %.0f records/s\n", round,
                   base.records_per_s(), gw.records_per_s());
       if (round == 1 || base.records_per_s() > best_base.records_per_s()) best_base = base;
       if (round == 1 || gw.records_per_s() > best_gw.records_per_s()) best_gw = gw;
     }
-    std::printf("\n%lld records x %zu B, fetch_max_bytes %zu, best of %d rounds\n",
-                static_cast<long long>(end - first), size, fetch_max_bytes, rounds);
+    std::printf(
+        "\n%lld records x %zu B, fetch_max_bytes %zu, %d subscriber(s), best of %d rounds\n",
+        static_cast<long long>(end - first), size, fetch_max_bytes, subscribers, rounds);
     std::printf("%-44s %12s %10s %8s\n", "path", "records/s", "MiB/s", "seconds");
     std::printf("%-44s %12.0f %10.1f %8.3f\n", "baseline: gateway Kafka reader, in-process",
                 best_base.records_per_s(), best_base.mib_per_s(), best_base.seconds);
