@@ -40,7 +40,8 @@ class GatewayTest : public ::testing::Test {
   static void SetUpTestSuite() {
     broker_ = new ChildProcess({KPG_DEVKAFKA_BIN, "mock", "--topic", "orders:2", "--topic",
                                 "live:1", "--topic", "big:1", "--topic", "compressed:4", "--topic",
-                                "test-consumer:1", "--topic", "sub:1", "--topic", "restart:1"});
+                                "test-consumer:1", "--topic", "sub:1", "--topic", "restart:1",
+                                "--topic", "shared:1"});
     auto line = broker_->wait_for_line("bootstrap=", 15s);
     ASSERT_TRUE(line) << "mock broker did not start: " << broker_->transcript();
     bootstrap_ = kpg::testing::field(*line, "bootstrap");
@@ -263,6 +264,59 @@ TEST_F(GatewayTest, SubscribeDeliversEveryRecordInOrderWhilePausedRecordsWait) {
     EXPECT_EQ(records[i].value, "s" + std::to_string(i));
   }
   EXPECT_EQ(sub->next_offset(), 160);
+}
+
+// Several clients reading one partition at once (tabs tailing it, consumers catching up side by
+// side) are served from the reader's window of recent records: each sees every record once, in
+// order, from its own start, while more are produced. (Readers further apart than the window,
+// about 1 MiB, share one cursor that re-seeks for each of them: correct but slow.)
+TEST_F(GatewayTest, ConcurrentSubscriptionsToOnePartitionEachSeeEveryRecordInOrder) {
+  constexpr int kBefore = 1500;
+  constexpr int kTotal = 2000;
+  // 1 KB values: the history is larger than the window, the clients start within it of each
+  // other, and the window moves on (evicts) while they read.
+  auto value = [](std::int64_t i) {
+    std::string v = "x" + std::to_string(i) + ":";
+    v.resize(1000, '.');
+    return v;
+  };
+  {
+    kpg::kafka::Producer producer(bootstrap_);
+    std::vector<std::string> values;
+    for (int i = 0; i < kBefore; ++i) values.push_back(value(i));
+    ASSERT_EQ(producer.produce_many("shared", 0, values), "");
+  }
+  const std::vector<std::int64_t> starts = {0, 0, 300, 600};
+  // Collectors first: they must outlive the clients whose I/O threads call into them.
+  std::vector<std::unique_ptr<kpg::testing::RecordCollector>> seen;
+  std::vector<std::unique_ptr<kpg::sdk::NativeClient>> clients;
+  std::vector<std::shared_ptr<kpg::sdk::NativeSubscription>> subs;
+  for (auto start : starts) {
+    clients.push_back(std::make_unique<kpg::sdk::NativeClient>());
+    connected(*clients.back());
+    seen.push_back(std::make_unique<kpg::testing::RecordCollector>());
+    subs.push_back(clients.back()->subscribe("shared", 0, kpg::sdk::StartAt::offset(start),
+                                             seen.back()->handlers()));
+  }
+  {
+    kpg::kafka::Producer producer(bootstrap_);
+    for (int i = kBefore; i < kTotal; ++i) {
+      ASSERT_EQ(producer.produce("shared", 0, std::nullopt, value(i), 5000).error, "");
+    }
+  }
+  for (std::size_t c = 0; c < starts.size(); ++c) {
+    const auto expected = static_cast<std::size_t>(kTotal - starts[c]);
+    ASSERT_TRUE(seen[c]->wait_for_count(expected, 30s))
+        << "client " << c << " saw " << seen[c]->size() << " of " << expected;
+    subs[c]->cancel();
+    const auto records = seen[c]->records();
+    ASSERT_EQ(records.size(), expected) << "client " << c;
+    for (std::size_t i = 0; i < records.size(); ++i) {
+      const std::int64_t offset = starts[c] + static_cast<std::int64_t>(i);
+      ASSERT_EQ(records[i].offset, offset) << "client " << c;
+      ASSERT_EQ(records[i].value, value(offset)) << "client " << c;
+    }
+  }
 }
 
 // The SDK's promise: a subscription survives the gateway going away. The gateway is stopped in

@@ -9,6 +9,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -100,18 +101,24 @@ KafkaError to_error(rd_kafka_resp_err_t err, const std::string& detail = {}) {
 }
 
 // One consumed-position cursor over a topic-partition, used by every session that fetches it.
-// Sessions tailing the same partition at the same position share its prefetched data.
+// Records read from Kafka stay in a window of recent records, so sessions reading the same
+// stretch of the partition (tabs tailing it, clients catching up side by side) are all served
+// from one read instead of seeking the cursor back and forth: the first step towards reading a
+// hot partition once for every client.
 struct PartitionReader {
   explicit PartitionReader(asio::thread_pool& pool) : strand(asio::make_strand(pool)) {}
   asio::strand<asio::thread_pool::executor_type> strand;
   rd_kafka_topic_t* topic = nullptr;  // owned by the source's topic map
   std::int32_t partition = 0;
   bool started = false;
-  std::int64_t next_offset = -1;  // offset at which the queue continues; -1 = must (re)seek
-  std::int64_t known_high = -1;   // high watermark seen when last positioned
-  std::deque<Record> stash;       // consumed from librdkafka but not yet handed out
-  // Fetches run one at a time per partition, in arrival order: interleaving them would make
-  // the single cursor seek back and forth without any of them getting data.
+  std::int64_t cursor = -1;       // offset at which librdkafka's queue continues; -1 = must seek
+  std::int64_t window_from = -1;  // the window holds every record in [window_from, cursor)
+  std::deque<Record> window;      // in offset order
+  std::size_t window_bytes = 0;
+  std::int64_t known_high = -1;  // high watermark seen when last positioned
+  // Fetches start one at a time per partition, in arrival order: interleaving them would make
+  // the single cursor seek back and forth. One that has to wait for new records parks (it
+  // re-polls on a timer) so that the next can be served meanwhile.
   std::deque<std::shared_ptr<struct FetchJob>> jobs;
   bool busy = false;
 };
@@ -124,6 +131,7 @@ struct FetchJob {
   Clock::time_point started;   // when the job reached the head of its partition's queue
   Clock::time_point deadline;  // end of the wait for new records
   std::function<void(FetchResult)> done;
+  bool parked = false;  // waiting for new records, no longer holding the partition's queue
 };
 
 class RdKafkaSource final : public RecordSource,
@@ -297,41 +305,30 @@ class RdKafkaSource final : public RecordSource,
   void finish(const std::shared_ptr<PartitionReader>& reader, const std::shared_ptr<FetchJob>& job,
               FetchResult result) {
     job->done(std::move(result));
+    if (job->parked) return;  // the queue moved on when it parked
     reader->busy = false;
     start_next(reader);
   }
 
-  // Runs on the reader's strand. Positions the reader, drains what is available and, when
-  // nothing is, re-polls briefly until the job's deadline (without holding a thread meanwhile).
+  // Runs on the reader's strand. Positions the reader unless the window covers the job's offset,
+  // takes what librdkafka has queued, serves the job from the window and, when there is nothing
+  // yet, re-polls briefly until the job's deadline (without holding a thread meanwhile).
   void fetch_step(const std::shared_ptr<PartitionReader>& reader,
                   const std::shared_ptr<FetchJob>& job) {
-    if (!reader->started || reader->next_offset != job->offset) {
+    if (!covers(*reader, job->offset)) {
       if (auto error = position(*reader, job->topic, job->offset)) {
         return finish(reader, job, FetchResult{std::move(error), {}});
       }
     }
-    FetchResult result;
-    std::size_t bytes = 0;
-    auto take = [&](Record& record) {
-      const std::size_t size = record.key.size() + record.value.size();
-      if (!result.records.empty() && bytes + size > job->limits.max_bytes) return false;
-      bytes += size;
-      reader->next_offset = record.offset + 1;
-      result.records.push_back(std::move(record));
-      return true;
-    };
-    while (!reader->stash.empty()) {
-      if (!take(reader->stash.front())) break;
-      reader->stash.pop_front();
+    std::optional<KafkaError> error = drain(*reader, job->offset, job->limits.max_bytes);
+    FetchResult result = serve(*reader, job->offset, job->limits);
+    if (error) {
+      reader->cursor = -1;  // force a fresh seek next time
+      reader->window.clear();
+      reader->window_bytes = 0;
+      if (result.records.empty()) return finish(reader, job, FetchResult{std::move(error), {}});
     }
-    if (reader->stash.empty()) {
-      std::optional<KafkaError> error = drain(*reader, job->offset, take);
-      if (error) {
-        reader->next_offset = -1;  // force a fresh seek next time
-        reader->stash.clear();
-        if (result.records.empty()) return finish(reader, job, FetchResult{std::move(error), {}});
-      }
-    }
+    evict(*reader);
     // Records known to exist below the high watermark are worth waiting for a little longer
     // (right after a seek the consumer needs a round trip); at the end of the log, max_wait.
     const auto now = Clock::now();
@@ -343,9 +340,57 @@ class RdKafkaSource final : public RecordSource,
       timer->async_wait([self = shared_from_this(), reader, job, timer](boost::system::error_code) {
         self->fetch_step(reader, job);
       });
+      if (!job->parked) {
+        // A job waiting for new records must not hold up jobs the window can serve now: it
+        // re-polls on its timer while the queue moves on.
+        job->parked = true;
+        reader->busy = false;
+        start_next(reader);
+      }
       return;
     }
     finish(reader, job, std::move(result));
+  }
+
+  // Whether a job at `offset` is served from the window and the cursor as they are: the offset is
+  // in the window, or a little ahead of the cursor (reading on to it is cheaper than seeking, and
+  // keeps the readers behind it in the window). Otherwise the cursor must seek.
+  static bool covers(const PartitionReader& reader, std::int64_t offset) {
+    if (!reader.started || reader.cursor < 0 || offset < reader.window_from) return false;
+    if (offset <= reader.cursor) return true;
+    // Ahead of the cursor only where records are known to exist: past the end of the log,
+    // position() must check the bounds (and report OFFSET_OUT_OF_RANGE).
+    if (reader.window.empty() || offset >= reader.known_high) return false;
+    const auto records = static_cast<std::size_t>(reader.window.size());
+    const std::size_t average = std::max<std::size_t>(1, reader.window_bytes / records);
+    return static_cast<std::size_t>(offset - reader.cursor) * average <= kWindowBytes / 2;
+  }
+
+  // Copies the window's records from `offset` on, up to limits.max_bytes (at least one).
+  static FetchResult serve(const PartitionReader& reader, std::int64_t offset,
+                           const FetchLimits& limits) {
+    FetchResult result;
+    auto it = std::lower_bound(
+        reader.window.begin(), reader.window.end(), offset,
+        [](const Record& record, std::int64_t wanted) { return record.offset < wanted; });
+    std::size_t bytes = 0;
+    for (; it != reader.window.end(); ++it) {
+      const std::size_t size = it->key.size() + it->value.size();
+      if (!result.records.empty() && bytes + size > limits.max_bytes) break;
+      bytes += size;
+      result.records.push_back(*it);
+    }
+    return result;
+  }
+
+  // Keeps the window within its budget; what falls out is read again (after a seek) if asked.
+  static void evict(PartitionReader& reader) {
+    while (reader.window_bytes > kWindowBytes && !reader.window.empty()) {
+      const Record& oldest = reader.window.front();
+      reader.window_bytes -= oldest.key.size() + oldest.value.size();
+      reader.window_from = oldest.offset + 1;
+      reader.window.pop_front();
+    }
   }
 
   // Moves the reader to `offset`, checking bounds first so that out-of-range is reported
@@ -359,7 +404,8 @@ class RdKafkaSource final : public RecordSource,
     if (err) return broker_error(err);
     if (offset < low || offset > high) return to_error(RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE);
     reader.known_high = high;
-    reader.stash.clear();
+    reader.window.clear();
+    reader.window_bytes = 0;
     if (!reader.started) {
       if (rd_kafka_consume_start(reader.topic, reader.partition, offset) == -1) {
         return to_error(rd_kafka_last_error());
@@ -370,35 +416,46 @@ class RdKafkaSource final : public RecordSource,
           rd_kafka_seek(reader.topic, reader.partition, offset, options_.request_timeout_ms);
       if (seek_err) return to_error(seek_err);
     }
-    reader.next_offset = offset;
+    reader.cursor = offset;
+    reader.window_from = offset;
     return std::nullopt;
   }
 
-  // Takes what librdkafka has queued (without waiting) into `take`; the rest goes to the stash.
-  template <class Take>
-  std::optional<KafkaError> drain(PartitionReader& reader, std::int64_t min_offset, Take& take) {
+  // Appends what librdkafka has queued (without waiting) to the window, until the window holds
+  // `wanted` bytes from `offset` on: the cursor runs no further ahead than the fastest reader
+  // needs, so readers a little behind it still find their records in the window.
+  std::optional<KafkaError> drain(PartitionReader& reader, std::int64_t offset,
+                                  std::size_t wanted) {
+    std::size_t have = 0;
+    for (const auto& record : reader.window) {
+      if (record.offset >= offset) have += record.key.size() + record.value.size();
+    }
     rd_kafka_message_t* batch[kBatch];
-    const ssize_t n = rd_kafka_consume_batch(reader.topic, reader.partition, 0, batch, kBatch);
-    if (n < 0) return to_error(rd_kafka_last_error());
     std::optional<KafkaError> error;
-    bool full = false;
-    for (ssize_t i = 0; i < n; ++i) {
-      rd_kafka_message_t* m = batch[i];
-      if (m->err) {
-        if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF && !error) {
-          error = to_error(m->err, rd_kafka_message_errstr(m));
+    while (have < wanted) {
+      const ssize_t n = rd_kafka_consume_batch(reader.topic, reader.partition, 0, batch, kBatch);
+      if (n < 0) return to_error(rd_kafka_last_error());
+      for (ssize_t i = 0; i < n; ++i) {
+        rd_kafka_message_t* m = batch[i];
+        if (m->err) {
+          if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF && !error) {
+            error = to_error(m->err, rd_kafka_message_errstr(m));
+          }
+        } else if (!error && m->offset >= reader.cursor) {
+          // (A batch can start before the offset sought: those records are skipped.)
+          // Null keys and values (tombstones) arrive as nullptr: empty bytes on the wire.
+          const auto* key = static_cast<const char*>(m->key);
+          const auto* value = static_cast<const char*>(m->payload);
+          reader.window.push_back(Record{m->offset, rd_kafka_message_timestamp(m, nullptr),
+                                         key ? std::string(key, m->key_len) : std::string(),
+                                         value ? std::string(value, m->len) : std::string()});
+          reader.window_bytes += m->key_len + m->len;
+          if (m->offset >= offset) have += m->key_len + m->len;
+          reader.cursor = m->offset + 1;
         }
-      } else if (!error && m->offset >= min_offset) {
-        Record record{m->offset, rd_kafka_message_timestamp(m, nullptr),
-                      std::string(static_cast<const char*>(m->key), m->key_len),
-                      std::string(static_cast<const char*>(m->payload), m->len)};
-        // take() leaves `record` untouched when it declines it (reply full): stash it then.
-        if (full || !take(record)) {
-          full = true;
-          reader.stash.push_back(std::move(record));
-        }
+        rd_kafka_message_destroy(m);
       }
-      rd_kafka_message_destroy(m);
+      if (error || n < kBatch) return error;
     }
     return error;
   }
@@ -416,6 +473,9 @@ class RdKafkaSource final : public RecordSource,
   static constexpr auto kPollInterval = std::chrono::milliseconds(10);
   static constexpr auto kCatchUpWait = std::chrono::milliseconds(2000);
   static constexpr int kBatch = 256;
+  // Recent records kept per partition: several fetch replies' worth, so readers a few replies
+  // apart are all served from it.
+  static constexpr std::size_t kWindowBytes = 4 * 1024 * 1024;
 
   std::string route_id_;
   rd_kafka_t* rk_;
