@@ -122,28 +122,6 @@ class PubSubSocket {
   bool broken_ = false;
 };
 
-std::string list_offset_frame(std::int64_t sequence, const std::string& topic,
-                              std::int32_t partition, std::int64_t timestamp) {
-  kpg::pubsub::PubSubReq req;
-  req.set_sequence(sequence);
-  auto* cmd = req.mutable_cmd_kafka_list_offset();
-  cmd->set_topic(topic);
-  cmd->set_partition(partition);
-  cmd->set_timestamp(timestamp);
-  return req.SerializeAsString();
-}
-
-std::string fetch_frame(std::int64_t sequence, const std::string& topic, std::int32_t partition,
-                        std::int64_t offset) {
-  kpg::pubsub::PubSubReq req;
-  req.set_sequence(sequence);
-  auto* cmd = req.mutable_cmd_kafka_fetch();
-  cmd->set_topic(topic);
-  cmd->set_partition(partition);
-  cmd->set_offset(offset);
-  return req.SerializeAsString();
-}
-
 // What kafka.t's Lua prints for a reply (`ngx.say(data.sequence .. ...)`).
 std::string apisix_say(const std::optional<kpg::pubsub::PubSubResp>& resp) {
   if (!resp) return "<no reply>";
@@ -528,15 +506,15 @@ TEST_F(ApisixSuite, ApisixKafkaTest2_HttpRequestWithoutUpgradeIs400) {
 TEST_F(ApisixSuite, ApisixKafkaTest3_HitRouteKafka) {
   PubSubSocket ws(port_, "/kafka");
   const std::vector<std::pair<std::string, std::string>> cases = {
-      {list_offset_frame(0, "not-exist", 0, -1),
+      {kpg::testing::list_offset_frame(0, "not-exist", 0, -1),
        "0failed to list offset, topic: not-exist, partition: 0, err: not found topic"},
-      {fetch_frame(1, "not-exist", 0, 0),
+      {kpg::testing::fetch_frame(1, "not-exist", 0, 0),
        "1failed to fetch message, topic: not-exist, partition: 0, err: not found topic"},
-      {list_offset_frame(2, "test-consumer", 0, -2), "2offset: 0"},
-      {list_offset_frame(3, "test-consumer", 0, -1), "3offset: 30"},
-      {list_offset_frame(4, "test-consumer", 0, 9999999999999), "4offset: -1"},
-      {fetch_frame(6, "test-consumer", 0, 14), "6offset: 14 msg: testmsg15"},
-      {fetch_frame(7, "test-consumer", 0, 999),
+      {kpg::testing::list_offset_frame(2, "test-consumer", 0, -2), "2offset: 0"},
+      {kpg::testing::list_offset_frame(3, "test-consumer", 0, -1), "3offset: 30"},
+      {kpg::testing::list_offset_frame(4, "test-consumer", 0, 9999999999999), "4offset: -1"},
+      {kpg::testing::fetch_frame(6, "test-consumer", 0, 14), "6offset: 14 msg: testmsg15"},
+      {kpg::testing::fetch_frame(7, "test-consumer", 0, 999),
        "7failed to fetch message, topic: test-consumer, partition: 0, err: OFFSET_OUT_OF_RANGE"},
   };
   for (const auto& [frame, expected] : cases) EXPECT_EQ(apisix_say(ws.send_recv(frame)), expected);
@@ -546,7 +524,8 @@ TEST_F(ApisixSuite, ApisixKafkaTest3_HitRouteKafka) {
 // and the broker failure is logged (APISIX: "all brokers failed in fetch topic metadata").
 TEST_F(ApisixSuite, ApisixKafkaTest4_InvalidNodeIpReplyStartsWithApisixText) {
   PubSubSocket ws(port_, "/kafka-invalid");
-  const auto said = apisix_say(ws.send_recv(list_offset_frame(0, "test-consumer", 0, -2)));
+  const auto said =
+      apisix_say(ws.send_recv(kpg::testing::list_offset_frame(0, "test-consumer", 0, -2)));
   const std::string apisix =
       "0failed to list offset, topic: test-consumer, partition: 0, err: not found topic";
   EXPECT_EQ(said.substr(0, apisix.size()), apisix) << said;
@@ -556,14 +535,15 @@ TEST_F(ApisixSuite, ApisixKafkaTest4_InvalidNodeIpReplyStartsWithApisixText) {
 // TEST 5: hit route (Kafka with TLS), verify false: the self-signed certificate is accepted.
 TEST_F(ApisixSuite, ApisixKafkaTest5_TlsWithoutVerification) {
   PubSubSocket ws(port_, "/kafka-tls");
-  EXPECT_EQ(apisix_say(ws.send_recv(list_offset_frame(0, "test-consumer", 0, -1))), "0offset: 30");
+  EXPECT_EQ(apisix_say(ws.send_recv(kpg::testing::list_offset_frame(0, "test-consumer", 0, -1))),
+            "0offset: 30");
 }
 
 // TEST 6: hit route (Kafka with TLS + ssl verify): the self-signed certificate is refused, so no
 // offset comes back (APISIX prints nothing); the reply is an error in APISIX's form.
 TEST_F(ApisixSuite, ApisixKafkaTest6_TlsVerificationRejectsTheSelfSignedCertificate) {
   PubSubSocket ws(port_, "/kafka-tlsv");
-  auto data = ws.send_recv(list_offset_frame(0, "test-consumer", 0, -1));
+  auto data = ws.send_recv(kpg::testing::list_offset_frame(0, "test-consumer", 0, -1));
   ASSERT_TRUE(data) << "no reply";
   EXPECT_FALSE(data->has_kafka_list_offset_resp()) << apisix_say(data);
   ASSERT_TRUE(data->has_error_resp()) << apisix_say(data);
@@ -592,7 +572,8 @@ TEST_F(ApisixSuite, ApisixKafkaTest7_SaslRouteLogsInWithSaslPlain) {
   EXPECT_EQ(props["sasl.password"], "admin-secret");
 
   PubSubSocket ws(port_, "/kafka-sasl");
-  const auto said = apisix_say(ws.send_recv(list_offset_frame(0, "test-consumer", 0, -1)));
+  const auto said =
+      apisix_say(ws.send_recv(kpg::testing::list_offset_frame(0, "test-consumer", 0, -1)));
   EXPECT_EQ(said.rfind("0failed to list offset, topic: test-consumer, partition: 0, err: SASL "
                        "authentication failed",
                        0),

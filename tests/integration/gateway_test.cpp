@@ -570,22 +570,10 @@ using kpg::testing::RawSocket;
 TEST_F(GatewayTest, ApisixKafkaSuiteTest3) {
   RawSocket ws(port_);
   auto list_offset = [](std::int64_t seq, const std::string& topic, std::int64_t ts) {
-    kpg::pubsub::PubSubReq req;
-    req.set_sequence(seq);
-    auto* cmd = req.mutable_cmd_kafka_list_offset();
-    cmd->set_topic(topic);
-    cmd->set_partition(0);
-    cmd->set_timestamp(ts);
-    return req.SerializeAsString();
+    return kpg::testing::list_offset_frame(seq, topic, 0, ts);
   };
   auto fetch = [](std::int64_t seq, const std::string& topic, std::int64_t offset) {
-    kpg::pubsub::PubSubReq req;
-    req.set_sequence(seq);
-    auto* cmd = req.mutable_cmd_kafka_fetch();
-    cmd->set_topic(topic);
-    cmd->set_partition(0);
-    cmd->set_offset(offset);
-    return req.SerializeAsString();
+    return kpg::testing::fetch_frame(seq, topic, 0, offset);
   };
   auto say = [&ws](const std::string& frame) {
     ws.send_binary(frame);

@@ -83,18 +83,26 @@ export class Stack {
     this.demoUrl = this.web.match[1];
   }
 
-  async startGateway(port = 0) {
-    const config = path.join(this.dir, 'gateway.yaml');
+  // Writes a gateway config (route /kafka to this stack's broker) named `name`; `extra` lines
+  // go before the routes. Returns its path.
+  #gatewayConfig(name, port, extra = []) {
+    const config = path.join(this.dir, `${name}.yaml`);
     fs.writeFileSync(config, [
       `listen: 127.0.0.1:${port}`,
       'admin_listen: 127.0.0.1:0',
-      `data_dir: ${path.join(this.dir, 'data')}`,
+      `data_dir: ${path.join(this.dir, `${name}-data`)}`,
+      ...extra,
       'routes:',
       '  - id: e2e',
       '    uri: /kafka',
       `    upstream: {scheme: kafka, type: none, nodes: {"${this.bootstrap}": 1}}`,
       '',
     ].join('\n'));
+    return config;
+  }
+
+  async startGateway(port = 0) {
+    const config = this.#gatewayConfig('gateway', port);
     this.gateway = await startProcess('kpg-gateway', bin.gateway, ['--config', config],
       /event=listening address=(\S+)/);
     this.gatewayUrl = `ws://${this.gateway.match[1]}/kafka`;
@@ -145,7 +153,7 @@ export class Stack {
     const proc = await startProcess('kpg-apisix-double', apisixDoubleBin, ['--host', '127.0.0.1', '--port', '0',
       '--topic', topic, '--records', String(records), '--max', String(max),
       '--grow-every-ms', String(growEveryMs), '--base-timestamp', String(baseTimestamp)], /listening port=(\d+)/);
-    (this.doubles ??= []).push(proc);
+    (this.extraProcesses ??= []).push(proc);
     return `ws://127.0.0.1:${proc.match[1]}/kafka`;
   }
 
@@ -163,27 +171,15 @@ export class Stack {
     const key = path.join(this.dir, 'tls-key.pem');
     await promisify(execFile)('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2',
       '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert]);
-    const config = path.join(this.dir, 'gateway-tls.yaml');
-    fs.writeFileSync(config, [
-      'listen: 127.0.0.1:0',
-      'admin_listen: 127.0.0.1:0',
-      `data_dir: ${path.join(this.dir, 'data-tls')}`,
-      `tls_cert_file: ${cert}`,
-      `tls_key_file: ${key}`,
-      'routes:',
-      '  - id: e2e',
-      '    uri: /kafka',
-      `    upstream: {scheme: kafka, type: none, nodes: {"${this.bootstrap}": 1}}`,
-      '',
-    ].join('\n'));
+    const config = this.#gatewayConfig('gateway-tls', 0, [`tls_cert_file: ${cert}`, `tls_key_file: ${key}`]);
     const proc = await startProcess('kpg-gateway (wss)', bin.gateway, ['--config', config],
       /event=listening address=(\S+) scheme=wss/);
-    (this.doubles ??= []).push(proc);
+    (this.extraProcesses ??= []).push(proc);
     return `wss://${proc.match[1]}/kafka`;
   }
 
   async stop() {
-    for (const proc of this.doubles ?? []) await stopProcess(proc);
+    for (const proc of this.extraProcesses ?? []) await stopProcess(proc);
     await stopProcess(this.web);
     await stopProcess(this.gateway);
     await stopProcess(this.broker);

@@ -86,4 +86,26 @@ inline std::string ping_frame(std::int64_t sequence, const std::string& state) {
   return req.SerializeAsString();
 }
 
+inline std::string list_offset_frame(std::int64_t sequence, const std::string& topic,
+                                     std::int32_t partition, std::int64_t timestamp) {
+  pubsub::PubSubReq req;
+  req.set_sequence(sequence);
+  auto* cmd = req.mutable_cmd_kafka_list_offset();
+  cmd->set_topic(topic);
+  cmd->set_partition(partition);
+  cmd->set_timestamp(timestamp);
+  return req.SerializeAsString();
+}
+
+inline std::string fetch_frame(std::int64_t sequence, const std::string& topic,
+                               std::int32_t partition, std::int64_t offset) {
+  pubsub::PubSubReq req;
+  req.set_sequence(sequence);
+  auto* cmd = req.mutable_cmd_kafka_fetch();
+  cmd->set_topic(topic);
+  cmd->set_partition(partition);
+  cmd->set_offset(offset);
+  return req.SerializeAsString();
+}
+
 }  // namespace kpg::testing

@@ -366,13 +366,19 @@ class RdKafkaSource final : public RecordSource,
     return static_cast<std::size_t>(offset - reader.cursor) * average <= kWindowBytes / 2;
   }
 
+  // The window's first record at or after `offset` (the window is in offset order).
+  static std::deque<Record>::const_iterator first_at(const PartitionReader& reader,
+                                                     std::int64_t offset) {
+    return std::lower_bound(
+        reader.window.begin(), reader.window.end(), offset,
+        [](const Record& record, std::int64_t wanted) { return record.offset < wanted; });
+  }
+
   // Copies the window's records from `offset` on, up to limits.max_bytes (at least one).
   static FetchResult serve(const PartitionReader& reader, std::int64_t offset,
                            const FetchLimits& limits) {
     FetchResult result;
-    auto it = std::lower_bound(
-        reader.window.begin(), reader.window.end(), offset,
-        [](const Record& record, std::int64_t wanted) { return record.offset < wanted; });
+    auto it = first_at(reader, offset);
     std::size_t bytes = 0;
     for (; it != reader.window.end(); ++it) {
       const std::size_t size = it->key.size() + it->value.size();
@@ -427,8 +433,8 @@ class RdKafkaSource final : public RecordSource,
   std::optional<KafkaError> drain(PartitionReader& reader, std::int64_t offset,
                                   std::size_t wanted) {
     std::size_t have = 0;
-    for (const auto& record : reader.window) {
-      if (record.offset >= offset) have += record.key.size() + record.value.size();
+    for (auto it = first_at(reader, offset); it != reader.window.end() && have < wanted; ++it) {
+      have += it->key.size() + it->value.size();
     }
     rd_kafka_message_t* batch[kBatch];
     std::optional<KafkaError> error;
