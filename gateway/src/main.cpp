@@ -141,8 +141,8 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  // Blocking librdkafka calls run here, never on the I/O threads.
-  asio::thread_pool kafka_workers(static_cast<std::size_t>(cfg.kafka_threads));
+  // Kafka sources are destroyed here (it blocks: their threads are joined, connections closed).
+  asio::thread_pool source_reaper(1);
 
   std::unique_ptr<kafka::MockCluster> embedded_cluster;
   std::unique_ptr<kafka::DemoFeed> demo_feed;
@@ -200,9 +200,11 @@ int main(int argc, char** argv) {
   context.session_limits.max_write_queue_bytes = cfg.max_write_queue_bytes;
   context.session_limits.max_inflight_requests = cfg.max_inflight_requests;
 
-  auto make_source = [&kafka_workers, &cfg](const config::Route& route, std::string* error) {
-    auto source = kafka::make_rdkafka_source(route, kafka_workers,
-                                             kafka::SourceOptions{cfg.kafka_timeout_ms}, error);
+  auto make_source = [&source_reaper, &cfg](const config::Route& route, std::string* error) {
+    kafka::SourceOptions options;
+    options.request_timeout = std::chrono::milliseconds(cfg.kafka_timeout_ms);
+    options.blocking_threads = cfg.kafka_threads;
+    auto source = kafka::make_rdkafka_source(route.cluster(), source_reaper, options, error);
     if (source) {
       std::string nodes;
       for (const auto& n : route.nodes) nodes += (nodes.empty() ? "" : ",") + n.to_string();
@@ -310,7 +312,7 @@ int main(int argc, char** argv) {
   context.routes.set(
       std::make_shared<const config::RouteTable>(std::vector<config::ActiveRoute>{}));
   demo_feed.reset();
-  kafka_workers.join();
+  source_reaper.join();
   spdlog::info("event=stopped");
   return 0;
 }

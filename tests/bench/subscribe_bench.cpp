@@ -53,7 +53,7 @@ Figures run_baseline(const std::string& bootstrap, const std::string& topic, std
   auto& route = std::get<kpg::config::Route>(parsed);
   boost::asio::thread_pool workers(2);
   std::string error;
-  auto source = kpg::kafka::make_rdkafka_source(route, workers, {}, &error);
+  auto source = kpg::kafka::make_rdkafka_source(route.cluster(), workers, {}, &error);
   if (!source) throw std::runtime_error(error);
   kpg::kafka::FetchLimits limits;
   limits.max_bytes = fetch_max_bytes;
@@ -188,7 +188,7 @@ int main(int argc, char** argv) {
           {"upstream", {{"scheme", "kafka"}, {"nodes", {{cluster.bootstrap(), 1}}}}}};
       auto route = std::get<kpg::config::Route>(kpg::config::parse_route(definition, "w"));
       boost::asio::thread_pool workers(1);
-      auto source = kpg::kafka::make_rdkafka_source(route, workers, {}, &error);
+      auto source = kpg::kafka::make_rdkafka_source(route.cluster(), workers, {}, &error);
       if (!source) throw std::runtime_error(error);
       auto watermark = [&](std::int64_t at) {
         std::promise<kpg::kafka::OffsetResult> p;

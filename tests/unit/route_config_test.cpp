@@ -1,7 +1,7 @@
 #include "config/gateway_config.h"
 #include "config/route.h"
 #include "config/route_table.h"
-#include "kafka/rdkafka_source.h"
+#include "kafka/rdkafka_client.h"
 
 #include <gtest/gtest.h>
 
@@ -99,7 +99,7 @@ TEST(KafkaProperties, TlsAndSaslMapToLibrdkafkaSettings) {
       {"kafka-proxy",
        {{"sasl", {{"username", "u"}, {"password", "p"}, {"mechanism", "SCRAM-SHA-256"}}}}}};
   auto route = std::get<kpg::config::Route>(kpg::config::parse_route(j, "1"));
-  auto props = kpg::kafka::kafka_properties(route);
+  auto props = kpg::kafka::kafka_properties(route.cluster());
   auto get = [&](const std::string& key) {
     for (auto& [k, v] : props)
       if (k == key) return v;

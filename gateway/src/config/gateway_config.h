@@ -27,7 +27,7 @@ struct GatewayConfig {
   std::string log_level = "info";
   std::string admin_key;  ///< empty: KPG_ADMIN_KEY, else a generated key in data_dir/admin.key
   int io_threads = 0;     ///< 0 = one per core
-  int kafka_threads = 4;  ///< threads for blocking librdkafka calls, shared by all routes
+  int kafka_threads = 2;  ///< threads for blocking librdkafka calls, per Kafka cluster
   std::size_t max_frame_bytes = 1024 * 1024;
   std::size_t fetch_max_bytes = 1024 * 1024;
   int fetch_max_wait_ms = 100;

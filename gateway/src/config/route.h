@@ -33,6 +33,14 @@ struct SaslSettings {
   std::string password;
 };
 
+/// How to reach one Kafka cluster: everything the Kafka layer needs from a route.
+struct ClusterSettings {
+  std::string name;               ///< for client ids and logs (the route id)
+  std::vector<BrokerNode> nodes;  ///< bootstrap brokers
+  std::optional<TlsSettings> tls;
+  std::optional<SaslSettings> sasl;
+};
+
 struct Route {
   std::string id;
   std::vector<std::string> uris;  ///< exact paths; a trailing '*' matches a prefix
@@ -43,6 +51,7 @@ struct Route {
 
   /// True when both routes reach Kafka the same way (a Kafka client can be shared).
   bool same_kafka_settings(const Route& other) const;
+  ClusterSettings cluster() const { return {id, nodes, tls, sasl}; }
 };
 
 /// Validates an APISIX route object. On failure returns a message of the form

@@ -1,7 +1,8 @@
-// RecordSource over librdkafka: one Kafka client handle per route, shared by every session on it.
+// The gateway's RecordSource for one Kafka cluster: ReadEngine over librdkafka.
 #pragma once
 
 #include "config/route.h"
+#include "kafka/read_engine.h"
 #include "kafka/record_source.h"
 
 #include <boost/asio/thread_pool.hpp>
@@ -12,18 +13,17 @@
 namespace kpg::kafka {
 
 struct SourceOptions {
-  int request_timeout_ms = 2500;  ///< metadata and offset look-ups
+  std::chrono::milliseconds request_timeout{2500};  ///< metadata, offset look-ups, reads
+  int blocking_threads = 2;  ///< threads for this cluster's blocking librdkafka calls
+  ReadOptions read;          ///< the rest of the read path's bounds (request_timeout and
+                             ///< blocking_threads above take precedence)
 };
 
-/// Creates the route's Kafka client. Blocking librdkafka calls run on `workers`, never on the
-/// caller's thread. Returns nullptr with `error` set when librdkafka rejects the configuration.
-/// `workers` must outlive the source.
-std::shared_ptr<RecordSource> make_rdkafka_source(const config::Route& route,
-                                                  boost::asio::thread_pool& workers,
+/// Creates the source for one cluster. Returns nullptr with `error` set when librdkafka rejects the
+/// settings. The source is destroyed on `reaper` (destruction joins the source's threads and
+/// closes its Kafka connections, which blocks): `reaper` must outlive every source.
+std::shared_ptr<RecordSource> make_rdkafka_source(const config::ClusterSettings& settings,
+                                                  boost::asio::thread_pool& reaper,
                                                   const SourceOptions& options, std::string* error);
-
-/// The librdkafka properties a route translates to (passwords included). Exposed for tests of
-/// the TLS / SASL mapping, which the mock broker cannot exercise.
-std::vector<std::pair<std::string, std::string>> kafka_properties(const config::Route& route);
 
 }  // namespace kpg::kafka

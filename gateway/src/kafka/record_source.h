@@ -18,14 +18,20 @@ enum class ErrorKind {
   unknown_topic,
   unknown_partition,
   offset_out_of_range,
-  unreachable,  ///< no broker answered in time
-  rejected,     ///< the broker refused us (authentication, TLS certificate, authorization)
+  unreachable,      ///< no broker answered in time
+  rejected,         ///< the broker refused us (authentication, TLS certificate, authorization)
+  invalid_request,  ///< the request itself is malformed (topic name, partition, offset)
+  overloaded,       ///< too much work is queued for this Kafka cluster; try again later
   other,
 };
 
 struct KafkaError {
   ErrorKind kind;
-  std::string text;  ///< the "err: ..." part of the client-visible message
+  /// The "err: ..." part of the client-visible message: short, fixed wording, never broker
+  /// addresses nor librdkafka's own text (clients are untrusted).
+  std::string text;
+  /// What operators need (broker addresses, librdkafka's words): for logs only.
+  std::string detail = {};
 };
 
 struct Record {
@@ -54,8 +60,9 @@ struct FetchLimits {
 };
 
 /// Threading: every method may be called from any thread and returns without blocking. The
-/// callback runs exactly once, on an internal Kafka worker thread (never inline in the call).
-/// Implementations never throw.
+/// callback runs exactly once, on an internal Kafka thread (never inline in the call), unless the
+/// source is destroyed first: then it is destroyed without being called. Implementations never
+/// throw. Topic names are checked against Kafka's rules (topic_name.h) before anything else.
 class RecordSource {
  public:
   virtual ~RecordSource() = default;

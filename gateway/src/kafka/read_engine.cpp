@@ -1,0 +1,808 @@
+#include "kafka/read_engine.h"
+
+#include "kafka/record_window.h"
+#include "kafka/topic_name.h"
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include <malloc.h>
+
+#include <algorithm>
+#include <atomic>
+#include <deque>
+#include <future>
+#include <map>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+namespace kpg::kafka {
+
+namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// Partitions are looked up by what a lane reports (a topic name it owns and a partition) without
+// building a string per record.
+struct TopicPartitionLess {
+  using is_transparent = void;
+  using View = std::pair<std::string_view, std::int32_t>;
+  static View view(const TopicPartition& tp) { return {tp.topic, tp.partition}; }
+  bool operator()(const TopicPartition& a, const TopicPartition& b) const {
+    return view(a) < view(b);
+  }
+  bool operator()(const TopicPartition& a, const View& b) const { return view(a) < b; }
+  bool operator()(const View& a, const TopicPartition& b) const { return a < view(b); }
+};
+
+KafkaError busy() {
+  return {ErrorKind::overloaded, "gateway busy, try again", "request queue of the cluster is full"};
+}
+
+KafkaError read_timeout() {
+  return {ErrorKind::unreachable, "not found topic (no broker reachable)",
+          "records known to exist did not arrive within the request timeout"};
+}
+
+}  // namespace
+
+struct ReadEngine::Impl {
+  struct Reader;
+
+  // One fetch waiting for records, a cursor, or a look-up.
+  struct Waiter {
+    Waiter(asio::io_context& io, TopicPartition tp_, std::int64_t offset_, FetchLimits limits_,
+           std::function<void(FetchResult)> done_)
+        : tp(std::move(tp_)),
+          offset(offset_),
+          limits(limits_),
+          done(std::move(done_)),
+          timer(io),
+          arrived(Clock::now()) {}
+    TopicPartition tp;
+    std::int64_t offset;
+    FetchLimits limits;
+    std::function<void(FetchResult)> done;
+    asio::steady_timer timer;
+    Clock::time_point arrived;
+    Reader* reader = nullptr;  // the cursor it waits on, if any
+    bool finished = false;
+    bool data_expected = true;  // the offset is below the high watermark
+    int failures = 0;           // cursors that failed under it; bounded
+  };
+  using WaiterPtr = std::shared_ptr<Waiter>;
+
+  // One cursor over a partition, on one lane.
+  struct Reader {
+    Reader(TopicPartition tp_, int lane_, std::size_t budget)
+        : tp(std::move(tp_)), lane(lane_), window(budget) {}
+    TopicPartition tp;
+    int lane;
+    RecordWindow window;
+    bool positioning = false;  // a start/seek is under way (see drain() for what is kept)
+    bool skipped = false;      // a record was dropped while positioning: read on from next()
+    int reseeks = 0;           // consecutive repositionings for a skipped record (bounded)
+    bool removed = false;
+    bool paused = false;
+    std::uint64_t generation = 0;
+    std::int64_t target = 0;
+    std::vector<WaiterPtr> waiters;
+    Clock::time_point last_used = Clock::now();
+    std::int64_t last_requested = 0;
+  };
+  using ReaderPtr = std::shared_ptr<Reader>;
+
+  struct Partition {
+    std::vector<ReaderPtr> readers;     // at most one per lane
+    std::deque<WaiterPtr> pending;      // waiting for a cursor to be free
+    std::int64_t high = -1;             // highest high watermark known (-1: none yet)
+    std::vector<WaiterPtr> after_high;  // waiting for a fresh high watermark
+    bool high_in_flight = false;
+    std::vector<WaiterPtr> verifying;  // at the end, waiting for a check that brokers answer
+    bool verify_in_flight = false;
+  };
+
+  struct Lane {
+    std::unique_ptr<ConsumerLane> lane;
+    std::unique_ptr<asio::strand<asio::thread_pool::executor_type>> strand;
+    std::size_t readers = 0;
+    bool open = false;  // started a cursor since the last close
+    Clock::time_point unused_since = Clock::now();
+    std::atomic<bool> wake_posted{false};
+  };
+
+  Impl(std::unique_ptr<KafkaCluster> cluster_, ReadOptions options_, std::string name_)
+      : cluster(std::move(cluster_)),
+        options(options_),
+        name(std::move(name_)),
+        blocking(static_cast<std::size_t>(std::max(1, options.blocking_threads))),
+        work(asio::make_work_guard(io)),
+        sweep_timer(io),
+        lanes(static_cast<std::size_t>(std::max(1, options.lanes))) {}
+
+  void start() {
+    for (std::size_t i = 0; i < lanes.size(); ++i) {
+      lanes[i].strand =
+          std::make_unique<asio::strand<asio::thread_pool::executor_type>>(blocking.get_executor());
+      // Called on librdkafka's threads: only schedule a drain, once until it has run.
+      lanes[i].lane = cluster->new_lane(static_cast<int>(i), [this, i] {
+        if (!lanes[i].wake_posted.exchange(true)) asio::post(io, [this, i] { drain(i); });
+      });
+    }
+    thread = std::thread([this] { io.run(); });
+    arm_sweep();
+  }
+
+  void shutdown() {
+    // Blocking work first (it posts its results to io), then the read logic, then the lanes.
+    blocking.stop();
+    blocking.join();
+    work.reset();
+    io.stop();
+    if (thread.joinable()) thread.join();
+    for (auto& lane : lanes) {
+      if (lane.lane) lane.lane->close();
+    }
+  }
+
+  // ---- blocking work ----------------------------------------------------------------------
+
+  // Runs `job` off the read thread (on `executor`), then `then(result)` on it. False when too
+  // much is queued already.
+  template <class Executor, class Job, class Then>
+  bool run_blocking(const Executor& executor, Job job, Then then) {
+    if (blocking_queued >= options.max_waiting) return false;
+    ++blocking_queued;
+    asio::post(executor, [this, job = std::move(job), then = std::move(then)]() mutable {
+      auto result = job();
+      asio::post(io, [this, then = std::move(then), result = std::move(result)]() mutable {
+        --blocking_queued;
+        then(std::move(result));
+      });
+    });
+    return true;
+  }
+  template <class Job, class Then>
+  bool run_blocking(Job job, Then then) {
+    return run_blocking(blocking.get_executor(), std::move(job), std::move(then));
+  }
+
+  // ---- topic metadata ---------------------------------------------------------------------
+
+  using Continuation = std::function<void(std::optional<KafkaError>)>;
+
+  // Checks that the topic and partition exist (from a cached topic list), then continues.
+  void with_partition(const TopicPartition& tp, Continuation next) {
+    const auto now = Clock::now();
+    const bool fresh = topics_loaded && now - topics_at < options.topic_max_age;
+    if (fresh) {
+      auto it = topics.find(tp.topic);
+      if (it != topics.end()) return next(check_partition(it->second, tp.partition));
+      if (now - topics_at < options.topic_refresh) {
+        return next(KafkaError{ErrorKind::unknown_topic, "not found topic"});
+      }
+    }
+    if (metadata_waiters.size() >= options.max_waiting) return next(busy());
+    metadata_waiters.emplace_back(tp, std::move(next));
+    if (metadata_in_flight) return;
+    metadata_in_flight = true;
+    const bool queued = run_blocking(
+        [cluster = cluster.get()] { return cluster->topics(); },
+        [this](Expected<KafkaCluster::TopicMap> result) { on_topics(std::move(result)); });
+    if (!queued) {
+      metadata_in_flight = false;
+      on_topics({busy(), {}});
+    }
+  }
+
+  static std::optional<KafkaError> check_partition(int partitions, std::int32_t partition) {
+    if (partition >= partitions)
+      return KafkaError{ErrorKind::unknown_partition, "not found partition"};
+    return std::nullopt;
+  }
+
+  void on_topics(Expected<KafkaCluster::TopicMap> result) {
+    metadata_in_flight = false;
+    if (!result.error) {
+      topics = std::move(result.value);
+      topics_at = Clock::now();
+      topics_loaded = true;
+    } else {
+      spdlog::warn("event=kafka_metadata_failed source={} err=\"{}\"", name, result.error->detail);
+    }
+    auto waiters = std::move(metadata_waiters);
+    metadata_waiters.clear();
+    for (auto& [tp, next] : waiters) {
+      auto it = topics.find(tp.topic);
+      if (it != topics.end()) {
+        // (After a failed refresh, a topic known before is still served: its cursors may work.)
+        next(check_partition(it->second, tp.partition));
+      } else if (result.error) {
+        next(result.error);
+      } else {
+        next(KafkaError{ErrorKind::unknown_topic, "not found topic"});
+      }
+    }
+  }
+
+  // ---- list_offset ------------------------------------------------------------------------
+
+  void list_offset(TopicPartition tp, std::int64_t timestamp,
+                   std::function<void(OffsetResult)> done) {
+    with_partition(
+        tp, [this, tp, timestamp, done = std::move(done)](std::optional<KafkaError> error) mutable {
+          if (error) return done(OffsetResult{std::move(error), -1});
+          auto job = [cluster = cluster.get(), tp, timestamp]() -> OffsetResult {
+            if (timestamp == -2 || timestamp == -1) {
+              auto w = cluster->watermarks(tp);
+              if (w.error) return {std::move(w.error), -1};
+              return {std::nullopt, timestamp == -2 ? w.value.low : w.value.high};
+            }
+            auto r = cluster->offset_for_time(tp, timestamp);
+            return {std::move(r.error), r.value};
+          };
+          auto shared_done = std::make_shared<std::function<void(OffsetResult)>>(std::move(done));
+          if (!run_blocking(std::move(job),
+                            [shared_done](OffsetResult r) { (*shared_done)(std::move(r)); })) {
+            (*shared_done)(OffsetResult{busy(), -1});
+          }
+        });
+  }
+
+  // ---- fetch ------------------------------------------------------------------------------
+
+  void fetch(WaiterPtr w) {
+    if (++waiting > options.max_waiting) return finish(w, FetchResult{busy(), {}});
+    with_partition(w->tp, [this, w](std::optional<KafkaError> error) {
+      if (error) return finish(w, FetchResult{std::move(error), {}});
+      dispatch(w);
+    });
+  }
+
+  void finish(const WaiterPtr& w, FetchResult result) {
+    if (w->finished) return;
+    w->finished = true;
+    --waiting;
+    w->timer.cancel();
+    w->reader = nullptr;
+    if (result.error && !result.error->detail.empty()) {
+      spdlog::debug("event=fetch_failed source={} topic={} partition={} offset={} err=\"{}\"", name,
+                    w->tp.topic, w->tp.partition, w->offset, result.error->detail);
+    }
+    auto done = std::move(w->done);
+    done(std::move(result));
+  }
+
+  Partition& partition_of(const TopicPartition& tp) { return partitions[tp]; }
+
+  std::size_t read_ahead_records(const Partition& p) const {
+    std::size_t average = 1024;  // a guess until records have been seen
+    for (const auto& r : p.readers) {
+      if (r->window.size() > 0) average = r->window.average_record_bytes();
+    }
+    return std::max<std::size_t>(1, options.window_bytes / 2 / average);
+  }
+
+  // Whether `r` is about to read `offset`: it is positioned there, or reads on towards it.
+  bool about_to_read(const Partition& p, const Reader& r, std::int64_t offset) const {
+    const auto ahead = static_cast<std::int64_t>(read_ahead_records(p));
+    if (r.positioning) return offset >= r.target && offset - r.target <= ahead;
+    return offset >= r.window.next() && offset - r.window.next() <= ahead && offset <= p.high;
+  }
+
+  void dispatch(const WaiterPtr& w) {
+    if (w->finished) return;
+    Partition& p = partition_of(w->tp);
+    // 1. A window holds it: served now, from memory.
+    for (const auto& r : p.readers) {
+      if (!r->positioning && r->window.holds(w->offset)) {
+        touch(*r, w->offset);
+        FetchResult result;
+        result.records = r->window.read(w->offset, w->limits.max_bytes);
+        return finish(w, std::move(result));
+      }
+    }
+    // Past every end known: learn where the end is now before deciding anything.
+    if (p.high >= 0 && w->offset > p.high) return refresh_high(p, w);
+    // 2. A cursor is about to read it: wait on it.
+    for (const auto& r : p.readers) {
+      if (about_to_read(p, *r, w->offset)) return attach(p, r, w);
+    }
+    // 3. A cursor of its own on a lane this partition does not use yet.
+    if (p.readers.size() < lanes.size() && make_room_for_reader()) {
+      std::vector<bool> used(lanes.size(), false);
+      for (const auto& r : p.readers) used[static_cast<std::size_t>(r->lane)] = true;
+      const auto lane = static_cast<int>(std::find(used.begin(), used.end(), false) - used.begin());
+      auto r = std::make_shared<Reader>(w->tp, lane, options.window_bytes);
+      p.readers.push_back(r);
+      ++lanes[static_cast<std::size_t>(lane)].readers;
+      ++reader_count;
+      attach(p, r, w);
+      return position(r, w->offset);
+    }
+    // 4. The least recently used free cursor of this partition moves to it.
+    ReaderPtr idle;
+    for (const auto& r : p.readers) {
+      if (r->waiters.empty() && !r->positioning && (!idle || r->last_used < idle->last_used)) {
+        idle = r;
+      }
+    }
+    if (idle) {
+      attach(p, idle, w);
+      return position(idle, w->offset);
+    }
+    // 5. Every cursor is busy: wait for one (each is busy for a bounded time).
+    p.pending.push_back(w);
+    arm(w, options.request_timeout + w->limits.max_wait);
+  }
+
+  void touch(Reader& r, std::int64_t offset) {
+    r.last_used = Clock::now();
+    r.last_requested = offset;
+  }
+
+  void attach(Partition& p, const ReaderPtr& r, const WaiterPtr& w) {
+    r->waiters.push_back(w);
+    w->reader = r.get();
+    touch(*r, w->offset);
+    if (r->paused) {
+      r->paused = false;
+      lanes[static_cast<std::size_t>(r->lane)].lane->pause(r->tp, false);
+    }
+    arm_for_data(p, w);
+  }
+
+  // Records below the high watermark are worth the whole request timeout; at the end of the
+  // partition a fetch waits its max_wait for new ones.
+  void arm_for_data(const Partition& p, const WaiterPtr& w) {
+    w->data_expected = p.high < 0 || w->offset < p.high;
+    const auto wait = w->data_expected ? options.request_timeout : w->limits.max_wait;
+    arm(w, wait - std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - w->arrived));
+  }
+
+  void arm(const WaiterPtr& w, std::chrono::milliseconds wait) {
+    w->timer.expires_after(std::max(wait, std::chrono::milliseconds(0)));
+    w->timer.async_wait([this, w](boost::system::error_code ec) {
+      if (!ec && !w->finished) expired(w);
+    });
+  }
+
+  void detach(const WaiterPtr& w) {
+    Partition& p = partition_of(w->tp);
+    if (w->reader) {
+      auto& list = w->reader->waiters;
+      list.erase(std::remove(list.begin(), list.end(), w), list.end());
+      w->reader = nullptr;
+    }
+    p.pending.erase(std::remove(p.pending.begin(), p.pending.end(), w), p.pending.end());
+  }
+
+  void expired(const WaiterPtr& w) {
+    Partition& p = partition_of(w->tp);
+    const bool was_pending = !w->reader;
+    detach(w);
+    if (was_pending) {
+      finish(w, FetchResult{busy(), {}});
+    } else if (w->data_expected) {
+      finish(w, FetchResult{read_timeout(), {}});
+    } else if (cluster->brokers_in_doubt()) {
+      verify_then_answer(p, w);  // an empty answer only if a broker still answers
+    } else {
+      finish(w, FetchResult{});
+    }
+    pump(p);
+  }
+
+  // At the end of the partition while brokers may be gone: ask for the watermarks (once for all
+  // such waiters); an error is reported instead of "no records".
+  void verify_then_answer(Partition& p, const WaiterPtr& w) {
+    p.verifying.push_back(w);
+    if (p.verify_in_flight) return;
+    p.verify_in_flight = true;
+    const TopicPartition tp = w->tp;
+    const bool queued =
+        run_blocking([cluster = cluster.get(), tp] { return cluster->watermarks(tp); },
+                     [this, tp](Expected<Watermarks> result) {
+                       Partition& part = partition_of(tp);
+                       part.verify_in_flight = false;
+                       auto list = std::move(part.verifying);
+                       part.verifying.clear();
+                       if (!result.error) part.high = std::max(part.high, result.value.high);
+                       for (auto& v : list) {
+                         if (result.error) {
+                           finish(v, FetchResult{result.error, {}});
+                         } else if (v->offset < part.high) {
+                           dispatch(v);  // records arrived meanwhile
+                         } else {
+                           finish(v, FetchResult{});
+                         }
+                       }
+                     });
+    if (!queued) {
+      p.verify_in_flight = false;
+      auto list = std::move(p.verifying);
+      p.verifying.clear();
+      for (auto& v : list) finish(v, FetchResult{busy(), {}});
+    }
+  }
+
+  void refresh_high(Partition& p, const WaiterPtr& w) {
+    p.after_high.push_back(w);
+    arm(w, options.request_timeout + w->limits.max_wait);
+    if (p.high_in_flight) return;
+    p.high_in_flight = true;
+    const TopicPartition tp = w->tp;
+    const bool queued = run_blocking(
+        [cluster = cluster.get(), tp] { return cluster->watermarks(tp); },
+        [this, tp](Expected<Watermarks> result) {
+          Partition& part = partition_of(tp);
+          part.high_in_flight = false;
+          auto list = std::move(part.after_high);
+          part.after_high.clear();
+          if (!result.error) part.high = std::max(part.high, result.value.high);
+          for (auto& v : list) {
+            if (v->finished) continue;
+            v->timer.cancel();
+            if (result.error) {
+              finish(v, FetchResult{result.error, {}});
+            } else if (v->offset > part.high) {
+              finish(v, FetchResult{
+                            KafkaError{ErrorKind::offset_out_of_range, "OFFSET_OUT_OF_RANGE"}, {}});
+            } else {
+              dispatch(v);
+            }
+          }
+        });
+    if (!queued) {
+      p.high_in_flight = false;
+      auto list = std::move(p.after_high);
+      p.after_high.clear();
+      for (auto& v : list) finish(v, FetchResult{busy(), {}});
+    }
+  }
+
+  // ---- cursors ----------------------------------------------------------------------------
+
+  struct Positioned {
+    std::optional<KafkaError> error;
+    std::optional<Watermarks> marks;
+  };
+
+  // Moves the cursor to `offset` (checking it is inside the log first). With keep_window, the
+  // window's records stay (the cursor continues at the window's end after losing a record).
+  void position(const ReaderPtr& r, std::int64_t offset, bool keep_window = false) {
+    r->positioning = true;
+    r->skipped = false;
+    r->target = offset;
+    if (!keep_window) r->window.reset(offset);
+    const auto generation = ++r->generation;
+    Lane& lane = lanes[static_cast<std::size_t>(r->lane)];
+    if (r->paused) {
+      r->paused = false;
+      lane.lane->pause(r->tp, false);
+    }
+    lane.open = true;
+    auto job = [cluster = cluster.get(), consumer = lane.lane.get(), tp = r->tp,
+                offset]() -> Positioned {
+      auto marks = cluster->watermarks(tp);
+      if (marks.error) return {std::move(marks.error), std::nullopt};
+      if (offset < marks.value.low || offset > marks.value.high) {
+        return {KafkaError{ErrorKind::offset_out_of_range, "OFFSET_OUT_OF_RANGE"}, marks.value};
+      }
+      return {consumer->start(tp, offset), marks.value};
+    };
+    const bool queued =
+        run_blocking(*lane.strand, std::move(job), [this, r, generation](Positioned result) {
+          on_positioned(r, generation, std::move(result));
+        });
+    if (!queued) on_positioned(r, generation, Positioned{busy(), std::nullopt});
+  }
+
+  void on_positioned(const ReaderPtr& r, std::uint64_t generation, Positioned result) {
+    if (r->removed || generation != r->generation) return;
+    Partition& p = partition_of(r->tp);
+    if (result.marks) p.high = std::max(p.high, result.marks->high);
+    if (result.error) {
+      if (result.error->kind != ErrorKind::offset_out_of_range) {
+        spdlog::warn("event=kafka_read_failed source={} topic={} partition={} err=\"{}\"", name,
+                     r->tp.topic, r->tp.partition, result.error->detail);
+      }
+      auto waiters = std::move(r->waiters);
+      r->waiters.clear();
+      remove_reader(r);
+      for (auto& w : waiters) {
+        w->reader = nullptr;
+        const bool outside =
+            result.marks && (w->offset < result.marks->low || w->offset > result.marks->high);
+        if (result.error->kind == ErrorKind::offset_out_of_range && !outside && ++w->failures < 3) {
+          dispatch(w);  // another waiter's offset was out of range, not this one's
+        } else {
+          finish(w, FetchResult{result.error, {}});
+        }
+      }
+      return pump(p);
+    }
+    if (r->skipped) {
+      ++r->reseeks;
+      return position(r, r->window.next(), true);
+    }
+    r->reseeks = 0;
+    r->positioning = false;
+    auto waiters = r->waiters;
+    for (auto& w : waiters) {
+      if (w->offset > p.high) {
+        detach(w);
+        dispatch(w);  // past the end: dispatch learns the end again and answers
+      } else {
+        arm_for_data(p, w);
+      }
+    }
+    serve(r);
+  }
+
+  // A cursor whose reading failed (the broker restarted, the log was truncated): it is dropped
+  // and its fetches start again on a fresh one, which checks the offsets anew.
+  void fail_reader(const ReaderPtr& r, const KafkaError& error) {
+    spdlog::warn("event=kafka_cursor_failed source={} topic={} partition={} err=\"{}\"", name,
+                 r->tp.topic, r->tp.partition, error.detail);
+    Partition& p = partition_of(r->tp);
+    auto waiters = std::move(r->waiters);
+    r->waiters.clear();
+    remove_reader(r);
+    for (auto& w : waiters) {
+      w->reader = nullptr;
+      if (++w->failures < 3) {
+        dispatch(w);
+      } else {
+        finish(w, FetchResult{error, {}});
+      }
+    }
+    pump(p);
+  }
+
+  void remove_reader(const ReaderPtr& r) {
+    r->removed = true;
+    Partition& p = partition_of(r->tp);
+    p.readers.erase(std::remove(p.readers.begin(), p.readers.end(), r), p.readers.end());
+    --reader_count;
+    Lane& lane = lanes[static_cast<std::size_t>(r->lane)];
+    if (--lane.readers == 0) lane.unused_since = Clock::now();
+    asio::post(*lane.strand, [consumer = lane.lane.get(), tp = r->tp, paused = r->paused] {
+      if (paused) consumer->pause(tp, false);  // a later cursor on this lane must not inherit it
+      consumer->stop(tp);
+    });
+  }
+
+  // Keeps the number of cursors bounded: at the limit, the least recently used free cursor of
+  // any partition is released. False when every cursor is busy.
+  bool make_room_for_reader() {
+    if (reader_count < options.max_readers) return true;
+    ReaderPtr oldest;
+    for (const auto& [tp, p] : partitions) {
+      for (const auto& r : p.readers) {
+        if (r->waiters.empty() && !r->positioning &&
+            (!oldest || r->last_used < oldest->last_used)) {
+          oldest = r;
+        }
+      }
+    }
+    if (!oldest) return false;
+    remove_reader(oldest);
+    return true;
+  }
+
+  // Fetches queued for a busy partition get another chance when a cursor frees up.
+  void pump(Partition& p) {
+    if (p.pending.empty()) return;
+    auto queued = std::move(p.pending);
+    p.pending.clear();
+    for (auto& w : queued) {
+      if (!w->finished) dispatch(w);
+    }
+  }
+
+  // Records from a lane: appended to their cursor's window; waiting fetches are answered.
+  void drain(std::size_t index) {
+    Lane& lane = lanes[index];
+    lane.wake_posted = false;
+    std::vector<ReaderPtr> touched;
+    std::vector<std::pair<ReaderPtr, KafkaError>> failed;
+    const std::size_t n = lane.lane->poll(kDrainBatch, [&](LaneEvent& event) {
+      auto it = partitions.find(TopicPartitionLess::View{event.topic, event.partition});
+      if (it == partitions.end()) return;
+      ReaderPtr reader;
+      for (const auto& r : it->second.readers) {
+        if (r->lane == static_cast<int>(index)) reader = r;
+      }
+      if (!reader) return;
+      if (reader->positioning) {
+        // Until the new position is confirmed, what arrives may still come from the old one.
+        // The record right at the window's end is the partition's, whichever read it; anything
+        // else is dropped, and the cursor reads on from the window's end once positioned (so a
+        // record after a compaction gap is never lost).
+        if (event.error || (event.record.offset != reader->window.next() && reader->reseeks < 3)) {
+          if (!event.error && event.record.offset > reader->window.next()) reader->skipped = true;
+          return;
+        }
+      } else if (event.error) {
+        failed.emplace_back(reader, std::move(*event.error));
+        return;
+      }
+      std::int64_t keep_from = std::numeric_limits<std::int64_t>::max();
+      for (const auto& w : reader->waiters) keep_from = std::min(keep_from, w->offset);
+      if (reader->window.append(std::move(event.record), keep_from)) {
+        it->second.high = std::max(it->second.high, reader->window.next());
+        if (touched.empty() || touched.back() != reader) touched.push_back(reader);
+      }
+    });
+    for (auto& r : touched) {
+      if (!r->removed) serve(r);
+    }
+    for (auto& [r, error] : failed) {
+      if (!r->removed) fail_reader(r, error);
+    }
+    if (n == kDrainBatch && !lane.wake_posted.exchange(true)) {
+      asio::post(io, [this, index] { drain(index); });  // more is there: after others had a turn
+    }
+  }
+
+  void serve(const ReaderPtr& r) {
+    Partition& p = partition_of(r->tp);
+    auto waiters = r->waiters;
+    for (auto& w : waiters) {
+      if (!r->window.holds(w->offset)) continue;
+      detach(w);
+      FetchResult result;
+      result.records = r->window.read(w->offset, w->limits.max_bytes);
+      finish(w, std::move(result));
+    }
+    // A cursor nobody waits on stops fetching once it has read half a window past the last
+    // request: the records stay for readers close behind, and nothing more is read for nobody.
+    if (r->waiters.empty() && !r->paused &&
+        r->window.bytes_from(r->last_requested, options.window_bytes / 2) >=
+            options.window_bytes / 2) {
+      r->paused = true;
+      lanes[static_cast<std::size_t>(r->lane)].lane->pause(r->tp, true);
+    }
+    if (r->waiters.empty()) pump(p);
+  }
+
+  // ---- housekeeping -----------------------------------------------------------------------
+
+  void arm_sweep() {
+    sweep_timer.expires_after(std::chrono::seconds(1));
+    sweep_timer.async_wait([this](boost::system::error_code ec) {
+      if (ec) return;
+      sweep();
+      arm_sweep();
+    });
+  }
+
+  void sweep() {
+    const auto now = Clock::now();
+    std::vector<ReaderPtr> idle;
+    for (const auto& [tp, p] : partitions) {
+      for (const auto& r : p.readers) {
+        if (r->waiters.empty() && !r->positioning && now - r->last_used >= options.reader_idle) {
+          idle.push_back(r);
+        }
+      }
+    }
+    for (auto& r : idle) remove_reader(r);
+    for (auto it = partitions.begin(); it != partitions.end();) {
+      const Partition& p = it->second;
+      const bool unused = p.readers.empty() && p.pending.empty() && p.after_high.empty() &&
+                          p.verifying.empty() && !p.high_in_flight && !p.verify_in_flight;
+      it = unused ? partitions.erase(it) : std::next(it);
+    }
+    bool released = !idle.empty();
+    for (auto& lane : lanes) {
+      if (lane.open && lane.readers == 0 && now - lane.unused_since >= options.lane_idle) {
+        lane.open = false;
+        released = true;
+        asio::post(*lane.strand, [consumer = lane.lane.get()] { consumer->close(); });
+      }
+    }
+    if (released) {
+      // Windows and prefetch buffers are large and freed together: hand the memory back.
+      asio::post(blocking, [] { ::malloc_trim(0); });
+    }
+  }
+
+  static constexpr std::size_t kDrainBatch = 1024;
+
+  std::unique_ptr<KafkaCluster> cluster;
+  const ReadOptions options;
+  const std::string name;
+  asio::io_context io{1};
+  asio::thread_pool blocking;
+  asio::executor_work_guard<asio::io_context::executor_type> work;
+  asio::steady_timer sweep_timer;
+  std::thread thread;
+  std::vector<Lane> lanes;
+
+  // Everything below is touched on the read thread only.
+  std::map<TopicPartition, Partition, TopicPartitionLess> partitions;
+  std::size_t reader_count = 0;
+  std::size_t waiting = 0;          // fetches not yet answered
+  std::size_t blocking_queued = 0;  // blocking calls queued or running
+  KafkaCluster::TopicMap topics;
+  Clock::time_point topics_at{};
+  bool topics_loaded = false;
+  bool metadata_in_flight = false;
+  std::vector<std::pair<TopicPartition, Continuation>> metadata_waiters;
+};
+
+ReadEngine::ReadEngine(std::unique_ptr<KafkaCluster> cluster, ReadOptions options, std::string name)
+    : impl_(std::make_shared<Impl>(std::move(cluster), options, std::move(name))) {
+  impl_->start();
+}
+
+ReadEngine::~ReadEngine() {
+  impl_->shutdown();
+}
+
+namespace {
+
+std::optional<KafkaError> check_request(const std::string& topic, std::int32_t partition) {
+  if (!is_valid_topic_name(topic)) {
+    return KafkaError{ErrorKind::invalid_request, "invalid topic name"};
+  }
+  if (partition < 0) return KafkaError{ErrorKind::unknown_partition, "not found partition"};
+  return std::nullopt;
+}
+
+}  // namespace
+
+void ReadEngine::list_offset(std::string topic, std::int32_t partition, std::int64_t timestamp,
+                             std::function<void(OffsetResult)> done) {
+  auto error = check_request(topic, partition);
+  if (!error && timestamp < -2) {
+    error = KafkaError{ErrorKind::invalid_request, "timestamp must be -2, -1 or >= 0"};
+  }
+  Impl* impl = impl_.get();
+  asio::post(impl->io,
+             [impl, error = std::move(error), tp = TopicPartition{std::move(topic), partition},
+              timestamp, done = std::move(done)]() mutable {
+               if (error) return done(OffsetResult{std::move(error), -1});
+               impl->list_offset(std::move(tp), timestamp, std::move(done));
+             });
+}
+
+void ReadEngine::fetch(std::string topic, std::int32_t partition, std::int64_t offset,
+                       FetchLimits limits, std::function<void(FetchResult)> done) {
+  auto error = check_request(topic, partition);
+  if (!error && offset < 0) {
+    error = KafkaError{ErrorKind::offset_out_of_range, "OFFSET_OUT_OF_RANGE"};
+  }
+  Impl* impl = impl_.get();
+  asio::post(impl->io,
+             [impl, error = std::move(error), tp = TopicPartition{std::move(topic), partition},
+              offset, limits, done = std::move(done)]() mutable {
+               if (error) return done(FetchResult{std::move(error), {}});
+               impl->fetch(std::make_shared<Impl::Waiter>(impl->io, std::move(tp), offset, limits,
+                                                          std::move(done)));
+             });
+}
+
+ReadEngine::Stats ReadEngine::stats() const {
+  std::promise<Stats> promise;
+  Impl* impl = impl_.get();
+  asio::post(impl->io, [impl, &promise] {
+    Stats s;
+    s.readers = impl->reader_count;
+    s.waiting = impl->waiting;
+    for (const auto& lane : impl->lanes) s.open_lanes += lane.open ? 1 : 0;
+    promise.set_value(s);
+  });
+  return promise.get_future().get();
+}
+
+}  // namespace kpg::kafka
