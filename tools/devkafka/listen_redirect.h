@@ -12,4 +12,9 @@ namespace kpg::devkafka {
 /// Returns false when `address` is not an IPv4 loopback address.
 bool redirect_loopback_listeners(const std::string& address);
 
+/// The next listener this process binds to 127.0.0.1 with port 0 gets `port` instead (with
+/// SO_REUSEADDR), so that a broker restarted by a test comes back where its clients look for it.
+/// Returns false when `port` is not 1-65535.
+bool fix_first_listener_port(int port);
+
 }  // namespace kpg::devkafka

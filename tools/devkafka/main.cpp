@@ -12,8 +12,8 @@
 
 namespace {
 
-int run_mock(int brokers, const std::vector<std::string>& topics,
-             const std::string& listen_address) {
+int run_mock(int brokers, const std::vector<std::string>& topics, const std::string& listen_address,
+             int port) {
   // Block the signals before any thread starts so that only sigwait below receives them.
   sigset_t set;
   sigemptyset(&set);
@@ -23,6 +23,10 @@ int run_mock(int brokers, const std::vector<std::string>& topics,
 
   if (!listen_address.empty() && !kpg::devkafka::redirect_loopback_listeners(listen_address)) {
     std::cerr << "kpg-devkafka: --listen-address must be an IPv4 loopback address\n";
+    return 2;
+  }
+  if (port != 0 && (brokers != 1 || !kpg::devkafka::fix_first_listener_port(port))) {
+    std::cerr << "kpg-devkafka: --port needs --brokers 1 and a port from 1 to 65535\n";
     return 2;
   }
   kpg::kafka::MockCluster cluster(brokers);
@@ -98,6 +102,10 @@ int main(int argc, char** argv) {
   mock->add_option("--listen-address", listen_address,
                    "listen on this loopback address (e.g. 127.0.0.2) but advertise 127.0.0.1, so a "
                    "TLS front can own 127.0.0.1:PORT");
+  int port = 0;
+  mock->add_option("--port", port,
+                   "listen on this port instead of a random one (one broker only), so that a "
+                   "restarted broker is found where the old one was");
 
   auto* produce = app.add_subcommand(
       "produce", "produce records (the VALUE arguments, or one per stdin line); prints offsets");
@@ -116,7 +124,7 @@ int main(int argc, char** argv) {
 
   CLI11_PARSE(app, argc, argv);
   try {
-    if (*mock) return run_mock(brokers, topics, listen_address);
+    if (*mock) return run_mock(brokers, topics, listen_address, port);
     return run_produce(bootstrap, topic, partition,
                        key_opt->count() ? std::optional<std::string>(key) : std::nullopt,
                        compression, values);

@@ -38,6 +38,7 @@ struct Watermarks {
 struct LaneEvent {
   std::string_view topic;  ///< valid during the sink call only
   std::int32_t partition = 0;
+  std::uint64_t generation = 0;  ///< the start() call this was read for
   std::optional<KafkaError> error;
   Record record;
 };
@@ -52,9 +53,11 @@ class ConsumerLane {
  public:
   virtual ~ConsumerLane() = default;
 
-  /// Starts reading `tp` at `offset`, or moves its existing cursor there. Nothing read for an
-  /// earlier position is handed over afterwards.
-  virtual std::optional<KafkaError> start(const TopicPartition& tp, std::int64_t offset) = 0;
+  /// Starts reading `tp` at `offset`, or moves its existing cursor there. Every event read from
+  /// then on carries `generation`; none read for an earlier start does, even if poll() hands it
+  /// over while this call is still under way.
+  virtual std::optional<KafkaError> start(const TopicPartition& tp, std::int64_t offset,
+                                          std::uint64_t generation) = 0;
   /// Stops reading `tp` and drops what was prefetched for it.
   virtual void stop(const TopicPartition& tp) = 0;
   /// Stops everything and releases the connection; start() opens it again.

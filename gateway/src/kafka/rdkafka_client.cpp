@@ -224,7 +224,8 @@ class RdKafkaLane final : public ConsumerLane {
 
   ~RdKafkaLane() override { close(); }
 
-  std::optional<KafkaError> start(const TopicPartition& tp, std::int64_t offset) override {
+  std::optional<KafkaError> start(const TopicPartition& tp, std::int64_t offset,
+                                  std::uint64_t generation) override {
     if (auto error = open()) return error;
     std::shared_lock handle_lock(handle_mutex_);
     std::unique_lock lock(topics_mutex_);
@@ -245,14 +246,15 @@ class RdKafkaLane final : public ConsumerLane {
     const bool running = topic.partitions.count(tp.partition) > 0;
     lock.unlock();
     if (running) {
-      // Waits for the fetcher to take the new position, so that nothing read for the old one is
-      // handed over afterwards.
-      const auto err = rd_kafka_seek(rkt, tp.partition, offset, static_cast<int>(timeout_.count()));
-      if (!err) return std::nullopt;
-      // A partition whose fetcher stopped on an error (e.g. after a broker restart) refuses to
-      // seek (_STATE): start it afresh instead of failing forever.
+      // Stop, then start afresh (rather than seek): once consume_stop returns, nothing read for
+      // the old position is handed over (librdkafka drops outdated messages from the queue), so
+      // everything polled after the generation changes below belongs to the new position. It
+      // also recovers a partition whose fetcher stopped on an error, which refuses to seek.
       rd_kafka_consume_stop(rkt, tp.partition);
     }
+    lock.lock();
+    topic.generations[tp.partition] = generation;
+    lock.unlock();
     if (rd_kafka_consume_start_queue(rkt, tp.partition, offset, queue_) == -1) {
       const auto err = rd_kafka_last_error();
       lock.lock();
@@ -260,7 +262,7 @@ class RdKafkaLane final : public ConsumerLane {
       return to_error(err);
     }
     lock.lock();
-    topics_[tp.topic].partitions.insert(tp.partition);
+    topic.partitions.insert(tp.partition);
     return std::nullopt;
   }
 
@@ -323,6 +325,7 @@ class RdKafkaLane final : public ConsumerLane {
         LaneEvent event;
         event.topic = m->rkt ? rd_kafka_topic_name(m->rkt) : std::string_view();
         event.partition = m->partition;
+        event.generation = generation_of(event.topic, event.partition);
         if (m->err) {
           if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
             event.error = to_error(m->err, rd_kafka_message_errstr(m));
@@ -350,7 +353,8 @@ class RdKafkaLane final : public ConsumerLane {
 
   struct Topic {
     TopicHandle handle;
-    std::set<std::int32_t> partitions;
+    std::set<std::int32_t> partitions;                  // started
+    std::map<std::int32_t, std::uint64_t> generations;  // of the latest start()
   };
 
   // Connects on first use (and after close()).
@@ -369,11 +373,20 @@ class RdKafkaLane final : public ConsumerLane {
     static_cast<RdKafkaLane*>(opaque)->wake_();
   }
 
+  std::uint64_t generation_of(std::string_view topic, std::int32_t partition) {
+    std::lock_guard lock(topics_mutex_);
+    auto it = topics_.find(topic);
+    if (it == topics_.end()) return 0;
+    auto g = it->second.generations.find(partition);
+    return g == it->second.generations.end() ? 0 : g->second;
+  }
+
   // topics_mutex_ held.
   void forget(const TopicPartition& tp) {
     auto it = topics_.find(tp.topic);
     if (it == topics_.end()) return;
     it->second.partitions.erase(tp.partition);
+    it->second.generations.erase(tp.partition);
     if (it->second.partitions.empty()) topics_.erase(it);  // releases the topic handle
   }
 

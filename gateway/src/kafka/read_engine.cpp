@@ -86,12 +86,10 @@ struct ReadEngine::Impl {
     TopicPartition tp;
     int lane;
     RecordWindow window;
-    bool positioning = false;  // a start/seek is under way (see drain() for what is kept)
-    bool skipped = false;      // a record was dropped while positioning: read on from next()
-    int reseeks = 0;           // consecutive repositionings for a skipped record (bounded)
+    bool positioning = false;  // a start is under way
     bool removed = false;
     bool paused = false;
-    std::uint64_t generation = 0;
+    std::uint64_t generation = 0;  // of the latest start: what the lane reads carries it
     std::int64_t target = 0;
     std::vector<WaiterPtr> waiters;
     Clock::time_point last_used = Clock::now();
@@ -293,8 +291,8 @@ struct ReadEngine::Impl {
   // Whether `r` is about to read `offset`: it is positioned there, or reads on towards it.
   bool about_to_read(const Partition& p, const Reader& r, std::int64_t offset) const {
     const auto ahead = static_cast<std::int64_t>(read_ahead_records(p));
-    if (r.positioning) return offset >= r.target && offset - r.target <= ahead;
-    return offset >= r.window.next() && offset - r.window.next() <= ahead && offset <= p.high;
+    if (offset < r.window.next() || offset - r.window.next() > ahead) return false;
+    return r.positioning || offset <= p.high;
   }
 
   void dispatch(const WaiterPtr& w) {
@@ -302,7 +300,7 @@ struct ReadEngine::Impl {
     Partition& p = partition_of(w->tp);
     // 1. A window holds it: served now, from memory.
     for (const auto& r : p.readers) {
-      if (!r->positioning && r->window.holds(w->offset)) {
+      if (r->window.holds(w->offset)) {
         touch(*r, w->offset);
         FetchResult result;
         result.records = r->window.read(w->offset, w->limits.max_bytes);
@@ -475,28 +473,26 @@ struct ReadEngine::Impl {
     std::optional<Watermarks> marks;
   };
 
-  // Moves the cursor to `offset` (checking it is inside the log first). With keep_window, the
-  // window's records stay (the cursor continues at the window's end after losing a record).
-  void position(const ReaderPtr& r, std::int64_t offset, bool keep_window = false) {
+  // Moves the cursor to `offset`, checking first that it is inside the log.
+  void position(const ReaderPtr& r, std::int64_t offset) {
     r->positioning = true;
-    r->skipped = false;
     r->target = offset;
-    if (!keep_window) r->window.reset(offset);
-    const auto generation = ++r->generation;
+    r->window.reset(offset);
+    const auto generation = r->generation = ++last_generation;
     Lane& lane = lanes[static_cast<std::size_t>(r->lane)];
     if (r->paused) {
       r->paused = false;
       lane.lane->pause(r->tp, false);
     }
     lane.open = true;
-    auto job = [cluster = cluster.get(), consumer = lane.lane.get(), tp = r->tp,
-                offset]() -> Positioned {
+    auto job = [cluster = cluster.get(), consumer = lane.lane.get(), tp = r->tp, offset,
+                generation]() -> Positioned {
       auto marks = cluster->watermarks(tp);
       if (marks.error) return {std::move(marks.error), std::nullopt};
       if (offset < marks.value.low || offset > marks.value.high) {
         return {KafkaError{ErrorKind::offset_out_of_range, "OFFSET_OUT_OF_RANGE"}, marks.value};
       }
-      return {consumer->start(tp, offset), marks.value};
+      return {consumer->start(tp, offset, generation), marks.value};
     };
     const bool queued =
         run_blocking(*lane.strand, std::move(job), [this, r, generation](Positioned result) {
@@ -529,11 +525,6 @@ struct ReadEngine::Impl {
       }
       return pump(p);
     }
-    if (r->skipped) {
-      ++r->reseeks;
-      return position(r, r->window.next(), true);
-    }
-    r->reseeks = 0;
     r->positioning = false;
     auto waiters = r->waiters;
     for (auto& w : waiters) {
@@ -621,17 +612,9 @@ struct ReadEngine::Impl {
       for (const auto& r : it->second.readers) {
         if (r->lane == static_cast<int>(index)) reader = r;
       }
-      if (!reader) return;
-      if (reader->positioning) {
-        // Until the new position is confirmed, what arrives may still come from the old one.
-        // The record right at the window's end is the partition's, whichever read it; anything
-        // else is dropped, and the cursor reads on from the window's end once positioned (so a
-        // record after a compaction gap is never lost).
-        if (event.error || (event.record.offset != reader->window.next() && reader->reseeks < 3)) {
-          if (!event.error && event.record.offset > reader->window.next()) reader->skipped = true;
-          return;
-        }
-      } else if (event.error) {
+      // Read for an earlier position of the cursor, or for a cursor since released: dropped.
+      if (!reader || event.generation != reader->generation) return;
+      if (event.error) {
         failed.emplace_back(reader, std::move(*event.error));
         return;
       }
@@ -731,6 +714,7 @@ struct ReadEngine::Impl {
   // Everything below is touched on the read thread only.
   std::map<TopicPartition, Partition, TopicPartitionLess> partitions;
   std::size_t reader_count = 0;
+  std::uint64_t last_generation = 0;
   std::size_t waiting = 0;          // fetches not yet answered
   std::size_t blocking_queued = 0;  // blocking calls queued or running
   KafkaCluster::TopicMap topics;

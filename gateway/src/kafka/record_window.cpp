@@ -18,9 +18,11 @@ bool RecordWindow::append(Record record, std::int64_t keep_from) {
   bytes_ += record_bytes(record);
   records_.push_back(std::move(record));
   while (bytes_ > budget_ && records_.size() > 1 && records_.front().offset < keep_from) {
+    // Everything after the dropped record stays covered, including offsets that have no record
+    // (compaction gaps): a reader waiting at such an offset is served the next record.
+    from_ = records_.front().offset + 1;
     bytes_ -= record_bytes(records_.front());
     records_.pop_front();
-    from_ = records_.front().offset;
   }
   return true;
 }
