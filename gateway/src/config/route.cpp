@@ -241,6 +241,28 @@ void check_uri(const std::string& uri, const std::string& path) {
   if (uri.size() > 4096) invalid(path, "validation failed: longer than 4096 characters");
 }
 
+// APISIX's pairs such as "uri" (one string) / "uris" (a non-empty array of strings): the values
+// of whichever is present, each checked by `check`; none when neither is.
+std::vector<std::string> one_or_many(const json& object, const std::string& single,
+                                     const std::string& plural,
+                                     void (*check)(const std::string&, const std::string&)) {
+  std::vector<std::string> values;
+  if (object.contains(single)) {
+    values.push_back(require_string(object.at(single), single));
+    check(values.back(), single);
+  } else if (object.contains(plural)) {
+    const json& array = object.at(plural);
+    if (!array.is_array() || array.empty()) {
+      invalid(plural, "validation failed: expected a non-empty array of strings");
+    }
+    for (const auto& item : array) {
+      values.push_back(require_string(item, plural));
+      check(values.back(), plural);
+    }
+  }
+  return values;
+}
+
 Route parse(const json& object, std::string id) {
   if (!object.is_object()) invalid("route", "validation failed: wrong type: expected object");
   if (deeper_than(object, kMaxJsonDepth)) {
@@ -255,23 +277,9 @@ Route parse(const json& object, std::string id) {
   Route route;
   route.id = std::move(id);
 
-  const bool has_uri = object.contains("uri");
-  const bool has_uris = object.contains("uris");
-  if (has_uri == has_uris)
+  if (object.contains("uri") == object.contains("uris"))
     invalid("uri", "validation failed: exactly one of \"uri\" and \"uris\" is required");
-  if (has_uri) {
-    route.uris.push_back(require_string(object.at("uri"), "uri"));
-    check_uri(route.uris.back(), "uri");
-  } else {
-    const json& uris = object.at("uris");
-    if (!uris.is_array() || uris.empty()) {
-      invalid("uris", "validation failed: expected a non-empty array of strings");
-    }
-    for (const auto& u : uris) {
-      route.uris.push_back(require_string(u, "uris"));
-      check_uri(route.uris.back(), "uris");
-    }
-  }
+  route.uris = one_or_many(object, "uri", "uris", check_uri);
 
   if (object.contains("status")) {
     const json& status = object.at("status");
@@ -284,19 +292,7 @@ Route parse(const json& object, std::string id) {
   if (object.contains("host") && object.contains("hosts")) {
     invalid("host", "validation failed: \"host\" and \"hosts\" cannot both be given");
   }
-  if (object.contains("host")) {
-    route.hosts.push_back(require_string(object.at("host"), "host"));
-    check_host(route.hosts.back(), "host");
-  } else if (object.contains("hosts")) {
-    const json& hosts = object.at("hosts");
-    if (!hosts.is_array() || hosts.empty()) {
-      invalid("hosts", "validation failed: expected a non-empty array of strings");
-    }
-    for (const auto& h : hosts) {
-      route.hosts.push_back(require_string(h, "hosts"));
-      check_host(route.hosts.back(), "hosts");
-    }
-  }
+  route.hosts = one_or_many(object, "host", "hosts", check_host);
 
   const json& upstream = require(object, "upstream", "upstream");
   if (!upstream.is_object()) invalid("upstream", "validation failed: wrong type: expected object");
