@@ -243,10 +243,10 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (key_generated) {
-    // Printed once, at generation; later starts read it from the file.
-    std::cout << "kpg-gateway: generated admin API key " << admin_key << " (stored in "
+    // Only where it is: the output usually ends up in logs, which are not secret.
+    std::cout << "kpg-gateway: generated an admin API key in "
               << (std::filesystem::path(cfg.data_dir) / "admin.key").string()
-              << ", mode 0600); send it as X-API-KEY" << std::endl;
+              << " (mode 0600); send its content as X-API-KEY" << std::endl;
   }
   admin::AdminApi admin_api(routes, admin_key);
 

@@ -12,6 +12,8 @@
 
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace kpg::testing {
 
@@ -21,10 +23,11 @@ struct HttpResult {
   nlohmann::json json() const { return nlohmann::json::parse(body, nullptr, false); }
 };
 
-inline HttpResult http_request(const std::string& port, boost::beast::http::verb method,
-                               const std::string& target,
-                               const std::optional<std::string>& api_key = std::nullopt,
-                               const std::string& body = "") {
+/// `headers` are set last, so they may replace the Host header.
+inline HttpResult http_request(
+    const std::string& port, boost::beast::http::verb method, const std::string& target,
+    const std::optional<std::string>& api_key = std::nullopt, const std::string& body = "",
+    const std::vector<std::pair<std::string, std::string>>& headers = {}) {
   namespace beast = boost::beast;
   boost::asio::io_context io;
   beast::tcp_stream stream(io);
@@ -38,6 +41,7 @@ inline HttpResult http_request(const std::string& port, boost::beast::http::verb
     req.body() = body;
     req.prepare_payload();
   }
+  for (const auto& [name, value] : headers) req.set(name, value);
   beast::http::write(stream, req);
   beast::flat_buffer buffer;
   beast::http::response<beast::http::string_body> res;

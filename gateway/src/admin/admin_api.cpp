@@ -1,14 +1,10 @@
 #include "admin/admin_api.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
 #include <stdexcept>
+#include <variant>
 
 namespace kpg::admin {
 
@@ -56,13 +52,14 @@ AdminResponse AdminApi::handle(const AdminRequest& request) const {
     id = std::string(rest);
   }
 
+  // Nesting is bounded while parsing: a body of "[[[[..." must cost neither stack nor memory.
   auto parse_body = [&](json& out) -> std::optional<AdminResponse> {
-    try {
-      out = json::parse(request.body);
-      return std::nullopt;
-    } catch (const json::exception& e) {
-      return error(400, std::string("invalid request body: ") + e.what());
+    auto parsed = config::parse_json_bounded(request.body);
+    if (auto* message = std::get_if<std::string>(&parsed)) {
+      return error(400, "invalid request body: " + *message);
     }
+    out = std::get<json>(std::move(parsed));
+    return std::nullopt;
   };
   auto outcome = [](const config::RouteManager::Outcome& o) { return reply(o.status, o.body); };
 
@@ -107,16 +104,12 @@ std::string resolve_admin_key(const char* env_value, const std::string& configur
   static constexpr char hex[] = "0123456789abcdef";
   std::string key;
   for (int i = 0; i < 32; ++i) key += hex[random() % 16];
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    throw std::runtime_error(path.string() +
-                             ": cannot create the admin key file: " + std::strerror(errno));
+  // Whole or absent even after a crash (a half-written key would stop every later start).
+  try {
+    config::write_file_atomically(path.string(), key + "\n");
+  } catch (const config::StoreError& e) {
+    throw std::runtime_error(std::string("cannot store the admin key: ") + e.what());
   }
-  const std::string line = key + "\n";
-  const bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) &&
-                  ::fsync(fd) == 0;
-  ::close(fd);
-  if (!ok) throw std::runtime_error(path.string() + ": cannot write the admin key");
   if (generated) *generated = true;
   return key;
 }

@@ -37,7 +37,8 @@ class AdminApi {
 
 /// The admin key: KPG_ADMIN_KEY, else `configured`, else the key stored in
 /// `data_dir`/admin.key, else a new random key stored there (mode 0600); `generated` tells the
-/// caller to print it once. Throws std::runtime_error when the key file cannot be read/written.
+/// caller to say where it is (the key itself never goes to the output, which ends up in logs).
+/// Throws std::runtime_error when the key file cannot be read/written.
 std::string resolve_admin_key(const char* env_value, const std::string& configured,
                               const std::string& data_dir, bool* generated);
 

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <initializer_list>
+#include <utility>
 
 namespace kpg::config {
 
@@ -59,6 +61,101 @@ bool Route::same_kafka_settings(const Route& other) const {
          sasl_key(sasl) == sasl_key(other.sasl);
 }
 
+bool Route::matches_host(std::string_view host_header) const {
+  if (hosts.empty()) return true;
+  // Like nginx's $host, which APISIX matches on: the port is dropped, case does not matter.
+  std::string_view name = host_header;
+  if (!name.empty() && name.front() == '[') {
+    name =
+        name.substr(0, name.find(']') == std::string_view::npos ? name.size() : name.find(']') + 1);
+  } else if (const auto colon = name.find(':'); colon != std::string_view::npos) {
+    name = name.substr(0, colon);
+  }
+  auto iequal = [](std::string_view a, std::string_view b) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+             return std::tolower(static_cast<unsigned char>(x)) ==
+                    std::tolower(static_cast<unsigned char>(y));
+           });
+  };
+  for (const std::string& host : hosts) {
+    if (host.front() == '*') {
+      // "*.example.com": any name ending in ".example.com" (at least one character before it).
+      const std::string_view suffix = std::string_view(host).substr(1);
+      if (name.size() > suffix.size() && iequal(name.substr(name.size() - suffix.size()), suffix)) {
+        return true;
+      }
+    } else if (iequal(name, host)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+namespace {
+
+// Counts nesting while nlohmann's parser (an explicit state machine, not recursion) reads, and
+// stops it at the limit, before any tree is built.
+class DepthLimit final : public json::json_sax_t {
+ public:
+  explicit DepthLimit(std::size_t max_depth) : max_depth_(max_depth) {}
+  std::string error;
+
+  bool null() override { return true; }
+  bool boolean(bool) override { return true; }
+  bool number_integer(number_integer_t) override { return true; }
+  bool number_unsigned(number_unsigned_t) override { return true; }
+  bool number_float(number_float_t, const string_t&) override { return true; }
+  bool string(string_t&) override { return true; }
+  bool binary(binary_t&) override { return true; }
+  bool key(string_t&) override { return true; }
+  bool start_object(std::size_t) override { return enter(); }
+  bool end_object() override { return leave(); }
+  bool start_array(std::size_t) override { return enter(); }
+  bool end_array() override { return leave(); }
+  bool parse_error(std::size_t, const std::string&, const json::exception& e) override {
+    error = e.what();
+    return false;
+  }
+
+ private:
+  bool enter() {
+    if (++depth_ <= max_depth_) return true;
+    error = "JSON nested deeper than " + std::to_string(max_depth_) + " levels (kpg's limit)";
+    return false;
+  }
+  bool leave() {
+    --depth_;
+    return true;
+  }
+  std::size_t max_depth_;
+  std::size_t depth_ = 0;
+};
+
+// True when `value` nests deeper than `max_depth` (iterative: `value` may be hostile).
+bool deeper_than(const json& value, std::size_t max_depth) {
+  std::vector<std::pair<const json*, std::size_t>> pending{{&value, 0}};
+  while (!pending.empty()) {
+    const auto [node, depth] = pending.back();
+    pending.pop_back();
+    if (!node->is_structured()) continue;
+    if (depth + 1 > max_depth) return true;
+    for (const auto& child : *node) pending.emplace_back(&child, depth + 1);
+  }
+  return false;
+}
+
+}  // namespace
+
+std::variant<json, std::string> parse_json_bounded(std::string_view text, std::size_t max_depth) {
+  DepthLimit limit(max_depth);
+  if (!json::sax_parse(text, &limit)) return limit.error;
+  try {
+    return json::parse(text);
+  } catch (const json::exception& e) {  // not expected: the first pass accepted the text
+    return std::string(e.what());
+  }
+}
+
 namespace {
 
 struct Invalid {
@@ -87,37 +184,120 @@ std::string require_string(const json& value, const std::string& path, bool non_
   return s;
 }
 
+// Refuses every key of `object` not in `known`: kpg never stores a setting it would ignore
+// (a "key-auth" plugin or "hosts" that nobody enforces would be a silent security hole).
+void only_known(const json& object, std::initializer_list<std::string_view> known,
+                const std::string& prefix) {
+  for (const auto& [key, value] : object.items()) {
+    if (std::find(known.begin(), known.end(), key) == known.end()) {
+      throw Invalid{"invalid configuration: property \"" + prefix + key +
+                    "\" is not supported by kpg"};
+    }
+  }
+}
+
+// APISIX's metadata fields (name, desc, labels): stored and shown, with APISIX's limits.
+void check_metadata(const json& object, const std::string& prefix) {
+  if (object.contains("name")) {
+    const auto name = require_string(object.at("name"), prefix + "name");
+    if (name.size() > 100)
+      invalid(prefix + "name", "validation failed: longer than 100 characters");
+  }
+  if (object.contains("desc")) {
+    const auto desc = require_string(object.at("desc"), prefix + "desc", false);
+    if (desc.size() > 256)
+      invalid(prefix + "desc", "validation failed: longer than 256 characters");
+  }
+  if (object.contains("labels")) {
+    const json& labels = object.at("labels");
+    if (!labels.is_object() || labels.empty()) {
+      invalid(prefix + "labels", "validation failed: expected a non-empty object of strings");
+    }
+    for (const auto& [key, value] : labels.items()) {
+      const auto text = require_string(value, prefix + "labels." + key);
+      if (key.size() > 256 || text.size() > 256) {
+        invalid(prefix + "labels." + key, "validation failed: longer than 256 characters");
+      }
+    }
+  }
+}
+
+// APISIX's host pattern: an optional leading '*' (a wildcard label), then name characters.
+void check_host(const std::string& host, const std::string& path) {
+  const std::string_view name = host.front() == '*' ? std::string_view(host).substr(1) : host;
+  const bool valid =
+      !name.empty() && host.size() <= 253 && std::all_of(name.begin(), name.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_' ||
+               c == '[' || c == ']' || c == ':';
+      });
+  if (!valid) invalid(path, "validation failed: \"" + host + "\" is not a valid host name");
+  if (host.front() == '*' && name.front() != '.') {
+    invalid(path, "validation failed: \"" + host + "\": a wildcard is \"*.\" then a domain");
+  }
+}
+
 void check_uri(const std::string& uri, const std::string& path) {
   if (uri.empty() || uri.front() != '/') invalid(path, "validation failed: must start with '/'");
   if (uri.size() > 4096) invalid(path, "validation failed: longer than 4096 characters");
 }
 
-Route parse(const json& object, std::string id) {
-  if (!object.is_object()) invalid("route", "validation failed: wrong type: expected object");
-  Route route;
-  route.id = std::move(id);
-  route.definition = object;
-
-  const bool has_uri = object.contains("uri");
-  const bool has_uris = object.contains("uris");
-  if (has_uri == has_uris)
-    invalid("uri", "validation failed: exactly one of \"uri\" and \"uris\" is required");
-  if (has_uri) {
-    route.uris.push_back(require_string(object.at("uri"), "uri"));
-    check_uri(route.uris.back(), "uri");
-  } else {
-    const json& uris = object.at("uris");
-    if (!uris.is_array() || uris.empty()) {
-      invalid("uris", "validation failed: expected a non-empty array of strings");
+// APISIX's pairs such as "uri" (one string) / "uris" (a non-empty array of strings): the values
+// of whichever is present, each checked by `check`; none when neither is.
+std::vector<std::string> one_or_many(const json& object, const std::string& single,
+                                     const std::string& plural,
+                                     void (*check)(const std::string&, const std::string&)) {
+  std::vector<std::string> values;
+  if (object.contains(single)) {
+    values.push_back(require_string(object.at(single), single));
+    check(values.back(), single);
+  } else if (object.contains(plural)) {
+    const json& array = object.at(plural);
+    if (!array.is_array() || array.empty()) {
+      invalid(plural, "validation failed: expected a non-empty array of strings");
     }
-    for (const auto& u : uris) {
-      route.uris.push_back(require_string(u, "uris"));
-      check_uri(route.uris.back(), "uris");
+    for (const auto& item : array) {
+      values.push_back(require_string(item, plural));
+      check(values.back(), plural);
     }
   }
+  return values;
+}
+
+Route parse(const json& object, std::string id) {
+  if (!object.is_object()) invalid("route", "validation failed: wrong type: expected object");
+  if (deeper_than(object, kMaxJsonDepth)) {
+    invalid("route", "validation failed: nested deeper than " + std::to_string(kMaxJsonDepth) +
+                         " levels (kpg's limit)");
+  }
+  only_known(
+      object,
+      {"uri", "uris", "upstream", "plugins", "status", "host", "hosts", "name", "desc", "labels"},
+      "");
+  check_metadata(object, "");
+  Route route;
+  route.id = std::move(id);
+
+  if (object.contains("uri") == object.contains("uris"))
+    invalid("uri", "validation failed: exactly one of \"uri\" and \"uris\" is required");
+  route.uris = one_or_many(object, "uri", "uris", check_uri);
+
+  if (object.contains("status")) {
+    const json& status = object.at("status");
+    if (!status.is_number_integer() ||
+        (status.get<long long>() != 0 && status.get<long long>() != 1)) {
+      invalid("status", "validation failed: expected 1 (enabled) or 0 (disabled)");
+    }
+    route.enabled = status.get<long long>() == 1;
+  }
+  if (object.contains("host") && object.contains("hosts")) {
+    invalid("host", "validation failed: \"host\" and \"hosts\" cannot both be given");
+  }
+  route.hosts = one_or_many(object, "host", "hosts", check_host);
 
   const json& upstream = require(object, "upstream", "upstream");
   if (!upstream.is_object()) invalid("upstream", "validation failed: wrong type: expected object");
+  only_known(upstream, {"scheme", "type", "nodes", "tls", "name", "desc", "labels"}, "upstream.");
+  check_metadata(upstream, "upstream.");
   const std::string scheme =
       require_string(require(upstream, "scheme", "upstream.scheme"), "upstream.scheme");
   if (scheme != "kafka") {
@@ -150,6 +330,8 @@ Route parse(const json& object, std::string id) {
   } else if (nodes.is_array()) {
     for (const auto& n : nodes) {
       if (!n.is_object()) invalid("upstream.nodes", "validation failed: expected objects");
+      // The weight is accepted as in APISIX; kpg uses the nodes only to bootstrap.
+      only_known(n, {"host", "port", "weight"}, "upstream.nodes.");
       const auto host =
           require_string(require(n, "host", "upstream.nodes.host"), "upstream.nodes.host");
       const json& port = require(n, "port", "upstream.nodes.port");
@@ -166,6 +348,7 @@ Route parse(const json& object, std::string id) {
   if (upstream.contains("tls")) {
     const json& tls = upstream.at("tls");
     if (!tls.is_object()) invalid("upstream.tls", "validation failed: wrong type: expected object");
+    only_known(tls, {"verify", "ca_file", "client_cert_file", "client_key_file"}, "upstream.tls.");
     TlsSettings settings;
     if (tls.contains("verify")) {
       if (!tls.at("verify").is_boolean()) {
@@ -194,13 +377,20 @@ Route parse(const json& object, std::string id) {
   if (object.contains("plugins")) {
     const json& plugins = object.at("plugins");
     if (!plugins.is_object()) invalid("plugins", "validation failed: wrong type: expected object");
+    for (const auto& [name, conf] : plugins.items()) {
+      if (name != "kafka-proxy") {
+        throw Invalid{"invalid configuration: plugin \"" + name + "\" is not supported by kpg"};
+      }
+    }
     if (plugins.contains("kafka-proxy")) {
       const json& proxy = plugins.at("kafka-proxy");
       if (!proxy.is_object())
         invalid("kafka-proxy", "validation failed: wrong type: expected object");
+      only_known(proxy, {"sasl"}, "plugins.kafka-proxy.");
       if (proxy.contains("sasl")) {
         const json& sasl = proxy.at("sasl");
         if (!sasl.is_object()) invalid("sasl", "validation failed: wrong type: expected object");
+        only_known(sasl, {"username", "password", "mechanism"}, "plugins.kafka-proxy.sasl.");
         SaslSettings settings;
         // Nested like APISIX: property "sasl" validation failed: property "password" ...
         const std::string username_path = "sasl\" validation failed: property \"username";
@@ -221,6 +411,7 @@ Route parse(const json& object, std::string id) {
       }
     }
   }
+  route.definition = object;  // copied only once it is known to be small and well-formed
   return route;
 }
 

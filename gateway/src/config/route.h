@@ -6,9 +6,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -44,6 +46,10 @@ struct ClusterSettings {
 struct Route {
   std::string id;
   std::vector<std::string> uris;  ///< exact paths; a trailing '*' matches a prefix
+  /// APISIX `host` / `hosts`: the upgrade's Host (port stripped, any case) must be one of
+  /// these; "*.example.com" matches any name ending in ".example.com". Empty = any host.
+  std::vector<std::string> hosts;
+  bool enabled = true;  ///< APISIX `status`: 0 disables the route (its URIs are not served)
   std::vector<BrokerNode> nodes;  ///< bootstrap brokers
   std::optional<TlsSettings> tls;
   std::optional<SaslSettings> sasl;
@@ -52,10 +58,24 @@ struct Route {
   /// True when both routes reach Kafka the same way (a Kafka client can be shared).
   bool same_kafka_settings(const Route& other) const;
   ClusterSettings cluster() const { return {id, nodes, tls, sasl}; }
+  /// True when a request with this Host header value ("name", "name:port", "[v6]:port") may use
+  /// the route.
+  bool matches_host(std::string_view host_header) const;
 };
 
+/// Deepest nesting of arrays/objects accepted in a route (APISIX's route objects need 4; the
+/// rest is headroom). Bounds the work on untrusted JSON, whose handling elsewhere recurses.
+inline constexpr std::size_t kMaxJsonDepth = 32;
+
+/// Parses JSON text whose arrays/objects nest at most `max_depth` deep. The depth is checked
+/// while reading, before any tree is built, so hostile nesting costs neither stack nor memory.
+/// On failure returns a message naming the problem (e.g. the depth limit).
+std::variant<nlohmann::json, std::string> parse_json_bounded(std::string_view text,
+                                                             std::size_t max_depth = kMaxJsonDepth);
+
 /// Validates an APISIX route object. On failure returns a message of the form
-/// "invalid configuration: <field> <rule>", naming the field and the rule it breaks.
+/// "invalid configuration: <field> <rule>", naming the field and the rule it breaks. Fields and
+/// plugins kpg does not implement are refused by name (never stored and silently ignored).
 std::variant<Route, std::string> parse_route(const nlohmann::json& object, std::string id);
 
 /// Parses "host:port" / "[v6]:port"; nullopt when malformed. Port 0 ("any free port") is

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <random>
 #include <sstream>
 
@@ -82,6 +83,36 @@ RouteManager::RouteManager(RouteTableHolder& holder, SourceFactory factory, std:
       store_path_(std::move(store_path)),
       on_change_(std::move(on_change)) {}
 
+void write_file_atomically(const std::string& path, const std::string& data) {
+  const std::string tmp = path + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) throw StoreError(tmp + ": cannot create: " + std::strerror(errno));
+  try {
+    write_all(fd, data, tmp);
+    if (::fsync(fd) != 0) throw StoreError(tmp + ": fsync failed: " + std::strerror(errno));
+  } catch (...) {
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    throw;
+  }
+  if (::close(fd) != 0) {
+    const std::string reason = std::strerror(errno);
+    ::unlink(tmp.c_str());
+    throw StoreError(tmp + ": close failed: " + reason);
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    const std::string reason = std::strerror(errno);
+    ::unlink(tmp.c_str());
+    throw StoreError(path + ": rename failed: " + reason);
+  }
+  const auto dir = std::filesystem::path(path).parent_path();
+  const int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+}
+
 void RouteManager::load(const std::vector<Route>& initial) {
   std::lock_guard lock(mutex_);
   std::map<std::string, Entry> next;
@@ -93,16 +124,24 @@ void RouteManager::load(const std::vector<Route>& initial) {
     value["update_time"] = now;
     next[route.id] = Entry{std::make_shared<const Route>(route), value};
   }
+  if (!store_path_.empty()) {
+    // A write killed before its rename leaves only this temporary file; the store is intact.
+    std::error_code ignored;
+    if (std::filesystem::remove(store_path_ + ".tmp", ignored)) {
+      spdlog::warn("event=route_store_tmp_removed file=\"{}.tmp\"", store_path_);
+    }
+  }
   if (!store_path_.empty() && std::filesystem::exists(store_path_)) {
     std::ifstream in(store_path_);
     if (!in) throw StoreError(store_path_ + ": cannot read the route store");
-    json stored;
-    try {
-      stored = json::parse(in);
-    } catch (const json::exception& e) {
-      throw StoreError(store_path_ + ": corrupt route store (not valid JSON: " + e.what() +
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    // The store's own two levels ({"routes": [...]}) above the routes' limit.
+    auto parsed_store = parse_json_bounded(text, kMaxJsonDepth + 2);
+    if (auto* error = std::get_if<std::string>(&parsed_store)) {
+      throw StoreError(store_path_ + ": corrupt route store (" + *error +
                        "); fix or move the file away, it is never replaced automatically");
     }
+    const json& stored = std::get<json>(parsed_store);
     if (!stored.is_object() || !stored.contains("routes") || !stored["routes"].is_array()) {
       throw StoreError(store_path_ + ": corrupt route store (expected {\"routes\": [...]})");
     }
@@ -119,13 +158,17 @@ void RouteManager::load(const std::vector<Route>& initial) {
       next[id] = Entry{std::make_shared<const Route>(std::get<Route>(std::move(parsed))), value};
     }
   }
-  if (auto error = publish(std::move(next))) throw StoreError(*error);
+  auto built = build(next);
+  if (auto* error = std::get_if<std::string>(&built)) throw StoreError(*error);
+  publish(std::get<std::shared_ptr<const RouteTable>>(std::move(built)), std::move(next));
 }
 
-std::optional<std::string> RouteManager::publish(std::map<std::string, Entry> next) {
+std::variant<std::shared_ptr<const RouteTable>, std::string> RouteManager::build(
+    const std::map<std::string, Entry>& next) const {
   const auto current = holder_.get();
   std::vector<ActiveRoute> active;
   for (const auto& [id, entry] : next) {
+    if (!entry.route->enabled) continue;  // not served, so no Kafka client either
     std::shared_ptr<kafka::RecordSource> source;
     // Reuse a live Kafka client with the same settings (same route first, then any route).
     for (const auto& old : current->routes()) {
@@ -147,16 +190,22 @@ std::optional<std::string> RouteManager::publish(std::map<std::string, Entry> ne
     }
     active.push_back({entry.route, std::move(source)});
   }
-  auto table = std::make_shared<const RouteTable>(std::move(active));
-  holder_.set(table);
+  return std::make_shared<const RouteTable>(std::move(active));
+}
 
-  // Sessions of routes that went away or changed are closed so clients reconnect to the new
-  // configuration.
+void RouteManager::publish(std::shared_ptr<const RouteTable> table,
+                           std::map<std::string, Entry> next) {
+  holder_.set(std::move(table));
+
+  // Sessions of routes that went away, changed or were disabled are closed so clients reconnect
+  // to the new configuration.
   std::vector<std::pair<std::string, std::string>> affected;
   for (const auto& [id, entry] : routes_) {
     auto it = next.find(id);
     if (it == next.end()) {
       affected.emplace_back(id, "route deleted");
+    } else if (entry.route->enabled && !it->second.route->enabled) {
+      affected.emplace_back(id, "route disabled");
     } else if (definition_of(it->second.value) != definition_of(entry.value)) {
       affected.emplace_back(id, "route changed");
     }
@@ -165,37 +214,16 @@ std::optional<std::string> RouteManager::publish(std::map<std::string, Entry> ne
   for (const auto& [id, why] : affected) {
     if (on_change_) on_change_(id, why);
   }
-  return std::nullopt;
 }
 
 void RouteManager::persist(const std::map<std::string, Entry>& routes) const {
   if (store_path_.empty()) return;
   json doc = {{"version", 1}, {"routes", json::array()}};
   for (const auto& [id, entry] : routes) doc["routes"].push_back(entry.value);
-  const std::string data = doc.dump(2) + "\n";
-  const std::string tmp = store_path_ + ".tmp";
-  // temp file + fsync + rename + fsync(dir): a crash leaves either the old or the new store.
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) throw StoreError(tmp + ": cannot create: " + std::strerror(errno));
-  try {
-    write_all(fd, data, tmp);
-    if (::fsync(fd) != 0) throw StoreError(tmp + ": fsync failed: " + std::strerror(errno));
-  } catch (...) {
-    ::close(fd);
-    throw;
-  }
-  ::close(fd);
-  if (::rename(tmp.c_str(), store_path_.c_str()) != 0) {
-    throw StoreError(store_path_ + ": rename failed: " + std::strerror(errno));
-  }
-  const auto dir = std::filesystem::path(store_path_).parent_path();
-  const int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
+  write_file_atomically(store_path_, doc.dump(2) + "\n");
 }
 
+// Validate, build, persist, publish: each step runs only when the one before succeeded.
 RouteManager::Outcome RouteManager::store(const std::string& id, const json& body,
                                           bool created_by_post) {
   if (!body.is_object()) {
@@ -237,13 +265,15 @@ RouteManager::Outcome RouteManager::store(const std::string& id, const json& bod
   value["create_time"] = created ? now : existing->second.value.value("create_time", now);
   value["update_time"] = now;
   next[id] = Entry{std::make_shared<const Route>(std::move(route)), value};
+  auto built = build(next);
+  if (auto* error = std::get_if<std::string>(&built)) return {400, error_body(*error)};
   try {
     persist(next);
   } catch (const StoreError& e) {
     spdlog::error("event=route_store_failed route={} err=\"{}\"", id, e.what());
     return {500, error_body(std::string("cannot persist the route: ") + e.what())};
   }
-  if (auto error = publish(std::move(next))) return {400, error_body(*error)};
+  publish(std::get<std::shared_ptr<const RouteTable>>(std::move(built)), std::move(next));
   spdlog::info("event=route_{} route={}", created ? "created" : "updated", id);
   return {created || created_by_post ? 201 : 200, wrapped(id, value)};
 }
@@ -295,12 +325,15 @@ RouteManager::Outcome RouteManager::remove(const std::string& id) {
   }
   auto next = routes_;
   next.erase(id);
+  auto built = build(next);
+  if (auto* error = std::get_if<std::string>(&built)) return {500, error_body(*error)};
   try {
     persist(next);
   } catch (const StoreError& e) {
+    spdlog::error("event=route_store_failed route={} err=\"{}\"", id, e.what());
     return {500, error_body(std::string("cannot persist the change: ") + e.what())};
   }
-  if (auto error = publish(std::move(next))) return {500, error_body(*error)};
+  publish(std::get<std::shared_ptr<const RouteTable>>(std::move(built)), std::move(next));
   spdlog::info("event=route_deleted route={}", id);
   return {200, json{{"key", "/apisix/routes/" + id}, {"deleted", "1"}}};
 }

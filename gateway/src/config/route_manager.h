@@ -1,6 +1,8 @@
-// The live set of routes: validates changes, persists them (crash-safe) in the data dir, builds
-// a new immutable RouteTable and publishes it with one swap. Kafka sources are reused for routes
-// whose Kafka settings did not change, and shared between routes with identical settings.
+// The live set of routes. A change is validated, then built (its Kafka sources and a new
+// immutable RouteTable: the steps that can still fail), then persisted (crash-safe) in the data
+// dir, and only then published with one swap. So a change that is refused is neither live nor
+// stored, and what is stored always loads at the next start. Kafka sources are reused for
+// routes whose Kafka settings did not change, and shared between routes with identical settings.
 //
 // Threading: all methods are thread-safe (serialized by an internal mutex); the data plane never
 // waits on it (it reads the RouteTableHolder).
@@ -18,6 +20,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <variant>
 #include <vector>
 
 namespace kpg::config {
@@ -39,7 +42,8 @@ class RouteManager {
 
   /// Start-up: `initial` routes (config file, embedded demo), then the persisted ones (which
   /// win on equal ids). Throws StoreError naming the file when the store is unreadable or
-  /// corrupt: it is never silently replaced.
+  /// corrupt: it is never silently replaced. A temporary file left by a write that never
+  /// completed (a crash) is removed: the store itself is whole.
   void load(const std::vector<Route>& initial);
 
   struct Outcome {
@@ -62,7 +66,13 @@ class RouteManager {
     nlohmann::json value;  // what GET returns (unmasked), incl. id, create_time, update_time
   };
   Outcome store(const std::string& id, const nlohmann::json& body, bool created_by_post);
-  std::optional<std::string> publish(std::map<std::string, Entry> next);
+  /// Creates what `next` needs (Kafka sources, the table) without making it live; on failure
+  /// returns the message for the client.
+  std::variant<std::shared_ptr<const RouteTable>, std::string> build(
+      const std::map<std::string, Entry>& next) const;
+  /// Makes `table` live and closes the sessions of routes that went away, changed or were
+  /// disabled.
+  void publish(std::shared_ptr<const RouteTable> table, std::map<std::string, Entry> next);
   void persist(const std::map<std::string, Entry>& routes) const;
 
   RouteTableHolder& holder_;
@@ -72,6 +82,10 @@ class RouteManager {
   mutable std::mutex mutex_;
   std::map<std::string, Entry> routes_;
 };
+
+/// Replaces `path` with `data` so that a crash at any moment leaves the old content or the new,
+/// never a mix: `path`.tmp (mode 0600), fsync, rename, fsync of the directory. Throws StoreError.
+void write_file_atomically(const std::string& path, const std::string& data);
 
 /// True when `id` is a valid route id (1-64 of [A-Za-z0-9._-]).
 bool valid_route_id(const std::string& id);

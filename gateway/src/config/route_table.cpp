@@ -4,10 +4,11 @@ namespace kpg::config {
 
 RouteTable::RouteTable(std::vector<ActiveRoute> routes) : routes_(std::move(routes)) {}
 
-const ActiveRoute* RouteTable::match(std::string_view path) const {
+const ActiveRoute* RouteTable::match(std::string_view path, std::string_view host) const {
   const ActiveRoute* best_prefix = nullptr;
   std::size_t best_len = 0;
   for (const auto& active : routes_) {
+    if (!active.route->matches_host(host)) continue;
     for (const auto& uri : active.route->uris) {
       if (!uri.empty() && uri.back() == '*') {
         const std::string_view prefix(uri.data(), uri.size() - 1);

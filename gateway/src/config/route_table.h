@@ -20,11 +20,13 @@ struct ActiveRoute {
 
 class RouteTable {
  public:
+  /// `routes` are the enabled ones (a disabled route is not served at all).
   explicit RouteTable(std::vector<ActiveRoute> routes);
 
-  /// APISIX matching: an exact uri wins over a prefix ("/a/*"); the longest prefix wins.
-  /// `path` excludes the query string. Returns nullptr when nothing matches.
-  const ActiveRoute* match(std::string_view path) const;
+  /// APISIX matching: an exact uri wins over a prefix ("/a/*"); the longest prefix wins. A
+  /// route with hosts takes part only when `host` (the Host header) is one of them. `path`
+  /// excludes the query string. Returns nullptr when nothing matches.
+  const ActiveRoute* match(std::string_view path, std::string_view host = {}) const;
   const std::vector<ActiveRoute>& routes() const noexcept { return routes_; }
 
  private:

@@ -1,0 +1,107 @@
+// A real kpg-gateway process per test (own data dir, admin key kAdminTestKey) in front of one
+// kpg-devkafka broker per suite with topic "orders" (1 partition, 3 records). For integration
+// tests of the admin API and of what it configures.
+#pragma once
+
+#include "child_process.h"
+#include "kafka/producer.h"
+#include "test_clients.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace kpg::testing {
+
+inline constexpr const char* kAdminTestKey = "test-admin-key-0123456789";
+
+struct Gateway {
+  std::unique_ptr<ChildProcess> process;
+  std::string port;
+  std::string admin_port;
+};
+
+/// Starts kpg-gateway with data dir `dir`/data; `extra` YAML lines are appended to its config.
+inline Gateway start_gateway(const std::filesystem::path& dir, const std::string& extra = "") {
+  using namespace std::chrono_literals;
+  std::filesystem::create_directories(dir);
+  const auto config = dir / "gateway.yaml";
+  std::ofstream(config) << "listen: 127.0.0.1:0\nadmin_listen: 127.0.0.1:0\n"
+                        << "data_dir: " << (dir / "data").string() << "\n"
+                        << "kafka_timeout_ms: 2000\n"
+                        << extra;
+  Gateway g;
+  g.process = std::make_unique<ChildProcess>(
+      std::vector<std::string>{KPG_GATEWAY_BIN, "--config", config.string()});
+  auto admin = g.process->wait_for_line("event=admin_listening", 15s);
+  auto data = g.process->wait_for_line("event=listening", 15s);
+  if (!admin || !data) {
+    ADD_FAILURE() << "gateway did not start: " << g.process->transcript();
+    return g;
+  }
+  auto port_of = [](const std::string& line) {
+    const auto address = field(line, "address");
+    return address.substr(address.rfind(':') + 1);
+  };
+  g.admin_port = port_of(*admin);
+  g.port = port_of(*data);
+  return g;
+}
+
+class AdminFixture : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    using namespace std::chrono_literals;
+    broker_ = new ChildProcess({KPG_DEVKAFKA_BIN, "mock", "--topic", "orders:1"});
+    auto line = broker_->wait_for_line("bootstrap=", 15s);
+    ASSERT_TRUE(line) << broker_->transcript();
+    bootstrap_ = field(*line, "bootstrap");
+    kafka::Producer producer(bootstrap_);
+    for (int i = 0; i < 3; ++i) ASSERT_EQ(producer.produce("orders", 0, "k", "v").error, "");
+  }
+  static void TearDownTestSuite() {
+    delete broker_;
+    broker_ = nullptr;
+  }
+
+  void SetUp() override {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    dir_ = std::filesystem::temp_directory_path() /
+           ("kpg-admin-test-" + std::to_string(::getpid()) + "-" + info->test_suite_name() + "-" +
+            info->name());
+    std::filesystem::remove_all(dir_);
+    gateway_ = start_gateway(dir_, std::string("admin_key: ") + kAdminTestKey + "\n");
+  }
+  void TearDown() override {
+    gateway_.process.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  nlohmann::json route(const std::string& uri, const std::string& nodes = "") const {
+    return nlohmann::json{{"uri", uri},
+                          {"upstream",
+                           {{"scheme", "kafka"},
+                            {"type", "none"},
+                            {"nodes", {{nodes.empty() ? bootstrap_ : nodes, 1}}}}}};
+  }
+  HttpResult admin(boost::beast::http::verb method, const std::string& target,
+                   const std::string& body = "",
+                   std::optional<std::string> key = std::string(kAdminTestKey)) const {
+    return http_request(gateway_.admin_port, method, target, key, body);
+  }
+  std::string url(const std::string& path) const {
+    return "ws://127.0.0.1:" + gateway_.port + path;
+  }
+
+  static inline ChildProcess* broker_ = nullptr;
+  static inline std::string bootstrap_;
+  std::filesystem::path dir_;
+  Gateway gateway_;
+};
+
+}  // namespace kpg::testing
