@@ -2,6 +2,7 @@
 // cannot have, pipelines deeper than the in-flight limit, clients that stop reading, more
 // connections than file descriptors or limits allow, log floods and invalid close codes.
 #include "child_process.h"
+#include "gateway_process.h"
 #include "kafka/producer.h"
 #include "test_clients.h"
 
@@ -38,11 +39,7 @@ namespace http = beast::http;
 
 constexpr const char* kAdminKey = "hardening-admin-key-0123456789";
 
-struct Gateway {
-  std::unique_ptr<ChildProcess> process;
-  std::string port;
-  std::string admin_port;
-};
+using kpg::testing::Gateway;
 
 // Reads the process's output for `duration` (so that it never blocks on a full pipe) and returns
 // how many lines seen so far contain every one of `needles`.
@@ -137,32 +134,11 @@ class ServerHardening : public ::testing::Test {
   // Starts kpg-gateway with route "mock" on /kafka and `extra` config lines; `wrapper` runs it
   // (e.g. prlimit).
   Gateway start(const std::string& extra, std::vector<std::string> wrapper = {}) {
-    const auto config = dir_ / "gateway.yaml";
-    std::ofstream(config) << "listen: 127.0.0.1:0\nadmin_listen: 127.0.0.1:0\n"
-                          << "data_dir: " << (dir_ / "data").string() << "\n"
-                          << "admin_key: " << kAdminKey << "\n"
-                          << "kafka_timeout_ms: 2000\n"
-                          << extra << "routes:\n"
-                          << "  - id: mock\n"
-                          << "    uri: /kafka\n"
-                          << "    upstream: {scheme: kafka, nodes: {\"" << bootstrap_
-                          << "\": 1}}\n";
-    wrapper.insert(wrapper.end(), {KPG_GATEWAY_BIN, "--config", config.string()});
-    Gateway g;
-    g.process = std::make_unique<ChildProcess>(wrapper);
-    auto admin = g.process->wait_for_line("event=admin_listening", 15s);
-    auto data = g.process->wait_for_line("event=listening", 15s);
-    if (!admin || !data) {
-      ADD_FAILURE() << "gateway did not start: " << g.process->transcript();
-      return g;
-    }
-    auto port_of = [](const std::string& line) {
-      const auto address = kpg::testing::field(line, "address");
-      return address.substr(address.rfind(':') + 1);
-    };
-    g.admin_port = port_of(*admin);
-    g.port = port_of(*data);
-    return g;
+    return kpg::testing::start_gateway(
+        dir_,
+        std::string("admin_key: ") + kAdminKey + "\n" + extra + "routes:\n  - id: mock\n" +
+            "    uri: /kafka\n    upstream: {scheme: kafka, nodes: {\"" + bootstrap_ + "\": 1}}\n",
+        std::move(wrapper));
   }
 
   static inline ChildProcess* broker_ = nullptr;
