@@ -7,7 +7,7 @@
 #include "kafka/demo_feed.h"
 #include "kafka/mock_cluster.h"
 #include "kafka/rdkafka_source.h"
-#include "server/http_session.h"
+#include "server/admission.h"
 #include "server/listener.h"
 #include "server/server_context.h"
 
@@ -199,6 +199,11 @@ int main(int argc, char** argv) {
   context.session_limits.max_frame_bytes = cfg.max_frame_bytes;
   context.session_limits.max_write_queue_bytes = cfg.max_write_queue_bytes;
   context.session_limits.max_inflight_requests = cfg.max_inflight_requests;
+  context.session_limits.max_total_write_queue_bytes = cfg.max_total_write_queue_bytes;
+  context.session_limits.write_timeout = std::chrono::milliseconds(cfg.write_timeout_ms);
+  context.connections.limits.max_connections = static_cast<std::size_t>(cfg.max_connections);
+  context.connections.limits.max_connections_per_address =
+      static_cast<std::size_t>(cfg.max_connections_per_address);
 
   auto make_source = [&source_reaper, &cfg](const config::Route& route, std::string* error) {
     kafka::SourceOptions options;
@@ -255,7 +260,7 @@ int main(int argc, char** argv) {
                              : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   asio::io_context io(io_threads);
   auto listener = start_listener(io, "--listen", cfg.listen, [&context](asio::ip::tcp::socket s) {
-    server::run_http_session(std::move(s), context);
+    server::admit_connection(std::move(s), context);
   });
   if (!listener) return 1;
 

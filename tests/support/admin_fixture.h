@@ -4,6 +4,7 @@
 #pragma once
 
 #include "child_process.h"
+#include "gateway_process.h"
 #include "kafka/producer.h"
 #include "test_clients.h"
 
@@ -19,39 +20,6 @@
 namespace kpg::testing {
 
 inline constexpr const char* kAdminTestKey = "test-admin-key-0123456789";
-
-struct Gateway {
-  std::unique_ptr<ChildProcess> process;
-  std::string port;
-  std::string admin_port;
-};
-
-/// Starts kpg-gateway with data dir `dir`/data; `extra` YAML lines are appended to its config.
-inline Gateway start_gateway(const std::filesystem::path& dir, const std::string& extra = "") {
-  using namespace std::chrono_literals;
-  std::filesystem::create_directories(dir);
-  const auto config = dir / "gateway.yaml";
-  std::ofstream(config) << "listen: 127.0.0.1:0\nadmin_listen: 127.0.0.1:0\n"
-                        << "data_dir: " << (dir / "data").string() << "\n"
-                        << "kafka_timeout_ms: 2000\n"
-                        << extra;
-  Gateway g;
-  g.process = std::make_unique<ChildProcess>(
-      std::vector<std::string>{KPG_GATEWAY_BIN, "--config", config.string()});
-  auto admin = g.process->wait_for_line("event=admin_listening", 15s);
-  auto data = g.process->wait_for_line("event=listening", 15s);
-  if (!admin || !data) {
-    ADD_FAILURE() << "gateway did not start: " << g.process->transcript();
-    return g;
-  }
-  auto port_of = [](const std::string& line) {
-    const auto address = field(line, "address");
-    return address.substr(address.rfind(':') + 1);
-  };
-  g.admin_port = port_of(*admin);
-  g.port = port_of(*data);
-  return g;
-}
 
 class AdminFixture : public ::testing::Test {
  protected:

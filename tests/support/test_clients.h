@@ -75,6 +75,12 @@ class RawSocket {
     if (!resp.ParseFromString(boost::beast::buffers_to_string(buffer.data()))) return std::nullopt;
     return resp;
   }
+  /// Sends a close frame with `code` and waits for the reply; the error when none came back.
+  boost::beast::error_code close(std::uint16_t code) {
+    boost::beast::error_code ec;
+    ws_.close(boost::beast::websocket::close_reason(code), ec);
+    return ec;
+  }
   int close_code() const { return static_cast<int>(ws_.reason().code); }
   std::string close_reason() const { return std::string(ws_.reason().reason.c_str()); }
 

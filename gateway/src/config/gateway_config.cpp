@@ -78,6 +78,10 @@ void load_yaml_file(const std::string& path, GatewayConfig& config) {
                                               "fetch_max_wait_ms",
                                               "max_write_queue_bytes",
                                               "max_inflight_requests",
+                                              "max_total_write_queue_bytes",
+                                              "write_timeout_ms",
+                                              "max_connections",
+                                              "max_connections_per_address",
                                               "kafka_timeout_ms",
                                               "routes"};
   try {
@@ -115,6 +119,14 @@ void load_yaml_file(const std::string& path, GatewayConfig& config) {
         config.max_write_queue_bytes = get_as<std::size_t>(v, key);
       else if (key == "max_inflight_requests")
         config.max_inflight_requests = get_as<int>(v, key);
+      else if (key == "max_total_write_queue_bytes")
+        config.max_total_write_queue_bytes = get_as<std::size_t>(v, key);
+      else if (key == "write_timeout_ms")
+        config.write_timeout_ms = get_as<int>(v, key);
+      else if (key == "max_connections")
+        config.max_connections = get_as<int>(v, key);
+      else if (key == "max_connections_per_address")
+        config.max_connections_per_address = get_as<int>(v, key);
       else if (key == "kafka_timeout_ms")
         config.kafka_timeout_ms = get_as<int>(v, key);
       else if (key == "routes") {
@@ -174,6 +186,11 @@ void validate(const GatewayConfig& c) {
   range("--max-write-queue-bytes", static_cast<long long>(c.max_write_queue_bytes), 64 * 1024,
         1LL << 32);
   range("--max-inflight-requests", c.max_inflight_requests, 1, 100'000);
+  range("max_total_write_queue_bytes", static_cast<long long>(c.max_total_write_queue_bytes),
+        64 * 1024, 1LL << 40);
+  range("write_timeout_ms", c.write_timeout_ms, 100, 3'600'000);
+  range("max_connections", c.max_connections, 1, 1'000'000);
+  range("max_connections_per_address", c.max_connections_per_address, 1, 1'000'000);
   range("--kafka-timeout-ms", c.kafka_timeout_ms, 100, 600'000);
   std::set<std::string> uris;
   for (const auto& r : c.routes) {

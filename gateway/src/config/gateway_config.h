@@ -31,9 +31,13 @@ struct GatewayConfig {
   std::size_t max_frame_bytes = 1024 * 1024;
   std::size_t fetch_max_bytes = 1024 * 1024;
   int fetch_max_wait_ms = 100;
-  std::size_t max_write_queue_bytes = 16 * 1024 * 1024;
+  std::size_t max_write_queue_bytes = 16 * 1024 * 1024;         ///< per connection
+  std::size_t max_total_write_queue_bytes = 256 * 1024 * 1024;  ///< all connections together
+  int write_timeout_ms = 30'000;  ///< a reply the client takes no byte of for this long closes it
   int max_inflight_requests = 64;
-  int kafka_timeout_ms = 2500;  ///< metadata / offset look-ups give up after this
+  int max_connections = 10'000;             ///< data-plane connections; beyond: HTTP 503
+  int max_connections_per_address = 1'000;  ///< from one client IP address; beyond: HTTP 503
+  int kafka_timeout_ms = 2500;              ///< metadata / offset look-ups give up after this
   std::vector<Route> routes;
 };
 

@@ -1,5 +1,7 @@
 #include "pubsub/pubsub_handler.h"
 
+#include "kafka/topic_name.h"
+
 #include <kpg/pubsub.pb.h>
 
 #include <limits>
@@ -22,6 +24,48 @@ std::string kafka_error_message(std::string_view what, const std::string& topic,
   msg.append(what);
   msg += ", topic: " + topic + ", partition: " + std::to_string(partition) + ", err: " + error.text;
   return msg;
+}
+
+// A client-chosen topic name made fit for an error text or a log line: at most kEchoedTopicBytes
+// of it, non-printable bytes as \xNN, and the full length when it was cut. The reply must not
+// grow with (or carry raw binary from) whatever the client sent.
+constexpr std::size_t kEchoedTopicBytes = 64;
+
+std::string printable_topic(std::string_view topic) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (const char c : topic.substr(0, kEchoedTopicBytes)) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte >= 0x20 && byte < 0x7f && byte != '\\') {
+      out += c;
+    } else {
+      out += "\\x";
+      out += kHex[byte >> 4];
+      out += kHex[byte & 0xf];
+    }
+  }
+  if (topic.size() > kEchoedTopicBytes) {
+    out += "...(" + std::to_string(topic.size()) + " bytes)";
+  }
+  return out;
+}
+
+// The reason a Kafka command's arguments are refused before they reach the RecordSource, or
+// nullptr when they are fine. Kafka would refuse these anyway; checking here keeps names Kafka
+// cannot have (NUL bytes, 40 KB strings) out of librdkafka handles and reader maps.
+const char* invalid_argument(const std::string& topic, std::int32_t partition,
+                             std::int64_t offset = 0) {
+  if (!kafka::is_valid_topic_name(topic)) return "invalid topic name";
+  if (partition < 0) return "invalid partition";
+  if (offset < 0) return "invalid offset";
+  return nullptr;
+}
+
+Outcome refused(std::int64_t seq, std::string_view what, const std::string& topic,
+                std::int32_t partition, const char* why) {
+  return {Outcome::Kind::reply,
+          encode_error(seq, kafka_error_message(what, printable_topic(topic), partition,
+                                                kafka::KafkaError{kafka::ErrorKind::other, why}))};
 }
 
 }  // namespace
@@ -57,6 +101,9 @@ Outcome handle_frame(std::string_view frame, kafka::RecordSource& source, const 
 
     case PubSubReq::kCmdKafkaListOffset: {
       const auto& cmd = req.cmd_kafka_list_offset();
+      if (const char* why = invalid_argument(cmd.topic(), cmd.partition())) {
+        return refused(seq, "list offset", cmd.topic(), cmd.partition(), why);
+      }
       source.list_offset(
           cmd.topic(), cmd.partition(), cmd.timestamp(),
           [seq, topic = cmd.topic(), partition = cmd.partition(),
@@ -76,6 +123,9 @@ Outcome handle_frame(std::string_view frame, kafka::RecordSource& source, const 
 
     case PubSubReq::kCmdKafkaFetch: {
       const auto& cmd = req.cmd_kafka_fetch();
+      if (const char* why = invalid_argument(cmd.topic(), cmd.partition(), cmd.offset())) {
+        return refused(seq, "fetch message", cmd.topic(), cmd.partition(), why);
+      }
       source.fetch(cmd.topic(), cmd.partition(), cmd.offset(), limits.fetch,
                    [seq, topic = cmd.topic(), partition = cmd.partition(),
                     reply = std::move(async_reply)](kafka::FetchResult result) {

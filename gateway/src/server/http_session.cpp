@@ -31,12 +31,18 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
   using std::enable_shared_from_this<HttpSession<Stream>>::shared_from_this;
 
  public:
-  HttpSession(asio::ip::tcp::socket socket, ServerContext& context) requires(!kTls)
-      : client_(peer_address(socket)), stream_(std::move(socket)), context_(context) {}
-  HttpSession(asio::ip::tcp::socket socket, ServerContext& context) requires(kTls)
+  HttpSession(asio::ip::tcp::socket socket, ServerContext& context,
+              ConnectionSlot slot) requires(!kTls)
+      : client_(peer_address(socket)),
+        stream_(std::move(socket)),
+        context_(context),
+        slot_(std::move(slot)) {}
+  HttpSession(asio::ip::tcp::socket socket, ServerContext& context,
+              ConnectionSlot slot) requires(kTls)
       : client_(peer_address(socket)),
         stream_(std::move(socket), *context.tls),
-        context_(context) {}
+        context_(context),
+        slot_(std::move(slot)) {}
 
   void start() {
     if constexpr (kTls) {
@@ -83,10 +89,11 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     if (route && beast::websocket::is_upgrade(request)) {
       beast::get_lowest_layer(stream_).expires_never();
       if constexpr (kTls) {
-        run_websocket_session(std::move(stream_), std::move(request), *route, context_, client_);
+        run_websocket_session(std::move(stream_), std::move(request), *route, context_, client_,
+                              std::move(slot_));
       } else {
         run_websocket_session(stream_.release_socket(), std::move(request), *route, context_,
-                              client_);
+                              client_, std::move(slot_));
       }
       return;
     }
@@ -131,15 +138,17 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   ServerContext& context_;
+  ConnectionSlot slot_;
 };
 
 }  // namespace
 
-void run_http_session(asio::ip::tcp::socket socket, ServerContext& context) {
+void run_http_session(asio::ip::tcp::socket socket, ServerContext& context, ConnectionSlot slot) {
   if (context.tls) {
-    std::make_shared<HttpSession<TlsStream>>(std::move(socket), context)->start();
+    std::make_shared<HttpSession<TlsStream>>(std::move(socket), context, std::move(slot))->start();
   } else {
-    std::make_shared<HttpSession<beast::tcp_stream>>(std::move(socket), context)->start();
+    std::make_shared<HttpSession<beast::tcp_stream>>(std::move(socket), context, std::move(slot))
+        ->start();
   }
 }
 

@@ -8,6 +8,8 @@
 
 namespace kpg::server {
 
-void run_http_session(boost::asio::ip::tcp::socket socket, ServerContext& context);
+/// `slot` counts the connection against the limits for as long as it lives (upgraded or not).
+void run_http_session(boost::asio::ip::tcp::socket socket, ServerContext& context,
+                      ConnectionSlot slot);
 
 }  // namespace kpg::server

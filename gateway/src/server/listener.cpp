@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 #include <boost/asio/strand.hpp>
 
+#include <algorithm>
+
 namespace kpg::server {
 
 namespace asio = boost::asio;
@@ -15,7 +17,10 @@ std::string peer_address(const asio::ip::tcp::socket& socket) {
 
 Listener::Listener(asio::io_context& io, const asio::ip::tcp::endpoint& endpoint,
                    ConnectionHandler on_connection)
-    : io_(io), acceptor_(asio::make_strand(io)), on_connection_(std::move(on_connection)) {
+    : io_(io),
+      acceptor_(asio::make_strand(io)),
+      retry_timer_(acceptor_.get_executor()),
+      on_connection_(std::move(on_connection)) {
   acceptor_.open(endpoint.protocol());
   acceptor_.set_option(asio::socket_base::reuse_address(true));
   acceptor_.bind(endpoint);
@@ -30,6 +35,7 @@ void Listener::stop() {
   asio::post(acceptor_.get_executor(), [self = shared_from_this()] {
     boost::system::error_code ignored;
     self->acceptor_.close(ignored);
+    self->retry_timer_.cancel();
   });
 }
 
@@ -37,15 +43,24 @@ void Listener::accept_next() {
   acceptor_.async_accept(
       asio::make_strand(io_),
       [self = shared_from_this()](boost::system::error_code ec, asio::ip::tcp::socket socket) {
-        if (ec == asio::error::operation_aborted) return;
-        if (ec) {
-          // e.g. EMFILE: log and keep accepting rather than taking the process down.
-          spdlog::warn("event=accept_error err=\"{}\"", ec.message());
-        } else {
-          self->on_connection_(std::move(socket));
-        }
-        if (self->acceptor_.is_open()) self->accept_next();
+        if (ec == asio::error::operation_aborted || !self->acceptor_.is_open()) return;
+        if (ec) return self->retry_after_error(ec);
+        self->retry_delay_ = kFirstRetryDelay;
+        self->on_connection_(std::move(socket));
+        self->accept_next();
       });
+}
+
+void Listener::retry_after_error(const boost::system::error_code& ec) {
+  if (const auto count = error_log_.admit(ec.message())) {
+    spdlog::warn("event=accept_error err=\"{}\" count={} retry_ms={}", ec.message(), *count,
+                 retry_delay_.count());
+  }
+  retry_timer_.expires_after(retry_delay_);
+  retry_delay_ = std::min(retry_delay_ * 2, kMaxRetryDelay);
+  retry_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& wait_ec) {
+    if (!wait_ec && self->acceptor_.is_open()) self->accept_next();
+  });
 }
 
 }  // namespace kpg::server

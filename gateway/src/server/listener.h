@@ -2,9 +2,13 @@
 // HTTP session).
 #pragma once
 
+#include "server/log_limiter.h"
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -14,6 +18,9 @@ namespace kpg::server {
 /// "address:port" of the socket's peer, or "unknown" (for logs).
 std::string peer_address(const boost::asio::ip::tcp::socket& socket);
 
+/// Accept errors (EMFILE when out of file descriptors, ENFILE, ENOBUFS, ...) usually last until
+/// connections close: the listener retries after a delay doubling from 50 ms to 1 s (reset by the
+/// next accepted connection) and logs once per second with a count, instead of spinning.
 class Listener : public std::enable_shared_from_this<Listener> {
  public:
   /// Binds at once; throws boost::system::system_error when the address cannot be bound.
@@ -27,10 +34,17 @@ class Listener : public std::enable_shared_from_this<Listener> {
   boost::asio::ip::tcp::endpoint local_endpoint() const { return acceptor_.local_endpoint(); }
 
  private:
+  static constexpr std::chrono::milliseconds kFirstRetryDelay{50};
+  static constexpr std::chrono::milliseconds kMaxRetryDelay{1000};
+
   void accept_next();
+  void retry_after_error(const boost::system::error_code& ec);
 
   boost::asio::io_context& io_;
   boost::asio::ip::tcp::acceptor acceptor_;
+  boost::asio::steady_timer retry_timer_;  // on the acceptor's strand
+  std::chrono::milliseconds retry_delay_ = kFirstRetryDelay;
+  LogLimiter error_log_;
   ConnectionHandler on_connection_;
 };
 

@@ -4,9 +4,13 @@
 
 #include "config/route_table.h"
 #include "pubsub/pubsub_handler.h"
+#include "server/connection_counter.h"
+#include "server/log_limiter.h"
 
 #include <boost/asio/ssl/context.hpp>
 
+#include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -61,7 +65,13 @@ class SessionRegistry {
 
 struct SessionLimits {
   std::size_t max_frame_bytes = 1024 * 1024;
+  /// Replies queued for one client; reading pauses at half of it, beyond it the session closes.
   std::size_t max_write_queue_bytes = 16 * 1024 * 1024;
+  /// Replies queued for all clients together: a client with replies already waiting that would
+  /// take the total past it is closed.
+  std::size_t max_total_write_queue_bytes = 256 * 1024 * 1024;
+  /// A reply (or close frame) the client does not take within this time closes the connection.
+  std::chrono::milliseconds write_timeout{30'000};
   int max_inflight_requests = 64;
 };
 
@@ -72,6 +82,11 @@ struct ServerContext {
   pubsub::Limits pubsub_limits;
   SessionLimits session_limits;
   SessionRegistry sessions;
+  ConnectionCounter connections;
+  /// Bytes of replies queued in all sessions (see SessionLimits::max_total_write_queue_bytes).
+  std::atomic<std::size_t> queued_write_bytes{0};
+  /// Log lines about what clients do wrong, per client address.
+  LogLimiter client_log;
 };
 
 }  // namespace kpg::server

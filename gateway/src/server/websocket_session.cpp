@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
@@ -18,23 +19,41 @@ namespace websocket = beast::websocket;
 
 namespace {
 
+// Beast (1.81) accepts close codes of 5000 and above and echoes them back; RFC 6455 defines
+// none there (Autobahn 7.9.x: a protocol error). Beast already refuses the others.
+bool is_undefined_close_code(std::uint16_t code) {
+  return code >= 5000;
+}
+
 // NextLayer: beast::tcp_stream (ws://) or beast::ssl_stream<beast::tcp_stream> (wss://).
+//
+// Flow control, as in Beast's advanced server example: reading pauses while max_inflight_requests
+// requests are with Kafka or while half of max_write_queue_bytes waits to be written, and
+// resumes when a reply is queued or a write completes. Every request in flight holds the session,
+// so a paused session (no read, maybe no write pending) stays alive to send its replies. Closing
+// a client is the last resort, always with a logged reason: its queue overflows, the gateway's
+// total queue is full while the client still has replies waiting, or a write makes no progress
+// for write_timeout.
 template <class NextLayer>
 class WebSocketSession final : public ClosableSession,
                                public std::enable_shared_from_this<WebSocketSession<NextLayer>> {
   using std::enable_shared_from_this<WebSocketSession<NextLayer>>::shared_from_this;
-  using std::enable_shared_from_this<WebSocketSession<NextLayer>>::weak_from_this;
 
  public:
   template <class Transport>
   WebSocketSession(Transport&& transport, const config::ActiveRoute& route, ServerContext& context,
-                   std::string client)
+                   std::string client, ConnectionSlot slot)
       : ws_(std::forward<Transport>(transport)),
+        write_timer_(ws_.get_executor()),
         route_(route),
         context_(context),
-        client_(std::move(client)) {}
+        client_(std::move(client)),
+        slot_(std::move(slot)) {}
 
-  ~WebSocketSession() override { context_.sessions.remove(this); }
+  ~WebSocketSession() override {
+    context_.queued_write_bytes -= queued_bytes_;
+    context_.sessions.remove(this);
+  }
 
   void run(http::request<http::string_body> request) {
     const auto& limits = context_.session_limits;
@@ -44,6 +63,10 @@ class WebSocketSession final : public ClosableSession,
     ws_.read_message_max(limits.max_frame_bytes);
     ws_.auto_fragment(false);  // one frame per message: fewer syscalls for large replies
     ws_.binary(true);
+    // The stream (and so the callback) lives inside this session; it runs only during reads.
+    ws_.control_callback([this](websocket::frame_type kind, beast::string_view) {
+      if (kind == websocket::frame_type::close) on_close_frame();
+    });
     ws_.async_accept(request,
                      [self = shared_from_this()](beast::error_code ec) { self->on_accept(ec); });
   }
@@ -68,15 +91,39 @@ class WebSocketSession final : public ClosableSession,
     read_next();
   }
 
+  // An undefined close code fails the connection. Beast would echo the code in its close reply
+  // and sending another close frame from this callback is undefined behaviour in Beast, so the
+  // connection is dropped (Autobahn accepts "close with 1002 or drop TCP").
+  void on_close_frame() {
+    const std::uint16_t code = ws_.reason().code;
+    if (!is_undefined_close_code(code)) return;
+    closing_ = true;
+    ended("protocol error: invalid close code " + std::to_string(code));
+    drop_connection();
+  }
+
+  bool must_pause_reading() const {
+    const auto& limits = context_.session_limits;
+    return in_flight_ >= limits.max_inflight_requests ||
+           queued_bytes_ >= limits.max_write_queue_bytes / 2;
+  }
+
   void read_next() {
-    if (closing_) return;
-    if (in_flight_ >= context_.session_limits.max_inflight_requests) {
-      read_paused_ = true;  // back-pressure: resume when a reply completes
+    if (closing_ || ended_) return;
+    if (must_pause_reading()) {
+      read_paused_ = true;  // back-pressure; resumed by on_async_reply / on_write
       return;
     }
     ws_.async_read(buffer_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
       self->on_read(ec);
     });
+  }
+
+  void resume_reading_if_paused() {
+    if (read_paused_ && !must_pause_reading()) {
+      read_paused_ = false;
+      read_next();
+    }
   }
 
   void on_read(beast::error_code ec) {
@@ -85,8 +132,13 @@ class WebSocketSession final : public ClosableSession,
       return;
     }
     if (!ws_.got_binary()) {
-      spdlog::warn("event=text_frame_skipped route={} client={} bytes={}", route_id(), client_,
-                   buffer_.size());
+      // One line per address and second at most: a client sending text in a loop must not
+      // turn into a log line per frame.
+      const std::string address = client_.substr(0, client_.rfind(':'));
+      if (const auto count = context_.client_log.admit("text_frame " + address)) {
+        spdlog::warn("event=text_frame_skipped route={} client={} bytes={} count={}", route_id(),
+                     client_, buffer_.size(), *count);
+      }
     } else {
       const auto data = buffer_.cdata();
       const std::string_view frame(static_cast<const char*>(data.data()), data.size());
@@ -105,59 +157,99 @@ class WebSocketSession final : public ClosableSession,
   }
 
   pubsub::AsyncReply async_reply() {
-    // Runs on a Kafka worker; hop back onto this session's strand. A session that is gone by
-    // then simply drops the reply.
-    return [weak = weak_from_this()](std::string frame) {
-      if (auto self = weak.lock()) {
-        asio::post(self->ws_.get_executor(), [self, frame = std::move(frame)]() mutable {
-          self->on_async_reply(std::move(frame));
-        });
-      }
+    // Runs on a Kafka worker; hops back onto this session's strand. Holds the session: with
+    // reading paused there may be no other operation keeping it alive.
+    return [self = shared_from_this()](std::string frame) {
+      asio::post(self->ws_.get_executor(), [self, frame = std::move(frame)]() mutable {
+        self->on_async_reply(std::move(frame));
+      });
     };
   }
 
   void on_async_reply(std::string frame) {
     --in_flight_;
     send(std::make_shared<const std::string>(std::move(frame)));
-    if (read_paused_ && !closing_) {
-      read_paused_ = false;
-      read_next();
-    }
+    resume_reading_if_paused();
   }
 
   void send(std::shared_ptr<const std::string> frame) {
-    if (closing_) return;
-    queued_bytes_ += frame->size();
-    if (queued_bytes_ > context_.session_limits.max_write_queue_bytes) {
+    if (closing_ || ended_) return;
+    const auto& limits = context_.session_limits;
+    const std::size_t size = frame->size();
+    if (queued_bytes_ + size > limits.max_write_queue_bytes) {
       spdlog::warn("event=write_queue_overflow route={} client={} queued_bytes={}", route_id(),
                    client_, queued_bytes_);
       close_with(static_cast<std::uint16_t>(websocket::close_code::policy_error),
                  "write queue overflow: client reads too slowly");
       return;
     }
+    // A client with nothing queued is keeping up and still gets its reply; one with replies
+    // waiting is what fills the gateway's memory.
+    if (!outbox_.empty() &&
+        context_.queued_write_bytes.load() + size > limits.max_total_write_queue_bytes) {
+      spdlog::warn("event=total_write_queue_full route={} client={} queued_bytes={} total={}",
+                   route_id(), client_, queued_bytes_, context_.queued_write_bytes.load());
+      close_with(static_cast<std::uint16_t>(websocket::close_code::try_again_later),
+                 "gateway write buffers full: client reads too slowly");
+      return;
+    }
+    queued_bytes_ += size;
+    context_.queued_write_bytes += size;
     outbox_.push_back(std::move(frame));
     if (outbox_.size() == 1) write_next();
   }
 
   void write_next() {
+    arm_write_timer();
     ws_.async_write(
         asio::buffer(*outbox_.front()),
         [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_write(ec); });
   }
 
   void on_write(beast::error_code ec) {
+    writing_ = false;
     if (ec) {
       ended("write failed: " + ec.message());
       return;
     }
     queued_bytes_ -= outbox_.front()->size();
+    context_.queued_write_bytes -= outbox_.front()->size();
     outbox_.pop_front();
     if (pending_close_) {
-      outbox_.clear();
-      start_close();
-    } else if (!outbox_.empty()) {
-      write_next();
+      start_close();  // close_with left nothing else in the outbox
+      return;
     }
+    if (!outbox_.empty()) {
+      write_next();
+    } else {
+      write_timer_.cancel();
+    }
+    resume_reading_if_paused();
+  }
+
+  // Starts the clock on the write (or close) just begun. Only progress stops it: a client that
+  // stopped reading cannot hold its queue, a socket and a file descriptor for ever.
+  void arm_write_timer() {
+    writing_ = true;
+    const auto generation = ++write_generation_;
+    write_timer_.expires_after(context_.session_limits.write_timeout);
+    write_timer_.async_wait([self = shared_from_this(), generation](beast::error_code ec) {
+      if (!ec && self->writing_ && generation == self->write_generation_) self->on_write_timeout();
+    });
+  }
+
+  void on_write_timeout() {
+    const auto ms = context_.session_limits.write_timeout.count();
+    spdlog::warn("event=write_timeout route={} client={} queued_bytes={} timeout_ms={}", route_id(),
+                 client_, queued_bytes_, ms);
+    closing_ = true;
+    ended("write timeout: the client took no data for " + std::to_string(ms) + " ms");
+    drop_connection();  // no close frame can get through a connection that takes no data
+  }
+
+  void drop_connection() {
+    beast::error_code ignored;
+    beast::get_lowest_layer(ws_).socket().close(ignored);
   }
 
   void close_with(std::uint16_t code, const std::string& reason) {
@@ -168,7 +260,14 @@ class WebSocketSession final : public ClosableSession,
     spdlog::info("event=closing route={} client={} code={} reason=\"{}\"", route_id(), client_,
                  code, reason);
     if (!outbox_.empty()) {
-      pending_close_ = true;  // a write is in progress; close after it (Beast allows one writer)
+      // A write is in progress: close after it (Beast allows one writer). Only its frame must
+      // stay alive; the replies behind it will never be sent and are freed now.
+      while (outbox_.size() > 1) {
+        queued_bytes_ -= outbox_.back()->size();
+        context_.queued_write_bytes -= outbox_.back()->size();
+        outbox_.pop_back();
+      }
+      pending_close_ = true;
       return;
     }
     start_close();
@@ -176,7 +275,11 @@ class WebSocketSession final : public ClosableSession,
 
   void start_close() {
     pending_close_ = false;
-    ws_.async_close(close_reason_, [self = shared_from_this()](beast::error_code) {});
+    arm_write_timer();
+    ws_.async_close(close_reason_, [self = shared_from_this()](beast::error_code) {
+      self->writing_ = false;
+      self->write_timer_.cancel();
+    });
   }
 
   void ended(const std::string& why) {
@@ -186,13 +289,17 @@ class WebSocketSession final : public ClosableSession,
   }
 
   websocket::stream<NextLayer> ws_;
+  asio::steady_timer write_timer_;
   beast::flat_buffer buffer_;
   config::ActiveRoute route_;  // holds the route's Kafka source alive while we use it
   ServerContext& context_;
   std::string client_;
+  ConnectionSlot slot_;
   std::deque<std::shared_ptr<const std::string>> outbox_;
   std::size_t queued_bytes_ = 0;
   int in_flight_ = 0;
+  std::uint64_t write_generation_ = 0;
+  bool writing_ = false;
   bool read_paused_ = false;
   bool closing_ = false;
   bool pending_close_ = false;
@@ -204,18 +311,18 @@ class WebSocketSession final : public ClosableSession,
 
 void run_websocket_session(asio::ip::tcp::socket socket, http::request<http::string_body> request,
                            const config::ActiveRoute& route, ServerContext& context,
-                           std::string client) {
+                           std::string client, ConnectionSlot slot) {
   std::make_shared<WebSocketSession<beast::tcp_stream>>(std::move(socket), route, context,
-                                                        std::move(client))
+                                                        std::move(client), std::move(slot))
       ->run(std::move(request));
 }
 
 void run_websocket_session(beast::ssl_stream<beast::tcp_stream> stream,
                            http::request<http::string_body> request,
                            const config::ActiveRoute& route, ServerContext& context,
-                           std::string client) {
+                           std::string client, ConnectionSlot slot) {
   std::make_shared<WebSocketSession<beast::ssl_stream<beast::tcp_stream>>>(
-      std::move(stream), route, context, std::move(client))
+      std::move(stream), route, context, std::move(client), std::move(slot))
       ->run(std::move(request));
 }
 
