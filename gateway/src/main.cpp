@@ -209,6 +209,8 @@ int main(int argc, char** argv) {
     kafka::SourceOptions options;
     options.request_timeout = std::chrono::milliseconds(cfg.kafka_timeout_ms);
     options.blocking_threads = cfg.kafka_threads;
+    options.read.reader_idle = std::chrono::milliseconds(cfg.kafka_reader_idle_ms);
+    options.read.max_readers = static_cast<std::size_t>(cfg.kafka_max_readers);
     auto source = kafka::make_rdkafka_source(route.cluster(), source_reaper, options, error);
     if (source) {
       std::string nodes;

@@ -83,6 +83,8 @@ void load_yaml_file(const std::string& path, GatewayConfig& config) {
                                               "max_connections",
                                               "max_connections_per_address",
                                               "kafka_timeout_ms",
+                                              "kafka_reader_idle_ms",
+                                              "kafka_max_readers",
                                               "routes"};
   try {
     for (const auto& kv : root) {
@@ -129,6 +131,10 @@ void load_yaml_file(const std::string& path, GatewayConfig& config) {
         config.max_connections_per_address = get_as<int>(v, key);
       else if (key == "kafka_timeout_ms")
         config.kafka_timeout_ms = get_as<int>(v, key);
+      else if (key == "kafka_reader_idle_ms")
+        config.kafka_reader_idle_ms = get_as<int>(v, key);
+      else if (key == "kafka_max_readers")
+        config.kafka_max_readers = get_as<int>(v, key);
       else if (key == "routes") {
         if (!v.IsSequence()) throw ConfigError("'routes' must be a list");
         std::set<std::string> ids;
@@ -192,6 +198,8 @@ void validate(const GatewayConfig& c) {
   range("max_connections", c.max_connections, 1, 1'000'000);
   range("max_connections_per_address", c.max_connections_per_address, 1, 1'000'000);
   range("--kafka-timeout-ms", c.kafka_timeout_ms, 100, 600'000);
+  range("kafka_reader_idle_ms", c.kafka_reader_idle_ms, 100, 3'600'000);
+  range("kafka_max_readers", c.kafka_max_readers, 1, 100'000);
   std::set<std::string> uris;
   for (const auto& r : c.routes) {
     for (const auto& u : r.uris) {

@@ -38,6 +38,8 @@ struct GatewayConfig {
   int max_connections = 10'000;             ///< data-plane connections; beyond: HTTP 503
   int max_connections_per_address = 1'000;  ///< from one client IP address; beyond: HTTP 503
   int kafka_timeout_ms = 2500;              ///< metadata / offset look-ups give up after this
+  int kafka_reader_idle_ms = 30'000;  ///< a partition cursor nobody used this long is released
+  int kafka_max_readers = 256;        ///< partition cursors per Kafka cluster (memory bound)
   std::vector<Route> routes;
 };
 

@@ -679,6 +679,10 @@ struct ReadEngine::Impl {
       }
     }
     for (auto& r : idle) remove_reader(r);
+    if (!idle.empty()) {
+      spdlog::info("event=kafka_cursors_released source={} released={} cursors={}", name,
+                   idle.size(), reader_count);
+    }
     for (auto it = partitions.begin(); it != partitions.end();) {
       const Partition& p = it->second;
       const bool unused = p.readers.empty() && p.pending.empty() && p.after_high.empty() &&
