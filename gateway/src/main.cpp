@@ -2,13 +2,13 @@
 #include "admin/admin_api.h"
 #include "admin/admin_server.h"
 #include "config/gateway_config.h"
-#include "config/route_manager.h"
-#include "config/route_table.h"
 #include "kafka/demo_feed.h"
 #include "kafka/mock_cluster.h"
 #include "kafka/rdkafka_source.h"
 #include "server/admission.h"
 #include "server/listener.h"
+#include "server/route_manager.h"
+#include "server/route_table.h"
 #include "server/server_context.h"
 
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -220,7 +220,7 @@ int main(int argc, char** argv) {
     }
     return source;
   };
-  config::RouteManager routes(
+  server::RouteManager routes(
       context.routes, make_source, (std::filesystem::path(cfg.data_dir) / "routes.json").string(),
       [&context](const std::string& route_id, const std::string& why) {
         spdlog::info("event=route_sessions_closing route={} reason=\"{}\"", route_id, why);
@@ -230,7 +230,7 @@ int main(int argc, char** argv) {
       });
   try {
     routes.load(cfg.routes);
-  } catch (const config::StoreError& e) {
+  } catch (const server::StoreError& e) {
     spdlog::error("event=startup_failed err=\"{}\"", e.what());
     return 1;
   }
@@ -317,7 +317,7 @@ int main(int argc, char** argv) {
   admin_thread.join();
 
   context.routes.set(
-      std::make_shared<const config::RouteTable>(std::vector<config::ActiveRoute>{}));
+      std::make_shared<const server::RouteTable>(std::vector<server::ActiveRoute>{}));
   demo_feed.reset();
   source_reaper.join();
   spdlog::info("event=stopped");

@@ -1,7 +1,7 @@
 #include "config/gateway_config.h"
 #include "config/route.h"
-#include "config/route_table.h"
 #include "kafka/rdkafka_client.h"
+#include "server/route_table.h"
 
 #include <gtest/gtest.h>
 
@@ -83,9 +83,9 @@ TEST(RouteTable, ExactBeatsPrefixAndLongestPrefixWins) {
     auto j = good_route();
     j["uri"] = uri;
     auto r = std::get<kpg::config::Route>(kpg::config::parse_route(j, id));
-    return kpg::config::ActiveRoute{std::make_shared<const kpg::config::Route>(r), nullptr};
+    return kpg::server::ActiveRoute{std::make_shared<const kpg::config::Route>(r), nullptr};
   };
-  kpg::config::RouteTable table({make("a", "/k/*"), make("b", "/k/x"), make("c", "/k/x/*")});
+  kpg::server::RouteTable table({make("a", "/k/*"), make("b", "/k/x"), make("c", "/k/x/*")});
   EXPECT_EQ(table.match("/k/x")->route->id, "b");
   EXPECT_EQ(table.match("/k/y")->route->id, "a");
   EXPECT_EQ(table.match("/k/x/1")->route->id, "c");

@@ -2,8 +2,8 @@
 // does not implement, `status` and `host`/`hosts`, and the route manager's order of work
 // (validate, build, persist, publish) so a refused change is never stored.
 #include "config/route.h"
-#include "config/route_manager.h"
-#include "config/route_table.h"
+#include "server/route_manager.h"
+#include "server/route_table.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -182,9 +182,9 @@ TEST(RouteHosts, ARouteWhoseHostsDoNotMatchIsSkippedByTheTable) {
     j["uri"] = uri;
     if (!hosts.is_null()) j["hosts"] = std::move(hosts);
     auto r = std::get<Route>(parse_route(j, id));
-    return kpg::config::ActiveRoute{std::make_shared<const Route>(r), nullptr};
+    return kpg::server::ActiveRoute{std::make_shared<const Route>(r), nullptr};
   };
-  kpg::config::RouteTable table(
+  kpg::server::RouteTable table(
       {make("exact", "/k", json::array({"a.example.com"})), make("prefix", "/*", nullptr)});
   EXPECT_EQ(table.match("/k", "a.example.com")->route->id, "exact");
   EXPECT_EQ(table.match("/k", "b.example.com")->route->id, "prefix");
@@ -204,8 +204,8 @@ class RouteManagerOrder : public ::testing::Test {
   std::string store() const { return (dir_ / "routes.json").string(); }
 
   // Every Kafka client creation fails, like a route whose CA file cannot be read.
-  kpg::config::RouteManager manager(int* factory_calls) {
-    return kpg::config::RouteManager(
+  kpg::server::RouteManager manager(int* factory_calls) {
+    return kpg::server::RouteManager(
         holder_,
         [factory_calls](const Route&, std::string* error) {
           ++*factory_calls;
@@ -216,7 +216,7 @@ class RouteManagerOrder : public ::testing::Test {
   }
 
   std::filesystem::path dir_;
-  kpg::config::RouteTableHolder holder_;
+  kpg::server::RouteTableHolder holder_;
 };
 
 TEST_F(RouteManagerOrder, ARouteThatCannotBeBuiltIsNeitherStoredNorLive) {
@@ -270,7 +270,7 @@ TEST_F(RouteManagerOrder, AStoreNestedBeyondTheLimitIsCorruptNotACrash) {
   try {
     routes.load({});
     FAIL() << "expected StoreError";
-  } catch (const kpg::config::StoreError& e) {
+  } catch (const kpg::server::StoreError& e) {
     EXPECT_NE(std::string(e.what()).find("corrupt route store"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("deeper than"), std::string::npos) << e.what();
   }

@@ -32,7 +32,7 @@ bool same_key(const std::string& a, const std::string& b) {
 
 }  // namespace
 
-AdminApi::AdminApi(config::RouteManager& routes, std::string api_key)
+AdminApi::AdminApi(server::RouteManager& routes, std::string api_key)
     : routes_(routes), api_key_(std::move(api_key)) {}
 
 AdminResponse AdminApi::handle(const AdminRequest& request) const {
@@ -61,7 +61,7 @@ AdminResponse AdminApi::handle(const AdminRequest& request) const {
     out = std::get<json>(std::move(parsed));
     return std::nullopt;
   };
-  auto outcome = [](const config::RouteManager::Outcome& o) { return reply(o.status, o.body); };
+  auto outcome = [](const server::RouteManager::Outcome& o) { return reply(o.status, o.body); };
 
   const std::string& m = request.method;
   if (id.empty()) {
@@ -106,8 +106,8 @@ std::string resolve_admin_key(const char* env_value, const std::string& configur
   for (int i = 0; i < 32; ++i) key += hex[random() % 16];
   // Whole or absent even after a crash (a half-written key would stop every later start).
   try {
-    config::write_file_atomically(path.string(), key + "\n");
-  } catch (const config::StoreError& e) {
+    server::write_file_atomically(path.string(), key + "\n");
+  } catch (const server::StoreError& e) {
     throw std::runtime_error(std::string("cannot store the admin key: ") + e.what());
   }
   if (generated) *generated = true;

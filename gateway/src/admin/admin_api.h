@@ -6,7 +6,7 @@
 // Every request needs the header X-API-KEY.
 #pragma once
 
-#include "config/route_manager.h"
+#include "server/route_manager.h"
 
 #include <string>
 
@@ -26,12 +26,12 @@ struct AdminResponse {
 
 class AdminApi {
  public:
-  AdminApi(config::RouteManager& routes, std::string api_key);
+  AdminApi(server::RouteManager& routes, std::string api_key);
   /// Thread-safe. Never throws.
   AdminResponse handle(const AdminRequest& request) const;
 
  private:
-  config::RouteManager& routes_;
+  server::RouteManager& routes_;
   std::string api_key_;
 };
 

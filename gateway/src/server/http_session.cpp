@@ -84,7 +84,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     const std::string_view target = request.target();
     const std::string_view path = target.substr(0, target.find('?'));
     const auto table = context_.routes.get();
-    const config::ActiveRoute* route = table->match(path, request[http::field::host]);
+    const server::ActiveRoute* route = table->match(path, request[http::field::host]);
 
     if (route && beast::websocket::is_upgrade(request)) {
       beast::get_lowest_layer(stream_).expires_never();

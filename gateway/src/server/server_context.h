@@ -2,10 +2,10 @@
 // used to close sessions on shutdown or route changes.
 #pragma once
 
-#include "config/route_table.h"
 #include "pubsub/pubsub_handler.h"
 #include "server/connection_counter.h"
 #include "server/log_limiter.h"
+#include "server/route_table.h"
 
 #include <boost/asio/ssl/context.hpp>
 
@@ -78,7 +78,7 @@ struct SessionLimits {
 struct ServerContext {
   /// TLS for the data plane (wss://), or nullptr for plain ws://. Set before listening.
   boost::asio::ssl::context* tls = nullptr;
-  config::RouteTableHolder routes;
+  server::RouteTableHolder routes;
   pubsub::Limits pubsub_limits;
   SessionLimits session_limits;
   SessionRegistry sessions;

@@ -41,7 +41,7 @@ class WebSocketSession final : public ClosableSession,
 
  public:
   template <class Transport>
-  WebSocketSession(Transport&& transport, const config::ActiveRoute& route, ServerContext& context,
+  WebSocketSession(Transport&& transport, const server::ActiveRoute& route, ServerContext& context,
                    std::string client, ConnectionSlot slot)
       : ws_(std::forward<Transport>(transport)),
         write_timer_(ws_.get_executor()),
@@ -291,7 +291,7 @@ class WebSocketSession final : public ClosableSession,
   websocket::stream<NextLayer> ws_;
   asio::steady_timer write_timer_;
   beast::flat_buffer buffer_;
-  config::ActiveRoute route_;  // holds the route's Kafka source alive while we use it
+  server::ActiveRoute route_;  // holds the route's Kafka source alive while we use it
   ServerContext& context_;
   std::string client_;
   ConnectionSlot slot_;
@@ -310,7 +310,7 @@ class WebSocketSession final : public ClosableSession,
 }  // namespace
 
 void run_websocket_session(asio::ip::tcp::socket socket, http::request<http::string_body> request,
-                           const config::ActiveRoute& route, ServerContext& context,
+                           const server::ActiveRoute& route, ServerContext& context,
                            std::string client, ConnectionSlot slot) {
   std::make_shared<WebSocketSession<beast::tcp_stream>>(std::move(socket), route, context,
                                                         std::move(client), std::move(slot))
@@ -319,7 +319,7 @@ void run_websocket_session(asio::ip::tcp::socket socket, http::request<http::str
 
 void run_websocket_session(beast::ssl_stream<beast::tcp_stream> stream,
                            http::request<http::string_body> request,
-                           const config::ActiveRoute& route, ServerContext& context,
+                           const server::ActiveRoute& route, ServerContext& context,
                            std::string client, ConnectionSlot slot) {
   std::make_shared<WebSocketSession<beast::ssl_stream<beast::tcp_stream>>>(
       std::move(stream), route, context, std::move(client), std::move(slot))

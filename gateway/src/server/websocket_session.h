@@ -16,11 +16,11 @@ namespace kpg::server {
 /// (wss://, after the TLS handshake).
 void run_websocket_session(boost::asio::ip::tcp::socket socket,
                            boost::beast::http::request<boost::beast::http::string_body> request,
-                           const config::ActiveRoute& route, ServerContext& context,
+                           const server::ActiveRoute& route, ServerContext& context,
                            std::string client, ConnectionSlot slot);
 void run_websocket_session(boost::beast::ssl_stream<boost::beast::tcp_stream> stream,
                            boost::beast::http::request<boost::beast::http::string_body> request,
-                           const config::ActiveRoute& route, ServerContext& context,
+                           const server::ActiveRoute& route, ServerContext& context,
                            std::string client, ConnectionSlot slot);
 
 }  // namespace kpg::server

@@ -1,6 +1,6 @@
-#include "config/route_table.h"
+#include "server/route_table.h"
 
-namespace kpg::config {
+namespace kpg::server {
 
 RouteTable::RouteTable(std::vector<ActiveRoute> routes) : routes_(std::move(routes)) {}
 
@@ -24,4 +24,4 @@ const ActiveRoute* RouteTable::match(std::string_view path, std::string_view hos
   return best_prefix;
 }
 
-}  // namespace kpg::config
+}  // namespace kpg::server

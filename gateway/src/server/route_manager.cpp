@@ -1,4 +1,4 @@
-#include "config/route_manager.h"
+#include "server/route_manager.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -15,7 +15,11 @@
 #include <random>
 #include <sstream>
 
-namespace kpg::config {
+namespace kpg::server {
+
+using config::kMaxJsonDepth;
+using config::parse_json_bounded;
+using config::parse_route;
 
 using nlohmann::json;
 
@@ -338,4 +342,4 @@ RouteManager::Outcome RouteManager::remove(const std::string& id) {
   return {200, json{{"key", "/apisix/routes/" + id}, {"deleted", "1"}}};
 }
 
-}  // namespace kpg::config
+}  // namespace kpg::server

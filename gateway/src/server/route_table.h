@@ -11,7 +11,9 @@
 #include <string_view>
 #include <vector>
 
-namespace kpg::config {
+namespace kpg::server {
+
+using config::Route;
 
 struct ActiveRoute {
   std::shared_ptr<const Route> route;
@@ -54,4 +56,4 @@ class RouteTableHolder {
       std::make_shared<RouteTable>(std::vector<ActiveRoute>{});
 };
 
-}  // namespace kpg::config
+}  // namespace kpg::server

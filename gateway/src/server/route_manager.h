@@ -9,7 +9,7 @@
 #pragma once
 
 #include "config/route.h"
-#include "config/route_table.h"
+#include "server/route_table.h"
 
 #include <nlohmann/json.hpp>
 
@@ -23,7 +23,7 @@
 #include <variant>
 #include <vector>
 
-namespace kpg::config {
+namespace kpg::server {
 
 struct StoreError : std::runtime_error {
   using std::runtime_error::runtime_error;
@@ -90,4 +90,4 @@ void write_file_atomically(const std::string& path, const std::string& data);
 /// True when `id` is a valid route id (1-64 of [A-Za-z0-9._-]).
 bool valid_route_id(const std::string& id);
 
-}  // namespace kpg::config
+}  // namespace kpg::server

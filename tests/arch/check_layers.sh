@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The gateway's layers include only downwards (config <- kafka <- pubsub <- server <- admin), and
+# only kafka/ includes librdkafka. Prints every violation; exits 1 when there is one.
+#
+#   check_layers.sh GATEWAY_SRC_DIR
+set -euo pipefail
+case "${1:-}" in
+  -h|--help|"") sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//'; [ -n "${1:-}" ]; exit $? ;;
+esac
+src="$1"
+declare -A allowed=(
+  [config]="config"
+  [kafka]="config kafka"
+  [pubsub]="kafka pubsub"
+  [server]="config kafka pubsub server"
+  [admin]="config kafka pubsub server admin"
+)
+# pubsub and server may use only the kafka layer's interfaces, never its implementation.
+kafka_api="kafka/record_source.h kafka/kafka_client.h kafka/topic_name.h"
+status=0
+for layer in "${!allowed[@]}"; do
+  while IFS= read -r line; do
+    file="${line%%:*}"
+    included="$(sed -E 's/.*#include "([^"]+)".*/\1/' <<<"$line")"
+    target="${included%%/*}"
+    [ "$target" = "$included" ] && continue  # not a layer header
+    if ! grep -qw "$target" <<<"${allowed[$layer]}"; then
+      echo "layering: $file includes $included ($layer may include only: ${allowed[$layer]})"
+      status=1
+    elif [ "$target" = kafka ] && [ "$layer" != kafka ] && ! grep -qw "$included" <<<"$kafka_api"; then
+      echo "layering: $file includes $included (above kafka/ only its interfaces: $kafka_api)"
+      status=1
+    fi
+  done < <(grep -rn '#include "' "$src/$layer" --include='*.h' --include='*.cpp' || true)
+done
+while IFS= read -r line; do
+  echo "layering: ${line%%:*} includes librdkafka (only kafka/ may)"
+  status=1
+done < <(grep -rln 'librdkafka/' "$src" --include='*.h' --include='*.cpp' | grep -v "^$src/kafka/" || true)
+[ "$status" = 0 ] && echo "layering: ok"
+exit "$status"
