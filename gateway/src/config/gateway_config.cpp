@@ -49,17 +49,8 @@ T get_as(const YAML::Node& node, const std::string& key) {
   }
 }
 
-}  // namespace
-
-void load_yaml_file(const std::string& path, GatewayConfig& config) {
-  YAML::Node root;
-  try {
-    root = YAML::LoadFile(path);
-  } catch (const YAML::BadFile&) {
-    throw ConfigError(path + ": cannot open the file");
-  } catch (const YAML::Exception& e) {
-    throw ConfigError(path + ": not valid YAML: " + e.what());
-  }
+// Applies a parsed document over `config`; `path` names its origin in every error.
+void apply_yaml(const YAML::Node& root, const std::string& path, GatewayConfig& config) {
   if (root.IsNull()) return;
   if (!root.IsMap()) throw ConfigError(path + ": the top level must be a mapping");
 
@@ -143,6 +134,30 @@ void load_yaml_file(const std::string& path, GatewayConfig& config) {
   } catch (const ConfigError& e) {
     throw ConfigError(path + ": " + e.what());
   }
+}
+
+}  // namespace
+
+void load_yaml_file(const std::string& path, GatewayConfig& config) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::BadFile&) {
+    throw ConfigError(path + ": cannot open the file");
+  } catch (const YAML::Exception& e) {
+    throw ConfigError(path + ": not valid YAML: " + e.what());
+  }
+  apply_yaml(root, path, config);
+}
+
+void load_yaml_string(const std::string& text, const std::string& origin, GatewayConfig& config) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    throw ConfigError(origin + ": not valid YAML: " + e.what());
+  }
+  apply_yaml(root, origin, config);
 }
 
 void validate(const GatewayConfig& c) {
