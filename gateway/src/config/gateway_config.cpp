@@ -8,19 +8,39 @@ namespace kpg::config {
 
 namespace {
 
+// Aliases make a YAML document a graph: a few lines can stand for billions of values ("billion
+// laughs"), and converting to JSON expands every alias. A route is a few dozen values; the bound
+// is for all routes of a file together, so that many small bombs add up to no more than one.
+constexpr std::size_t kMaxRouteValues = 100'000;
+
+// YAML allows lists and mappings as mapping keys ("? [a, b]: c"); JSON and our keys do not.
+std::string key_text(const YAML::Node& key) {
+  if (key.IsScalar() || key.IsNull()) return key.as<std::string>();
+  const auto mark = key.Mark();
+  throw ConfigError(
+      (mark.is_null() ? std::string() : "line " + std::to_string(mark.line + 1) + ": ") +
+      "a mapping key must be a plain value, not a list or a mapping");
+}
+
 // YAML scalars carry no type; plain (unquoted) scalars that read as bool/int/float become those.
-nlohmann::json yaml_to_json(const YAML::Node& node) {
+// `budget`: how many more values may be produced (see kMaxRouteValues).
+nlohmann::json yaml_to_json(const YAML::Node& node, std::size_t& budget) {
+  if (budget == 0) {
+    throw ConfigError("the routes hold more than " + std::to_string(kMaxRouteValues) +
+                      " values once aliases are expanded");
+  }
+  --budget;
   switch (node.Type()) {
     case YAML::NodeType::Null:
     case YAML::NodeType::Undefined: return nullptr;
     case YAML::NodeType::Sequence: {
       auto out = nlohmann::json::array();
-      for (const auto& item : node) out.push_back(yaml_to_json(item));
+      for (const auto& item : node) out.push_back(yaml_to_json(item, budget));
       return out;
     }
     case YAML::NodeType::Map: {
       auto out = nlohmann::json::object();
-      for (const auto& kv : node) out[kv.first.as<std::string>()] = yaml_to_json(kv.second);
+      for (const auto& kv : node) out[key_text(kv.first)] = yaml_to_json(kv.second, budget);
       return out;
     }
     case YAML::NodeType::Scalar: {
@@ -73,7 +93,7 @@ void apply_yaml(const YAML::Node& root, const std::string& path, GatewayConfig& 
                                               "routes"};
   try {
     for (const auto& kv : root) {
-      const auto key = kv.first.as<std::string>();
+      const auto key = key_text(kv.first);
       if (!known.count(key)) throw ConfigError("unknown key '" + key + "'");
       const YAML::Node& v = kv.second;
       if (key == "listen")
@@ -111,8 +131,14 @@ void apply_yaml(const YAML::Node& root, const std::string& path, GatewayConfig& 
       else if (key == "routes") {
         if (!v.IsSequence()) throw ConfigError("'routes' must be a list");
         std::set<std::string> ids;
+        std::size_t budget = kMaxRouteValues;
         for (std::size_t i = 0; i < v.size(); ++i) {
-          nlohmann::json object = yaml_to_json(v[i]);
+          nlohmann::json object;
+          try {
+            object = yaml_to_json(v[i], budget);
+          } catch (const ConfigError& e) {
+            throw ConfigError("routes[" + std::to_string(i) + "]: " + e.what());
+          }
           if (!object.is_object() || !object.contains("id") ||
               !(object["id"].is_string() || object["id"].is_number_integer())) {
             throw ConfigError("routes[" + std::to_string(i) + "]: 'id' (string) is required");
@@ -132,6 +158,9 @@ void apply_yaml(const YAML::Node& root, const std::string& path, GatewayConfig& 
       }
     }
   } catch (const ConfigError& e) {
+    throw ConfigError(path + ": " + e.what());
+  } catch (const YAML::Exception& e) {
+    // Whatever else yaml-cpp rejects while reading the document is still a configuration error.
     throw ConfigError(path + ": " + e.what());
   }
 }
