@@ -119,7 +119,7 @@ int main(int argc, char** argv) {
   const fs::path sdk = corpus / "fuzz_sdk_reply";
   write(sdk, "subscribe_and_fetch",
         kOpen + paired(1, offset_reply(0)) + paired(0, fetch_reply(0, 3)) +
-            paired(1, fetch_reply(5, 2)) + advance(3) + paired(0, fetch_reply(3, 1)));
+            paired(2, fetch_reply(5, 2)) + advance(3) + paired(0, fetch_reply(3, 1)));
   write(sdk, "calls_and_errors",
         kOpen + user_call(0) + user_call(1) + user_call(2) + paired(2, pong_reply()) +
             paired(1, offset_reply(7)) + paired(0, error_reply("failed to fetch message, err: X")) +
