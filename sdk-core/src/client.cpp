@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <iterator>
+#include <limits>
+#include <optional>
+#include <string>
 #include <utility>
 
 namespace kpg::sdk {
@@ -109,11 +112,22 @@ class Client::PartitionSubscription final
     if (!active_ || !client_) return;
     if (!result) return failed(result.error());
     std::vector<Record> batch;
+    std::optional<Error> broken;
     for (auto& record : std::move(result).value()) {
       // Never a duplicate or a step back, whatever the server sends (APISIX #9779).
       if (record.offset < next_) continue;
+      if (record.offset == std::numeric_limits<std::int64_t>::max()) {
+        // No offset can follow it, so the subscription cannot go on: the server is broken.
+        broken = Error{ErrorCode::protocol,
+                       "record offset " + std::to_string(record.offset) + " is out of range"};
+        break;
+      }
       next_ = record.offset + 1;
       batch.push_back(std::move(record));
+    }
+    if (broken) {
+      if (!batch.empty() && !paused_) deliver(batch);
+      return stop(*broken);
     }
     if (batch.empty()) {
       const std::int64_t elapsed = client_->transport_->now_ms() - started;

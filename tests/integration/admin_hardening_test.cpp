@@ -113,6 +113,17 @@ TEST_F(AdminHardening, BodiesOverTheLimitAre413) {
   EXPECT_EQ(admin(verb::get, "/apisix/admin/routes").status, 200);
 }
 
+// Found by fuzz_admin_route: an error message quoting invalid UTF-8 (from a malformed body or a
+// route id) made the reply's JSON encoding throw, and one request stopped the gateway.
+TEST_F(AdminHardening, InvalidUtf8InABodyOrARouteIdIsAnErrorNotACrash) {
+  auto body = admin(verb::put, "/apisix/admin/routes/r1", "{\"uri\": \xd2\xff}");
+  EXPECT_EQ(body.status, 400) << body.body;
+  auto id = admin(verb::get, "/apisix/admin/routes/\xd2");
+  EXPECT_GE(id.status, 400) << id.body;
+  EXPECT_LT(id.status, 500) << id.body;
+  EXPECT_EQ(admin(verb::get, "/apisix/admin/routes").status, 200) << "the gateway still serves";
+}
+
 TEST_F(AdminHardening, PluginsAndFieldsKpgWouldIgnoreAre400NamingThem) {
   struct Case {
     json change;  // merged into a valid route

@@ -95,13 +95,14 @@ TEST(Client, CloseFailsPendingWithClosed) {
 
 TEST(Client, ReconnectsWithBackoffAndSubscriptionsResumeAtTheNextOffset) {
   FakeTransport::State s;
+  // Declared before the client: its destructor ends the subscription, which reports to them.
+  std::vector<std::int64_t> seen;
+  std::vector<kpg::sdk::Error> errors;
   kpg::sdk::Client client(std::make_unique<FakeTransport>(s), kpg::testing::options(500, 2000));
   client.connect("ws://h/k", [](auto) {});
   s.handlers.on_open();
   int reconnects = 0;
   client.on_reconnect([&] { ++reconnects; });
-  std::vector<std::int64_t> seen;
-  std::vector<kpg::sdk::Error> errors;
   client.subscribe("t", 0, kpg::sdk::StartAt::offset(7),
                    {[&](const auto& batch) {
                       for (const auto& r : batch) seen.push_back(r.offset);

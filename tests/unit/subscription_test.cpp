@@ -55,9 +55,10 @@ struct Subscribe : ::testing::Test {
   }
 
   FakeTransport::State s;
-  std::unique_ptr<kpg::sdk::Client> client;
+  // Before the client: its destructor ends the subscriptions, which report to them.
   std::vector<std::int64_t> seen;
   std::vector<kpg::sdk::Error> errors;
+  std::unique_ptr<kpg::sdk::Client> client;
 };
 
 TEST_F(Subscribe, ResolvesEarliestThenFetchesInOrderWithoutDuplicates) {

@@ -15,7 +15,9 @@ namespace {
 constexpr std::string_view kPrefix = "/apisix/admin/routes";
 
 AdminResponse reply(int status, const json& body) {
-  return {status, body.dump()};
+  // Messages can quote what the client sent (a route id, a parse error): invalid UTF-8 there is
+  // replaced, never thrown out of the handler.
+  return {status, body.dump(-1, ' ', false, json::error_handler_t::replace)};
 }
 AdminResponse error(int status, const std::string& message) {
   return reply(status, json{{"error_msg", message}});

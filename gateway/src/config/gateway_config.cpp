@@ -8,19 +8,39 @@ namespace kpg::config {
 
 namespace {
 
+// Aliases make a YAML document a graph: a few lines can stand for billions of values ("billion
+// laughs"), and converting to JSON expands every alias. A route is a few dozen values; the bound
+// is for all routes of a file together, so that many small bombs add up to no more than one.
+constexpr std::size_t kMaxRouteValues = 100'000;
+
+// YAML allows lists and mappings as mapping keys ("? [a, b]: c"); JSON and our keys do not.
+std::string key_text(const YAML::Node& key) {
+  if (key.IsScalar() || key.IsNull()) return key.as<std::string>();
+  const auto mark = key.Mark();
+  throw ConfigError(
+      (mark.is_null() ? std::string() : "line " + std::to_string(mark.line + 1) + ": ") +
+      "a mapping key must be a plain value, not a list or a mapping");
+}
+
 // YAML scalars carry no type; plain (unquoted) scalars that read as bool/int/float become those.
-nlohmann::json yaml_to_json(const YAML::Node& node) {
+// `budget`: how many more values may be produced (see kMaxRouteValues).
+nlohmann::json yaml_to_json(const YAML::Node& node, std::size_t& budget) {
+  if (budget == 0) {
+    throw ConfigError("the routes hold more than " + std::to_string(kMaxRouteValues) +
+                      " values once aliases are expanded");
+  }
+  --budget;
   switch (node.Type()) {
     case YAML::NodeType::Null:
     case YAML::NodeType::Undefined: return nullptr;
     case YAML::NodeType::Sequence: {
       auto out = nlohmann::json::array();
-      for (const auto& item : node) out.push_back(yaml_to_json(item));
+      for (const auto& item : node) out.push_back(yaml_to_json(item, budget));
       return out;
     }
     case YAML::NodeType::Map: {
       auto out = nlohmann::json::object();
-      for (const auto& kv : node) out[kv.first.as<std::string>()] = yaml_to_json(kv.second);
+      for (const auto& kv : node) out[key_text(kv.first)] = yaml_to_json(kv.second, budget);
       return out;
     }
     case YAML::NodeType::Scalar: {
@@ -49,17 +69,8 @@ T get_as(const YAML::Node& node, const std::string& key) {
   }
 }
 
-}  // namespace
-
-void load_yaml_file(const std::string& path, GatewayConfig& config) {
-  YAML::Node root;
-  try {
-    root = YAML::LoadFile(path);
-  } catch (const YAML::BadFile&) {
-    throw ConfigError(path + ": cannot open the file");
-  } catch (const YAML::Exception& e) {
-    throw ConfigError(path + ": not valid YAML: " + e.what());
-  }
+// Applies a parsed document over `config`; `path` names its origin in every error.
+void apply_yaml(const YAML::Node& root, const std::string& path, GatewayConfig& config) {
   if (root.IsNull()) return;
   if (!root.IsMap()) throw ConfigError(path + ": the top level must be a mapping");
 
@@ -88,7 +99,7 @@ void load_yaml_file(const std::string& path, GatewayConfig& config) {
                                               "routes"};
   try {
     for (const auto& kv : root) {
-      const auto key = kv.first.as<std::string>();
+      const auto key = key_text(kv.first);
       if (!known.count(key)) throw ConfigError("unknown key '" + key + "'");
       const YAML::Node& v = kv.second;
       if (key == "listen")
@@ -138,8 +149,14 @@ void load_yaml_file(const std::string& path, GatewayConfig& config) {
       else if (key == "routes") {
         if (!v.IsSequence()) throw ConfigError("'routes' must be a list");
         std::set<std::string> ids;
+        std::size_t budget = kMaxRouteValues;
         for (std::size_t i = 0; i < v.size(); ++i) {
-          nlohmann::json object = yaml_to_json(v[i]);
+          nlohmann::json object;
+          try {
+            object = yaml_to_json(v[i], budget);
+          } catch (const ConfigError& e) {
+            throw ConfigError("routes[" + std::to_string(i) + "]: " + e.what());
+          }
           if (!object.is_object() || !object.contains("id") ||
               !(object["id"].is_string() || object["id"].is_number_integer())) {
             throw ConfigError("routes[" + std::to_string(i) + "]: 'id' (string) is required");
@@ -160,7 +177,34 @@ void load_yaml_file(const std::string& path, GatewayConfig& config) {
     }
   } catch (const ConfigError& e) {
     throw ConfigError(path + ": " + e.what());
+  } catch (const YAML::Exception& e) {
+    // Whatever else yaml-cpp rejects while reading the document is still a configuration error.
+    throw ConfigError(path + ": " + e.what());
   }
+}
+
+}  // namespace
+
+void load_yaml_file(const std::string& path, GatewayConfig& config) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::BadFile&) {
+    throw ConfigError(path + ": cannot open the file");
+  } catch (const YAML::Exception& e) {
+    throw ConfigError(path + ": not valid YAML: " + e.what());
+  }
+  apply_yaml(root, path, config);
+}
+
+void load_yaml_string(const std::string& text, const std::string& origin, GatewayConfig& config) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    throw ConfigError(origin + ": not valid YAML: " + e.what());
+  }
+  apply_yaml(root, origin, config);
 }
 
 void validate(const GatewayConfig& c) {

@@ -49,6 +49,8 @@ struct ConfigError : std::runtime_error {
 
 /// Reads `path` over `config`. Throws ConfigError naming the file, the key and the problem.
 void load_yaml_file(const std::string& path, GatewayConfig& config);
+/// The same for a document in memory; `origin` stands for the file name in error messages.
+void load_yaml_string(const std::string& text, const std::string& origin, GatewayConfig& config);
 
 /// Checks value ranges and host:port syntax. Throws ConfigError.
 void validate(const GatewayConfig& config);
