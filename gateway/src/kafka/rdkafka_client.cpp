@@ -214,11 +214,10 @@ using TopicHandle = std::unique_ptr<rd_kafka_topic_t, TopicDeleter>;
 
 class RdKafkaLane final : public ConsumerLane {
  public:
-  RdKafkaLane(config::ClusterSettings settings, std::shared_ptr<BrokerHealth> health,
-              std::chrono::milliseconds timeout, int index, std::function<void()> wake)
+  RdKafkaLane(config::ClusterSettings settings, std::shared_ptr<BrokerHealth> health, int index,
+              std::function<void()> wake)
       : settings_(std::move(settings)),
         health_(std::move(health)),
-        timeout_(timeout),
         index_(index),
         wake_(std::move(wake)) {}
 
@@ -392,7 +391,6 @@ class RdKafkaLane final : public ConsumerLane {
 
   const config::ClusterSettings settings_;
   const std::shared_ptr<BrokerHealth> health_;
-  const std::chrono::milliseconds timeout_;
   const int index_;
   const std::function<void()> wake_;
   // rk_ and queue_ change only under an exclusive lock; librdkafka calls take a shared one.
@@ -457,7 +455,7 @@ class RdKafkaCluster final : public KafkaCluster {
   }
 
   std::unique_ptr<ConsumerLane> new_lane(int index, std::function<void()> wake) override {
-    return std::make_unique<RdKafkaLane>(settings_, health_, timeout_, index, std::move(wake));
+    return std::make_unique<RdKafkaLane>(settings_, health_, index, std::move(wake));
   }
 
   bool brokers_in_doubt() const override { return health_->in_doubt; }
