@@ -89,6 +89,7 @@ class FakeKafkaCluster final : public kafka::KafkaCluster {
   }
 
   int topic_calls() const { return state_->topic_calls; }
+  int watermark_calls() const { return state_->watermark_calls; }
   int starts() const { return state_->starts; }
 
   /// Latency of every blocking call, to let requests overlap as they do over a network.
@@ -104,6 +105,7 @@ class FakeKafkaCluster final : public kafka::KafkaCluster {
   }
 
   kafka::Expected<kafka::Watermarks> watermarks(const kafka::TopicPartition& tp) override {
+    ++state_->watermark_calls;
     delay();
     std::lock_guard lock(state_->mutex);
     if (state_->down) return {unreachable(), {}};
@@ -149,6 +151,7 @@ class FakeKafkaCluster final : public kafka::KafkaCluster {
     bool down = false;
     bool in_doubt = false;
     std::atomic<int> topic_calls{0};
+    std::atomic<int> watermark_calls{0};
     std::atomic<int> starts{0};
     std::atomic<std::chrono::microseconds> latency{std::chrono::microseconds(0)};
   };

@@ -143,6 +143,24 @@ TEST(ReadEngine, AFloodOfUnknownTopicsCostsOneLookUpPerRefreshInterval) {
   EXPECT_LE(e.cluster->topic_calls(), 3) << "unknown topics are answered from the topic list";
 }
 
+TEST(ReadEngine, IdenticalOffsetLookUpsInFlightShareOneBrokerCall) {
+  Engine e(small_options());
+  for (int i = 0; i < 7; ++i) e.cluster->append("t", 0, "", "v");
+  e.cluster->set_latency(50ms);
+  std::vector<std::future<OffsetResult>> replies;
+  std::vector<std::promise<OffsetResult>> promises(300);
+  for (auto& p : promises) {
+    replies.push_back(p.get_future());
+    e.engine->list_offset("t", 0, -1, [&p](OffsetResult r) { p.set_value(std::move(r)); });
+  }
+  for (auto& r : replies) {
+    auto result = r.get();
+    ASSERT_FALSE(result.error) << result.error->text;
+    EXPECT_EQ(result.offset, 7);
+  }
+  EXPECT_LE(e.cluster->watermark_calls(), 10) << "300 identical look-ups, a handful of calls";
+}
+
 TEST(ReadEngine, AWaitAtTheEndIsAnsweredByTheNextRecordWithoutPolling) {
   Engine e(small_options());
   e.cluster->append("t", 0, "", "first");

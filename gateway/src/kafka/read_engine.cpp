@@ -237,21 +237,42 @@ struct ReadEngine::Impl {
     with_partition(
         tp, [this, tp, timestamp, done = std::move(done)](std::optional<KafkaError> error) mutable {
           if (error) return done(OffsetResult{std::move(error), -1});
-          auto job = [cluster = cluster.get(), tp, timestamp]() -> OffsetResult {
-            if (timestamp == -2 || timestamp == -1) {
-              auto w = cluster->watermarks(tp);
-              if (w.error) return {std::move(w.error), -1};
-              return {std::nullopt, timestamp == -2 ? w.value.low : w.value.high};
-            }
-            auto r = cluster->offset_for_time(tp, timestamp);
-            return {std::move(r.error), r.value};
-          };
-          auto shared_done = std::make_shared<std::function<void(OffsetResult)>>(std::move(done));
-          if (!run_blocking(std::move(job),
-                            [shared_done](OffsetResult r) { (*shared_done)(std::move(r)); })) {
-            (*shared_done)(OffsetResult{busy(), -1});
+          if (timestamp == -2 || timestamp == -1) {
+            return watermarks_of(tp, [timestamp, done = std::move(done)](Expected<Watermarks> w) {
+              if (w.error) return done(OffsetResult{std::move(w.error), -1});
+              done(OffsetResult{std::nullopt, timestamp == -2 ? w.value.low : w.value.high});
+            });
           }
+          auto shared_done = std::make_shared<std::function<void(OffsetResult)>>(std::move(done));
+          const bool queued = run_blocking(
+              [cluster = cluster.get(), tp, timestamp]() -> OffsetResult {
+                auto r = cluster->offset_for_time(tp, timestamp);
+                return {std::move(r.error), r.value};
+              },
+              [shared_done](OffsetResult r) { (*shared_done)(std::move(r)); });
+          if (!queued) (*shared_done)(OffsetResult{busy(), -1});
         });
+  }
+
+  // One watermark look-up per partition at a time, answering everyone who asked meanwhile: a
+  // flood of identical requests (or of requests from a connection that has gone) costs one call.
+  using WatermarkReply = std::function<void(Expected<Watermarks>)>;
+  void watermarks_of(const TopicPartition& tp, WatermarkReply reply) {
+    auto& waiting_here = watermark_waiters[tp];
+    waiting_here.push_back(std::move(reply));
+    if (waiting_here.size() > 1) return;
+    const bool queued =
+        run_blocking([cluster = cluster.get(), tp] { return cluster->watermarks(tp); },
+                     [this, tp](Expected<Watermarks> result) { answer_watermarks(tp, result); });
+    if (!queued) answer_watermarks(tp, {busy(), {}});
+  }
+
+  void answer_watermarks(const TopicPartition& tp, const Expected<Watermarks>& result) {
+    auto it = watermark_waiters.find(tp);
+    if (it == watermark_waiters.end()) return;
+    auto replies = std::move(it->second);
+    watermark_waiters.erase(it);
+    for (auto& reply : replies) reply(result);
   }
 
   // ---- fetch ------------------------------------------------------------------------------
@@ -726,6 +747,7 @@ struct ReadEngine::Impl {
   bool topics_loaded = false;
   bool metadata_in_flight = false;
   std::vector<std::pair<TopicPartition, Continuation>> metadata_waiters;
+  std::map<TopicPartition, std::vector<WatermarkReply>, TopicPartitionLess> watermark_waiters;
 };
 
 ReadEngine::ReadEngine(std::unique_ptr<KafkaCluster> cluster, ReadOptions options, std::string name)
