@@ -284,7 +284,9 @@ TEST_F(ServerHardening, ClientsThatStopReadingAreClosedWithAReasonWhileOthersAre
     if (closed >= kStalled && served >= 20) break;
   }
   EXPECT_GE(closed, static_cast<std::size_t>(kStalled)) << gw.process->transcript();
-  if (!kSanitized) EXPECT_LT(peak_rss, 80) << "MiB resident while clients stalled";
+  if (!kSanitized) {
+    EXPECT_LT(peak_rss, 80) << "MiB resident while clients stalled";
+  }
   std::cout << "stalled clients closed: " << closed << ", bystander requests: " << served
             << ", peak RSS " << peak_rss << " MiB\n";
 }
