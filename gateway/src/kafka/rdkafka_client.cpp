@@ -31,11 +31,12 @@ std::vector<std::pair<std::string, std::string>> kafka_properties(
       {"fetch.wait.max.ms", "50"},
       {"fetch.error.backoff.ms", "50"},
       // Prefetch is per partition cursor: the byte bound keeps memory from growing with the
-      // partitions being read (the read path keeps its own bounded window on top). The
-      // message-count threshold stays high on purpose: librdkafka 2.0.2 backs a partition off for
-      // a whole second whenever its queue crosses it, which capped a client reading history at
-      // ~1,400 records/s with 1000 here.
-      {"queued.max.messages.kbytes", "1024"},
+      // partitions being read (the read path keeps its own bounded window on top). Both
+      // thresholds stay well above one fetch response on purpose: librdkafka 2.0.2 backs a
+      // partition off for a whole second whenever its queue crosses either, which capped a
+      // client reading history at ~1,400 records/s with 1000 messages, and at ~46,000 records/s
+      // with 1 MiB (kpg-bench-subscribe --records 100000).
+      {"queued.max.messages.kbytes", "4096"},
       {"queued.min.messages", "100000"},
       {"fetch.message.max.bytes", "1048576"},
       {"enable.partition.eof", "false"},

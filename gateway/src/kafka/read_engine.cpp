@@ -667,14 +667,6 @@ struct ReadEngine::Impl {
       result.records = r->window.read(w->offset, w->limits.max_bytes);
       finish(w, std::move(result));
     }
-    // A cursor nobody waits on stops fetching once it has read half a window past the last
-    // request: the records stay for readers close behind, and nothing more is read for nobody.
-    if (r->waiters.empty() && !r->paused &&
-        r->window.bytes_from(r->last_requested, options.window_bytes / 2) >=
-            options.window_bytes / 2) {
-      r->paused = true;
-      lanes[static_cast<std::size_t>(r->lane)].lane->pause(r->tp, true);
-    }
     if (r->waiters.empty()) pump(p);
   }
 
@@ -700,6 +692,20 @@ struct ReadEngine::Impl {
       }
     }
     for (auto& r : idle) remove_reader(r);
+    // A cursor nobody has asked anything for a while stops fetching once it has read half a window
+    // past the last request: nothing more is read for nobody. (Not sooner: librdkafka resumes a
+    // paused partition only after a backoff of about a second, which active readers must not pay.)
+    for (const auto& [tp, p] : partitions) {
+      for (const auto& r : p.readers) {
+        if (r->waiters.empty() && !r->paused && !r->positioning &&
+            now - r->last_used >= kPauseAfter &&
+            r->window.bytes_from(r->last_requested, options.window_bytes / 2) >=
+                options.window_bytes / 2) {
+          r->paused = true;
+          lanes[static_cast<std::size_t>(r->lane)].lane->pause(r->tp, true);
+        }
+      }
+    }
     if (!idle.empty()) {
       spdlog::info("event=kafka_cursors_released source={} released={} cursors={}", name,
                    idle.size(), reader_count);
@@ -725,6 +731,7 @@ struct ReadEngine::Impl {
   }
 
   static constexpr std::size_t kDrainBatch = 1024;
+  static constexpr auto kPauseAfter = std::chrono::seconds(2);
 
   std::unique_ptr<KafkaCluster> cluster;
   const ReadOptions options;
