@@ -430,19 +430,43 @@ class RdKafkaCluster final : public KafkaCluster {
   }
 
   Expected<Watermarks> watermarks(const TopicPartition& tp) override {
+    // Two ListOffsets (earliest, latest) through rd_kafka_offsets_for_times, which gives up at its
+    // timeout. rd_kafka_query_watermark_offsets does not (librdkafka 2.0.2): once the partition's
+    // leader is known, it retries for as long as that broker is down, and held the cluster's
+    // blocking threads for minutes after a broker was killed.
+    const auto deadline = Clock::now() + timeout_;
     Watermarks w;
-    const auto err = rd_kafka_query_watermark_offsets(rk_, tp.topic.c_str(), tp.partition, &w.low,
-                                                      &w.high, timeout_ms());
-    if (err) return {health_->explain(err), {}};
-    succeeded();
+    for (auto [at, out] : {std::pair{std::int64_t{RD_KAFKA_OFFSET_BEGINNING}, &w.low},
+                           std::pair{std::int64_t{RD_KAFKA_OFFSET_END}, &w.high}}) {
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      auto r = list_offset(tp, at, std::max(left, std::chrono::milliseconds(1)));
+      if (r.error) return {std::move(r.error), {}};
+      *out = r.value;
+    }
     return {std::nullopt, w};
   }
 
   Expected<std::int64_t> offset_for_time(const TopicPartition& tp,
                                          std::int64_t timestamp) override {
+    return list_offset(tp, timestamp, timeout_);
+  }
+
+  std::unique_ptr<ConsumerLane> new_lane(int index, std::function<void()> wake) override {
+    return std::make_unique<RdKafkaLane>(settings_, health_, timeout_, index, std::move(wake));
+  }
+
+  bool brokers_in_doubt() const override { return health_->in_doubt; }
+
+ private:
+  int timeout_ms() const { return static_cast<int>(timeout_.count()); }
+
+  // ListOffsets for one partition: a timestamp, or -2 / -1 for the earliest / latest offset.
+  Expected<std::int64_t> list_offset(const TopicPartition& tp, std::int64_t timestamp,
+                                     std::chrono::milliseconds timeout) {
     rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(list, tp.topic.c_str(), tp.partition)->offset = timestamp;
-    const auto err = rd_kafka_offsets_for_times(rk_, list, timeout_ms());
+    const auto err = rd_kafka_offsets_for_times(rk_, list, static_cast<int>(timeout.count()));
     Expected<std::int64_t> result{std::nullopt, -1};
     if (err) {
       result.error = health_->explain(err);
@@ -455,15 +479,6 @@ class RdKafkaCluster final : public KafkaCluster {
     rd_kafka_topic_partition_list_destroy(list);
     return result;
   }
-
-  std::unique_ptr<ConsumerLane> new_lane(int index, std::function<void()> wake) override {
-    return std::make_unique<RdKafkaLane>(settings_, health_, timeout_, index, std::move(wake));
-  }
-
-  bool brokers_in_doubt() const override { return health_->in_doubt; }
-
- private:
-  int timeout_ms() const { return static_cast<int>(timeout_.count()); }
   void succeeded() { health_->in_doubt = false; }
 
   const config::ClusterSettings settings_;
