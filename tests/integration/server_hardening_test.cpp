@@ -4,6 +4,7 @@
 #include "child_process.h"
 #include "gateway_process.h"
 #include "kafka/producer.h"
+#include "process_stats.h"
 #include "test_clients.h"
 
 #include <kpg/pubsub.pb.h>
@@ -18,9 +19,7 @@
 
 #include <csignal>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
-#include <iterator>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -43,10 +42,12 @@ namespace {
 
 using namespace std::chrono_literals;
 using kpg::testing::ChildProcess;
+using kpg::testing::cpu_time;
 using kpg::testing::fetch_frame;
 using kpg::testing::list_offset_frame;
 using kpg::testing::ping_frame;
 using kpg::testing::RawSocket;
+using kpg::testing::rss_mib;
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
@@ -69,25 +70,6 @@ std::size_t count_lines(ChildProcess& process, std::chrono::milliseconds duratio
     count += all ? 1 : 0;
   }
   return count;
-}
-
-// user + system CPU time of a process, from /proc/PID/stat.
-std::chrono::milliseconds cpu_time(int pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::istringstream fields(stat.substr(stat.rfind(')') + 2));
-  std::vector<std::string> f{std::istream_iterator<std::string>(fields), {}};
-  const long ticks = std::stol(f.at(11)) + std::stol(f.at(12));  // utime, stime
-  return std::chrono::milliseconds(ticks * 1000 / ::sysconf(_SC_CLK_TCK));
-}
-
-// Resident memory of a process in MiB, from /proc/PID/status.
-long rss_mib(int pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6)) / 1024;
-  }
-  return -1;
 }
 
 // One keep-alive HTTP connection from a chosen loopback source address (127.0.0.2, ...), so that

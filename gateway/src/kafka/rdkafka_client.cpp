@@ -30,13 +30,16 @@ std::vector<std::pair<std::string, std::string>> kafka_properties(
       // Fetch promptly: a partition's tail is pushed to waiting requests as soon as it arrives.
       {"fetch.wait.max.ms", "50"},
       {"fetch.error.backoff.ms", "50"},
-      // Prefetch is per partition cursor: the byte bound keeps memory from growing with the
-      // partitions being read (the read path keeps its own bounded window on top). Both
-      // thresholds stay well above one fetch response on purpose: librdkafka 2.0.2 backs a
-      // partition off for a whole second whenever its queue crosses either, which capped a
-      // client reading history at ~1,400 records/s with 1000 messages, and at ~46,000 records/s
-      // with 1 MiB (kpg-bench-subscribe --records 100000).
-      {"queued.max.messages.kbytes", "4096"},
+      // Prefetch: every partition of a lane is forwarded to the lane's one queue, so these bounds
+      // hold for the whole lane (all its partitions), and one fetch response is at most
+      // fetch.max.bytes. The read path drains the queue as records arrive and keeps its own
+      // bounded windows. Both thresholds stay well above one fetch response on purpose:
+      // librdkafka 2.0.2 backs a partition off for a whole second whenever the queue crosses
+      // either, which capped a client reading history at ~1,400 records/s with 1000 messages and
+      // at ~46,000 records/s with 1 MiB (kpg-bench-subscribe --records 100000), and made fetches
+      // on 64 partitions at once time out with 1 MiB.
+      {"queued.max.messages.kbytes", "16384"},
+      {"fetch.max.bytes", "8388608"},
       {"queued.min.messages", "100000"},
       {"fetch.message.max.bytes", "1048576"},
       {"enable.partition.eof", "false"},
@@ -429,19 +432,43 @@ class RdKafkaCluster final : public KafkaCluster {
   }
 
   Expected<Watermarks> watermarks(const TopicPartition& tp) override {
+    // Two ListOffsets (earliest, latest) through rd_kafka_offsets_for_times, which gives up at its
+    // timeout. rd_kafka_query_watermark_offsets does not (librdkafka 2.0.2): once the partition's
+    // leader is known, it retries for as long as that broker is down, and held the cluster's
+    // blocking threads for minutes after a broker was killed.
+    const auto deadline = Clock::now() + timeout_;
     Watermarks w;
-    const auto err = rd_kafka_query_watermark_offsets(rk_, tp.topic.c_str(), tp.partition, &w.low,
-                                                      &w.high, timeout_ms());
-    if (err) return {health_->explain(err), {}};
-    succeeded();
+    for (auto [at, out] : {std::pair{std::int64_t{RD_KAFKA_OFFSET_BEGINNING}, &w.low},
+                           std::pair{std::int64_t{RD_KAFKA_OFFSET_END}, &w.high}}) {
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      auto r = list_offset(tp, at, std::max(left, std::chrono::milliseconds(1)));
+      if (r.error) return {std::move(r.error), {}};
+      *out = r.value;
+    }
     return {std::nullopt, w};
   }
 
   Expected<std::int64_t> offset_for_time(const TopicPartition& tp,
                                          std::int64_t timestamp) override {
+    return list_offset(tp, timestamp, timeout_);
+  }
+
+  std::unique_ptr<ConsumerLane> new_lane(int index, std::function<void()> wake) override {
+    return std::make_unique<RdKafkaLane>(settings_, health_, index, std::move(wake));
+  }
+
+  bool brokers_in_doubt() const override { return health_->in_doubt; }
+
+ private:
+  int timeout_ms() const { return static_cast<int>(timeout_.count()); }
+
+  // ListOffsets for one partition: a timestamp, or -2 / -1 for the earliest / latest offset.
+  Expected<std::int64_t> list_offset(const TopicPartition& tp, std::int64_t timestamp,
+                                     std::chrono::milliseconds timeout) {
     rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(list, tp.topic.c_str(), tp.partition)->offset = timestamp;
-    const auto err = rd_kafka_offsets_for_times(rk_, list, timeout_ms());
+    const auto err = rd_kafka_offsets_for_times(rk_, list, static_cast<int>(timeout.count()));
     Expected<std::int64_t> result{std::nullopt, -1};
     if (err) {
       result.error = health_->explain(err);
@@ -454,15 +481,6 @@ class RdKafkaCluster final : public KafkaCluster {
     rd_kafka_topic_partition_list_destroy(list);
     return result;
   }
-
-  std::unique_ptr<ConsumerLane> new_lane(int index, std::function<void()> wake) override {
-    return std::make_unique<RdKafkaLane>(settings_, health_, index, std::move(wake));
-  }
-
-  bool brokers_in_doubt() const override { return health_->in_doubt; }
-
- private:
-  int timeout_ms() const { return static_cast<int>(timeout_.count()); }
   void succeeded() { health_->in_doubt = false; }
 
   const config::ClusterSettings settings_;
