@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# The gateway's layers include only downwards (config <- kafka <- pubsub <- server <- admin), and
-# only kafka/ includes librdkafka. Prints every violation; exits 1 when there is one.
+# The gateway's layers include only downwards (config <- kafka <- pubsub <- server <- admin), the
+# composition root (the files directly in the source dir) is above them all, and only kafka/
+# includes librdkafka. Prints every violation; exits 1 when there is one.
 #
 #   check_layers.sh GATEWAY_SRC_DIR
 set -euo pipefail
 case "${1:-}" in
-  -h|--help|"") sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//'; [ -n "${1:-}" ]; exit $? ;;
+  -h|--help|"") sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'; [ -n "${1:-}" ]; exit $? ;;
 esac
 src="$1"
 declare -A allowed=(
@@ -23,7 +24,13 @@ for layer in "${!allowed[@]}"; do
     file="${line%%:*}"
     included="$(sed -E 's/.*#include "([^"]+)".*/\1/' <<<"$line")"
     target="${included%%/*}"
-    [ "$target" = "$included" ] && continue  # not a layer header
+    if [ "$target" = "$included" ]; then
+      if [ -f "$src/$included" ]; then
+        echo "layering: $file includes $included (the composition root is above every layer)"
+        status=1
+      fi
+      continue  # not a gateway header
+    fi
     if ! grep -qw "$target" <<<"${allowed[$layer]}"; then
       echo "layering: $file includes $included ($layer may include only: ${allowed[$layer]})"
       status=1

@@ -1,0 +1,402 @@
+#include "gateway.h"
+
+#include "admin/admin_api.h"
+#include "admin/admin_server.h"
+#include "kafka/demo_feed.h"
+#include "kafka/mock_cluster.h"
+#include "kafka/rdkafka_source.h"
+#include "server/admission.h"
+#include "server/listener.h"
+#include "server/route_manager.h"
+#include "server/route_table.h"
+#include "server/server_context.h"
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <optional>
+#include <thread>
+#include <vector>
+
+namespace kpg::app {
+
+namespace asio = boost::asio;
+
+namespace {
+
+constexpr int kDemoPartitions = 3;
+// Graceful drain: stop accepting, close sessions with 1001, exit as soon as they are gone or
+// after kDrainLimit at the latest.
+constexpr auto kDrainLimit = std::chrono::seconds(3);
+constexpr auto kDrainPoll = std::chrono::milliseconds(20);
+
+// Listen addresses are IP literals ("localhost" is accepted as 127.0.0.1).
+std::optional<asio::ip::tcp::endpoint> to_endpoint(const std::string& host_port) {
+  const auto node = config::parse_host_port(host_port, true);
+  if (!node) return std::nullopt;
+  boost::system::error_code ec;
+  const auto address =
+      asio::ip::make_address(node->host == "localhost" ? "127.0.0.1" : node->host, ec);
+  if (ec) return std::nullopt;
+  return asio::ip::tcp::endpoint(address, node->port);
+}
+
+// Binds `address` and starts accepting. Throws StartupError naming the flag or the address.
+std::shared_ptr<server::Listener> start_listener(asio::io_context& io, const char* flag,
+                                                 const std::string& address,
+                                                 server::Listener::ConnectionHandler handler) {
+  const auto endpoint = to_endpoint(address);
+  if (!endpoint) throw StartupError(fmt::format("{} {}: expected IP:PORT", flag, address));
+  try {
+    auto listener = std::make_shared<server::Listener>(io, *endpoint, std::move(handler));
+    listener->start();
+    return listener;
+  } catch (const boost::system::system_error& e) {
+    throw StartupError(fmt::format("cannot listen on {}: {}", address, e.code().message()));
+  }
+}
+
+asio::ssl::context load_tls(const std::string& cert_file, const std::string& key_file) {
+  asio::ssl::context tls(asio::ssl::context::tls_server);
+  tls.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                  asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                  asio::ssl::context::no_tlsv1_1);
+  boost::system::error_code ec;
+  tls.use_certificate_chain_file(cert_file, ec);
+  if (ec) {
+    throw StartupError(fmt::format("cannot load TLS certificate {}: {}", cert_file, ec.message()));
+  }
+  tls.use_private_key_file(key_file, asio::ssl::context::pem, ec);
+  if (ec) throw StartupError(fmt::format("cannot load TLS key {}: {}", key_file, ec.message()));
+  return tls;
+}
+
+std::string joined(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& item : items) out += (out.empty() ? "" : ",") + item;
+  return out;
+}
+
+// Counts the Kafka sources not yet destroyed: the drain waits for them and release() reports any
+// left.
+struct SourceCount {
+  std::atomic<long> alive{0};
+};
+
+// Holds one source for the route table and sessions. The last of them lets go of it, which hands
+// it to the reaper; the count drops on the reaper too, after the source's destruction (the
+// reaper has one thread), so a source handed over after the reaper was joined stays counted.
+struct CountedSource {
+  CountedSource(std::shared_ptr<kafka::RecordSource> s, asio::thread_pool& r,
+                std::shared_ptr<SourceCount> c)
+      : source(std::move(s)), reaper(r), count(std::move(c)) {
+    ++count->alive;
+  }
+  ~CountedSource() {
+    source.reset();
+    asio::post(reaper, [count = std::move(count)] { --count->alive; });
+  }
+  CountedSource(const CountedSource&) = delete;
+  CountedSource& operator=(const CountedSource&) = delete;
+  std::shared_ptr<kafka::RecordSource> source;
+  asio::thread_pool& reaper;  // outlives every source (make_rdkafka_source's contract)
+  std::shared_ptr<SourceCount> count;
+};
+
+}  // namespace
+
+// Members in construction order (see gateway.h); release() takes them down explicitly.
+struct Gateway::Parts {
+  config::GatewayConfig config;
+  std::unique_ptr<kafka::MockCluster> embedded_cluster;
+  std::unique_ptr<kafka::DemoFeed> demo_feed;
+  std::unique_ptr<asio::thread_pool> source_reaper;
+  // Shared with every CountedSource, which may outlive the gateway when one leaks.
+  std::shared_ptr<SourceCount> sources = std::make_shared<SourceCount>();
+  std::optional<asio::ssl::context> tls;
+  std::unique_ptr<server::ServerContext> context;
+  std::unique_ptr<server::RouteManager> routes;
+  std::unique_ptr<admin::AdminApi> admin_api;
+  int io_threads = 1;
+  std::unique_ptr<asio::io_context> io;
+  std::unique_ptr<asio::io_context> admin_io;
+  std::shared_ptr<server::Listener> listener;
+  std::shared_ptr<server::Listener> admin_listener;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> admin_guard;
+  std::thread admin_thread;
+  std::unique_ptr<asio::signal_set> signals;
+  std::unique_ptr<asio::steady_timer> drain_timer;
+  bool started = false;  // start() completed: release() ends with event=stopped
+  // Drain state: check_drained runs as one chain (begin_drain, then drain_timer), so it never
+  // overlaps itself; table_emptied is read again by release() after the io threads are joined.
+  std::atomic<bool> draining{false};  // stop() may race a signal
+  bool table_emptied = false;
+  std::chrono::steady_clock::time_point drain_deadline;
+
+  void start_embedded_kafka();
+  std::shared_ptr<kafka::RecordSource> make_source(const config::Route& route, std::string* error);
+  void start_routes();
+  void start_admin_api();
+  void start_listeners();
+  void begin_drain(int signal);
+  void check_drained();
+  void empty_route_table();
+  void release();
+};
+
+void Gateway::Parts::start_embedded_kafka() {
+  try {
+    embedded_cluster = std::make_unique<kafka::MockCluster>(1);
+  } catch (const std::exception& e) {
+    throw StartupError(e.what());
+  }
+  std::string error;
+  if (!embedded_cluster->create_topic(kDemoTopic, kDemoPartitions, &error)) {
+    throw StartupError("cannot create demo topic: " + error);
+  }
+  auto route = config::parse_route(
+      {{"uri", "/kafka"},
+       {"upstream",
+        {{"scheme", "kafka"}, {"type", "none"}, {"nodes", {{embedded_cluster->bootstrap(), 1}}}}}},
+      "embedded-demo");
+  config.routes.push_back(std::get<config::Route>(std::move(route)));
+  demo_feed = std::make_unique<kafka::DemoFeed>(embedded_cluster->bootstrap(), kDemoTopic, 4.0);
+  spdlog::info("event=embedded_kafka bootstrap={} topic={} partitions={}",
+               embedded_cluster->bootstrap(), kDemoTopic, kDemoPartitions);
+}
+
+std::shared_ptr<kafka::RecordSource> Gateway::Parts::make_source(const config::Route& route,
+                                                                 std::string* error) {
+  kafka::SourceOptions options;
+  options.request_timeout = std::chrono::milliseconds(config.kafka_timeout_ms);
+  options.blocking_threads = config.kafka_threads;
+  options.read.reader_idle = std::chrono::milliseconds(config.kafka_reader_idle_ms);
+  // A Kafka connection left without cursors is closed after the same idle time: closing it is
+  // what hands its buffers back.
+  options.read.lane_idle = options.read.reader_idle;
+  options.read.max_readers = static_cast<std::size_t>(config.kafka_max_readers);
+  auto source = kafka::make_rdkafka_source(route.cluster(), *source_reaper, options, error);
+  if (!source) return nullptr;
+  std::vector<std::string> nodes;
+  for (const auto& n : route.nodes) nodes.push_back(n.to_string());
+  spdlog::info("event=kafka_client_created route={} nodes={} tls={} sasl={}", route.id,
+               joined(nodes), route.tls.has_value(), route.sasl.has_value());
+  auto counted = std::make_shared<CountedSource>(std::move(source), *source_reaper, sources);
+  return std::shared_ptr<kafka::RecordSource>(counted, counted->source.get());
+}
+
+void Gateway::Parts::start_routes() {
+  routes = std::make_unique<server::RouteManager>(
+      context->routes,
+      [this](const config::Route& route, std::string* error) { return make_source(route, error); },
+      (std::filesystem::path(config.data_dir) / "routes.json").string(),
+      [this](const std::string& route_id, const std::string& why) {
+        spdlog::info("event=route_sessions_closing route={} reason=\"{}\"", route_id, why);
+        context->sessions.close_if(
+            [&route_id](const server::ClosableSession& s) { return s.route_id() == route_id; },
+            1001, why);
+      });
+  try {
+    routes->load(config.routes);
+  } catch (const server::StoreError& e) {
+    throw StartupError(e.what());
+  }
+  for (const auto& active : context->routes.get()->routes()) {
+    spdlog::info("event=route_loaded route={} uris={}", active.route->id,
+                 joined(active.route->uris));
+  }
+}
+
+void Gateway::Parts::start_admin_api() {
+  bool key_generated = false;
+  std::string admin_key;
+  try {
+    admin_key = admin::resolve_admin_key(std::getenv("KPG_ADMIN_KEY"), config.admin_key,
+                                         config.data_dir, &key_generated);
+  } catch (const std::exception& e) {
+    throw StartupError(e.what());
+  }
+  if (key_generated) {
+    // Only where it is: the output usually ends up in logs, which are not secret.
+    std::cout << "kpg-gateway: generated an admin API key in "
+              << (std::filesystem::path(config.data_dir) / "admin.key").string()
+              << " (mode 0600); send its content as X-API-KEY" << std::endl;
+  }
+  admin_api = std::make_unique<admin::AdminApi>(*routes, admin_key);
+}
+
+void Gateway::Parts::start_listeners() {
+  io_threads = config.io_threads > 0
+                   ? config.io_threads
+                   : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  io = std::make_unique<asio::io_context>(io_threads);
+  listener = start_listener(*io, "--listen", config.listen, [this](asio::ip::tcp::socket s) {
+    server::admit_connection(std::move(s), *context);
+  });
+
+  // The admin API runs on its own thread: its handlers do blocking work (fsync, Kafka client
+  // creation) that must not stall the data plane.
+  admin_io = std::make_unique<asio::io_context>(1);
+  admin_listener = start_listener(
+      *admin_io, "--admin-listen", config.admin_listen,
+      [this](asio::ip::tcp::socket s) { admin::run_admin_session(std::move(s), *admin_api); });
+  const auto admin_bound = admin_listener->local_endpoint();
+  spdlog::info("event=admin_listening address={}:{}", admin_bound.address().to_string(),
+               admin_bound.port());
+  admin_guard.emplace(asio::make_work_guard(*admin_io));
+  admin_thread = std::thread([io = admin_io.get()] { io->run(); });
+
+  // Signals are caught from here on: one arriving before run() starts the drain at once.
+  signals = std::make_unique<asio::signal_set>(*io, SIGINT, SIGTERM);
+  signals->async_wait([this](const boost::system::error_code& ec, int signal) {
+    if (!ec) begin_drain(signal);
+  });
+  drain_timer = std::make_unique<asio::steady_timer>(*io);
+
+  const auto bound = listener->local_endpoint();
+  spdlog::info("event=listening address={}:{} scheme={} routes={} io_threads={}",
+               bound.address().to_string(), bound.port(), tls ? "wss" : "ws", config.routes.size(),
+               io_threads);
+}
+
+void Gateway::Parts::begin_drain(int signal) {
+  if (draining.exchange(true)) return;
+  spdlog::info("event=shutdown signal={} sessions={}", signal, context->sessions.size());
+  listener->stop();
+  context->sessions.close_if([](const server::ClosableSession&) { return true; }, 1001,
+                             "server shutting down");
+  drain_deadline = std::chrono::steady_clock::now() + kDrainLimit;
+  check_drained();
+}
+
+// Once the sessions are gone, the route table lets go of its sources; then waits (until the
+// deadline) for requests still in the Kafka layer to complete, which releases the last sessions
+// and with them the sources, so that they are destroyed on the reaper at release.
+void Gateway::Parts::check_drained() {
+  if (std::chrono::steady_clock::now() >= drain_deadline) {
+    io->stop();
+    return;
+  }
+  if (context->sessions.size() == 0) {
+    if (!table_emptied) empty_route_table();
+    if (sources->alive.load() == 0) {
+      io->stop();
+      return;
+    }
+  }
+  drain_timer->expires_after(kDrainPoll);
+  drain_timer->async_wait([this](const boost::system::error_code&) { check_drained(); });
+}
+
+void Gateway::Parts::empty_route_table() {
+  table_emptied = true;
+  context->routes.set(
+      std::make_shared<const server::RouteTable>(std::vector<server::ActiveRoute>{}));
+}
+
+void Gateway::Parts::release() {
+  // The admin API first: a request in progress may be creating sources with the route manager.
+  if (admin_thread.joinable()) {
+    admin_guard.reset();
+    admin_io->stop();
+    admin_thread.join();
+  }
+  if (io) io->stop();  // run() has returned, or never ran: no thread runs it now
+  signals.reset();
+  drain_timer.reset();
+  listener.reset();
+  admin_listener.reset();
+  if (context && !table_emptied) empty_route_table();
+  // Destroying an io context destroys the handlers it still holds: sessions stuck past the drain
+  // go with them, and the Kafka sources they hold are handed to the reaper.
+  io.reset();
+  admin_io.reset();
+  admin_api.reset();
+  routes.reset();
+  context.reset();
+  tls.reset();
+  if (source_reaper) {
+    source_reaper->join();
+    source_reaper.reset();
+  }
+  if (const long left = sources->alive.load(); left != 0) {
+    spdlog::warn("event=kafka_sources_leaked count={}", left);
+  }
+  demo_feed.reset();
+  embedded_cluster.reset();
+  if (started) spdlog::info("event=stopped");
+}
+
+Gateway::Gateway() : parts_(std::make_unique<Parts>()) {}
+
+std::unique_ptr<Gateway> Gateway::start(config::GatewayConfig config) {
+  // Constructed empty, then built step by step: a step that throws leaves ~Gateway to release
+  // what the steps before it built, in the documented order.
+  std::unique_ptr<Gateway> gateway(new Gateway());
+  Parts& p = *gateway->parts_;
+  p.config = std::move(config);
+
+  std::error_code fs_error;
+  std::filesystem::create_directories(p.config.data_dir, fs_error);
+  if (fs_error) {
+    throw StartupError(
+        fmt::format("cannot create data dir {}: {}", p.config.data_dir, fs_error.message()));
+  }
+  if (p.config.embedded_kafka) p.start_embedded_kafka();
+  p.source_reaper = std::make_unique<asio::thread_pool>(1);
+  // TLS on the data plane: loaded once at start; a bad file stops start-up with its name.
+  if (!p.config.tls_cert_file.empty()) {
+    p.tls.emplace(load_tls(p.config.tls_cert_file, p.config.tls_key_file));
+  }
+
+  p.context = std::make_unique<server::ServerContext>();
+  server::ServerContext& context = *p.context;
+  const config::GatewayConfig& cfg = p.config;
+  context.tls = p.tls ? &*p.tls : nullptr;
+  context.pubsub_limits.fetch.max_bytes = cfg.fetch_max_bytes;
+  context.pubsub_limits.fetch.max_wait = std::chrono::milliseconds(cfg.fetch_max_wait_ms);
+  context.session_limits.max_frame_bytes = cfg.max_frame_bytes;
+  context.session_limits.max_write_queue_bytes = cfg.max_write_queue_bytes;
+  context.session_limits.max_inflight_requests = cfg.max_inflight_requests;
+  context.session_limits.max_total_write_queue_bytes = cfg.max_total_write_queue_bytes;
+  context.session_limits.write_timeout = std::chrono::milliseconds(cfg.write_timeout_ms);
+  context.connections.limits.max_connections = static_cast<std::size_t>(cfg.max_connections);
+  context.connections.limits.max_connections_per_address =
+      static_cast<std::size_t>(cfg.max_connections_per_address);
+
+  p.start_routes();
+  p.start_admin_api();
+  p.start_listeners();
+  p.started = true;
+  return gateway;
+}
+
+int Gateway::run() {
+  Parts& p = *parts_;
+  std::vector<std::thread> threads;
+  for (int i = 1; i < p.io_threads; ++i) threads.emplace_back([io = p.io.get()] { io->run(); });
+  p.io->run();
+  for (auto& t : threads) t.join();
+  return 0;
+}
+
+void Gateway::stop() {
+  asio::post(*parts_->io, [p = parts_.get()] { p->begin_drain(0); });
+}
+
+Gateway::~Gateway() {
+  parts_->release();
+}
+
+}  // namespace kpg::app
