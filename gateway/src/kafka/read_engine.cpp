@@ -98,13 +98,9 @@ struct ReadEngine::Impl {
   using ReaderPtr = std::shared_ptr<Reader>;
 
   struct Partition {
-    std::vector<ReaderPtr> readers;     // at most one per lane
-    std::deque<WaiterPtr> pending;      // waiting for a cursor to be free
-    std::int64_t high = -1;             // highest high watermark known (-1: none yet)
-    std::vector<WaiterPtr> after_high;  // waiting for a fresh high watermark
-    bool high_in_flight = false;
-    std::vector<WaiterPtr> verifying;  // at the end, waiting for a check that brokers answer
-    bool verify_in_flight = false;
+    std::vector<ReaderPtr> readers;  // at most one per lane
+    std::deque<WaiterPtr> pending;   // waiting for a cursor to be free
+    std::int64_t high = -1;          // highest high watermark known (-1: none yet)
   };
 
   struct Lane {
@@ -329,7 +325,7 @@ struct ReadEngine::Impl {
       }
     }
     // Past every end known: learn where the end is now before deciding anything.
-    if (p.high >= 0 && w->offset > p.high) return refresh_high(p, w);
+    if (p.high >= 0 && w->offset > p.high) return refresh_high(w);
     // 2. A cursor is about to read it: wait on it.
     for (const auto& r : p.readers) {
       if (about_to_read(p, *r, w->offset)) return attach(p, r, w);
@@ -412,79 +408,46 @@ struct ReadEngine::Impl {
     } else if (w->data_expected) {
       finish(w, FetchResult{read_timeout(), {}});
     } else if (cluster->brokers_in_doubt()) {
-      verify_then_answer(p, w);  // an empty answer only if a broker still answers
+      verify_then_answer(w);  // an empty answer only if a broker still answers
     } else {
       finish(w, FetchResult{});
     }
     pump(p);
   }
 
-  // At the end of the partition while brokers may be gone: ask for the watermarks (once for all
-  // such waiters); an error is reported instead of "no records".
-  void verify_then_answer(Partition& p, const WaiterPtr& w) {
-    p.verifying.push_back(w);
-    if (p.verify_in_flight) return;
-    p.verify_in_flight = true;
-    const TopicPartition tp = w->tp;
-    const bool queued =
-        run_blocking([cluster = cluster.get(), tp] { return cluster->watermarks(tp); },
-                     [this, tp](Expected<Watermarks> result) {
-                       Partition& part = partition_of(tp);
-                       part.verify_in_flight = false;
-                       auto list = std::move(part.verifying);
-                       part.verifying.clear();
-                       if (!result.error) part.high = std::max(part.high, result.value.high);
-                       for (auto& v : list) {
-                         if (result.error) {
-                           finish(v, FetchResult{result.error, {}});
-                         } else if (v->offset < part.high) {
-                           dispatch(v);  // records arrived meanwhile
-                         } else {
-                           finish(v, FetchResult{});
-                         }
-                       }
-                     });
-    if (!queued) {
-      p.verify_in_flight = false;
-      auto list = std::move(p.verifying);
-      p.verifying.clear();
-      for (auto& v : list) finish(v, FetchResult{busy(), {}});
-    }
+  // At the end of the partition while brokers may be gone: ask for the watermarks (one call for
+  // all such waiters); an error is reported instead of "no records".
+  void verify_then_answer(const WaiterPtr& w) {
+    watermarks_of(w->tp, [this, w](Expected<Watermarks> result) {
+      Partition& p = partition_of(w->tp);
+      if (!result.error) p.high = std::max(p.high, result.value.high);
+      if (result.error) {
+        finish(w, FetchResult{result.error, {}});
+      } else if (w->offset < p.high) {
+        dispatch(w);  // records arrived meanwhile
+      } else {
+        finish(w, FetchResult{});
+      }
+    });
   }
 
-  void refresh_high(Partition& p, const WaiterPtr& w) {
-    p.after_high.push_back(w);
+  // Past every end known: learn where the end is now, then answer out of range or go on.
+  void refresh_high(const WaiterPtr& w) {
     arm(w, options.request_timeout + w->limits.max_wait);
-    if (p.high_in_flight) return;
-    p.high_in_flight = true;
-    const TopicPartition tp = w->tp;
-    const bool queued = run_blocking(
-        [cluster = cluster.get(), tp] { return cluster->watermarks(tp); },
-        [this, tp](Expected<Watermarks> result) {
-          Partition& part = partition_of(tp);
-          part.high_in_flight = false;
-          auto list = std::move(part.after_high);
-          part.after_high.clear();
-          if (!result.error) part.high = std::max(part.high, result.value.high);
-          for (auto& v : list) {
-            if (v->finished) continue;
-            v->timer.cancel();
-            if (result.error) {
-              finish(v, FetchResult{result.error, {}});
-            } else if (v->offset > part.high) {
-              finish(v, FetchResult{
-                            KafkaError{ErrorKind::offset_out_of_range, "OFFSET_OUT_OF_RANGE"}, {}});
-            } else {
-              dispatch(v);
-            }
-          }
-        });
-    if (!queued) {
-      p.high_in_flight = false;
-      auto list = std::move(p.after_high);
-      p.after_high.clear();
-      for (auto& v : list) finish(v, FetchResult{busy(), {}});
-    }
+    watermarks_of(w->tp, [this, w](Expected<Watermarks> result) {
+      if (w->finished) return;
+      w->timer.cancel();
+      Partition& p = partition_of(w->tp);
+      if (!result.error) p.high = std::max(p.high, result.value.high);
+      if (result.error) {
+        finish(w, FetchResult{result.error, {}});
+      } else if (w->offset > p.high) {
+        finish(w,
+               FetchResult{KafkaError{ErrorKind::offset_out_of_range, "OFFSET_OUT_OF_RANGE"}, {}});
+      } else {
+        dispatch(w);
+      }
+    });
   }
 
   // ---- cursors ----------------------------------------------------------------------------
@@ -712,8 +675,7 @@ struct ReadEngine::Impl {
     }
     for (auto it = partitions.begin(); it != partitions.end();) {
       const Partition& p = it->second;
-      const bool unused = p.readers.empty() && p.pending.empty() && p.after_high.empty() &&
-                          p.verifying.empty() && !p.high_in_flight && !p.verify_in_flight;
+      const bool unused = p.readers.empty() && p.pending.empty();
       it = unused ? partitions.erase(it) : std::next(it);
     }
     bool released = !idle.empty();
