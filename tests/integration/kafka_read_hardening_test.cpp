@@ -675,7 +675,9 @@ TEST_F(KafkaReadHardening, IdleCursorsAreReleasedAndTheirMemoryReturned) {
   std::cout << "\n";
   EXPECT_EQ(cursors_left, "0") << "cursors still held after 15 s: " << gw.process->transcript();
   EXPECT_GE(released, kPartitions);
-  EXPECT_LE(after - baseline, (peak - baseline) / 2) << "MiB still held after the release";
+  if (!kpg::testing::kSanitized) {  // ASan's allocator keeps freed memory: no figure to check
+    EXPECT_LE(after - baseline, (peak - baseline) / 2) << "MiB still held after the release";
+  }
 }
 
 // A fetch with a 600-byte topic name, then the route replaced by one with other nodes (which

@@ -24,20 +24,6 @@
 #include <sstream>
 #include <thread>
 
-// Under AddressSanitizer (the native-asan preset) the gateway's memory and descriptor use are the
-// sanitizer's, not kpg's: figures that measure them are checked in the plain build only.
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kSanitized = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
-#else
-constexpr bool kSanitized = false;
-#endif
-
 namespace {
 
 using namespace std::chrono_literals;
@@ -266,7 +252,7 @@ TEST_F(ServerHardening, ClientsThatStopReadingAreClosedWithAReasonWhileOthersAre
     if (closed >= kStalled && served >= 20) break;
   }
   EXPECT_GE(closed, static_cast<std::size_t>(kStalled)) << gw.process->transcript();
-  if (!kSanitized) {
+  if (!kpg::testing::kSanitized) {
     EXPECT_LT(peak_rss, 80) << "MiB resident while clients stalled";
   }
   std::cout << "stalled clients closed: " << closed << ", bystander requests: " << served
@@ -274,7 +260,8 @@ TEST_F(ServerHardening, ClientsThatStopReadingAreClosedWithAReasonWhileOthersAre
 }
 
 TEST_F(ServerHardening, OutOfFileDescriptorsTheAcceptLoopBacksOffAndRecovers) {
-  if (kSanitized) GTEST_SKIP() << "the sanitizer runtime needs descriptors of its own";
+  if (kpg::testing::kSanitized)
+    GTEST_SKIP() << "the sanitizer runtime needs descriptors of its own";
   auto gw = start("", {"/usr/bin/prlimit", "--nofile=64:64", "--"});
   ASSERT_FALSE(gw.port.empty());
   const int pid = gw.process->pid();
