@@ -75,6 +75,7 @@ struct ReadEngine::Impl {
     Reader* reader = nullptr;  // the cursor it waits on, if any
     bool finished = false;
     bool data_expected = true;  // the offset is below the high watermark
+    bool lingering = false;     // records are there, the rest of a fetch response may follow
     int failures = 0;           // cursors that failed under it; bounded
   };
   using WaiterPtr = std::shared_ptr<Waiter>;
@@ -315,13 +316,12 @@ struct ReadEngine::Impl {
   void dispatch(const WaiterPtr& w) {
     if (w->finished) return;
     Partition& p = partition_of(w->tp);
-    // 1. A window holds it: served now, from memory.
+    // 1. A window holds it: served from memory (at once, or within kLinger when the rest of a
+    // fetch response is still arriving).
     for (const auto& r : p.readers) {
       if (r->window.holds(w->offset)) {
-        touch(*r, w->offset);
-        FetchResult result;
-        result.records = r->window.read(w->offset, w->limits.max_bytes);
-        return finish(w, std::move(result));
+        attach(p, r, w);
+        return serve(r);
       }
     }
     // Past every end known: learn where the end is now before deciding anything.
@@ -377,6 +377,7 @@ struct ReadEngine::Impl {
   // Records below the high watermark are worth the whole request timeout; at the end of the
   // partition a fetch waits its max_wait for new ones.
   void arm_for_data(const Partition& p, const WaiterPtr& w) {
+    if (w->lingering) return;  // records are there; the reply goes out within kLinger
     w->data_expected = p.high < 0 || w->offset < p.high;
     const auto wait = w->data_expected ? options.request_timeout : w->limits.max_wait;
     arm(w, wait - std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - w->arrived));
@@ -399,8 +400,17 @@ struct ReadEngine::Impl {
     p.pending.erase(std::remove(p.pending.begin(), p.pending.end(), w), p.pending.end());
   }
 
+  // Replies to `w` with what `r`'s window holds from its offset on (it must hold the offset).
+  void answer(const Reader& r, const WaiterPtr& w) {
+    FetchResult result;
+    result.records = r.window.read(w->offset, w->limits.max_bytes);
+    detach(w);
+    finish(w, std::move(result));
+  }
+
   void expired(const WaiterPtr& w) {
     Partition& p = partition_of(w->tp);
+    if (w->reader && w->reader->window.holds(w->offset)) return answer(*w->reader, w);
     const bool was_pending = !w->reader;
     detach(w);
     if (was_pending) {
@@ -622,13 +632,21 @@ struct ReadEngine::Impl {
 
   void serve(const ReaderPtr& r) {
     Partition& p = partition_of(r->tp);
+    const bool at_end = r->window.next() >= p.high;
     auto waiters = r->waiters;
     for (auto& w : waiters) {
       if (!r->window.holds(w->offset)) continue;
-      detach(w);
-      FetchResult result;
-      result.records = r->window.read(w->offset, w->limits.max_bytes);
-      finish(w, std::move(result));
+      if (!at_end && r->window.bytes_from(w->offset, w->limits.max_bytes) < w->limits.max_bytes) {
+        // More records are on their way (they are below the high watermark, and librdkafka hands
+        // a fetch response over record by record): wait a moment, so that one reply carries what
+        // one fetch brought instead of its first record.
+        if (!w->lingering) {
+          w->lingering = true;
+          arm(w, kLinger);
+        }
+        continue;
+      }
+      answer(*r, w);
     }
     if (r->waiters.empty()) pump(p);
   }
@@ -694,6 +712,7 @@ struct ReadEngine::Impl {
 
   static constexpr std::size_t kDrainBatch = 1024;
   static constexpr auto kPauseAfter = std::chrono::seconds(2);
+  static constexpr auto kLinger = std::chrono::milliseconds(2);
 
   std::unique_ptr<KafkaCluster> cluster;
   const ReadOptions options;
