@@ -56,7 +56,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::uint8_t selector = data[0];
   const std::string body(reinterpret_cast<const char*>(data) + 1, size - 1);
 
-  kpg::config::RouteTableHolder holder;
+  kpg::server::RouteTableHolder holder;
   // Routes whose first broker port is odd get a source; the others fail to get one, as a route
   // would whose Kafka client cannot be created.
   auto factory = [](const kpg::config::Route& route,
@@ -67,7 +67,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     return std::make_shared<NoKafka>();
   };
-  kpg::config::RouteManager routes(holder, factory, /*store_path=*/"", nullptr);
+  kpg::server::RouteManager routes(holder, factory, /*store_path=*/"", nullptr);
   routes.load({});
   const kpg::admin::AdminApi api(routes, kKey);
 
