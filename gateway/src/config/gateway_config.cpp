@@ -24,7 +24,11 @@ std::string key_text(const YAML::Node& key) {
 
 // YAML scalars carry no type; plain (unquoted) scalars that read as bool/int/float become those.
 // `budget`: how many more values may be produced (see kMaxRouteValues).
-nlohmann::json yaml_to_json(const YAML::Node& node, std::size_t& budget) {
+nlohmann::json yaml_to_json(const YAML::Node& node, std::size_t& budget, std::size_t depth = 0) {
+  // Routes nest a few levels; deeper input would only cost stack (found by fuzz_config_yaml).
+  if (depth > kMaxJsonDepth) {
+    throw ConfigError("a route nests deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+  }
   if (budget == 0) {
     throw ConfigError("the routes hold more than " + std::to_string(kMaxRouteValues) +
                       " values once aliases are expanded");
@@ -35,12 +39,13 @@ nlohmann::json yaml_to_json(const YAML::Node& node, std::size_t& budget) {
     case YAML::NodeType::Undefined: return nullptr;
     case YAML::NodeType::Sequence: {
       auto out = nlohmann::json::array();
-      for (const auto& item : node) out.push_back(yaml_to_json(item, budget));
+      for (const auto& item : node) out.push_back(yaml_to_json(item, budget, depth + 1));
       return out;
     }
     case YAML::NodeType::Map: {
       auto out = nlohmann::json::object();
-      for (const auto& kv : node) out[key_text(kv.first)] = yaml_to_json(kv.second, budget);
+      for (const auto& kv : node)
+        out[key_text(kv.first)] = yaml_to_json(kv.second, budget, depth + 1);
       return out;
     }
     case YAML::NodeType::Scalar: {
