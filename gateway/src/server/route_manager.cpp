@@ -269,17 +269,31 @@ RouteManager::Outcome RouteManager::store(const std::string& id, const json& bod
   value["create_time"] = created ? now : existing->second.value.value("create_time", now);
   value["update_time"] = now;
   next[id] = Entry{std::make_shared<const Route>(std::move(route)), value};
+  if (auto failed = commit(id, std::move(next), 400, "cannot persist the route: ")) {
+    return *failed;
+  }
+  spdlog::info("event=route_{} route={}", created ? "created" : "updated", id);
+  return {created || created_by_post ? 201 : 200, wrapped(id, value)};
+}
+
+// Build first (it can fail), then persist, then publish: a change that cannot be served is never
+// stored. Returns the error reply, or nothing once the change is live.
+std::optional<RouteManager::Outcome> RouteManager::commit(const std::string& id,
+                                                          std::map<std::string, Entry> next,
+                                                          int build_error_status,
+                                                          const char* persist_error) {
   auto built = build(next);
-  if (auto* error = std::get_if<std::string>(&built)) return {400, error_body(*error)};
+  if (auto* error = std::get_if<std::string>(&built)) {
+    return Outcome{build_error_status, error_body(*error)};
+  }
   try {
     persist(next);
   } catch (const StoreError& e) {
     spdlog::error("event=route_store_failed route={} err=\"{}\"", id, e.what());
-    return {500, error_body(std::string("cannot persist the route: ") + e.what())};
+    return Outcome{500, error_body(persist_error + std::string(e.what()))};
   }
   publish(std::get<std::shared_ptr<const RouteTable>>(std::move(built)), std::move(next));
-  spdlog::info("event=route_{} route={}", created ? "created" : "updated", id);
-  return {created || created_by_post ? 201 : 200, wrapped(id, value)};
+  return std::nullopt;
 }
 
 RouteManager::Outcome RouteManager::put(const std::string& id, const json& body) {
@@ -329,15 +343,9 @@ RouteManager::Outcome RouteManager::remove(const std::string& id) {
   }
   auto next = routes_;
   next.erase(id);
-  auto built = build(next);
-  if (auto* error = std::get_if<std::string>(&built)) return {500, error_body(*error)};
-  try {
-    persist(next);
-  } catch (const StoreError& e) {
-    spdlog::error("event=route_store_failed route={} err=\"{}\"", id, e.what());
-    return {500, error_body(std::string("cannot persist the change: ") + e.what())};
+  if (auto failed = commit(id, std::move(next), 500, "cannot persist the change: ")) {
+    return *failed;
   }
-  publish(std::get<std::shared_ptr<const RouteTable>>(std::move(built)), std::move(next));
   spdlog::info("event=route_deleted route={}", id);
   return {200, json{{"key", "/apisix/routes/" + id}, {"deleted", "1"}}};
 }

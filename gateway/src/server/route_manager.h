@@ -73,6 +73,8 @@ class RouteManager {
   /// Makes `table` live and closes the sessions of routes that went away, changed or were
   /// disabled.
   void publish(std::shared_ptr<const RouteTable> table, std::map<std::string, Entry> next);
+  std::optional<Outcome> commit(const std::string& id, std::map<std::string, Entry> next,
+                                int build_error_status, const char* persist_error);
   void persist(const std::map<std::string, Entry>& routes) const;
 
   RouteTableHolder& holder_;
