@@ -118,6 +118,13 @@ const STATUS_TEXT = {
 // The page's own state: what the banner's and the notice's buttons do, the SDK once loaded.
 const page = { bannerAction: null, noticeAction: null, sdk: undefined };
 
+/** Shows `action` ({label, run}) on `button`, or hides the button; page[slot] runs on click. */
+function setAction(slot, button, action) {
+  page[slot] = action?.run ?? null;
+  button.hidden = !action;
+  if (action) button.textContent = action.label;
+}
+
 function partitionLabel({ partition, earliest, latest }) {
   const count = latest - earliest;
   return `${partition} · ${fmt(count)} ${count === 1n ? 'record' : 'records'}`;
@@ -193,31 +200,27 @@ const view = {
     ui.bannerDetail.textContent = detail;
     ui.bannerCause.textContent = cause;
     ui.bannerCause.hidden = !cause;
-    page.bannerAction = action?.run ?? null;
-    ui.bannerAction.hidden = !action;
-    if (action) ui.bannerAction.textContent = action.label;
+    setAction('bannerAction', ui.bannerAction, action);
     ui.banner.hidden = false;
   },
 
   hideBanner() {
     ui.banner.hidden = true;
     ui.banner.dataset.kind = '';
-    page.bannerAction = null;
+    setAction('bannerAction', ui.bannerAction, null);
   },
 
   showNotice(kind, text, action) {
     ui.notice.dataset.kind = kind;
     ui.noticeBody.textContent = text;
-    page.noticeAction = action?.run ?? null;
-    ui.noticeAction.hidden = !action;
-    if (action) ui.noticeAction.textContent = action.label;
+    setAction('noticeAction', ui.noticeAction, action);
     ui.notice.hidden = false;
   },
 
   hideNotice() {
     ui.notice.hidden = true;
     ui.notice.dataset.kind = '';
-    page.noticeAction = null;
+    setAction('noticeAction', ui.noticeAction, null);
   },
 
   clearRows: () => list.clear(),
