@@ -83,9 +83,9 @@ export function appUrl(base, stack) {
 
 export const EXPECTED = { pong: 'bundled', latest: '3', values: ['r0', 'r1', 'r2'] };
 
-// What a browser bundle must not contain: node built-ins required or imported, or node globals
-// the Emscripten glue would use under node.
-const NODE_ONLY = /\brequire\s*\(\s*["'](?:node:)?(?:fs|path|module|url|crypto|ws|child_process|os)["']\s*\)|\bfrom\s*["']node:|\bimport\s*\(\s*["']node:|__dirname|process\.versions\.node/;
+// What a browser bundle must not contain: node built-ins required or imported, or the CommonJS
+// __dirname that Emscripten's node glue uses.
+const NODE_ONLY = /\brequire\s*\(\s*["'](?:node:)?(?:fs|path|module|url|crypto|ws|child_process|os)["']\s*\)|\bfrom\s*["']node:|\bimport\s*\(\s*["']node:|__dirname/;
 
 /** Asserts that no JavaScript file under `dir` refers to node built-ins; returns the files checked. */
 export function assertNoNodeBuiltins(dir) {
