@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import * as esbuild from 'esbuild';
-import { appUrl, assertNoNodeBuiltins, EXPECTED, launchBrowser, makeApp, runApp, serve, startStack } from './support.mjs';
+import { assertNoNodeBuiltins, EXPECTED, launchBrowser, makeApp, runServed, startStack } from './support.mjs';
 
 let stack;
 let browser;
@@ -43,25 +43,14 @@ test('an esbuild bundle that emits the exported .wasm does a round trip against 
   const emitted = fs.readdirSync(out);
   assert.ok(emitted.some((f) => /^kpg_wasm-[\w-]+\.wasm$/.test(f)), `no .wasm emitted: ${emitted}`);
   assertNoNodeBuiltins(out);
-  const server = await serve(out);
-  try {
-    assert.deepEqual(await runApp(browser, appUrl(server.url, stack)), EXPECTED);
-  } finally {
-    await server.close();
-  }
+  assert.deepEqual((await runServed(browser, out, stack)).result, EXPECTED);
 });
 
 test('without its .wasm the bundle fails with an error naming the URL it tried', async () => {
   // Plain import: the SDK looks for kpg_wasm.wasm beside the bundle, where nothing copied it.
   const out = await bundle({ in: 'main.js', out: 'main' }, path.join(app.work, 'dist-nowasm'));
   assert.ok(!fs.readdirSync(out).some((f) => f.endsWith('.wasm')));
-  const server = await serve(out);
-  try {
-    const result = await runApp(browser, appUrl(server.url, stack));
-    assert.equal(result.code, 'transport');
-    assert.equal(result.error,
-      `cannot load the kpg WebAssembly module: cannot fetch ${server.url}kpg_wasm.wasm: HTTP 404 Not Found`);
-  } finally {
-    await server.close();
-  }
+  const { result, base } = await runServed(browser, out, stack);
+  assert.equal(result.code, 'transport');
+  assert.equal(result.error, `cannot load the kpg WebAssembly module: cannot fetch ${base}kpg_wasm.wasm: HTTP 404 Not Found`);
 });

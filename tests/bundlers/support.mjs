@@ -81,6 +81,16 @@ export function appUrl(base, stack) {
   return `${base}index.html?${new URLSearchParams({ gateway: stack.gatewayUrl, topic: 'bundled' })}`;
 }
 
+/** Serves `dir`, runs the app from it; resolves with {result, base} (base: the server's URL). */
+export async function runServed(browser, dir, stack) {
+  const server = await serve(dir);
+  try {
+    return { result: await runApp(browser, appUrl(server.url, stack)), base: server.url };
+  } finally {
+    await server.close();
+  }
+}
+
 export const EXPECTED = { pong: 'bundled', latest: '3', values: ['r0', 'r1', 'r2'] };
 
 // What a browser bundle must not contain: node built-ins required or imported, or the CommonJS

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { build, createLogger } from 'vite';
-import { appUrl, assertNoNodeBuiltins, EXPECTED, launchBrowser, makeApp, runApp, serve, startStack } from './support.mjs';
+import { assertNoNodeBuiltins, EXPECTED, launchBrowser, makeApp, runServed, startStack } from './support.mjs';
 
 let stack;
 let browser;
@@ -39,24 +39,13 @@ test('vite emits the .wasm by itself and the app does a round trip against the g
   assert.deepEqual(warnings, []);
   assert.equal(emittedWasm().length, 1, `emitted: ${fs.readdirSync(path.join(dist, 'assets'))}`);
   assertNoNodeBuiltins(dist);
-  const server = await serve(dist);
-  try {
-    assert.deepEqual(await runApp(browser, appUrl(server.url, stack)), EXPECTED);
-  } finally {
-    await server.close();
-  }
+  assert.deepEqual((await runServed(browser, dist, stack)).result, EXPECTED);
 });
 
 test('served without its .wasm the app fails with an error naming the URL it tried', async () => {
   const [wasm] = emittedWasm();
   fs.rmSync(path.join(dist, 'assets', wasm));
-  const server = await serve(dist);
-  try {
-    const result = await runApp(browser, appUrl(server.url, stack));
-    assert.equal(result.code, 'transport');
-    assert.equal(result.error,
-      `cannot load the kpg WebAssembly module: cannot fetch ${server.url}assets/${wasm}: HTTP 404 Not Found`);
-  } finally {
-    await server.close();
-  }
+  const { result, base } = await runServed(browser, dist, stack);
+  assert.equal(result.code, 'transport');
+  assert.equal(result.error, `cannot load the kpg WebAssembly module: cannot fetch ${base}assets/${wasm}: HTTP 404 Not Found`);
 });
