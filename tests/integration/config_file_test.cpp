@@ -64,4 +64,19 @@ TEST_F(ConfigFileTest, AliasesThatExpandToAMillionValuesAreRefused) {
                  "routes[0]: the routes hold more than 100000 values once aliases are expanded");
 }
 
+// Reading pauses at half the write queue, so a whole reply must fit in the other half: a queue
+// smaller than two replies would close clients for keeping up.
+TEST_F(ConfigFileTest, AWriteQueueSmallerThanTwoRepliesIsAConfigurationError) {
+  const auto path = (dir_ / "gateway.yaml").string();
+  std::ofstream(path) << "max_write_queue_bytes: 1048576\nfetch_max_bytes: 1048576\n";
+  ChildProcess gateway({KPG_GATEWAY_BIN, "--config", path});
+  const auto line = gateway.wait_for_line("must be at least twice", 10s);
+  ASSERT_TRUE(line) << gateway.transcript();
+  EXPECT_NE(line->find("max_write_queue_bytes (1048576) must be at least twice fetch_max_bytes "
+                       "(1048576)"),
+            std::string::npos)
+      << *line;
+  EXPECT_EQ(gateway.stop(0, 10s), 2) << gateway.transcript();
+}
+
 }  // namespace
