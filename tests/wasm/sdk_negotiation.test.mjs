@@ -1,0 +1,93 @@
+// The WASM SDK's hello negotiation from node, against kpg-apisix-double (which answers hello
+// with "unknown command", as Apache APISIX does): the client falls back to the APISIX subset,
+// subscriptions (whole-topic form with named partitions, pulling async iterator) still deliver
+// every record once, and what the subset cannot do rejects clearly with a typed server code.
+// Run with: node --experimental-websocket --test tests/wasm/sdk_negotiation.test.mjs
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import readline from 'node:readline';
+import { bin } from '../support/stack.mjs';
+
+globalThis.require ??= createRequire(import.meta.url);
+globalThis.__dirname ??= bin.sdkDir;
+const sdk = await import(path.join(bin.sdkDir, 'index.mjs'));
+await sdk.loadModule({ wasmBinary: fs.readFileSync(path.join(bin.sdkDir, 'kpg_wasm.wasm')) });
+
+const doubleBin = process.env.KPG_APISIX_DOUBLE_BIN
+  ?? path.join(path.dirname(bin.gateway), '../tests/kpg-apisix-double');
+let server;
+let url;
+before(async () => {
+  server = spawn(doubleBin, ['--records', '60', '--max', '60'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const [line] = await once(readline.createInterface({ input: server.stdout }), 'line');
+  url = `ws://127.0.0.1:${/listening port=(\d+)/.exec(line)[1]}/kafka`;
+});
+after(() => server.kill('SIGKILL'));
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+test('hello falls back to the APISIX subset and says so', async () => {
+  const client = await sdk.connect(url);
+  try {
+    assert.equal(client.mode, 'apisix');
+    assert.equal(client.serverInfo.protocolVersion, 0);
+    assert.deepEqual(client.serverInfo.features, []);
+    assert.equal(sdk.text(await client.ping('after hello')), 'after hello');
+    await assert.rejects(client.metadata(['apisix']), (e) => {
+      assert.ok(e instanceof sdk.KpgError);
+      assert.equal(e.code, 'server');
+      assert.equal(e.serverCode, 'unknown_command');
+      assert.match(e.message, /does not offer metadata/);
+      return true;
+    });
+    await assert.rejects(client.listOffsets('missing', 0), (e) => e.code === 'server' && e.serverCode === 'unspecified');
+  } finally {
+    client.close();
+  }
+});
+
+test('a whole-topic subscription needs named partitions; named, it delivers every record once', async () => {
+  const client = await sdk.connect(url);
+  try {
+    const all = client.subscribeTopic('apisix', [], 'earliest');
+    await assert.rejects(all[Symbol.asyncIterator]().next(), /name the partitions/);
+
+    const seen = [];
+    for await (const batch of client.subscribeTopic('apisix', [0], 'earliest')) {
+      for (const r of batch) {
+        assert.equal(r.partition, 0);
+        assert.deepEqual(r.headers, []);
+        seen.push(r.offset);
+      }
+      if (seen.at(-1) >= 59n) break;
+    }
+    assert.deepEqual(seen, Array.from({ length: 60 }, (_, i) => BigInt(i)));
+  } finally {
+    client.close();
+  }
+});
+
+test('the async iterator pulls: nothing is fetched before next(), little ahead of it', async () => {
+  const client = await sdk.connect(url);
+  try {
+    const subscription = client.subscribe('apisix', 0, 'earliest');
+    await sleep(300);
+    assert.equal(subscription.nextOffset, 0n, 'no next(), no fetch');
+    const iterator = subscription[Symbol.asyncIterator]();
+    const first = await iterator.next();
+    assert.equal(first.value[0].offset, 0n);
+    await sleep(300);
+    // The loop asked for at most 4 batches ahead; a reply holds at most 20 records.
+    assert.ok(subscription.nextOffset <= 20n * 5n, `read ahead to ${subscription.nextOffset}`);
+    assert.deepEqual([...subscription.nextOffsets.keys()], [0]);
+    await iterator.return();
+    assert.equal(subscription.active, false);
+  } finally {
+    client.close();
+  }
+});
