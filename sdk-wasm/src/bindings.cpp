@@ -60,6 +60,25 @@ val records_to_js(const std::vector<kpg::sdk::Record>& batch) {
   return records;
 }
 
+val topics_to_js(const std::vector<kpg::sdk::TopicInfo>& topics) {
+  val out = val::array();
+  for (const auto& t : topics) {
+    val topic = val::object();
+    topic.set("name", val(t.name));
+    val partitions = val::array();
+    for (const auto& p : t.partitions) {
+      val info = val::object();
+      info.set("partition", val(p.partition));
+      info.set("earliest", big_int(p.earliest));
+      info.set("latest", big_int(p.latest));
+      partitions.call<void>("push", info);
+    }
+    topic.set("partitions", partitions);
+    out.call<void>("push", topic);
+  }
+  return out;
+}
+
 // Control of a running subscription; a copy shares the same subscription.
 class WasmSubscription {
  public:
@@ -226,22 +245,7 @@ class WasmClient {
                          callback(error_object(result.error()), val::undefined());
                          return;
                        }
-                       val out = val::array();
-                       for (const auto& t : result.value()) {
-                         val topic = val::object();
-                         topic.set("name", val(t.name));
-                         val partitions = val::array();
-                         for (const auto& p : t.partitions) {
-                           val info = val::object();
-                           info.set("partition", val(p.partition));
-                           info.set("earliest", big_int(p.earliest));
-                           info.set("latest", big_int(p.latest));
-                           partitions.call<void>("push", info);
-                         }
-                         topic.set("partitions", partitions);
-                         out.call<void>("push", topic);
-                       }
-                       callback(val::null(), out);
+                       callback(val::null(), topics_to_js(result.value()));
                      });
   }
 

@@ -96,25 +96,18 @@ TEST_F(SdkFallbackTest, PullModeDeliversOnlyWhatIsAskedFor) {
   kpg::testing::RecordCollector seen;
   kpg::sdk::SubscribeOptions options;
   options.pull = true;
-  std::atomic<int> batches{0};
-  auto handlers = seen.handlers();
-  auto sub = client_.subscribe("apisix", 0, kpg::sdk::StartAt::earliest(),
-                               {[&batches, inner = handlers.on_records](const auto& batch) {
-                                  ++batches;
-                                  inner(batch);
-                                },
-                                handlers.on_error},
-                               options);
+  auto sub =
+      client_.subscribe("apisix", 0, kpg::sdk::StartAt::earliest(), seen.handlers(), options);
   std::this_thread::sleep_for(300ms);
-  EXPECT_EQ(batches.load(), 0) << "nothing asked for, nothing delivered";
+  EXPECT_EQ(seen.batches(), 0u) << "nothing asked for, nothing delivered";
   sub->request(2);
-  EXPECT_TRUE(seen.wait_until([&](const auto&) { return batches.load() >= 2; }, 10s));
+  EXPECT_TRUE(seen.wait_for_batches(2, 10s));
   std::this_thread::sleep_for(300ms);
-  EXPECT_EQ(batches.load(), 2);
+  EXPECT_EQ(seen.batches(), 2u);
   while (seen.size() < static_cast<std::size_t>(kMax) && !seen.failure()) {
     sub->request(1);
-    const int before = batches.load();
-    ASSERT_TRUE(seen.wait_until([&](const auto&) { return batches.load() > before; }, 10s));
+    const auto before = seen.batches();
+    ASSERT_TRUE(seen.wait_for_batches(before + 1, 10s));
   }
   sub->cancel();
   expect_every_record_once(seen.records());

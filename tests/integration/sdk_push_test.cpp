@@ -98,23 +98,15 @@ TEST_F(SdkPushTest, ZeroCreditDeliversNothingUntilGranted) {
   kpg::kafka::Producer p(bootstrap_);
   for (int i = 0; i < 5; ++i) ASSERT_EQ(p.produce("credit", 0, std::nullopt, "c").error, "");
   kpg::testing::RecordCollector seen;
-  std::atomic<int> batches{0};
-  auto handlers = seen.handlers();
   kpg::sdk::SubscribeOptions pull;
   pull.pull = true;
-  auto sub = client_.subscribe("credit", 0, kpg::sdk::StartAt::earliest(),
-                               {[&batches, inner = handlers.on_records](const auto& batch) {
-                                  ++batches;
-                                  inner(batch);
-                                },
-                                handlers.on_error},
-                               pull);
+  auto sub = client_.subscribe("credit", 0, kpg::sdk::StartAt::earliest(), seen.handlers(), pull);
   std::this_thread::sleep_for(500ms);
-  EXPECT_EQ(batches.load(), 0) << "no credit, no records";
+  EXPECT_EQ(seen.batches(), 0u) << "no credit, no records";
   sub->request(1);
-  EXPECT_TRUE(seen.wait_until([&](const auto&) { return batches.load() >= 1; }, 10s));
+  EXPECT_TRUE(seen.wait_for_batches(1, 10s));
   std::this_thread::sleep_for(300ms);
-  EXPECT_EQ(batches.load(), 1) << "one credit, one frame";
+  EXPECT_EQ(seen.batches(), 1u) << "one credit, one frame";
   sub->cancel();
 }
 
