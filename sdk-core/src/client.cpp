@@ -236,6 +236,12 @@ class Client::TopicSubscription final : public Subscription,
     --granted_;
     retries_ = 0;
     auto pushed = std::move(result).value();
+    if (!partitions_.empty() &&
+        !std::binary_search(partitions_.begin(), partitions_.end(), pushed.partition)) {
+      return stop(Error{ErrorCode::protocol, "the gateway pushed records of partition " +
+                                                 std::to_string(pushed.partition) + " of " +
+                                                 topic_ + ", which was not subscribed"});
+    }
     auto broken = accept(pushed.partition, std::move(pushed.records));
     drain(!broken);
     if (broken) stop(*broken);

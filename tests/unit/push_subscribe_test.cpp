@@ -433,6 +433,19 @@ TEST_F(Push, CancelUnsubscribesAndLaterFramesAreDropped) {
   EXPECT_EQ(only_sent().cmd_unsubscribe().subscription_id(), 5);
 }
 
+TEST_F(Push, RecordsOfAPartitionNotSubscribedAreAProtocolError) {
+  kpg::testing::open_kpg(s);
+  auto sub = subscribe_topic({0}, StartAt::earliest());
+  auto req = only_sent();
+  ack(req, 1, {{0, 0}});
+  push(req, 1, 4, {0});
+  EXPECT_TRUE(seen.empty());
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].code, ErrorCode::protocol);
+  EXPECT_NE(errors[0].message.find("partition 4"), std::string::npos) << errors[0].message;
+  EXPECT_EQ(only_sent().cmd_unsubscribe().subscription_id(), 1);
+}
+
 TEST_F(Push, ARecordHandlerMayPauseAndResumeWithoutLosingOrder) {
   kpg::testing::open_kpg(s);
   std::shared_ptr<kpg::sdk::Subscription> sub;
