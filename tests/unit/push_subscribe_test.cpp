@@ -191,6 +191,27 @@ TEST_F(Push, AHelloNobodyAnswersFailsTheConnect) {
   EXPECT_TRUE(s.closed);
 }
 
+TEST_F(Push, HelloIsSentAgainOnReconnectAndAnUnansweredOneIsAFailedAttempt) {
+  kpg::testing::open_kpg(s);
+  int reconnects = 0;
+  client->on_reconnect([&] { ++reconnects; });
+  s.handlers.on_close({ErrorCode::transport, "reset"});
+  advance(s, 200);
+  ASSERT_EQ(s.opens, 2);
+  s.handlers.on_open();
+  ASSERT_TRUE(only_sent().has_cmd_hello());
+  EXPECT_FALSE(client->is_open()) << "not open before the gateway's mode is known";
+  advance(s, 5000);  // the request timeout: this attempt failed
+  EXPECT_TRUE(s.closed);
+  EXPECT_EQ(reconnects, 0);
+  advance(s, 400);  // the next attempt, after the doubled backoff
+  ASSERT_EQ(s.opens, 3);
+  kpg::testing::open_apisix(s);
+  EXPECT_EQ(reconnects, 1);
+  EXPECT_TRUE(client->is_open());
+  EXPECT_FALSE(client->server_info().kpg()) << "negotiated again: now an APISIX gateway";
+}
+
 TEST_F(Push, ServerErrorsCarryTheirCodeAndRecordsTheirHeaders) {
   kpg::testing::open_kpg(s);
   std::optional<kpg::sdk::Error> failure;
