@@ -2,6 +2,7 @@
 // with "unknown command", as Apache APISIX does): the client falls back to the APISIX subset,
 // subscriptions (whole-topic form with named partitions, pulling async iterator) still deliver
 // every record once, and what the subset cannot do rejects clearly with a typed server code.
+// Against the real gateway: push mode (skipped while the gateway does not offer "push").
 // Run with: node --experimental-websocket --test tests/wasm/sdk_negotiation.test.mjs
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,7 +12,7 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import readline from 'node:readline';
-import { bin } from '../support/stack.mjs';
+import { Stack, bin } from '../support/stack.mjs';
 
 globalThis.require ??= createRequire(import.meta.url);
 globalThis.__dirname ??= bin.sdkDir;
@@ -22,12 +23,17 @@ const doubleBin = process.env.KPG_APISIX_DOUBLE_BIN
   ?? path.join(path.dirname(bin.gateway), '../tests/kpg-apisix-double');
 let server;
 let url;
+const stack = new Stack();
 before(async () => {
   server = spawn(doubleBin, ['--records', '60', '--max', '60'], { stdio: ['ignore', 'pipe', 'inherit'] });
   const [line] = await once(readline.createInterface({ input: server.stdout }), 'line');
   url = `ws://127.0.0.1:${/listening port=(\d+)/.exec(line)[1]}/kafka`;
+  await stack.start(['wasm-push:2', 'wasm-pull:1'], { web: false });
 });
-after(() => server.kill('SIGKILL'));
+after(async () => {
+  server.kill('SIGKILL');
+  await stack.stop();
+});
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -87,6 +93,60 @@ test('the async iterator pulls: nothing is fetched before next(), little ahead o
     assert.deepEqual([...subscription.nextOffsets.keys()], [0]);
     await iterator.return();
     assert.equal(subscription.active, false);
+  } finally {
+    client.close();
+  }
+});
+
+test('push: a whole-topic subscription sees every record once while a producer writes', async (t) => {
+  const client = await sdk.connect(stack.gatewayUrl);
+  try {
+    if (client.mode !== 'kpg' || !client.serverInfo.features.includes('push')) {
+      t.skip('the gateway does not offer push');
+      return;
+    }
+    const [topic] = await client.metadata(['wasm-push']);
+    assert.deepEqual(topic.partitions.map((p) => p.partition), [0, 1]);
+    const next = new Map([[0, 0n], [1, 0n]]);
+    let total = 0;
+    const producing = (async () => {
+      for (let i = 0; i < 5; i++) {
+        await stack.produce('wasm-push', 0, [`0-${2 * i}`, `0-${2 * i + 1}`]);
+        await stack.produce('wasm-push', 1, [`1-${2 * i}`, `1-${2 * i + 1}`]);
+      }
+    })();
+    for await (const batch of client.subscribeTopic('wasm-push', [], 'earliest')) {
+      for (const r of batch) {
+        assert.equal(r.offset, next.get(r.partition), 'no gap, no duplicate');
+        assert.equal(sdk.text(r.value), `${r.partition}-${r.offset}`);
+        assert.ok(Array.isArray(r.headers));
+        next.set(r.partition, r.offset + 1n);
+        total++;
+      }
+      if (total >= 20) break;
+    }
+    await producing;
+    assert.equal(total, 20);
+  } finally {
+    client.close();
+  }
+});
+
+test('push: the iterator grants credit only as it pulls', async (t) => {
+  const client = await sdk.connect(stack.gatewayUrl);
+  try {
+    if (client.mode !== 'kpg' || !client.serverInfo.features.includes('push')) {
+      t.skip('the gateway does not offer push');
+      return;
+    }
+    await stack.produce('wasm-pull', 0, ['a', 'b', 'c']);
+    const subscription = client.subscribe('wasm-pull', 0, 'earliest');
+    await sleep(300);
+    assert.equal(subscription.nextOffset, 0n, 'no next(), no credit, no records');
+    const iterator = subscription[Symbol.asyncIterator]();
+    const { value } = await iterator.next();
+    assert.equal(value[0].offset, 0n);
+    await iterator.return();
   } finally {
     client.close();
   }
