@@ -513,10 +513,12 @@ void Client::on_opened() {
   // Negotiate before anything else: what the gateway offers decides how subscriptions run.
   server_info_ = {};
   negotiating_ = true;
-  send(session_.hello(options_.client_name, transport_->now_ms() + options_.request_timeout_ms,
-                      [this, generation = generation_](Result<ServerInfo> r) {
-                        on_hello(generation, std::move(r));
-                      }));
+  send(session_.hello(
+      options_.client_name.empty() ? "kpg-sdk/" KPG_SDK_VERSION : options_.client_name,
+      transport_->now_ms() + options_.request_timeout_ms,
+      [this, generation = generation_](Result<ServerInfo> r) {
+        on_hello(generation, std::move(r));
+      }));
 }
 
 void Client::on_hello(std::uint64_t generation, Result<ServerInfo> result) {

@@ -119,6 +119,7 @@ bool parse_int64(const std::string& text, std::int64_t& out) {
 // {initialDelayMs, maxDelayMs, jitter, maxAttempts}}; index.mjs has validated the values.
 kpg::sdk::ClientOptions options_from(const val& js) {
   kpg::sdk::ClientOptions o;
+  o.client_name = "kpg-sdk-wasm/" KPG_SDK_VERSION;  // in hello, for the gateway's log
   auto number = [&js](const char* name, auto& out) {
     val v = js[name];
     if (v.isNumber()) out = static_cast<std::remove_reference_t<decltype(out)>>(v.as<double>());

@@ -33,8 +33,8 @@ struct ClientOptions {
   /// A subscription whose fetch comes back empty sooner than this waits the rest before the
   /// next fetch, so a gateway that does not wait at the end of the log is not polled in a loop.
   std::int64_t idle_fetch_interval_ms = 100;
-  /// Sent in hello, for the gateway's log.
-  std::string client_name = "kpg-sdk/0.2.0";
+  /// Sent in hello, for the gateway's log; empty: "kpg-sdk/<version>".
+  std::string client_name;
 
   /// Automatic reconnect after an established connection drops. Attempts wait
   /// min(max_delay, initial_delay * 2^n) +/- jitter; subscriptions resume at their next offset.
