@@ -484,4 +484,72 @@ TEST_F(Push, ARecordHandlerMayPauseAndResumeWithoutLosingOrder) {
   EXPECT_EQ(seen, (std::vector<std::pair<std::int32_t, std::int64_t>>{{0, 0}, {0, 1}}));
 }
 
+// The push stream of one subscribe in ProtocolSession: frames after the answer go to the stream,
+// an error_resp on its sequence ends it, and nothing follows an end.
+TEST(PushStream, FramesFollowTheAnswerUntilAnErrorEndsTheStream) {
+  kpg::sdk::ProtocolSession session;
+  std::optional<std::int64_t> id;
+  std::vector<std::int64_t> offsets;
+  std::vector<kpg::sdk::Error> ends;
+  auto out = session.subscribe(
+      {"t", {0}, kpg::sdk::ProtocolSession::SubscribeRequest::Start::earliest, 0, {}, 2}, 1000,
+      [&](auto r) { id = r.value().subscription_id; },
+      [&](auto r) {
+        if (!r) return ends.push_back(r.error());
+        for (const auto& rec : r.value().records) offsets.push_back(rec.offset);
+      });
+  PubSubReq req;
+  ASSERT_TRUE(req.ParseFromString(out.frame));
+  EXPECT_EQ(req.cmd_kafka_subscribe().credit(), 2u);
+  PubSubResp resp;
+  resp.set_sequence(out.sequence);
+  resp.mutable_kafka_subscribe_resp()->set_subscription_id(3);
+  EXPECT_EQ(session.on_frame(resp.SerializeAsString()),
+            kpg::sdk::ProtocolSession::FrameStatus::paired);
+  EXPECT_EQ(id, 3);
+  EXPECT_EQ(session.pending(), 0u);
+  EXPECT_EQ(session.streams(), 1u);
+
+  PubSubResp frame;
+  frame.set_sequence(out.sequence);
+  frame.mutable_kafka_records()->set_partition(0);
+  frame.mutable_kafka_records()->add_messages()->set_offset(0);
+  session.on_frame(frame.SerializeAsString());
+  session.on_frame(frame.SerializeAsString());
+  EXPECT_EQ(offsets, (std::vector<std::int64_t>{0, 0})) << "dedup is the subscription's job";
+
+  PubSubResp end;
+  end.set_sequence(out.sequence);
+  end.mutable_error_resp()->set_code(kpg::pubsub::UNKNOWN_TOPIC);
+  session.on_frame(end.SerializeAsString());
+  ASSERT_EQ(ends.size(), 1u);
+  EXPECT_EQ(ends[0].server_code, ServerCode::unknown_topic);
+  EXPECT_EQ(session.streams(), 0u);
+  EXPECT_EQ(session.on_frame(frame.SerializeAsString()),
+            kpg::sdk::ProtocolSession::FrameStatus::unpaired);
+  EXPECT_EQ(offsets.size(), 2u);
+}
+
+TEST(PushStream, FailAllEndsStreamsAndEndStreamForgetsOne) {
+  kpg::sdk::ProtocolSession session;
+  std::vector<ErrorCode> ends;
+  auto subscribe_and_ack = [&] {
+    auto out = session.subscribe({}, 1000, nullptr, [&](auto r) {
+      if (!r) ends.push_back(r.error().code);
+    });
+    PubSubResp resp;
+    resp.set_sequence(out.sequence);
+    resp.mutable_kafka_subscribe_resp()->set_subscription_id(out.sequence);
+    session.on_frame(resp.SerializeAsString());
+    return out.sequence;
+  };
+  const auto first = subscribe_and_ack();
+  subscribe_and_ack();
+  session.end_stream(first);
+  EXPECT_EQ(session.streams(), 1u);
+  session.fail_all({ErrorCode::closed, "connection lost"});
+  EXPECT_EQ(ends, (std::vector<ErrorCode>{ErrorCode::closed})) << "only the stream still open";
+  EXPECT_EQ(session.streams(), 0u);
+}
+
 }  // namespace
