@@ -515,7 +515,7 @@ void Client::on_opened() {
   negotiating_ = true;
   send(session_.hello(
       options_.client_name.empty() ? "kpg-sdk/" KPG_SDK_VERSION : options_.client_name,
-      transport_->now_ms() + options_.request_timeout_ms,
+      transport_->now_ms() + options_.hello_timeout_ms,
       [this, generation = generation_](Result<ServerInfo> r) {
         on_hello(generation, std::move(r));
       }));
@@ -529,15 +529,10 @@ void Client::on_hello(std::uint64_t generation, Result<ServerInfo> result) {
     return;  // the connection ended: on_transport_closed / close() take care of it
   }
   negotiating_ = false;
-  if (result) {
-    server_info_ = std::move(result).value();
-  } else if (result.error().code != ErrorCode::server) {
-    // No answer (or nonsense) where any PubSub gateway answers at once: this attempt failed.
-    transport_->close();
-    session_.fail_all(Error{ErrorCode::closed, "connection closed"});
-    return fail_attempt(Error{result.error().code, "hello: " + result.error().message});
-  }
-  // else: an error_resp ("unknown command" from APISIX): APISIX mode, server_info_ stays empty.
+  if (result) server_info_ = std::move(result).value();
+  // Otherwise APISIX mode (server_info_ stays empty): APISIX answers "unknown command"; a kpg
+  // gateway older than hello does not answer at all (hello_timeout_ms), and the APISIX subset
+  // is what it serves. Nothing is lost: it is what this client did before hello existed.
   on_established();
 }
 

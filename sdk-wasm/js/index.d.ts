@@ -134,6 +134,11 @@ export interface ConnectOptions {
   requestTimeoutMs?: number;
   /** A subscription whose fetch came back empty waits at least this long before the next; default 100. */
   idleFetchIntervalMs?: number;
+  /**
+   * A gateway that does not answer hello within this time is taken for one that serves only the
+   * APISIX subset (kpg gateways older than hello ignore it); default 5000.
+   */
+  helloTimeoutMs?: number;
   /** Enabled by default; `false` turns it off (a drop then ends the client and its subscriptions). */
   reconnect?: ReconnectOptions | boolean;
   /** Passed to the Emscripten module factory on first load (e.g. locateFile, wasmBinary). */

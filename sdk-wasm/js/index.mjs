@@ -359,6 +359,7 @@ function checkOptions(options) {
   positive(options.connectTimeoutMs, 'connectTimeoutMs');
   positive(options.requestTimeoutMs, 'requestTimeoutMs');
   positive(options.idleFetchIntervalMs, 'idleFetchIntervalMs');
+  positive(options.helloTimeoutMs, 'helloTimeoutMs');
   const r = options.reconnect;
   if (r === undefined || r === true || r === false) return;
   if (r === null || typeof r !== 'object') {
@@ -377,6 +378,7 @@ function checkOptions(options) {
 /**
  * Opens a connection to a kpg (or Apache APISIX) PubSub route, e.g. 'ws://localhost:9080/kafka'.
  * options: { connectTimeoutMs = 10000, requestTimeoutMs = 15000, idleFetchIntervalMs = 100,
+ *            helloTimeoutMs = 5000,
  *            reconnect = { initialDelayMs = 200, maxDelayMs = 10000, jitter = 0.25,
  *                          maxAttempts = 0 } | false, module }.
  */

@@ -115,8 +115,8 @@ bool parse_int64(const std::string& text, std::int64_t& out) {
   return ec == std::errc() && ptr == end;
 }
 
-// Reads {connectTimeoutMs, requestTimeoutMs, idleFetchIntervalMs, reconnect: false |
-// {initialDelayMs, maxDelayMs, jitter, maxAttempts}}; index.mjs has validated the values.
+// Reads {connectTimeoutMs, requestTimeoutMs, idleFetchIntervalMs, helloTimeoutMs, reconnect: false
+// | {initialDelayMs, maxDelayMs, jitter, maxAttempts}}; index.mjs has validated the values.
 kpg::sdk::ClientOptions options_from(const val& js) {
   kpg::sdk::ClientOptions o;
   o.client_name = "kpg-sdk-wasm/" KPG_SDK_VERSION;  // in hello, for the gateway's log
@@ -127,6 +127,7 @@ kpg::sdk::ClientOptions options_from(const val& js) {
   number("connectTimeoutMs", o.connect_timeout_ms);
   number("requestTimeoutMs", o.request_timeout_ms);
   number("idleFetchIntervalMs", o.idle_fetch_interval_ms);
+  number("helloTimeoutMs", o.hello_timeout_ms);
   val reconnect = js["reconnect"];
   if (reconnect.isFalse()) {
     o.reconnect.enabled = false;

@@ -8,7 +8,8 @@
 // Negotiation: on every (re)connect the client sends hello before anything else. A kpg gateway
 // answers with its features and limits (server_info(), "kpg mode"); a gateway that does not know
 // hello (Apache APISIX) answers "unknown command" and the client keeps to the APISIX subset
-// ("APISIX mode"). connect() and on_reconnect complete once that is known.
+// ("APISIX mode"; also when hello gets no answer within hello_timeout_ms). connect() and
+// on_reconnect complete once that is known.
 // Lifetime: destroying the Client closes the connection; pending callbacks are then failed with
 // ErrorCode::closed before the destructor returns.
 #pragma once
@@ -33,6 +34,9 @@ struct ClientOptions {
   /// A subscription whose fetch comes back empty sooner than this waits the rest before the
   /// next fetch, so a gateway that does not wait at the end of the log is not polled in a loop.
   std::int64_t idle_fetch_interval_ms = 100;
+  /// A gateway that does not answer hello within this time is taken for one that serves only
+  /// the APISIX subset (kpg gateways older than hello ignore it; APISIX answers at once).
+  std::int64_t hello_timeout_ms = 5'000;
   /// Sent in hello, for the gateway's log; empty: "kpg-sdk/<version>".
   std::string client_name;
 
@@ -60,8 +64,7 @@ class Client {
   Client& operator=(const Client&) = delete;
 
   /// Opens the WebSocket and negotiates (hello). Completes once, with Connected or an Error
-  /// (transport / timeout; timeout also when the gateway does not answer hello in
-  /// request_timeout_ms).
+  /// (transport / timeout).
   void connect(const std::string& url, ConnectHandler handler);
   /// Called each time an open connection drops (not after close()). With reconnect enabled the
   /// client then reconnects; pending calls have failed with ErrorCode::closed.
