@@ -181,24 +181,28 @@ class Client::TopicSubscription final : public Subscription,
     mode_ = Mode::push;
     ProtocolSession::SubscribeRequest req;
     req.topic = topic_;
-    if (!next_.empty()) {
-      // Resuming: exactly where each partition stopped.
-      for (const auto& [partition, offset] : next_) req.offsets.emplace_back(partition, offset);
-    } else if (from_.kind == StartAt::Kind::offset) {
-      if (partitions_.empty()) {
-        return stop(Error{ErrorCode::protocol,
-                          "a subscription starting at an offset needs named partitions"});
-      }
-      for (auto p : partitions_) req.offsets.emplace_back(p, from_.value);
-    } else {
-      req.partitions = partitions_;
-      req.start = from_.kind == StartAt::Kind::earliest
-                      ? ProtocolSession::SubscribeRequest::Start::earliest
-                  : from_.kind == StartAt::Kind::latest
-                      ? ProtocolSession::SubscribeRequest::Start::latest
-                      : ProtocolSession::SubscribeRequest::Start::timestamp;
-      req.timestamp = from_.value;
+    const bool at_offset = from_.kind == StartAt::Kind::offset;
+    if (at_offset && partitions_.empty() && next_.empty()) {
+      return stop(Error{ErrorCode::protocol,
+                        "a subscription starting at an offset needs named partitions"});
     }
+    // Partitions with progress resume exactly where they stopped; the others (all of them the
+    // first time) start at from_.
+    for (const auto& [partition, offset] : next_) req.offsets.emplace_back(partition, offset);
+    for (auto p : partitions_) {
+      if (next_.count(p)) continue;
+      if (at_offset) {
+        req.offsets.emplace_back(p, from_.value);
+      } else {
+        req.partitions.push_back(p);
+      }
+    }
+    req.start = from_.kind == StartAt::Kind::earliest
+                    ? ProtocolSession::SubscribeRequest::Start::earliest
+                : from_.kind == StartAt::Kind::timestamp
+                    ? ProtocolSession::SubscribeRequest::Start::timestamp
+                    : ProtocolSession::SubscribeRequest::Start::latest;
+    req.timestamp = from_.kind == StartAt::Kind::timestamp ? from_.value : 0;
     granted_ = grantable();
     req.credit = granted_;
     Client* client = client_;

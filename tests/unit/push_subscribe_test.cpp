@@ -411,6 +411,30 @@ TEST_F(Push, AReconnectResubscribesFromTheNextOffsetOfEachPartition) {
   EXPECT_TRUE(errors.empty());
 }
 
+TEST_F(Push, APartitionWithoutProgressStartsAtTheStartWhenTheOthersResume) {
+  // On APISIX, partition 0's start was resolved; partition 1's lookup was lost with the
+  // connection. Back on a kpg gateway: 0 resumes at its offset, 1 still starts at "earliest".
+  kpg::testing::open_apisix(s);
+  subscribe_topic({0, 1}, StartAt::earliest());
+  auto lookups = take_sent();
+  ASSERT_EQ(lookups.size(), 2u);
+  PubSubResp resolved;
+  resolved.set_sequence(lookups[0].sequence());
+  resolved.mutable_kafka_list_offset_resp()->set_offset(40);
+  reply(resolved);
+  take_sent();  // the fetch from 40
+  s.handlers.on_close({ErrorCode::transport, "reset"});
+  advance(s, 200);
+  kpg::testing::open_kpg(s);
+  const auto req = only_sent().cmd_kafka_subscribe();
+  ASSERT_EQ(req.offsets_size(), 1);
+  EXPECT_EQ(req.offsets(0).partition(), lookups[0].cmd_kafka_list_offset().partition());
+  EXPECT_EQ(req.offsets(0).offset(), 40);
+  ASSERT_EQ(req.partitions_size(), 1);
+  EXPECT_EQ(req.partitions(0), lookups[1].cmd_kafka_list_offset().partition());
+  EXPECT_EQ(req.start(), kpg::pubsub::CmdKafkaSubscribe::EARLIEST);
+}
+
 TEST_F(Push, RetryableErrorsResubscribeAfterABackoffOthersEndTheSubscription) {
   kpg::testing::open_kpg(s);
   auto sub = subscribe_topic({0}, StartAt::earliest());
