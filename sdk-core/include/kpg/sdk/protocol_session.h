@@ -30,7 +30,7 @@ class ProtocolSession {
   using HelloHandler = std::function<void(Result<ServerInfo>)>;
   using MetadataHandler = std::function<void(Result<std::vector<TopicInfo>>)>;
 
-  /// cmd_kafka_subscribe (kpg extension; see docs/protocol.md, "Push").
+  /// cmd_kafka_subscribe (kpg extension; proto/kpg/pubsub.proto).
   struct SubscribeRequest {
     enum class Start { latest = 0, earliest = 1, timestamp = 2 };
     std::string topic;
