@@ -28,7 +28,8 @@ class SdkPushTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     broker_ = new ChildProcess({KPG_DEVKAFKA_BIN, "mock", "--topic",
-                                "push:" + std::to_string(kPartitions), "--topic", "credit:1"});
+                                "push:" + std::to_string(kPartitions), "--topic", "credit:1",
+                                "--topic", "headers:2"});
     auto line = broker_->wait_for_line("bootstrap=", 15s);
     ASSERT_TRUE(line) << "mock broker did not start: " << broker_->transcript();
     bootstrap_ = kpg::testing::field(*line, "bootstrap");
@@ -108,6 +109,45 @@ TEST_F(SdkPushTest, ZeroCreditDeliversNothingUntilGranted) {
   std::this_thread::sleep_for(300ms);
   EXPECT_EQ(seen.batches(), 1u) << "one credit, one frame";
   sub->cancel();
+}
+
+TEST_F(SdkPushTest, MetadataHeadersAndServerCodesFromTheRealGateway) {
+  const auto info = client_.server_info();
+  EXPECT_EQ(info.protocol_version, 1u);
+  EXPECT_TRUE(info.has("metadata"));
+  EXPECT_GT(info.limits.max_credit, 0u);
+
+  kpg::kafka::Producer p(bootstrap_);
+  ASSERT_EQ(p.produce("headers", 1, std::string("k"), "with headers", 5000,
+                      {{"trace", "abc"}, {"bin", std::string("\0\xff", 2)}})
+                .error,
+            "");
+  auto topics = client_.metadata({"headers"});
+  ASSERT_TRUE(topics) << topics.error().message;
+  ASSERT_EQ(topics.value().size(), 1u);
+  ASSERT_EQ(topics.value()[0].partitions.size(), 2u);
+  EXPECT_EQ(topics.value()[0].partitions[1].partition, 1);
+  EXPECT_EQ(topics.value()[0].partitions[1].latest, 1);
+
+  auto missing = client_.metadata({"no-such-topic"});
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().server_code, kpg::sdk::ServerCode::unknown_topic)
+      << missing.error().message;
+
+  kpg::testing::RecordCollector seen;
+  auto sub = client_.subscribe_topic("headers", {}, kpg::sdk::StartAt::earliest(), seen.handlers());
+  ASSERT_TRUE(seen.wait_for_count(1, 10s));
+  sub->cancel();
+  const auto record = seen.records().front();
+  EXPECT_EQ(record.partition, 1);
+  EXPECT_EQ(record.value, "with headers");
+  EXPECT_EQ(record.headers,
+            (std::vector<kpg::sdk::Header>{{"trace", "abc"}, {"bin", std::string("\0\xff", 2)}}));
+  // Fetch replies carry headers too once hello was said.
+  auto fetched = client_.fetch("headers", 1, 0);
+  ASSERT_TRUE(fetched) << fetched.error().message;
+  ASSERT_EQ(fetched.value().size(), 1u);
+  EXPECT_EQ(fetched.value()[0].headers, record.headers);
 }
 
 }  // namespace
