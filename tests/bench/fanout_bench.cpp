@@ -167,7 +167,7 @@ std::optional<std::int64_t> sent_at(std::string_view value) {
 // ---- frame walking ---------------------------------------------------------------------------
 
 struct WalkedRecord {
-  std::int64_t offset = -1;
+  std::int64_t offset = 0;  // proto3 leaves zeros off the wire
   std::string_view value;
 };
 
