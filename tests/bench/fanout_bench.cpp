@@ -321,6 +321,14 @@ std::string fetch_request(std::int64_t sequence, const std::string& topic, std::
 
 enum class Mode { push, fetch };
 
+constexpr auto kBusyRetry = 100ms;
+
+// "Try again later": OVERLOADED after hello; before it (code 0) only the text tells.
+bool is_busy(const kpg::pubsub::ErrorResp& error) {
+  return error.code() == kpg::pubsub::OVERLOADED ||
+         (error.code() == 0 && error.message().find("gateway busy") != std::string::npos);
+}
+
 const char* mode_name(Mode m) {
   return m == Mode::push ? "push" : "fetch";
 }
@@ -350,7 +358,7 @@ class Worker;
 // One subscriber: one WebSocket connection, run by one worker thread (so no locking).
 class Subscriber {
  public:
-  Subscriber(Worker& worker, asio::io_context& io) : worker_(worker), ws_(io) {}
+  Subscriber(Worker& worker, asio::io_context& io) : worker_(worker), ws_(io), retry_(io) {}
   void open();
   void close() {
     beast::error_code ignored;
@@ -379,6 +387,7 @@ class Subscriber {
   std::int64_t next_ = 0;
   std::int64_t subscription_ = 0;
   std::uint32_t owed_credit_ = 0;
+  asio::steady_timer retry_;
 };
 
 // An I/O thread with its subscribers; statistics are its own until the run ends.
@@ -427,6 +436,7 @@ class Worker {
   std::uint64_t frames = 0;
   std::uint64_t verified = 0;
   std::uint64_t errors = 0;
+  std::uint64_t busy = 0;  // "gateway busy" replies to fetches (retried)
   std::vector<std::string> error_samples;
   std::vector<std::int64_t> positions;  // each subscriber's next offset (-1: failed), after stop
 
@@ -507,6 +517,15 @@ void Subscriber::on_frame(std::string_view frame) {
     case 31: {
       kpg::pubsub::PubSubResp resp;
       resp.ParseFromArray(frame.data(), static_cast<int>(frame.size()));
+      if (worker_.settings.mode == Mode::fetch && is_busy(resp.error_resp())) {
+        // The gateway bounds the fetches waiting per cluster; an APISIX client retries later.
+        ++worker_.busy;
+        retry_.expires_after(kBusyRetry);
+        retry_.async_wait([this](beast::error_code ec) {
+          if (!ec && !failed_) send(fetch_request(++sequence_, worker_.settings.topic, next_));
+        });
+        return;
+      }
       return fail("error_resp code " + std::to_string(resp.error_resp().code()) + ": " +
                   resp.error_resp().message());
     }
@@ -608,6 +627,7 @@ class LoadClient {
     std::uint64_t frames = 0;
     std::uint64_t verified = 0;
     std::uint64_t errors = 0;
+    std::uint64_t busy = 0;
     std::vector<std::string> error_samples;
     std::vector<std::int64_t> next_offsets;
   };
@@ -619,6 +639,7 @@ class LoadClient {
       s.frames += w->frames;
       s.verified += w->verified;
       s.errors += w->errors;
+      s.busy += w->busy;
       for (const auto& e : w->error_samples) {
         if (s.error_samples.size() < 5) s.error_samples.push_back(e);
       }
@@ -1061,6 +1082,7 @@ struct FanoutResult {
   LatencyHistogram latency;
   std::uint64_t frames = 0;
   std::uint64_t verified = 0;
+  std::uint64_t busy = 0;
   std::size_t incomplete = 0;  // subscribers that did not get every record once, in order
   std::vector<std::string> errors;
   std::string skipped;  // why the row has no figures
@@ -1158,6 +1180,7 @@ struct Bench {
     result.latency = s.latency;
     result.frames = s.frames;
     result.verified = s.verified;
+    result.busy = s.busy;
     result.errors = s.error_samples;
     return result;
   }
@@ -1309,6 +1332,11 @@ bool print_fanout(const std::vector<FanoutResult>& results, const Options& optio
     if (r.incomplete > 0) {
       std::printf("       %zu subscriber(s) did not get every record once, in order\n",
                   r.incomplete);
+    }
+    if (r.busy > 0) {
+      std::printf("       %llu fetch(es) answered \"gateway busy\" (retried after %lld ms)\n",
+                  static_cast<unsigned long long>(r.busy),
+                  static_cast<long long>(kBusyRetry.count()));
     }
     for (const auto& e : r.errors) std::printf("       error: %s\n", e.c_str());
   }
