@@ -387,6 +387,7 @@ class Subscriber {
   std::int64_t next_ = 0;
   std::int64_t subscription_ = 0;
   std::uint32_t owed_credit_ = 0;
+  std::uint32_t credit_window_ = 1;
   asio::steady_timer retry_;
 };
 
@@ -498,9 +499,21 @@ void Subscriber::on_frame(std::string_view frame) {
   switch (walked.resp_field) {
     case kRecords:
     case kFetchResp: return on_records(walked);
-    case 1000:  // hello_resp
-      send(subscribe_frame(++sequence_, worker_.settings.topic, next_, worker_.settings.credit));
+    case 1000: {  // hello_resp
+      kpg::pubsub::PubSubResp resp;
+      resp.ParseFromArray(frame.data(), static_cast<int>(frame.size()));
+      const auto& hello = resp.hello_resp();
+      const auto& features = hello.features();
+      if (std::find(features.begin(), features.end(), "push") == features.end()) {
+        return fail("the gateway does not offer push (hello_resp features)");
+      }
+      // Granted back as frames are consumed, the outstanding credit never exceeds the initial.
+      auto credit = worker_.settings.credit;
+      if (hello.limits().max_credit() > 0) credit = std::min(credit, hello.limits().max_credit());
+      credit_window_ = credit;
+      send(subscribe_frame(++sequence_, worker_.settings.topic, next_, credit));
       return;
+    }
     case 1002: {  // kafka_subscribe_resp
       kpg::pubsub::PubSubResp resp;
       resp.ParseFromArray(frame.data(), static_cast<int>(frame.size()));
@@ -556,7 +569,7 @@ void Subscriber::on_records(const WalkedFrame& walked) {
   }
   if (push) {
     // One credit per consumed frame, granted back in batches of half the window.
-    if (++owed_credit_ >= std::max<std::uint32_t>(1, worker_.settings.credit / 2)) {
+    if (++owed_credit_ >= std::max<std::uint32_t>(1, credit_window_ / 2)) {
       send(credit_frame(++sequence_, subscription_, owed_credit_));
       owed_credit_ = 0;
     }
@@ -1131,6 +1144,19 @@ struct Bench {
         last > start_ns ? static_cast<double>(last - start_ns) / 1e9 : seconds_since(start);
   }
 
+  // Every receiver must be at the end of what was produced from `first`.
+  static void take_summary(FanoutResult& result, const LoadClient::Summary& s, std::int64_t first) {
+    const auto end = first + result.produced;
+    for (auto next : s.next_offsets) {
+      if (next != end) ++result.incomplete;
+    }
+    result.latency = s.latency;
+    result.frames = s.frames;
+    result.verified = s.verified;
+    result.busy = s.busy;
+    result.errors = s.error_samples;
+  }
+
   FanoutResult run_gateway_mode(Mode mode, std::size_t k, double rate) {
     FanoutResult result;
     result.mode = mode_name(mode);
@@ -1172,16 +1198,7 @@ struct Bench {
       if (allocs && allocs0) result.allocations = *allocs - *allocs0;
     });
     client.stop();
-    auto s = client.summary();
-    const auto end = first + result.produced;
-    for (auto next : s.next_offsets) {
-      if (next != end) ++result.incomplete;
-    }
-    result.latency = s.latency;
-    result.frames = s.frames;
-    result.verified = s.verified;
-    result.busy = s.busy;
-    result.errors = s.error_samples;
+    take_summary(result, client.summary(), first);
     return result;
   }
 
@@ -1207,13 +1224,7 @@ struct Bench {
       }
     });
     consumers.stop();
-    auto s = consumers.summary();
-    const auto end = first + result.produced;
-    for (auto next : s.next_offsets) {
-      if (next != end) ++result.incomplete;
-    }
-    result.latency = s.latency;
-    result.errors = s.error_samples;
+    take_summary(result, consumers.summary(), first);
     return result;
   }
 
