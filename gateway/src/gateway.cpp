@@ -5,6 +5,7 @@
 #include "kafka/demo_feed.h"
 #include "kafka/mock_cluster.h"
 #include "kafka/rdkafka_source.h"
+#include "pubsub/frames.h"
 #include "server/admission.h"
 #include "server/listener.h"
 #include "server/route_manager.h"
@@ -186,6 +187,10 @@ std::shared_ptr<kafka::RecordSource> Gateway::Parts::make_source(const config::R
   // what hands its buffers back.
   options.read.lane_idle = options.read.reader_idle;
   options.read.max_readers = static_cast<std::size_t>(config.kafka_max_readers);
+  // Push frames and fetch replies of connections that said hello carry headers.
+  options.read.encoder = [](const std::vector<kafka::Record>& records) {
+    return pubsub::encode_messages(records, /*with_headers=*/true);
+  };
   auto source = kafka::make_rdkafka_source(route.cluster(), *source_reaper, options, error);
   if (!source) return nullptr;
   std::vector<std::string> nodes;
@@ -366,6 +371,12 @@ std::unique_ptr<Gateway> Gateway::start(config::GatewayConfig config) {
   context.tls = p.tls ? &*p.tls : nullptr;
   context.pubsub_limits.fetch.max_bytes = cfg.fetch_max_bytes;
   context.pubsub_limits.fetch.max_wait = std::chrono::milliseconds(cfg.fetch_max_wait_ms);
+  context.pubsub_limits.max_subscriptions = static_cast<std::uint32_t>(cfg.max_subscriptions);
+  context.pubsub_limits.max_credit = static_cast<std::uint32_t>(cfg.max_credit);
+  context.pubsub_limits.max_frame_bytes = static_cast<std::uint32_t>(cfg.max_frame_bytes);
+  context.pubsub_limits.max_inflight_requests =
+      static_cast<std::uint32_t>(cfg.max_inflight_requests);
+  context.server_name = "kpg-gateway/" KPG_VERSION;
   context.session_limits.max_frame_bytes = cfg.max_frame_bytes;
   context.session_limits.max_write_queue_bytes = cfg.max_write_queue_bytes;
   context.session_limits.max_inflight_requests = cfg.max_inflight_requests;

@@ -62,7 +62,7 @@ Figures run_baseline(const std::string& bootstrap, const std::string& topic, std
   std::int64_t next = first;
   while (next < end) {
     std::promise<kpg::kafka::FetchResult> done;
-    source->fetch(topic, 0, next, limits,
+    source->fetch(topic, 0, next, limits, nullptr,
                   [&done](kpg::kafka::FetchResult r) { done.set_value(std::move(r)); });
     auto result = done.get_future().get();
     if (result.error) throw std::runtime_error("baseline fetch: " + result.error->text);
@@ -192,7 +192,8 @@ int main(int argc, char** argv) {
       if (!source) throw std::runtime_error(error);
       auto watermark = [&](std::int64_t at) {
         std::promise<kpg::kafka::OffsetResult> p;
-        source->list_offset("bench", 0, at, [&p](kpg::kafka::OffsetResult r) { p.set_value(r); });
+        source->list_offset("bench", 0, at, nullptr,
+                            [&p](kpg::kafka::OffsetResult r) { p.set_value(r); });
         auto r = p.get_future().get();
         if (r.error) throw std::runtime_error("list offset: " + r.error->text);
         return r.offset;

@@ -5,6 +5,7 @@
 // Checked: handle never throws (an exception escaping here aborts), every response body is JSON,
 // and statuses are ones the API documents.
 #include "admin/admin_api.h"
+#include "fake_sources.h"
 #include "fuzz_check.h"
 
 #include <spdlog/spdlog.h>
@@ -21,12 +22,12 @@ namespace {
 using kpg::fuzz::check;
 namespace kafka = kpg::kafka;
 
-struct NoKafka : kafka::RecordSource {
-  void list_offset(std::string, std::int32_t, std::int64_t,
+struct NoKafka : kpg::testing::PullOnlySource {
+  void list_offset(std::string, std::int32_t, std::int64_t, kpg::kafka::CancelToken,
                    std::function<void(kafka::OffsetResult)> done) override {
     done({kafka::KafkaError{kafka::ErrorKind::unreachable, "no broker"}, -1});
   }
-  void fetch(std::string, std::int32_t, std::int64_t, kafka::FetchLimits,
+  void fetch(std::string, std::int32_t, std::int64_t, kafka::FetchLimits, kpg::kafka::CancelToken,
              std::function<void(kafka::FetchResult)> done) override {
     done({kafka::KafkaError{kafka::ErrorKind::unreachable, "no broker"}, {}});
   }

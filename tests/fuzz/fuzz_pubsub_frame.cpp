@@ -4,6 +4,7 @@
 // and the encoded Kafka replies are exercised. Checked: handle_frame never throws (an exception
 // escaping here aborts), every reply decodes and carries the request's sequence, and each
 // Kafka command is answered exactly once.
+#include "fake_sources.h"
 #include "fuzz_check.h"
 #include "pubsub/pubsub_handler.h"
 
@@ -25,8 +26,9 @@ namespace kafka = kpg::kafka;
 
 // Answers from the request itself: odd partitions fail (each error kind in turn), even ones
 // succeed with a few records derived from the topic, within the fetch byte limit.
-struct QueuedSource : kafka::RecordSource {
+struct QueuedSource : kpg::testing::PullOnlySource {
   void list_offset(std::string topic, std::int32_t partition, std::int64_t timestamp,
+                   kpg::kafka::CancelToken,
                    std::function<void(kafka::OffsetResult)> done) override {
     kafka::OffsetResult result;
     if (partition % 2 != 0) {
@@ -38,7 +40,8 @@ struct QueuedSource : kafka::RecordSource {
   }
 
   void fetch(std::string topic, std::int32_t partition, std::int64_t offset,
-             kafka::FetchLimits limits, std::function<void(kafka::FetchResult)> done) override {
+             kafka::FetchLimits limits, kafka::CancelToken,
+             std::function<void(kafka::FetchResult)> done) override {
     kafka::FetchResult result;
     if (partition % 2 != 0) {
       result.error = error_for(topic, partition);

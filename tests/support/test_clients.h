@@ -82,6 +82,8 @@ class RawSocket {
     return ec;
   }
   int close_code() const { return static_cast<int>(ws_.reason().code); }
+  /// The TCP socket's descriptor, e.g. for a receive timeout (SO_RCVTIMEO).
+  int native_handle() { return ws_.next_layer().native_handle(); }
   std::string close_reason() const { return std::string(ws_.reason().reason.c_str()); }
 
  private:

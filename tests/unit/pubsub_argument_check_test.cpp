@@ -5,6 +5,8 @@
 
 #include <kpg/pubsub.pb.h>
 
+#include "fake_sources.h"
+
 #include <gtest/gtest.h>
 
 #include <string>
@@ -14,13 +16,13 @@ namespace {
 using kpg::pubsub::Outcome;
 
 // Fails the test on any call: every request here must be refused before Kafka.
-struct UntouchableSource : kpg::kafka::RecordSource {
-  void list_offset(std::string topic, std::int32_t, std::int64_t,
+struct UntouchableSource : kpg::testing::PullOnlySource {
+  void list_offset(std::string topic, std::int32_t, std::int64_t, kpg::kafka::CancelToken,
                    std::function<void(kpg::kafka::OffsetResult)>) override {
     ADD_FAILURE() << "list_offset reached the source, topic of " << topic.size() << " bytes";
   }
   void fetch(std::string topic, std::int32_t, std::int64_t, kpg::kafka::FetchLimits,
-             std::function<void(kpg::kafka::FetchResult)>) override {
+             kpg::kafka::CancelToken, std::function<void(kpg::kafka::FetchResult)>) override {
     ADD_FAILURE() << "fetch reached the source, topic of " << topic.size() << " bytes";
   }
 };

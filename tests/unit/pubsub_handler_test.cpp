@@ -4,20 +4,23 @@
 
 #include <kpg/pubsub.pb.h>
 
+#include "fake_sources.h"
+
 #include <gtest/gtest.h>
 
 namespace {
 
 using kpg::pubsub::Outcome;
 
-struct FakeSource : kpg::kafka::RecordSource {
+struct FakeSource : kpg::testing::PullOnlySource {
   void list_offset(std::string topic, std::int32_t partition, std::int64_t timestamp,
+                   kpg::kafka::CancelToken,
                    std::function<void(kpg::kafka::OffsetResult)> done) override {
     last = topic + "/" + std::to_string(partition) + "@" + std::to_string(timestamp);
     done(offset_result);
   }
   void fetch(std::string topic, std::int32_t partition, std::int64_t offset,
-             kpg::kafka::FetchLimits limits,
+             kpg::kafka::FetchLimits limits, kpg::kafka::CancelToken,
              std::function<void(kpg::kafka::FetchResult)> done) override {
     last = topic + "/" + std::to_string(partition) + "#" + std::to_string(offset);
     last_limits = limits;

@@ -8,9 +8,12 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <future>
 #include <random>
+#include <set>
+#include <thread>
 
 namespace {
 
@@ -70,14 +73,15 @@ TEST(RecordWindow, EvictsTheOldestButNeverWhatSomeoneWaitsFor) {
 FetchResult fetch(ReadEngine& engine, const std::string& topic, std::int32_t partition,
                   std::int64_t offset, FetchLimits limits = {}) {
   std::promise<FetchResult> p;
-  engine.fetch(topic, partition, offset, limits,
+  engine.fetch(topic, partition, offset, limits, nullptr,
                [&p](FetchResult r) { p.set_value(std::move(r)); });
   return p.get_future().get();
 }
 
 OffsetResult list_offset(ReadEngine& engine, const std::string& topic, std::int64_t timestamp) {
   std::promise<OffsetResult> p;
-  engine.list_offset(topic, 0, timestamp, [&p](OffsetResult r) { p.set_value(std::move(r)); });
+  engine.list_offset(topic, 0, timestamp, nullptr,
+                     [&p](OffsetResult r) { p.set_value(std::move(r)); });
   return p.get_future().get();
 }
 
@@ -151,7 +155,7 @@ TEST(ReadEngine, IdenticalOffsetLookUpsInFlightShareOneBrokerCall) {
   std::vector<std::promise<OffsetResult>> promises(300);
   for (auto& p : promises) {
     replies.push_back(p.get_future());
-    e.engine->list_offset("t", 0, -1, [&p](OffsetResult r) { p.set_value(std::move(r)); });
+    e.engine->list_offset("t", 0, -1, nullptr, [&p](OffsetResult r) { p.set_value(std::move(r)); });
   }
   for (auto& r : replies) {
     auto result = r.get();
@@ -168,7 +172,7 @@ TEST(ReadEngine, AWaitAtTheEndIsAnsweredByTheNextRecordWithoutPolling) {
   limits.max_wait = 5000ms;
   std::promise<FetchResult> p;
   const auto asked = std::chrono::steady_clock::now();
-  e.engine->fetch("t", 0, 1, limits, [&p](FetchResult r) { p.set_value(std::move(r)); });
+  e.engine->fetch("t", 0, 1, limits, nullptr, [&p](FetchResult r) { p.set_value(std::move(r)); });
   std::this_thread::sleep_for(100ms);
   e.cluster->append("t", 0, "", "second");
   auto r = p.get_future().get();
@@ -335,7 +339,7 @@ TEST(ReadEngine, RandomRequestsGetExactlyWhatTheModelSays) {
       }
       if (rng() % 8 == 0) {
         const std::int64_t ts = rng() % 2 ? -1 : -2;
-        e.engine->list_offset("t", partition, ts, [&, partition, ts](OffsetResult r) {
+        e.engine->list_offset("t", partition, ts, nullptr, [&, partition, ts](OffsetResult r) {
           const auto now = e.cluster->log("t", partition);
           std::lock_guard lock(mutex);
           if (r.error) {
@@ -351,7 +355,7 @@ TEST(ReadEngine, RandomRequestsGetExactlyWhatTheModelSays) {
         continue;
       }
       e.engine->fetch(
-          "t", partition, offset, limits,
+          "t", partition, offset, limits, nullptr,
           [&, partition, offset, high = log.high, max = limits.max_bytes](FetchResult r) {
             check_fetch(partition, offset, high, max, std::move(r));
           });
@@ -407,3 +411,163 @@ TEST(ReadEngine, ASequentialReaderProgressesWhileOthersReadRandomOffsets) {
 }
 
 }  // namespace
+
+// ---- shared batches, waits without end, cancellation (push subscriptions) -------------------
+
+namespace push {
+
+using kpg::kafka::BatchPtr;
+using kpg::kafka::BatchResult;
+using kpg::kafka::Cancellation;
+
+ReadOptions counting_encoder(std::atomic<int>& encodes) {
+  ReadOptions o = small_options();
+  o.encoder = [&encodes](const std::vector<Record>& records) {
+    ++encodes;
+    std::string body;
+    for (const auto& r : records) body += std::to_string(r.offset) + ",";
+    return body;
+  };
+  return o;
+}
+
+FetchLimits forever() {
+  FetchLimits limits;
+  limits.max_wait = FetchLimits::kWaitForever;
+  return limits;
+}
+
+TEST(ReadEnginePush, EveryReaderOfOneStretchGetsTheSameBatchEncodedOnce) {
+  std::atomic<int> encodes{0};
+  Engine e(counting_encoder(encodes));
+  for (int i = 0; i < 5; ++i) e.cluster->append("t", 0, "k", "v");
+  constexpr int kReaders = 50;
+  std::vector<std::promise<BatchResult>> promises(kReaders);
+  for (auto& p : promises) {
+    e.engine->fetch_batch("t", 0, 0, FetchLimits{}, nullptr,
+                          [&p](BatchResult r) { p.set_value(std::move(r)); });
+  }
+  std::set<const kpg::kafka::RecordBatch*> distinct;
+  for (auto& p : promises) {
+    auto r = p.get_future().get();
+    ASSERT_FALSE(r.error) << r.error->text;
+    ASSERT_TRUE(r.batch);
+    EXPECT_EQ(r.batch->first_offset, 0);
+    EXPECT_EQ(r.batch->records, static_cast<std::size_t>(r.batch->next_offset));
+    distinct.insert(r.batch.get());
+  }
+  // The first replies may be made before every record arrived (a second, longer batch then);
+  // each distinct batch is encoded once whatever the number of readers.
+  EXPECT_LE(distinct.size(), 2u);
+  EXPECT_EQ(encodes.load(), static_cast<int>(distinct.size()));
+}
+
+TEST(ReadEnginePush, AWaitWithoutEndIsAnsweredByTheNextRecordOnly) {
+  std::atomic<int> encodes{0};
+  Engine e(counting_encoder(encodes));
+  e.cluster->append("t", 0, "k", "first");
+  std::promise<BatchResult> p;
+  auto answered = p.get_future();
+  e.engine->fetch_batch("t", 0, 1, forever(), nullptr,
+                        [&p](BatchResult r) { p.set_value(std::move(r)); });
+  // Longer than the request timeout (1.5 s) and any fetch wait: still waiting, no error.
+  EXPECT_EQ(answered.wait_for(2s), std::future_status::timeout);
+  EXPECT_EQ(e.engine->stats().standing, 1u);
+  e.cluster->append("t", 0, "k", "second");
+  ASSERT_EQ(answered.wait_for(5s), std::future_status::ready);
+  auto r = answered.get();
+  ASSERT_FALSE(r.error) << r.error->text;
+  ASSERT_TRUE(r.batch);
+  EXPECT_EQ(r.batch->first_offset, 1);
+  EXPECT_EQ(r.batch->next_offset, 2);
+  EXPECT_EQ(e.engine->stats().standing, 0u);
+}
+
+TEST(ReadEnginePush, ACancelledWaitEndsUnheardAndFreesItsCursor) {
+  std::atomic<int> encodes{0};
+  Engine e(counting_encoder(encodes));
+  e.cluster->append("t", 0, "k", "v");
+  auto token = std::make_shared<Cancellation>();
+  std::atomic<bool> called{false};
+  e.engine->fetch_batch("t", 0, 1, forever(), token, [&called](BatchResult) { called = true; });
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (e.engine->stats().standing == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_EQ(e.engine->stats().standing, 1u);
+  token->cancel();
+  while ((e.engine->stats().standing > 0 || e.engine->stats().readers > 0) &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_EQ(e.engine->stats().standing, 0u) << "the wait ended";
+  EXPECT_EQ(e.engine->stats().readers, 0u) << "its cursor was released as idle";
+  e.cluster->append("t", 0, "k", "after");
+  std::this_thread::sleep_for(100ms);
+  EXPECT_FALSE(called) << "a cancelled request is never answered";
+}
+
+// Look-ups queued behind slow broker calls for a connection that has gone are skipped: they used
+// to run to the end and hold the cluster's threads.
+TEST(ReadEnginePush, CancelledLookUpsDoNotReachTheBroker) {
+  Engine e(small_options(), 40);
+  e.cluster->set_latency(50ms);
+  auto token = std::make_shared<Cancellation>();
+  std::atomic<int> answered{0};
+  for (int p = 0; p < 40; ++p) {
+    e.engine->list_offset("t", p, -1, token, [&answered](OffsetResult) { ++answered; });
+  }
+  std::this_thread::sleep_for(80ms);  // the first call or two are under way
+  token->cancel();
+  std::this_thread::sleep_for(1500ms);
+  EXPECT_EQ(answered.load(), 0);
+  EXPECT_LE(e.cluster->watermark_calls(), 6) << "of 40 queued calls, those not started are skipped";
+  // The cluster's threads are free again: a live request is answered at once.
+  EXPECT_FALSE(list_offset(*e.engine, "t", -1).error);
+}
+
+// A subscriber catching up from the start reads through a cursor of its own, then moves onto the
+// cursor at the head without a gap or a duplicate; its own cursor is released.
+TEST(ReadEnginePush, ACatchUpReaderJoinsTheHeadCursorWithoutGapOrDuplicate) {
+  std::atomic<int> encodes{0};
+  Engine e(counting_encoder(encodes));  // windows of 4 KiB
+  for (int i = 0; i < 200; ++i) e.cluster->append("t", 0, "k", std::string(100, 'v'));
+  // A reader waits at the head.
+  std::promise<BatchResult> head;
+  e.engine->fetch_batch("t", 0, 200, forever(), nullptr,
+                        [&head](BatchResult r) { head.set_value(std::move(r)); });
+  // Another reads everything from 0, one batch after the other.
+  std::int64_t next = 0;
+  while (next < 200) {
+    std::promise<BatchResult> p;
+    e.engine->fetch_batch("t", 0, next, forever(), nullptr,
+                          [&p](BatchResult r) { p.set_value(std::move(r)); });
+    auto r = p.get_future().get();
+    ASSERT_FALSE(r.error) << r.error->text;
+    ASSERT_TRUE(r.batch);
+    ASSERT_EQ(r.batch->first_offset, next);
+    std::string expected;
+    for (auto o = r.batch->first_offset; o < r.batch->next_offset; ++o) {
+      expected += std::to_string(o) + ",";
+    }
+    ASSERT_EQ(r.batch->body, expected) << "contiguous records from the requested offset";
+    next = r.batch->next_offset;
+  }
+  e.cluster->append("t", 0, "k", "new");
+  auto tail = head.get_future().get();
+  ASSERT_TRUE(tail.batch);
+  EXPECT_EQ(tail.batch->first_offset, 200);
+  // Both now wait at 201: one cursor serves them.
+  std::promise<BatchResult> a;
+  std::promise<BatchResult> b;
+  e.engine->fetch_batch("t", 0, 201, forever(), nullptr,
+                        [&a](BatchResult r) { a.set_value(std::move(r)); });
+  e.engine->fetch_batch("t", 0, 201, forever(), nullptr,
+                        [&b](BatchResult r) { b.set_value(std::move(r)); });
+  std::this_thread::sleep_for(200ms);
+  EXPECT_EQ(e.engine->stats().readers, 1u) << "the catch-up cursor was released at the head";
+  e.cluster->append("t", 0, "k", "newer");
+  EXPECT_EQ(a.get_future().get().batch, b.get_future().get().batch) << "one shared batch";
+}
+
+}  // namespace push

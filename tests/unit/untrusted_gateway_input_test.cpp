@@ -6,17 +6,19 @@
 
 #include "mutated_frames.h"
 
+#include "fake_sources.h"
+
 #include <gtest/gtest.h>
 
 namespace {
 
-struct CountingSource : kpg::kafka::RecordSource {
-  void list_offset(std::string, std::int32_t, std::int64_t,
+struct CountingSource : kpg::testing::PullOnlySource {
+  void list_offset(std::string, std::int32_t, std::int64_t, kpg::kafka::CancelToken,
                    std::function<void(kpg::kafka::OffsetResult)> done) override {
     done({});
   }
   void fetch(std::string, std::int32_t, std::int64_t, kpg::kafka::FetchLimits,
-             std::function<void(kpg::kafka::FetchResult)> done) override {
+             kpg::kafka::CancelToken, std::function<void(kpg::kafka::FetchResult)> done) override {
     done({});
   }
 };

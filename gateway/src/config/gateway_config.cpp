@@ -101,6 +101,8 @@ void apply_yaml(const YAML::Node& root, const std::string& path, GatewayConfig& 
                                               "kafka_timeout_ms",
                                               "kafka_reader_idle_ms",
                                               "kafka_max_readers",
+                                              "max_subscriptions",
+                                              "max_credit",
                                               "routes"};
   try {
     for (const auto& kv : root) {
@@ -151,6 +153,10 @@ void apply_yaml(const YAML::Node& root, const std::string& path, GatewayConfig& 
         config.kafka_reader_idle_ms = get_as<int>(v, key);
       else if (key == "kafka_max_readers")
         config.kafka_max_readers = get_as<int>(v, key);
+      else if (key == "max_subscriptions")
+        config.max_subscriptions = get_as<int>(v, key);
+      else if (key == "max_credit")
+        config.max_credit = get_as<int>(v, key);
       else if (key == "routes") {
         if (!v.IsSequence()) throw ConfigError("'routes' must be a list");
         std::set<std::string> ids;
@@ -249,6 +255,8 @@ void validate(const GatewayConfig& c) {
   range("--kafka-timeout-ms", c.kafka_timeout_ms, 100, 600'000);
   range("kafka_reader_idle_ms", c.kafka_reader_idle_ms, 100, 3'600'000);
   range("kafka_max_readers", c.kafka_max_readers, 1, 100'000);
+  range("max_subscriptions", c.max_subscriptions, 1, 10'000);
+  range("max_credit", c.max_credit, 1, 1'000'000);
   std::set<std::string> uris;
   for (const auto& r : c.routes) {
     for (const auto& u : r.uris) {

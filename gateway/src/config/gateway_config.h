@@ -40,6 +40,8 @@ struct GatewayConfig {
   int kafka_timeout_ms = 2500;              ///< metadata / offset look-ups give up after this
   int kafka_reader_idle_ms = 30'000;  ///< a partition cursor nobody used this long is released
   int kafka_max_readers = 256;        ///< partition cursors per Kafka cluster (memory bound)
+  int max_subscriptions = 64;         ///< push subscriptions per connection
+  int max_credit = 1024;              ///< outstanding frames of one push subscription
   std::vector<Route> routes;
 };
 

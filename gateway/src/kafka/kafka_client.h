@@ -76,7 +76,7 @@ class KafkaCluster {
  public:
   virtual ~KafkaCluster() = default;
 
-  using TopicMap = std::map<std::string, int, std::less<>>;  ///< name -> partition count
+  using TopicMap = TopicPartitionCounts;
   /// Blocking: every topic of the cluster.
   virtual Expected<TopicMap> topics() = 0;
   /// Blocking: the partition's first and next offsets.

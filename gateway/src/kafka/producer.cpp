@@ -76,13 +76,14 @@ Producer::~Producer() {
   rd_kafka_destroy(impl_->rk);
 }
 
-Producer::Delivered Producer::produce(const std::string& topic, std::int32_t partition,
-                                      const std::optional<std::string>& key,
-                                      const std::string& value, int timeout_ms) {
+Producer::Delivered Producer::produce(
+    const std::string& topic, std::int32_t partition, const std::optional<std::string>& key,
+    const std::string& value, int timeout_ms,
+    const std::vector<std::pair<std::string, std::string>>& headers) {
   Delivered delivered;
   delivered.error = "not delivered within the timeout";
   // rd_kafka_produceva instead of the producev macros, which expand to C casts.
-  rd_kafka_vu_t vus[6];
+  rd_kafka_vu_t vus[7];
   int n = 0;
   vus[n].vtype = RD_KAFKA_VTYPE_TOPIC;
   vus[n++].u.cstr = topic.c_str();
@@ -100,9 +101,20 @@ Producer::Delivered Producer::produce(const std::string& topic, std::int32_t par
   vus[n++].u.mem.size = value.size();
   vus[n].vtype = RD_KAFKA_VTYPE_OPAQUE;
   vus[n++].u.ptr = &delivered;
+  rd_kafka_headers_t* record_headers = nullptr;
+  if (!headers.empty()) {
+    record_headers = rd_kafka_headers_new(headers.size());
+    for (const auto& [name, bytes] : headers) {
+      rd_kafka_header_add(record_headers, name.data(), static_cast<ssize_t>(name.size()),
+                          bytes.data(), static_cast<ssize_t>(bytes.size()));
+    }
+    vus[n].vtype = RD_KAFKA_VTYPE_HEADERS;
+    vus[n++].u.headers = record_headers;  // owned by the message once produced
+  }
   if (rd_kafka_error_t* error = rd_kafka_produceva(impl_->rk, vus, static_cast<std::size_t>(n))) {
     delivered.error = rd_kafka_error_string(error);
     rd_kafka_error_destroy(error);
+    if (record_headers) rd_kafka_headers_destroy(record_headers);
     return delivered;
   }
   // The delivery callback writes `delivered`; flush serves it on this thread.

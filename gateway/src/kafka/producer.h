@@ -32,7 +32,8 @@ class Producer {
   /// partition -1 lets the partitioner choose (by key). A missing key is sent as null.
   Delivered produce(const std::string& topic, std::int32_t partition,
                     const std::optional<std::string>& key, const std::string& value,
-                    int timeout_ms = 10'000);
+                    int timeout_ms = 10'000,
+                    const std::vector<std::pair<std::string, std::string>>& headers = {});
 
   /// Produces many values (no key) to one partition as fast as the client batches them and waits
   /// (up to timeout_ms) for every acknowledgement. Returns "" or the first delivery error.

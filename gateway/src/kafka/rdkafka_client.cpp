@@ -341,6 +341,7 @@ class RdKafkaLane final : public ConsumerLane {
           event.record = Record{m->offset, rd_kafka_message_timestamp(m, nullptr),
                                 key ? std::string(key, m->key_len) : std::string(),
                                 value ? std::string(value, m->len) : std::string()};
+          copy_headers(m, event.record.headers);
           sink(event);
         }
         rd_kafka_message_destroy(m);
@@ -353,6 +354,23 @@ class RdKafkaLane final : public ConsumerLane {
 
  private:
   static constexpr std::size_t kBatch = 256;
+
+  // A null header value (Kafka allows one) arrives as empty bytes, like null keys and values.
+  static void copy_headers(rd_kafka_message_t* m, std::vector<Header>& out) {
+    rd_kafka_headers_t* headers = nullptr;
+    if (rd_kafka_message_headers(m, &headers) != RD_KAFKA_RESP_ERR_NO_ERROR || !headers) return;
+    const char* name = nullptr;
+    const void* value = nullptr;
+    std::size_t size = 0;
+    out.reserve(rd_kafka_header_cnt(headers));
+    for (std::size_t i = 0;
+         rd_kafka_header_get_all(headers, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
+         ++i) {
+      out.push_back(
+          Header{name ? std::string(name) : std::string(),
+                 value ? std::string(static_cast<const char*>(value), size) : std::string()});
+    }
+  }
 
   struct Topic {
     TopicHandle handle;

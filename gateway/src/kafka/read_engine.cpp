@@ -18,6 +18,7 @@
 #include <deque>
 #include <future>
 #include <map>
+#include <mutex>
 #include <thread>
 #include <tuple>
 #include <vector>
@@ -56,20 +57,24 @@ KafkaError read_timeout() {
 struct ReadEngine::Impl {
   struct Reader;
 
-  // One fetch waiting for records, a cursor, or a look-up.
+  // One fetch waiting for records, a cursor, or a look-up. It is answered with records (`done`) or
+  // with a shared encoded batch (`batch_done`), exactly one of which is set.
   struct Waiter {
     Waiter(asio::io_context& io, TopicPartition tp_, std::int64_t offset_, FetchLimits limits_,
-           std::function<void(FetchResult)> done_)
+           CancelToken cancel_)
         : tp(std::move(tp_)),
           offset(offset_),
           limits(limits_),
-          done(std::move(done_)),
+          cancel(std::move(cancel_)),
           timer(io),
           arrived(Clock::now()) {}
+    bool waits_forever() const { return limits.max_wait == FetchLimits::kWaitForever; }
     TopicPartition tp;
     std::int64_t offset;
     FetchLimits limits;
+    CancelToken cancel;
     std::function<void(FetchResult)> done;
+    std::function<void(BatchResult)> batch_done;
     asio::steady_timer timer;
     Clock::time_point arrived;
     Reader* reader = nullptr;  // the cursor it waits on, if any
@@ -95,6 +100,14 @@ struct ReadEngine::Impl {
     std::vector<WaiterPtr> waiters;
     Clock::time_point last_used = Clock::now();
     std::int64_t last_requested = 0;
+    // Batches encoded from this window (newest last), shared by everyone who asks for the same
+    // stretch with the same byte limit. Emptied when the cursor moves.
+    struct CachedBatch {
+      std::size_t max_bytes;
+      BatchPtr batch;
+    };
+    std::deque<CachedBatch> batches;
+    std::size_t batch_bytes = 0;
   };
   using ReaderPtr = std::shared_ptr<Reader>;
 
@@ -184,8 +197,44 @@ struct ReadEngine::Impl {
         return next(KafkaError{ErrorKind::unknown_topic, "not found topic"});
       }
     }
-    if (metadata_waiters.size() >= options.max_waiting) return next(busy());
+    if (metadata_waiters.size() + list_waiters.size() >= options.max_waiting) return next(busy());
     metadata_waiters.emplace_back(tp, std::move(next));
+    refresh_topics();
+  }
+
+  // The topic list, for `names` (empty: every topic). A name missing from a fresh list is looked
+  // up again, at most once per topic_refresh; names still missing then are left out.
+  struct ListWaiter {
+    std::vector<std::string> names;
+    CancelToken cancel;
+    std::function<void(TopicsResult)> done;
+  };
+  void topic_list(ListWaiter waiter) {
+    if (is_cancelled(waiter.cancel)) return;
+    const auto now = Clock::now();
+    const bool fresh = topics_loaded && now - topics_at < options.topic_max_age;
+    const bool all_known = std::all_of(waiter.names.begin(), waiter.names.end(),
+                                       [&](const std::string& n) { return topics.contains(n); });
+    if (fresh && (all_known || now - topics_at < options.topic_refresh)) {
+      return waiter.done(TopicsResult{std::nullopt, select_topics(waiter.names)});
+    }
+    if (metadata_waiters.size() + list_waiters.size() >= options.max_waiting) {
+      return waiter.done(TopicsResult{busy(), {}});
+    }
+    list_waiters.push_back(std::move(waiter));
+    refresh_topics();
+  }
+
+  TopicPartitionCounts select_topics(const std::vector<std::string>& names) const {
+    if (names.empty()) return topics;
+    TopicPartitionCounts selected;
+    for (const auto& n : names) {
+      if (auto it = topics.find(n); it != topics.end()) selected.emplace(*it);
+    }
+    return selected;
+  }
+
+  void refresh_topics() {
     if (metadata_in_flight) return;
     metadata_in_flight = true;
     const bool queued = run_blocking(
@@ -212,6 +261,16 @@ struct ReadEngine::Impl {
     } else {
       spdlog::warn("event=kafka_metadata_failed source={} err=\"{}\"", name, result.error->detail);
     }
+    auto lists = std::move(list_waiters);
+    list_waiters.clear();
+    for (auto& waiter : lists) {
+      if (is_cancelled(waiter.cancel)) continue;
+      if (result.error && !topics_loaded) {
+        waiter.done(TopicsResult{result.error, {}});
+      } else {
+        waiter.done(TopicsResult{std::nullopt, select_topics(waiter.names)});
+      }
+    }
     auto waiters = std::move(metadata_waiters);
     metadata_waiters.clear();
     for (auto& [tp, next] : waiters) {
@@ -229,71 +288,145 @@ struct ReadEngine::Impl {
 
   // ---- list_offset ------------------------------------------------------------------------
 
-  void list_offset(TopicPartition tp, std::int64_t timestamp,
-                   std::function<void(OffsetResult)> done) {
-    with_partition(
-        tp, [this, tp, timestamp, done = std::move(done)](std::optional<KafkaError> error) mutable {
-          if (error) return done(OffsetResult{std::move(error), -1});
-          if (timestamp == -2 || timestamp == -1) {
-            return watermarks_of(tp, [timestamp, done = std::move(done)](Expected<Watermarks> w) {
+  void list_offset(TopicPartition tp, std::int64_t timestamp, CancelToken cancel,
+                   std::function<void(OffsetResult)> done_) {
+    // A cancelled request's callback is dropped unheard, whatever stage it reached.
+    auto done = [cancel, done = std::move(done_)](OffsetResult r) {
+      if (!is_cancelled(cancel)) done(std::move(r));
+    };
+    if (is_cancelled(cancel)) return;
+    with_partition(tp, [this, tp, timestamp, cancel,
+                        done = std::move(done)](std::optional<KafkaError> error) mutable {
+      if (error) return done(OffsetResult{std::move(error), -1});
+      if (timestamp == -2 || timestamp == -1) {
+        return watermarks_of(
+            tp, cancel, [timestamp, done = std::move(done)](Expected<Watermarks> w) {
               if (w.error) return done(OffsetResult{std::move(w.error), -1});
               done(OffsetResult{std::nullopt, timestamp == -2 ? w.value.low : w.value.high});
             });
-          }
-          auto shared_done = std::make_shared<std::function<void(OffsetResult)>>(std::move(done));
-          const bool queued = run_blocking(
-              [cluster = cluster.get(), tp, timestamp]() -> OffsetResult {
-                auto r = cluster->offset_for_time(tp, timestamp);
-                return {std::move(r.error), r.value};
-              },
-              [shared_done](OffsetResult r) { (*shared_done)(std::move(r)); });
-          if (!queued) (*shared_done)(OffsetResult{busy(), -1});
-        });
+      }
+      auto shared_done = std::make_shared<decltype(done)>(std::move(done));
+      const bool queued = run_blocking(
+          [cluster = cluster.get(), tp, timestamp, cancel]() -> OffsetResult {
+            if (is_cancelled(cancel)) return {cancelled_error(), -1};
+            auto r = cluster->offset_for_time(tp, timestamp);
+            return {std::move(r.error), r.value};
+          },
+          [shared_done](OffsetResult r) { (*shared_done)(std::move(r)); });
+      if (!queued) (*shared_done)(OffsetResult{busy(), -1});
+    });
+  }
+
+  // Who still wants the answer of a blocking call shared by several requests. Read on the
+  // blocking thread just before the call, so that a call nobody wants any more (its connections
+  // have gone) is skipped instead of holding up the cluster's threads.
+  class Interest {
+   public:
+    void add(const CancelToken& token) {
+      std::lock_guard lock(mutex_);
+      if (!token) {
+        always_ = true;
+      } else {
+        tokens_.push_back(token);
+      }
+    }
+    bool wanted() const {
+      std::lock_guard lock(mutex_);
+      return always_ || std::any_of(tokens_.begin(), tokens_.end(),
+                                    [](const CancelToken& t) { return !t->cancelled(); });
+    }
+
+   private:
+    mutable std::mutex mutex_;
+    bool always_ = false;
+    std::vector<CancelToken> tokens_;
+  };
+
+  static KafkaError cancelled_error() {
+    return {ErrorKind::other, "cancelled", "every requester cancelled before the call"};
   }
 
   // One watermark look-up per partition at a time, answering everyone who asked meanwhile: a
-  // flood of identical requests (or of requests from a connection that has gone) costs one call.
+  // flood of identical requests costs one call, and one nobody waits for any more costs none.
   using WatermarkReply = std::function<void(Expected<Watermarks>)>;
-  void watermarks_of(const TopicPartition& tp, WatermarkReply reply) {
-    auto& waiting_here = watermark_waiters[tp];
-    waiting_here.push_back(std::move(reply));
-    if (waiting_here.size() > 1) return;
-    const bool queued =
-        run_blocking([cluster = cluster.get(), tp] { return cluster->watermarks(tp); },
-                     [this, tp](Expected<Watermarks> result) { answer_watermarks(tp, result); });
+  struct WatermarkCall {
+    std::shared_ptr<Interest> interest = std::make_shared<Interest>();
+    std::vector<WatermarkReply> replies;
+  };
+  void watermarks_of(const TopicPartition& tp, const CancelToken& cancel, WatermarkReply reply) {
+    auto& call = watermark_calls[tp];
+    call.interest->add(cancel);
+    call.replies.push_back(std::move(reply));
+    if (call.replies.size() > 1) return;
+    const bool queued = run_blocking(
+        [cluster = cluster.get(), tp, interest = call.interest]() -> Expected<Watermarks> {
+          if (!interest->wanted()) return {cancelled_error(), {}};
+          return cluster->watermarks(tp);
+        },
+        [this, tp](Expected<Watermarks> result) { answer_watermarks(tp, result); });
     if (!queued) answer_watermarks(tp, {busy(), {}});
   }
 
   void answer_watermarks(const TopicPartition& tp, const Expected<Watermarks>& result) {
-    auto it = watermark_waiters.find(tp);
-    if (it == watermark_waiters.end()) return;
-    auto replies = std::move(it->second);
-    watermark_waiters.erase(it);
+    auto it = watermark_calls.find(tp);
+    if (it == watermark_calls.end()) return;
+    auto replies = std::move(it->second.replies);
+    watermark_calls.erase(it);
     for (auto& reply : replies) reply(result);
   }
 
   // ---- fetch ------------------------------------------------------------------------------
 
+  // Fetches that wait at the end of a partition for as long as it takes (push subscriptions) are
+  // bounded separately: there is one per subscribed partition, not one per request in flight.
+  std::size_t& count_of(const Waiter& w) { return w.waits_forever() ? standing : waiting; }
+
   void fetch(WaiterPtr w) {
-    if (++waiting > options.max_waiting) return finish(w, FetchResult{busy(), {}});
+    if (is_cancelled(w->cancel)) return;
+    const auto limit = w->waits_forever() ? options.max_standing : options.max_waiting;
+    if (++count_of(*w) > limit) return finish(w, FetchResult{busy(), {}});
     with_partition(w->tp, [this, w](std::optional<KafkaError> error) {
       if (error) return finish(w, FetchResult{std::move(error), {}});
       dispatch(w);
     });
   }
 
-  void finish(const WaiterPtr& w, FetchResult result) {
-    if (w->finished) return;
+  // Marks `w` answered; false when it was already, or when nobody wants the answer any more (its
+  // callback is then dropped unheard).
+  bool close_out(const WaiterPtr& w) {
+    if (w->finished) return false;
     w->finished = true;
-    --waiting;
+    --count_of(*w);
     w->timer.cancel();
     w->reader = nullptr;
+    if (is_cancelled(w->cancel)) {
+      w->done = nullptr;
+      w->batch_done = nullptr;
+      return false;
+    }
+    return true;
+  }
+
+  // Answers with an error, or with no records (batch waiters get a null batch).
+  void finish(const WaiterPtr& w, FetchResult result) {
+    if (!close_out(w)) return;
     if (result.error && !result.error->detail.empty()) {
       spdlog::debug("event=fetch_failed source={} topic={} partition={} offset={} err=\"{}\"", name,
                     w->tp.topic, w->tp.partition, w->offset, result.error->detail);
     }
-    auto done = std::move(w->done);
-    done(std::move(result));
+    if (w->batch_done) {
+      auto done = std::move(w->batch_done);
+      done(BatchResult{std::move(result.error), nullptr});
+    } else {
+      auto done = std::move(w->done);
+      done(std::move(result));
+    }
+  }
+
+  // Drops a cancelled waiter wherever it waits.
+  void drop(const WaiterPtr& w) {
+    detach(w);
+    close_out(w);
   }
 
   Partition& partition_of(const TopicPartition& tp) { return partitions[tp]; }
@@ -315,6 +448,7 @@ struct ReadEngine::Impl {
 
   void dispatch(const WaiterPtr& w) {
     if (w->finished) return;
+    if (is_cancelled(w->cancel)) return drop(w);
     Partition& p = partition_of(w->tp);
     // 1. A window holds it: served from memory (at once, or within kLinger when the rest of a
     // fetch response is still arriving).
@@ -355,7 +489,12 @@ struct ReadEngine::Impl {
     }
     // 5. Every cursor is busy: wait for one (each is busy for a bounded time).
     p.pending.push_back(w);
-    arm(w, options.request_timeout + w->limits.max_wait);
+    arm(w, longest_wait(*w));
+  }
+
+  // The bound on a wait that may include a wait at the end of the partition.
+  std::chrono::milliseconds longest_wait(const Waiter& w) const {
+    return options.request_timeout + std::min(w.limits.max_wait, options.request_timeout * 4);
   }
 
   void touch(Reader& r, std::int64_t offset) {
@@ -379,6 +518,10 @@ struct ReadEngine::Impl {
   void arm_for_data(const Partition& p, const WaiterPtr& w) {
     if (w->lingering) return;  // records are there; the reply goes out within kLinger
     w->data_expected = p.high < 0 || w->offset < p.high;
+    if (!w->data_expected && w->waits_forever()) {
+      w->timer.cancel();  // woken by records or cancellation only
+      return;
+    }
     const auto wait = w->data_expected ? options.request_timeout : w->limits.max_wait;
     arm(w, wait - std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - w->arrived));
   }
@@ -401,11 +544,48 @@ struct ReadEngine::Impl {
   }
 
   // Replies to `w` with what `r`'s window holds from its offset on (it must hold the offset).
-  void answer(const Reader& r, const WaiterPtr& w) {
+  void answer(Reader& r, const WaiterPtr& w) {
+    detach(w);
+    reply_from(r, w);
+  }
+
+  // Like answer, for a waiter already detached from `r`.
+  void reply_from(Reader& r, const WaiterPtr& w) {
+    if (w->batch_done) {
+      BatchPtr batch = batch_at(r, w->offset, w->limits.max_bytes);
+      if (!close_out(w)) return;
+      auto done = std::move(w->batch_done);
+      return done(BatchResult{std::nullopt, std::move(batch)});
+    }
     FetchResult result;
     result.records = r.window.read(w->offset, w->limits.max_bytes);
-    detach(w);
     finish(w, std::move(result));
+  }
+
+  // The shared batch of `r`'s window from `offset` on: the cached one when somebody asked for
+  // this stretch before, else encoded now (once, whoever asks next).
+  BatchPtr batch_at(Reader& r, std::int64_t offset, std::size_t max_bytes) {
+    for (const auto& cached : r.batches) {
+      if (cached.batch->first_offset == offset && cached.max_bytes == max_bytes) {
+        return cached.batch;
+      }
+    }
+    auto records = r.window.read(offset, max_bytes);
+    auto batch = std::make_shared<RecordBatch>();
+    batch->first_offset = offset;
+    batch->next_offset = records.empty() ? offset : records.back().offset + 1;
+    batch->high_watermark = std::max(partition_of(r.tp).high, batch->next_offset);
+    batch->records = records.size();
+    batch->body = options.encoder ? options.encoder(records) : std::string();
+    r.batch_bytes += batch->body.size();
+    r.batches.push_back({max_bytes, batch});
+    // Bounded like the window itself; a batch still being sent lives on with its senders.
+    while (r.batches.size() > kMaxCachedBatches ||
+           (r.batches.size() > 1 && r.batch_bytes > options.window_bytes)) {
+      r.batch_bytes -= r.batches.front().batch->body.size();
+      r.batches.pop_front();
+    }
+    return batch;
   }
 
   void expired(const WaiterPtr& w) {
@@ -428,7 +608,7 @@ struct ReadEngine::Impl {
   // At the end of the partition while brokers may be gone: ask for the watermarks (one call for
   // all such waiters); an error is reported instead of "no records".
   void verify_then_answer(const WaiterPtr& w) {
-    watermarks_of(w->tp, [this, w](Expected<Watermarks> result) {
+    watermarks_of(w->tp, w->cancel, [this, w](Expected<Watermarks> result) {
       Partition& p = partition_of(w->tp);
       if (!result.error) p.high = std::max(p.high, result.value.high);
       if (result.error) {
@@ -443,8 +623,8 @@ struct ReadEngine::Impl {
 
   // Past every end known: learn where the end is now, then answer out of range or go on.
   void refresh_high(const WaiterPtr& w) {
-    arm(w, options.request_timeout + w->limits.max_wait);
-    watermarks_of(w->tp, [this, w](Expected<Watermarks> result) {
+    arm(w, longest_wait(*w));
+    watermarks_of(w->tp, w->cancel, [this, w](Expected<Watermarks> result) {
       if (w->finished) return;
       w->timer.cancel();
       Partition& p = partition_of(w->tp);
@@ -472,6 +652,8 @@ struct ReadEngine::Impl {
     r->positioning = true;
     r->target = offset;
     r->window.reset(offset);
+    r->batches.clear();
+    r->batch_bytes = 0;
     const auto generation = r->generation = ++last_generation;
     Lane& lane = lanes[static_cast<std::size_t>(r->lane)];
     if (r->paused) {
@@ -552,7 +734,8 @@ struct ReadEngine::Impl {
     pump(p);
   }
 
-  void remove_reader(const ReaderPtr& r) {
+  // By value: callers often pass an element of p.readers, which this erases.
+  void remove_reader(ReaderPtr r) {
     r->removed = true;
     Partition& p = partition_of(r->tp);
     p.readers.erase(std::remove(p.readers.begin(), p.readers.end(), r), p.readers.end());
@@ -599,6 +782,7 @@ struct ReadEngine::Impl {
     lane.wake_posted = false;
     std::vector<ReaderPtr> touched;
     std::vector<std::pair<ReaderPtr, KafkaError>> failed;
+    std::map<const Reader*, std::int64_t> keep_from_of;  // computed once per cursor and drain
     const std::size_t n = lane.lane->poll(kDrainBatch, [&](LaneEvent& event) {
       auto it = partitions.find(TopicPartitionLess::View{event.topic, event.partition});
       if (it == partitions.end()) return;
@@ -612,9 +796,12 @@ struct ReadEngine::Impl {
         failed.emplace_back(reader, std::move(*event.error));
         return;
       }
-      std::int64_t keep_from = std::numeric_limits<std::int64_t>::max();
-      for (const auto& w : reader->waiters) keep_from = std::min(keep_from, w->offset);
-      if (reader->window.append(std::move(event.record), keep_from)) {
+      auto [keep, fresh] =
+          keep_from_of.try_emplace(reader.get(), std::numeric_limits<std::int64_t>::max());
+      if (fresh) {
+        for (const auto& w : reader->waiters) keep->second = std::min(keep->second, w->offset);
+      }
+      if (reader->window.append(std::move(event.record), keep->second)) {
         it->second.high = std::max(it->second.high, reader->window.next());
         if (touched.empty() || touched.back() != reader) touched.push_back(reader);
       }
@@ -630,12 +817,19 @@ struct ReadEngine::Impl {
     }
   }
 
-  void serve(const ReaderPtr& r) {
+  // Answers every waiter of `r` its window can answer now. Thousands of subscribers may wait on
+  // one cursor at the head of a partition: one pass, no per-waiter search.
+  void serve(ReaderPtr r) {  // by value: it may remove `r` from p.readers
     Partition& p = partition_of(r->tp);
     const bool at_end = r->window.next() >= p.high;
-    auto waiters = r->waiters;
-    for (auto& w : waiters) {
-      if (!r->window.holds(w->offset)) continue;
+    std::vector<WaiterPtr> ready;
+    std::vector<WaiterPtr> still_waiting;
+    for (auto& w : r->waiters) {
+      if (w->finished) continue;
+      if (!r->window.holds(w->offset)) {
+        still_waiting.push_back(std::move(w));
+        continue;
+      }
       if (!at_end && r->window.bytes_from(w->offset, w->limits.max_bytes) < w->limits.max_bytes) {
         // More records are on their way (they are below the high watermark, and librdkafka hands
         // a fetch response over record by record): wait a moment, so that one reply carries what
@@ -644,14 +838,69 @@ struct ReadEngine::Impl {
           w->lingering = true;
           arm(w, kLinger);
         }
+        still_waiting.push_back(std::move(w));
         continue;
       }
-      answer(*r, w);
+      ready.push_back(std::move(w));
     }
+    r->waiters = std::move(still_waiting);
+    for (auto& w : ready) {
+      w->reader = nullptr;
+      reply_from(*r, w);
+    }
+    release_redundant(p);
     if (r->waiters.empty()) pump(p);
   }
 
+  // Free cursors that only duplicate another one are released (see redundant()).
+  void release_redundant(Partition& p) {
+    for (bool again = true; again;) {
+      again = false;
+      for (const auto& r : p.readers) {
+        if (r->waiters.empty() && redundant(p, *r)) {
+          remove_reader(r);
+          again = true;
+          break;
+        }
+      }
+    }
+  }
+
+  // A free cursor that has caught up with another one of its partition (its next offset is inside
+  // the other's window) would only read the same records again: readers behind the head move over
+  // to the head's cursor (no gap, no duplicate: the other holds every offset from there on).
+  static bool redundant(const Partition& p, const Reader& r) {
+    if (r.positioning) return false;
+    for (const auto& other : p.readers) {
+      if (other.get() == &r || other->positioning || other->paused) continue;
+      const bool same_end = other->window.next() == r.window.next();
+      if (other->window.holds(r.window.next()) ||
+          (same_end && (other->window.from() < r.window.from() ||
+                        (other->window.from() == r.window.from() && other.get() < &r)))) {
+        return true;
+      }
+    }
+    return false;
+  }
+
   // ---- housekeeping -----------------------------------------------------------------------
+
+  // Waits of requests nobody wants any more end here (within a sweep interval): a subscriber
+  // that went away does not keep its cursor busy.
+  void drop_cancelled() {
+    std::vector<WaiterPtr> cancelled;
+    for (const auto& [tp, p] : partitions) {
+      for (const auto& w : p.pending) {
+        if (is_cancelled(w->cancel)) cancelled.push_back(w);
+      }
+      for (const auto& r : p.readers) {
+        for (const auto& w : r->waiters) {
+          if (is_cancelled(w->cancel)) cancelled.push_back(w);
+        }
+      }
+    }
+    for (auto& w : cancelled) drop(w);
+  }
 
   void arm_sweep() {
     sweep_timer.expires_after(std::chrono::seconds(1));
@@ -664,6 +913,7 @@ struct ReadEngine::Impl {
 
   void sweep() {
     const auto now = Clock::now();
+    drop_cancelled();
     std::vector<ReaderPtr> idle;
     for (const auto& [tp, p] : partitions) {
       for (const auto& r : p.readers) {
@@ -711,6 +961,7 @@ struct ReadEngine::Impl {
   }
 
   static constexpr std::size_t kDrainBatch = 1024;
+  static constexpr std::size_t kMaxCachedBatches = 64;
   static constexpr auto kPauseAfter = std::chrono::seconds(2);
   static constexpr auto kLinger = std::chrono::milliseconds(2);
 
@@ -729,13 +980,15 @@ struct ReadEngine::Impl {
   std::size_t reader_count = 0;
   std::uint64_t last_generation = 0;
   std::size_t waiting = 0;          // fetches not yet answered
+  std::size_t standing = 0;         // of which waiting for as long as it takes (push)
   std::size_t blocking_queued = 0;  // blocking calls queued or running
   KafkaCluster::TopicMap topics;
   Clock::time_point topics_at{};
   bool topics_loaded = false;
   bool metadata_in_flight = false;
   std::vector<std::pair<TopicPartition, Continuation>> metadata_waiters;
-  std::map<TopicPartition, std::vector<WatermarkReply>, TopicPartitionLess> watermark_waiters;
+  std::vector<ListWaiter> list_waiters;
+  std::map<TopicPartition, WatermarkCall, TopicPartitionLess> watermark_calls;
 };
 
 ReadEngine::ReadEngine(std::unique_ptr<KafkaCluster> cluster, ReadOptions options, std::string name)
@@ -760,7 +1013,7 @@ std::optional<KafkaError> check_request(const std::string& topic, std::int32_t p
 }  // namespace
 
 void ReadEngine::list_offset(std::string topic, std::int32_t partition, std::int64_t timestamp,
-                             std::function<void(OffsetResult)> done) {
+                             CancelToken cancel, std::function<void(OffsetResult)> done) {
   auto error = check_request(topic, partition);
   if (!error && timestamp < -2) {
     error = KafkaError{ErrorKind::invalid_request, "timestamp must be -2, -1 or >= 0"};
@@ -768,26 +1021,67 @@ void ReadEngine::list_offset(std::string topic, std::int32_t partition, std::int
   Impl* impl = impl_.get();
   asio::post(impl->io,
              [impl, error = std::move(error), tp = TopicPartition{std::move(topic), partition},
-              timestamp, done = std::move(done)]() mutable {
+              timestamp, cancel = std::move(cancel), done = std::move(done)]() mutable {
+               if (is_cancelled(cancel)) return;
                if (error) return done(OffsetResult{std::move(error), -1});
-               impl->list_offset(std::move(tp), timestamp, std::move(done));
+               impl->list_offset(std::move(tp), timestamp, std::move(cancel), std::move(done));
              });
 }
 
-void ReadEngine::fetch(std::string topic, std::int32_t partition, std::int64_t offset,
-                       FetchLimits limits, std::function<void(FetchResult)> done) {
+namespace {
+
+std::optional<KafkaError> check_fetch(const std::string& topic, std::int32_t partition,
+                                      std::int64_t offset) {
   auto error = check_request(topic, partition);
   if (!error && offset < 0) {
     error = KafkaError{ErrorKind::offset_out_of_range, "OFFSET_OUT_OF_RANGE"};
   }
+  return error;
+}
+
+}  // namespace
+
+void ReadEngine::fetch(std::string topic, std::int32_t partition, std::int64_t offset,
+                       FetchLimits limits, CancelToken cancel,
+                       std::function<void(FetchResult)> done) {
+  auto error = check_fetch(topic, partition, offset);
   Impl* impl = impl_.get();
-  asio::post(impl->io,
-             [impl, error = std::move(error), tp = TopicPartition{std::move(topic), partition},
-              offset, limits, done = std::move(done)]() mutable {
-               if (error) return done(FetchResult{std::move(error), {}});
-               impl->fetch(std::make_shared<Impl::Waiter>(impl->io, std::move(tp), offset, limits,
-                                                          std::move(done)));
-             });
+  asio::post(impl->io, [impl, error = std::move(error),
+                        tp = TopicPartition{std::move(topic), partition}, offset, limits,
+                        cancel = std::move(cancel), done = std::move(done)]() mutable {
+    if (is_cancelled(cancel)) return;
+    if (error) return done(FetchResult{std::move(error), {}});
+    auto w =
+        std::make_shared<Impl::Waiter>(impl->io, std::move(tp), offset, limits, std::move(cancel));
+    w->done = std::move(done);
+    impl->fetch(std::move(w));
+  });
+}
+
+void ReadEngine::fetch_batch(std::string topic, std::int32_t partition, std::int64_t offset,
+                             FetchLimits limits, CancelToken cancel,
+                             std::function<void(BatchResult)> done) {
+  auto error = check_fetch(topic, partition, offset);
+  Impl* impl = impl_.get();
+  asio::post(impl->io, [impl, error = std::move(error),
+                        tp = TopicPartition{std::move(topic), partition}, offset, limits,
+                        cancel = std::move(cancel), done = std::move(done)]() mutable {
+    if (is_cancelled(cancel)) return;
+    if (error) return done(BatchResult{std::move(error), nullptr});
+    auto w =
+        std::make_shared<Impl::Waiter>(impl->io, std::move(tp), offset, limits, std::move(cancel));
+    w->batch_done = std::move(done);
+    impl->fetch(std::move(w));
+  });
+}
+
+void ReadEngine::topics(std::vector<std::string> names, CancelToken cancel,
+                        std::function<void(TopicsResult)> done) {
+  Impl* impl = impl_.get();
+  asio::post(impl->io, [impl, names = std::move(names), cancel = std::move(cancel),
+                        done = std::move(done)]() mutable {
+    impl->topic_list({std::move(names), std::move(cancel), std::move(done)});
+  });
 }
 
 ReadEngine::Stats ReadEngine::stats() const {
@@ -797,6 +1091,7 @@ ReadEngine::Stats ReadEngine::stats() const {
     Stats s;
     s.readers = impl->reader_count;
     s.waiting = impl->waiting;
+    s.standing = impl->standing;
     for (const auto& lane : impl->lanes) s.open_lanes += lane.open ? 1 : 0;
     promise.set_value(s);
   });

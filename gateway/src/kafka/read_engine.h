@@ -21,6 +21,7 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace kpg::kafka {
 
@@ -36,6 +37,9 @@ struct ReadOptions {
       1000};  ///< a missing topic is looked up at most this often
   std::chrono::milliseconds topic_max_age{30000};  ///< topic list refreshed at least this often
   int blocking_threads = 2;                        ///< for librdkafka's blocking calls
+  /// Reads that wait at the end of a partition until records come (one per subscribed partition).
+  std::size_t max_standing = 200'000;
+  BatchEncoder encoder;  ///< makes the bodies of fetch_batch's shared batches
 };
 
 /// Threading: RecordSource's contract. The destructor blocks until the engine's threads are done
@@ -48,14 +52,20 @@ class ReadEngine final : public RecordSource {
   ReadEngine& operator=(const ReadEngine&) = delete;
 
   void list_offset(std::string topic, std::int32_t partition, std::int64_t timestamp,
-                   std::function<void(OffsetResult)> done) override;
+                   CancelToken cancel, std::function<void(OffsetResult)> done) override;
   void fetch(std::string topic, std::int32_t partition, std::int64_t offset, FetchLimits limits,
-             std::function<void(FetchResult)> done) override;
+             CancelToken cancel, std::function<void(FetchResult)> done) override;
+  void fetch_batch(std::string topic, std::int32_t partition, std::int64_t offset,
+                   FetchLimits limits, CancelToken cancel,
+                   std::function<void(BatchResult)> done) override;
+  void topics(std::vector<std::string> names, CancelToken cancel,
+              std::function<void(TopicsResult)> done) override;
 
   struct Stats {
     std::size_t readers = 0;     ///< partition cursors
     std::size_t open_lanes = 0;  ///< Kafka connections with cursors or not yet released
     std::size_t waiting = 0;     ///< requests waiting for a cursor, a look-up or records
+    std::size_t standing = 0;    ///< push reads waiting at the end of a partition
   };
   /// A snapshot, for tests and metrics. Blocks briefly; not on the engine's own thread.
   Stats stats() const;

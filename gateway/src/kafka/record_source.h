@@ -1,13 +1,15 @@
 // How the gateway obtains Kafka data: the one interface between the PubSub protocol layer and
-// Kafka. The librdkafka implementation lives in rdkafka_source.*; tests substitute fakes; a
-// future fan-out reader (one read of a hot partition shared by many sessions) replaces the
-// implementation without touching callers.
+// Kafka. The implementation is ReadEngine (read_engine.h) over librdkafka (rdkafka_source.h);
+// tests substitute fakes.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -34,12 +36,57 @@ struct KafkaError {
   std::string detail = {};
 };
 
+struct Header {
+  std::string key;
+  std::string value;
+  friend bool operator==(const Header&, const Header&) = default;
+};
+
 struct Record {
   std::int64_t offset = 0;
   std::int64_t timestamp = 0;
   std::string key;
   std::string value;
+  std::vector<Header> headers = {};
 };
+
+/// Consecutive records of one partition, encoded once for the wire and then shared, immutable, by
+/// every reader of that stretch (every push subscriber and pull fetch at the head of a hot
+/// partition gets the same bytes).
+struct RecordBatch {
+  std::int64_t first_offset = 0;    ///< offset of the first record
+  std::int64_t next_offset = 0;     ///< offset after the last record
+  std::int64_t high_watermark = 0;  ///< the partition's next offset when the batch was made
+  std::size_t records = 0;
+  std::string body;  ///< the records as the encoder made them
+};
+using BatchPtr = std::shared_ptr<const RecordBatch>;
+
+/// Turns records into a batch body. Supplied by the protocol layer (the source does not know the
+/// wire format); must be thread-safe and must not throw.
+using BatchEncoder = std::function<std::string(const std::vector<Record>&)>;
+
+struct BatchResult {
+  std::optional<KafkaError> error;
+  BatchPtr batch;  ///< nullptr with no error: no records (the end of the partition was reached)
+};
+
+/// Set by a requester when it no longer wants an answer (its connection closed, its subscription
+/// ended). Work for it that has not started is dropped, waits are ended, and its callback is
+/// destroyed without being called. Thread-safe.
+class Cancellation {
+ public:
+  void cancel() noexcept { cancelled_.store(true, std::memory_order_relaxed); }
+  bool cancelled() const noexcept { return cancelled_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<bool> cancelled_{false};
+};
+using CancelToken = std::shared_ptr<const Cancellation>;  ///< nullptr: never cancelled
+
+inline bool is_cancelled(const CancelToken& token) noexcept {
+  return token && token->cancelled();
+}
 
 struct FetchResult {
   std::optional<KafkaError> error;
@@ -56,13 +103,23 @@ struct FetchLimits {
   /// that a client can make progress past a large record.
   std::size_t max_bytes = 1024 * 1024;
   /// How long a fetch at the end of the log waits for new records before returning none.
+  /// kWaitForever: until records arrive or the request is cancelled (push subscriptions).
   std::chrono::milliseconds max_wait{100};
+  static constexpr std::chrono::milliseconds kWaitForever = std::chrono::milliseconds::max();
+};
+
+using TopicPartitionCounts = std::map<std::string, int, std::less<>>;  ///< name -> partitions
+
+struct TopicsResult {
+  std::optional<KafkaError> error;
+  TopicPartitionCounts topics;
 };
 
 /// Threading: every method may be called from any thread and returns without blocking. The
 /// callback runs exactly once, on an internal Kafka thread (never inline in the call), unless the
-/// source is destroyed first: then it is destroyed without being called. Implementations never
-/// throw. Topic names are checked against Kafka's rules (topic_name.h) before anything else.
+/// source is destroyed first or `cancel` is cancelled: then it is destroyed without being called.
+/// Implementations never throw. Topic names are checked against Kafka's rules (topic_name.h)
+/// before anything else.
 class RecordSource {
  public:
   virtual ~RecordSource() = default;
@@ -70,11 +127,24 @@ class RecordSource {
   /// timestamp: -2 earliest, -1 next offset to be written, >= 0 first offset with timestamp >= it
   /// (-1 when none).
   virtual void list_offset(std::string topic, std::int32_t partition, std::int64_t timestamp,
-                           std::function<void(OffsetResult)> done) = 0;
+                           CancelToken cancel, std::function<void(OffsetResult)> done) = 0;
 
   /// Records with offset >= `offset`, in order, bounded by `limits`.
   virtual void fetch(std::string topic, std::int32_t partition, std::int64_t offset,
-                     FetchLimits limits, std::function<void(FetchResult)> done) = 0;
+                     FetchLimits limits, CancelToken cancel,
+                     std::function<void(FetchResult)> done) = 0;
+
+  /// Like fetch, but the records come encoded by the source's BatchEncoder and shared with every
+  /// other request for the same stretch of the partition.
+  virtual void fetch_batch(std::string topic, std::int32_t partition, std::int64_t offset,
+                           FetchLimits limits, CancelToken cancel,
+                           std::function<void(BatchResult)> done) = 0;
+
+  /// The partition counts of the topics `names` (empty: of every topic), from a list kept for a
+  /// while; a name missing from it is looked up again, at most once a second. Names that do not
+  /// exist are left out of the result (not an error).
+  virtual void topics(std::vector<std::string> names, CancelToken cancel,
+                      std::function<void(TopicsResult)> done) = 0;
 };
 
 }  // namespace kpg::kafka

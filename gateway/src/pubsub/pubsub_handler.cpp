@@ -62,35 +62,62 @@ const char* invalid_argument(const std::string& topic, std::int32_t partition,
 }
 
 Outcome refused(std::int64_t seq, std::string_view what, const std::string& topic,
-                std::int32_t partition, const char* why) {
+                std::int32_t partition, const char* why, const RequestContext& context) {
   return {Outcome::Kind::reply,
-          encode_error(seq, kafka_error_message(what, printable_topic(topic), partition,
-                                                kafka::KafkaError{kafka::ErrorKind::other, why}))};
+          encode_error(seq,
+                       kafka_error_message(what, printable_topic(topic), partition,
+                                           kafka::KafkaError{kafka::ErrorKind::other, why}),
+                       context.kpg ? ErrorCode::BAD_REQUEST : 0)};
+}
+
+// The code an error gets on this connection: kpg's after hello, APISIX's 0 before.
+int code_for(const RequestContext& context, int kpg_code) {
+  return context.kpg ? kpg_code : 0;
 }
 
 }  // namespace
 
-std::string encode_error(std::int64_t sequence, std::string_view message) {
+int error_code_of(const kafka::KafkaError& error) {
+  switch (error.kind) {
+    case kafka::ErrorKind::unknown_topic: return ErrorCode::UNKNOWN_TOPIC;
+    case kafka::ErrorKind::unknown_partition: return ErrorCode::UNKNOWN_PARTITION;
+    case kafka::ErrorKind::offset_out_of_range: return ErrorCode::OFFSET_OUT_OF_RANGE;
+    case kafka::ErrorKind::unreachable: return ErrorCode::UNAVAILABLE;
+    case kafka::ErrorKind::rejected: return ErrorCode::REJECTED;
+    case kafka::ErrorKind::invalid_request: return ErrorCode::BAD_REQUEST;
+    case kafka::ErrorKind::overloaded: return ErrorCode::OVERLOADED;
+    case kafka::ErrorKind::other: return ErrorCode::INTERNAL;
+  }
+  return ErrorCode::INTERNAL;
+}
+
+std::string encode_error(std::int64_t sequence, std::string_view message, int code) {
   PubSubResp resp;
   resp.set_sequence(sequence);
-  resp.mutable_error_resp()->set_code(0);
+  resp.mutable_error_resp()->set_code(code);
   resp.mutable_error_resp()->set_message(std::string(message));
   return serialize(resp);
 }
 
 Outcome handle_frame(std::string_view frame, kafka::RecordSource& source, const Limits& limits,
-                     AsyncReply async_reply) {
+                     AsyncReply async_reply, const RequestContext& context) {
   PubSubReq req;
   if (frame.size() > static_cast<std::size_t>(std::numeric_limits<int>::max()) ||
       !req.ParseFromArray(frame.data(), static_cast<int>(frame.size()))) {
-    return {Outcome::Kind::reply, encode_error(0, "wrong command")};
+    return {Outcome::Kind::reply,
+            encode_error(0, "wrong command", code_for(context, ErrorCode::BAD_REQUEST))};
   }
+  return handle_request(req, source, limits, std::move(async_reply), context);
+}
+
+Outcome handle_request(PubSubReq& req, kafka::RecordSource& source, const Limits& limits,
+                       AsyncReply async_reply, const RequestContext& context) {
   const std::int64_t seq = req.sequence();
 
   switch (req.req_case()) {
     case PubSubReq::REQ_NOT_SET: return {Outcome::Kind::none, {}};
 
-    case PubSubReq::kCmdEmpty: return {Outcome::Kind::reply, encode_error(seq, "unknown command")};
+    case PubSubReq::kCmdEmpty: return unknown_command(seq, context);
 
     case PubSubReq::kCmdPing: {
       PubSubResp resp;
@@ -102,15 +129,16 @@ Outcome handle_frame(std::string_view frame, kafka::RecordSource& source, const 
     case PubSubReq::kCmdKafkaListOffset: {
       const auto& cmd = req.cmd_kafka_list_offset();
       if (const char* why = invalid_argument(cmd.topic(), cmd.partition())) {
-        return refused(seq, "list offset", cmd.topic(), cmd.partition(), why);
+        return refused(seq, "list offset", cmd.topic(), cmd.partition(), why, context);
       }
       source.list_offset(
-          cmd.topic(), cmd.partition(), cmd.timestamp(),
-          [seq, topic = cmd.topic(), partition = cmd.partition(),
+          cmd.topic(), cmd.partition(), cmd.timestamp(), context.cancel,
+          [seq, topic = cmd.topic(), partition = cmd.partition(), kpg = context.kpg,
            reply = std::move(async_reply)](kafka::OffsetResult result) {
             if (result.error) {
               reply(encode_error(
-                  seq, kafka_error_message("list offset", topic, partition, *result.error)));
+                  seq, kafka_error_message("list offset", topic, partition, *result.error),
+                  kpg ? error_code_of(*result.error) : 0));
               return;
             }
             PubSubResp resp;
@@ -124,33 +152,48 @@ Outcome handle_frame(std::string_view frame, kafka::RecordSource& source, const 
     case PubSubReq::kCmdKafkaFetch: {
       const auto& cmd = req.cmd_kafka_fetch();
       if (const char* why = invalid_argument(cmd.topic(), cmd.partition(), cmd.offset())) {
-        return refused(seq, "fetch message", cmd.topic(), cmd.partition(), why);
+        return refused(seq, "fetch message", cmd.topic(), cmd.partition(), why, context);
       }
-      source.fetch(cmd.topic(), cmd.partition(), cmd.offset(), limits.fetch,
-                   [seq, topic = cmd.topic(), partition = cmd.partition(),
-                    reply = std::move(async_reply)](kafka::FetchResult result) {
-                     if (result.error) {
-                       reply(encode_error(seq, kafka_error_message("fetch message", topic,
-                                                                   partition, *result.error)));
-                       return;
-                     }
-                     PubSubResp resp;
-                     resp.set_sequence(seq);
-                     auto* messages = resp.mutable_kafka_fetch_resp()->mutable_messages();
-                     messages->Reserve(static_cast<int>(result.records.size()));
-                     for (auto& record : result.records) {
-                       auto* m = messages->Add();
-                       m->set_offset(record.offset);
-                       m->set_timestamp(record.timestamp);
-                       m->set_key(std::move(record.key));
-                       m->set_value(std::move(record.value));
-                     }
-                     reply(serialize(resp));
-                   });
+      source.fetch(
+          cmd.topic(), cmd.partition(), cmd.offset(), limits.fetch, context.cancel,
+          [seq, topic = cmd.topic(), partition = cmd.partition(), kpg = context.kpg,
+           reply = std::move(async_reply)](kafka::FetchResult result) {
+            if (result.error) {
+              reply(encode_error(
+                  seq, kafka_error_message("fetch message", topic, partition, *result.error),
+                  kpg ? error_code_of(*result.error) : 0));
+              return;
+            }
+            PubSubResp resp;
+            resp.set_sequence(seq);
+            auto* messages = resp.mutable_kafka_fetch_resp()->mutable_messages();
+            messages->Reserve(static_cast<int>(result.records.size()));
+            for (auto& record : result.records) {
+              auto* m = messages->Add();
+              m->set_offset(record.offset);
+              m->set_timestamp(record.timestamp);
+              m->set_key(std::move(record.key));
+              m->set_value(std::move(record.value));
+              if (kpg) {
+                for (auto& header : record.headers) {
+                  auto* h = m->add_headers();
+                  h->set_key(std::move(header.key));
+                  h->set_value(std::move(header.value));
+                }
+              }
+            }
+            reply(serialize(resp));
+          });
       return {Outcome::Kind::pending, {}};
     }
+    default: break;  // kpg's commands, handled by Connection
   }
-  return {Outcome::Kind::reply, encode_error(seq, "unknown command")};
+  return unknown_command(seq, context);
+}
+
+Outcome unknown_command(std::int64_t sequence, const RequestContext& context) {
+  return {Outcome::Kind::reply,
+          encode_error(sequence, "unknown command", code_for(context, ErrorCode::UNKNOWN_COMMAND))};
 }
 
 }  // namespace kpg::pubsub

@@ -11,8 +11,27 @@
 
 namespace kpg::pubsub {
 
+class PubSubReq;  // generated from proto/kpg/pubsub.proto
+
 struct Limits {
   kafka::FetchLimits fetch;
+  // kpg extensions (announced in hello_resp):
+  std::uint32_t max_subscriptions = 64;              ///< per connection
+  std::uint32_t max_credit = 1024;                   ///< outstanding frames of one subscription
+  std::uint32_t max_subscription_partitions = 1024;  ///< partitions of one subscription
+  std::uint32_t max_metadata_partitions = 1024;      ///< partitions of one metadata answer
+  // Announced only (enforced by the session):
+  std::uint32_t max_frame_bytes = 1024 * 1024;
+  std::uint32_t max_inflight_requests = 64;
+};
+
+/// How a request is answered, beyond what the frame says.
+struct RequestContext {
+  /// The connection said hello: errors carry kpg ErrorCodes and records carry headers. Before
+  /// that, replies are exactly APISIX's.
+  bool kpg = false;
+  /// Cancelled when the connection ends: its pending Kafka work is dropped.
+  kafka::CancelToken cancel = {};
 };
 
 struct Outcome {
@@ -32,9 +51,20 @@ using AsyncReply = std::function<void(std::string frame)>;
 /// undecodable → error_resp "wrong command" (sequence 0); no command → none;
 /// cmd_empty → error_resp "unknown command"; ping → pong; Kafka commands → pending.
 Outcome handle_frame(std::string_view frame, kafka::RecordSource& source, const Limits& limits,
-                     AsyncReply async_reply);
+                     AsyncReply async_reply, const RequestContext& context = {});
 
-/// An encoded error_resp (code 0, as APISIX sends).
-std::string encode_error(std::int64_t sequence, std::string_view message);
+/// handle_frame for a request already decoded: APISIX's commands; anything else is "unknown
+/// command". `req` may be moved from.
+Outcome handle_request(PubSubReq& req, kafka::RecordSource& source, const Limits& limits,
+                       AsyncReply async_reply, const RequestContext& context);
+
+/// The reply to a command not handled here.
+Outcome unknown_command(std::int64_t sequence, const RequestContext& context);
+
+/// An encoded error_resp. APISIX always sends code 0 (ErrorCode UNSPECIFIED).
+std::string encode_error(std::int64_t sequence, std::string_view message, int code = 0);
+
+/// The ErrorCode (proto enum value) for a Kafka error.
+int error_code_of(const kafka::KafkaError& error);
 
 }  // namespace kpg::pubsub

@@ -81,6 +81,8 @@ struct ServerContext {
   server::RouteTableHolder routes;
   pubsub::Limits pubsub_limits;
   SessionLimits session_limits;
+  /// Named in hello_resp.
+  std::string server_name = "kpg-gateway";
   SessionRegistry sessions;
   ConnectionCounter connections;
   /// Bytes of replies queued in all sessions (see SessionLimits::max_total_write_queue_bytes).

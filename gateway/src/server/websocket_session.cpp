@@ -1,5 +1,7 @@
 #include "server/websocket_session.h"
 
+#include "pubsub/connection.h"
+
 #include <spdlog/spdlog.h>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -8,6 +10,7 @@
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
 
+#include <array>
 #include <deque>
 
 namespace kpg::server {
@@ -29,11 +32,12 @@ bool is_undefined_close_code(std::uint16_t code) {
 //
 // Flow control, as in Beast's advanced server example: reading pauses while max_inflight_requests
 // requests are with Kafka or while half of max_write_queue_bytes waits to be written, and
-// resumes when a reply is queued or a write completes. Every request in flight holds the session,
-// so a paused session (no read, maybe no write pending) stays alive to send its replies. Closing
-// a client is the last resort, always with a logged reason: its queue overflows, the gateway's
-// total queue is full while the client still has replies waiting, or a write makes no progress
-// for write_timeout.
+// resumes when a reply is queued or a write completes. Push subscriptions stop reading Kafka at
+// that same half-full mark (their credit bounds them otherwise). Every request in flight holds the
+// session, so a paused session (no read, maybe no write pending) stays alive to send its replies.
+// Closing a client is the last resort, always with a logged reason: its queue overflows, the
+// gateway's total queue is full while the client still has replies waiting, or a write makes no
+// progress for write_timeout.
 template <class NextLayer>
 class WebSocketSession final : public ClosableSession,
                                public std::enable_shared_from_this<WebSocketSession<NextLayer>> {
@@ -48,7 +52,9 @@ class WebSocketSession final : public ClosableSession,
         route_(route),
         context_(context),
         client_(std::move(client)),
-        slot_(std::move(slot)) {}
+        slot_(std::move(slot)),
+        connection_(*route_.source, context_.pubsub_limits, connection_callbacks(),
+                    context_.server_name) {}
 
   ~WebSocketSession() override {
     context_.queued_write_bytes -= queued_bytes_;
@@ -142,11 +148,10 @@ class WebSocketSession final : public ClosableSession,
     } else {
       const auto data = buffer_.cdata();
       const std::string_view frame(static_cast<const char*>(data.data()), data.size());
-      auto outcome =
-          pubsub::handle_frame(frame, *route_.source, context_.pubsub_limits, async_reply());
+      auto outcome = connection_.on_frame(frame);
       switch (outcome.kind) {
         case pubsub::Outcome::Kind::reply:
-          send(std::make_shared<const std::string>(std::move(outcome.reply)));
+          send(pubsub::Frame{std::move(outcome.reply), nullptr});
           break;
         case pubsub::Outcome::Kind::pending: ++in_flight_; break;
         case pubsub::Outcome::Kind::none: break;
@@ -156,26 +161,38 @@ class WebSocketSession final : public ClosableSession,
     read_next();
   }
 
-  pubsub::AsyncReply async_reply() {
-    // Runs on a Kafka worker; hops back onto this session's strand. Holds the session: with
-    // reading paused there may be no other operation keeping it alive.
-    return [self = shared_from_this()](std::string frame) {
-      asio::post(self->ws_.get_executor(), [self, frame = std::move(frame)]() mutable {
-        self->on_async_reply(std::move(frame));
-      });
+  // The protocol layer's way out. Kafka answers hop onto this session's strand through `post`;
+  // each pending one holds the session (keep_alive): with reading paused there may be no other
+  // operation keeping it alive.
+  pubsub::Connection::Callbacks connection_callbacks() {
+    pubsub::Connection::Callbacks callbacks;
+    callbacks.reply = [this](pubsub::Frame frame) { on_async_reply(std::move(frame)); };
+    callbacks.push = [this](pubsub::Frame frame) {
+      send(std::move(frame));
+      update_congestion();
     };
+    callbacks.post = [this](std::function<void()> task) {
+      asio::post(ws_.get_executor(), std::move(task));
+    };
+    callbacks.keep_alive = [this] { return std::shared_ptr<void>(shared_from_this()); };
+    return callbacks;
   }
 
-  void on_async_reply(std::string frame) {
+  void on_async_reply(pubsub::Frame frame) {
     --in_flight_;
-    send(std::make_shared<const std::string>(std::move(frame)));
+    send(std::move(frame));
     resume_reading_if_paused();
   }
 
-  void send(std::shared_ptr<const std::string> frame) {
+  // Subscriptions stop reading Kafka while half the write queue is taken, like reading requests.
+  void update_congestion() {
+    connection_.set_congested(queued_bytes_ >= context_.session_limits.max_write_queue_bytes / 2);
+  }
+
+  void send(pubsub::Frame frame) {
     if (closing_ || ended_) return;
     const auto& limits = context_.session_limits;
-    const std::size_t size = frame->size();
+    const std::size_t size = frame.size();
     if (queued_bytes_ + size > limits.max_write_queue_bytes) {
       spdlog::warn("event=write_queue_overflow route={} client={} queued_bytes={}", route_id(),
                    client_, queued_bytes_);
@@ -199,11 +216,16 @@ class WebSocketSession final : public ClosableSession,
     if (outbox_.size() == 1) write_next();
   }
 
+  // One gather write: the frame's own head, then the batch body it shares with other sessions.
   void write_next() {
     arm_write_timer();
-    ws_.async_write(
-        asio::buffer(*outbox_.front()),
-        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_write(ec); });
+    const pubsub::Frame& frame = outbox_.front();
+    const std::array<asio::const_buffer, 2> buffers{
+        asio::buffer(frame.head),
+        frame.body ? asio::buffer(frame.body->body) : asio::const_buffer()};
+    ws_.async_write(buffers, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      self->on_write(ec);
+    });
   }
 
   void on_write(beast::error_code ec) {
@@ -212,9 +234,10 @@ class WebSocketSession final : public ClosableSession,
       ended("write failed: " + ec.message());
       return;
     }
-    queued_bytes_ -= outbox_.front()->size();
-    context_.queued_write_bytes -= outbox_.front()->size();
+    queued_bytes_ -= outbox_.front().size();
+    context_.queued_write_bytes -= outbox_.front().size();
     outbox_.pop_front();
+    update_congestion();
     if (pending_close_) {
       start_close();  // close_with left nothing else in the outbox
       return;
@@ -255,6 +278,7 @@ class WebSocketSession final : public ClosableSession,
   void close_with(std::uint16_t code, const std::string& reason) {
     if (closing_ || ended_) return;
     closing_ = true;
+    connection_.shutdown();
     close_reason_ =
         websocket::close_reason(static_cast<websocket::close_code>(code), reason.substr(0, 120));
     spdlog::info("event=closing route={} client={} code={} reason=\"{}\"", route_id(), client_,
@@ -263,8 +287,8 @@ class WebSocketSession final : public ClosableSession,
       // A write is in progress: close after it (Beast allows one writer). Only its frame must
       // stay alive; the replies behind it will never be sent and are freed now.
       while (outbox_.size() > 1) {
-        queued_bytes_ -= outbox_.back()->size();
-        context_.queued_write_bytes -= outbox_.back()->size();
+        queued_bytes_ -= outbox_.back().size();
+        context_.queued_write_bytes -= outbox_.back().size();
         outbox_.pop_back();
       }
       pending_close_ = true;
@@ -285,6 +309,7 @@ class WebSocketSession final : public ClosableSession,
   void ended(const std::string& why) {
     if (ended_) return;
     ended_ = true;
+    connection_.shutdown();  // its pending Kafka work holds this session; cancel it
     spdlog::info("event=disconnect route={} client={} reason=\"{}\"", route_id(), client_, why);
   }
 
@@ -295,7 +320,7 @@ class WebSocketSession final : public ClosableSession,
   ServerContext& context_;
   std::string client_;
   ConnectionSlot slot_;
-  std::deque<std::shared_ptr<const std::string>> outbox_;
+  std::deque<pubsub::Frame> outbox_;
   std::size_t queued_bytes_ = 0;
   int in_flight_ = 0;
   std::uint64_t write_generation_ = 0;
@@ -305,6 +330,7 @@ class WebSocketSession final : public ClosableSession,
   bool pending_close_ = false;
   bool ended_ = false;
   websocket::close_reason close_reason_;
+  pubsub::Connection connection_;  // last: its callbacks use the members above
 };
 
 }  // namespace

@@ -1,0 +1,529 @@
+#include "pubsub/connection.h"
+
+#include "kafka/topic_name.h"
+
+#include <kpg/pubsub.pb.h>
+
+#include <algorithm>
+#include <limits>
+#include <set>
+#include <utility>
+
+namespace kpg::pubsub {
+
+namespace {
+
+constexpr std::uint32_t kProtocolVersion = 1;
+
+Frame frame_of(std::string bytes) {
+  return Frame{std::move(bytes), nullptr};
+}
+
+std::string serialize(const PubSubResp& resp) {
+  std::string out;
+  resp.SerializeToString(&out);
+  return out;
+}
+
+// "failed to <what>, topic: T[, partition: P], err: E", as APISIX words its errors. Topic names
+// are valid Kafka names by then (short, printable).
+std::string failure(std::string_view what, const std::string& topic, std::int32_t partition,
+                    std::string_view error) {
+  std::string msg = "failed to ";
+  msg.append(what);
+  msg += ", topic: " + topic;
+  if (partition >= 0) msg += ", partition: " + std::to_string(partition);
+  msg += ", err: ";
+  msg.append(error);
+  return msg;
+}
+
+// Answers arriving on Kafka threads for work that several look-ups make up (a subscription's
+// start, a metadata answer): gathered on the connection's thread, then finished once.
+struct Gather {
+  std::size_t remaining = 0;
+  std::optional<kafka::KafkaError> error;
+  std::int32_t error_partition = -1;
+  std::string error_topic;
+};
+
+}  // namespace
+
+// The callback given to the source: it holds the owner alive (so that `this` is valid when the
+// task runs) and hops to the connection's thread.
+template <class Task>
+auto Connection::on_thread(Task task) {
+  std::shared_ptr<void> holder = callbacks_.keep_alive ? callbacks_.keep_alive() : nullptr;
+  return [this, post = callbacks_.post, holder = std::move(holder),
+          task = std::move(task)](auto result) {
+    post([this, holder, task, result = std::move(result)]() mutable {
+      if (!shut_down_) task(std::move(result));
+    });
+  };
+}
+
+Connection::Connection(kafka::RecordSource& source, const Limits& limits, Callbacks callbacks,
+                       std::string server_name)
+    : source_(source),
+      limits_(limits),
+      callbacks_(std::move(callbacks)),
+      server_name_(std::move(server_name)) {}
+
+Connection::~Connection() {
+  shutdown();
+}
+
+void Connection::shutdown() {
+  if (shut_down_) return;
+  shut_down_ = true;
+  cancel_->cancel();
+  for (auto& [id, sub] : subscriptions_) sub.cancel->cancel();
+  // (Subscriptions stay until destruction: shutdown may run inside a callback that iterates.)
+}
+
+RequestContext Connection::context() const {
+  return RequestContext{hello_, cancel_};
+}
+
+Outcome Connection::error(std::int64_t sequence, int code, std::string_view message) const {
+  return {Outcome::Kind::reply, encode_error(sequence, message, hello_ ? code : 0)};
+}
+
+Outcome Connection::on_frame(std::string_view frame) {
+  if (shut_down_) return {Outcome::Kind::none, {}};
+  PubSubReq req;
+  if (frame.size() > static_cast<std::size_t>(std::numeric_limits<int>::max()) ||
+      !req.ParseFromArray(frame.data(), static_cast<int>(frame.size()))) {
+    return error(0, ErrorCode::BAD_REQUEST, "wrong command");
+  }
+  const std::int64_t seq = req.sequence();
+  if (req.req_case() == PubSubReq::kCmdHello) return hello(seq, req.cmd_hello());
+  if (hello_) {
+    // kpg's commands exist only for connections that said hello: to others kpg is APISIX.
+    switch (req.req_case()) {
+      case PubSubReq::kCmdKafkaMetadata: return metadata(seq, req.cmd_kafka_metadata());
+      case PubSubReq::kCmdKafkaSubscribe: return subscribe(seq, req.cmd_kafka_subscribe());
+      case PubSubReq::kCmdCredit: return credit(seq, req.cmd_credit());
+      case PubSubReq::kCmdUnsubscribe: return unsubscribe(seq, req.cmd_unsubscribe());
+      default: break;
+    }
+  }
+  return handle_request(req, source_, limits_, on_thread([this](std::string bytes) {
+                          callbacks_.reply(frame_of(std::move(bytes)));
+                        }),
+                        context());
+}
+
+Outcome Connection::hello(std::int64_t sequence, const CmdHello& cmd) {
+  if (cmd.protocol_version() < 1) {
+    return {Outcome::Kind::reply,
+            encode_error(sequence, "hello: protocol_version must be 1 or more",
+                         ErrorCode::BAD_REQUEST)};
+  }
+  hello_ = true;
+  PubSubResp resp;
+  resp.set_sequence(sequence);
+  auto* h = resp.mutable_hello_resp();
+  h->set_protocol_version(std::min(cmd.protocol_version(), kProtocolVersion));
+  for (const char* feature : {"push", "metadata", "headers", "error_codes"}) {
+    h->add_features(feature);
+  }
+  h->set_server(server_name_);
+  auto* l = h->mutable_limits();
+  l->set_max_frame_bytes(limits_.max_frame_bytes);
+  l->set_max_batch_bytes(static_cast<std::uint32_t>(
+      std::min<std::size_t>(limits_.fetch.max_bytes, std::numeric_limits<std::uint32_t>::max())));
+  l->set_max_inflight_requests(limits_.max_inflight_requests);
+  l->set_max_subscriptions(limits_.max_subscriptions);
+  l->set_max_credit(limits_.max_credit);
+  l->set_max_metadata_partitions(limits_.max_metadata_partitions);
+  return {Outcome::Kind::reply, serialize(resp)};
+}
+
+// ---- metadata ------------------------------------------------------------------------------
+
+Outcome Connection::metadata(std::int64_t sequence, const CmdKafkaMetadata& cmd) {
+  if (static_cast<std::uint32_t>(cmd.topics_size()) > limits_.max_metadata_partitions) {
+    return error(sequence, ErrorCode::LIMIT_EXCEEDED,
+                 "failed to describe topics, err: more than " +
+                     std::to_string(limits_.max_metadata_partitions) + " topics");
+  }
+  std::vector<std::string> names;
+  for (const auto& name : cmd.topics()) {
+    if (!kafka::is_valid_topic_name(name)) {
+      return error(sequence, ErrorCode::BAD_REQUEST,
+                   "failed to describe topics, err: invalid topic name");
+    }
+    if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
+  }
+  const bool all = names.empty();
+  source_.topics(
+      names, cancel_, on_thread([this, sequence, names, all](kafka::TopicsResult listed) {
+        if (listed.error) {
+          callbacks_.reply(frame_of(
+              encode_error(sequence, "failed to describe topics, err: " + listed.error->text,
+                           error_code_of(*listed.error))));
+          return;
+        }
+        // The answer's shape: topics in request order (name order for "all"), partitions
+        // ascending; offsets filled in as the look-ups come back.
+        auto resp = std::make_shared<PubSubResp>();
+        resp->set_sequence(sequence);
+        auto* topics = resp->mutable_kafka_metadata_resp()->mutable_topics();
+        std::size_t partitions = 0;
+        auto add_topic = [&](const std::string& name, int count) {
+          auto* t = topics->Add();
+          t->set_name(name);
+          for (int p = 0; p < count; ++p) t->add_partitions()->set_partition(p);
+          partitions += static_cast<std::size_t>(count);
+        };
+        if (all) {
+          for (const auto& [name, count] : listed.topics) {
+            if (name.rfind("__", 0) != 0) add_topic(name, count);  // internal topics left out
+          }
+        } else {
+          for (const auto& name : names) {
+            auto it = listed.topics.find(name);
+            if (it == listed.topics.end()) {
+              callbacks_.reply(frame_of(
+                  encode_error(sequence, failure("describe topics", name, -1, "not found topic"),
+                               ErrorCode::UNKNOWN_TOPIC)));
+              return;
+            }
+            add_topic(name, it->second);
+          }
+        }
+        if (partitions > limits_.max_metadata_partitions) {
+          callbacks_.reply(frame_of(
+              encode_error(sequence,
+                           "failed to describe topics, err: more than " +
+                               std::to_string(limits_.max_metadata_partitions) + " partitions",
+                           ErrorCode::LIMIT_EXCEEDED)));
+          return;
+        }
+        if (partitions == 0) {
+          callbacks_.reply(frame_of(serialize(*resp)));
+          return;
+        }
+        auto gather = std::make_shared<Gather>();
+        gather->remaining = partitions * 2;
+        for (int ti = 0; ti < topics->size(); ++ti) {
+          auto* topic = topics->Mutable(ti);
+          for (int pi = 0; pi < topic->partitions_size(); ++pi) {
+            for (const std::int64_t at : {std::int64_t{-2}, std::int64_t{-1}}) {
+              source_.list_offset(
+                  topic->name(), pi, at, cancel_,
+                  on_thread([this, sequence, resp, gather, ti, pi, at](kafka::OffsetResult result) {
+                    auto* t = resp->mutable_kafka_metadata_resp()->mutable_topics(ti);
+                    if (result.error && !gather->error) {
+                      gather->error = result.error;
+                      gather->error_topic = t->name();
+                      gather->error_partition = pi;
+                    }
+                    auto* p = t->mutable_partitions(pi);
+                    if (at == -2) {
+                      p->set_earliest(result.offset);
+                    } else {
+                      p->set_latest(result.offset);
+                    }
+                    if (--gather->remaining > 0) return;
+                    if (gather->error) {
+                      callbacks_.reply(frame_of(
+                          encode_error(sequence,
+                                       failure("describe topics", gather->error_topic,
+                                               gather->error_partition, gather->error->text),
+                                       error_code_of(*gather->error))));
+                      return;
+                    }
+                    callbacks_.reply(frame_of(serialize(*resp)));
+                  }));
+            }
+          }
+        }
+      }));
+  return {Outcome::Kind::pending, {}};
+}
+
+// ---- subscribe -----------------------------------------------------------------------------
+
+Outcome Connection::subscribe(std::int64_t sequence, const CmdKafkaSubscribe& cmd) {
+  const std::string& topic = cmd.topic();
+  auto refuse = [&](int code, std::string_view why) {
+    return error(
+        sequence, code,
+        failure("subscribe", kafka::is_valid_topic_name(topic) ? topic : "(invalid)", -1, why));
+  };
+  if (!kafka::is_valid_topic_name(topic)) {
+    return refuse(ErrorCode::BAD_REQUEST, "invalid topic name");
+  }
+  if (subscriptions_.size() + starting_ >= limits_.max_subscriptions) {
+    return refuse(ErrorCode::LIMIT_EXCEEDED, "more than " +
+                                                 std::to_string(limits_.max_subscriptions) +
+                                                 " subscriptions on one connection");
+  }
+  if (cmd.credit() > limits_.max_credit) {
+    return refuse(ErrorCode::LIMIT_EXCEEDED, "credit above " + std::to_string(limits_.max_credit));
+  }
+  if (!CmdKafkaSubscribe::Start_IsValid(cmd.start())) {
+    return refuse(ErrorCode::BAD_REQUEST, "unknown start");
+  }
+  if (cmd.start() == CmdKafkaSubscribe::TIMESTAMP && cmd.timestamp() < 0) {
+    return refuse(ErrorCode::BAD_REQUEST, "timestamp must be >= 0");
+  }
+  if (static_cast<std::size_t>(cmd.partitions_size()) +
+          static_cast<std::size_t>(cmd.offsets_size()) >
+      limits_.max_subscription_partitions) {
+    return refuse(
+        ErrorCode::LIMIT_EXCEEDED,
+        "more than " + std::to_string(limits_.max_subscription_partitions) + " partitions");
+  }
+  // partition -> explicit first offset (-1: from `start`)
+  auto wanted = std::make_shared<std::map<std::int32_t, std::int64_t>>();
+  for (const std::int32_t p : cmd.partitions()) {
+    if (p < 0) return refuse(ErrorCode::BAD_REQUEST, "invalid partition");
+    wanted->emplace(p, -1);
+  }
+  for (const auto& po : cmd.offsets()) {
+    if (po.partition() < 0) return refuse(ErrorCode::BAD_REQUEST, "invalid partition");
+    if (po.offset() < 0) return refuse(ErrorCode::BAD_REQUEST, "invalid offset");
+    (*wanted)[po.partition()] = po.offset();
+  }
+
+  ++starting_;
+  struct Plan {
+    std::int64_t sequence;
+    std::string topic;
+    int start;
+    std::int64_t timestamp;
+    std::uint32_t credit;
+  };
+  const Plan plan{sequence, topic, cmd.start(), cmd.timestamp(), cmd.credit()};
+
+  source_.topics(
+      {topic}, cancel_, on_thread([this, plan, wanted](kafka::TopicsResult listed) {
+        auto fail = [&](int code, std::int32_t partition, std::string_view why) {
+          --starting_;
+          callbacks_.reply(frame_of(
+              encode_error(plan.sequence, failure("subscribe", plan.topic, partition, why), code)));
+        };
+        if (listed.error) return fail(error_code_of(*listed.error), -1, listed.error->text);
+        auto it = listed.topics.find(plan.topic);
+        if (it == listed.topics.end()) return fail(ErrorCode::UNKNOWN_TOPIC, -1, "not found topic");
+        const int count = it->second;
+        if (wanted->empty()) {
+          if (static_cast<std::uint32_t>(count) > limits_.max_subscription_partitions) {
+            return fail(
+                ErrorCode::LIMIT_EXCEEDED, -1,
+                "more than " + std::to_string(limits_.max_subscription_partitions) + " partitions");
+          }
+          for (int p = 0; p < count; ++p) wanted->emplace(p, -1);
+        }
+        for (const auto& [p, offset] : *wanted) {
+          if (p >= count) return fail(ErrorCode::UNKNOWN_PARTITION, p, "not found partition");
+        }
+
+        // Where each partition starts: its explicit offset (checked to be in the log), or the
+        // earliest, latest or first-at-timestamp offset.
+        struct Start {
+          std::shared_ptr<Gather> gather = std::make_shared<Gather>();
+          std::map<std::int32_t, std::int64_t> offsets;
+        };
+        auto start = std::make_shared<Start>();
+        start->offsets = *wanted;
+        auto finish_one = [this, plan, start]() {
+          if (--start->gather->remaining > 0) return;
+          --starting_;
+          const auto& g = *start->gather;
+          if (g.error) {
+            callbacks_.reply(frame_of(encode_error(
+                plan.sequence, failure("subscribe", plan.topic, g.error_partition, g.error->text),
+                error_code_of(*g.error))));
+            return;
+          }
+          Subscription sub;
+          sub.id = ++last_id_;
+          sub.sequence = plan.sequence;
+          sub.topic = plan.topic;
+          sub.credit = plan.credit;
+          PubSubResp resp;
+          resp.set_sequence(plan.sequence);
+          auto* r = resp.mutable_kafka_subscribe_resp();
+          r->set_subscription_id(sub.id);
+          for (const auto& [p, offset] : start->offsets) {
+            sub.partitions.push_back(PartitionStream{p, offset, false, nullptr});
+            auto* po = r->add_start();
+            po->set_partition(p);
+            po->set_offset(offset);
+          }
+          callbacks_.reply(frame_of(serialize(resp)));
+          auto [entry, inserted] = subscriptions_.emplace(sub.id, std::move(sub));
+          pump(entry->second);
+        };
+        auto failed = [start](std::int32_t p, const kafka::KafkaError& e) {
+          if (!start->gather->error) {
+            start->gather->error = e;
+            start->gather->error_partition = p;
+          }
+        };
+        for (const auto& [p, explicit_offset] : *wanted) {
+          ++start->gather->remaining;
+          if (explicit_offset >= 0) ++start->gather->remaining;
+        }
+        for (const auto& [partition, explicit_offset] : *wanted) {
+          const std::int32_t p = partition;
+          if (explicit_offset >= 0) {
+            const std::int64_t offset = explicit_offset;
+            for (const std::int64_t at : {std::int64_t{-2}, std::int64_t{-1}}) {
+              source_.list_offset(
+                  plan.topic, p, at, cancel_,
+                  on_thread([p, at, offset, failed, finish_one](kafka::OffsetResult r) {
+                    if (r.error) {
+                      failed(p, *r.error);
+                    } else if ((at == -2 && offset < r.offset) || (at == -1 && offset > r.offset)) {
+                      failed(p, kafka::KafkaError{kafka::ErrorKind::offset_out_of_range,
+                                                  "OFFSET_OUT_OF_RANGE"});
+                    }
+                    finish_one();
+                  }));
+            }
+            continue;
+          }
+          const std::int64_t at = plan.start == CmdKafkaSubscribe::EARLIEST    ? -2
+                                  : plan.start == CmdKafkaSubscribe::TIMESTAMP ? plan.timestamp
+                                                                               : -1;
+          source_.list_offset(
+              plan.topic, p, at, cancel_,
+              on_thread([this, plan, p, at, start, failed, finish_one](kafka::OffsetResult r) {
+                if (r.error) {
+                  failed(p, *r.error);
+                } else if (r.offset >= 0 || at < 0) {
+                  start->offsets[p] = r.offset;
+                } else {
+                  // No record at or after the timestamp yet: from the end, as a consumer would.
+                  ++start->gather->remaining;
+                  source_.list_offset(
+                      plan.topic, p, -1, cancel_,
+                      on_thread([p, start, failed, finish_one](kafka::OffsetResult e) {
+                        if (e.error) {
+                          failed(p, *e.error);
+                        } else {
+                          start->offsets[p] = e.offset;
+                        }
+                        finish_one();
+                      }));
+                }
+                finish_one();
+              }));
+        }
+      }));
+  return {Outcome::Kind::pending, {}};
+}
+
+// ---- credit, unsubscribe -------------------------------------------------------------------
+
+Outcome Connection::credit(std::int64_t sequence, const CmdCredit& cmd) {
+  if (cmd.credit() == 0) {
+    return error(sequence, ErrorCode::BAD_REQUEST, "credit: must be at least 1");
+  }
+  auto it = subscriptions_.find(cmd.subscription_id());
+  if (it == subscriptions_.end()) return {Outcome::Kind::none, {}};  // ended meanwhile: normal
+  Subscription& sub = it->second;
+  if (static_cast<std::uint64_t>(sub.credit) + cmd.credit() > limits_.max_credit) {
+    return error(sequence, ErrorCode::LIMIT_EXCEEDED,
+                 "credit: outstanding credit would exceed " + std::to_string(limits_.max_credit) +
+                     " frames");
+  }
+  sub.credit += cmd.credit();
+  pump(sub);
+  return {Outcome::Kind::none, {}};
+}
+
+Outcome Connection::unsubscribe(std::int64_t sequence, const CmdUnsubscribe& cmd) {
+  auto it = subscriptions_.find(cmd.subscription_id());
+  if (it == subscriptions_.end()) {
+    return error(sequence, ErrorCode::UNKNOWN_SUBSCRIPTION,
+                 "unsubscribe: no subscription " + std::to_string(cmd.subscription_id()));
+  }
+  it->second.cancel->cancel();
+  subscriptions_.erase(it);
+  PubSubResp resp;
+  resp.set_sequence(sequence);
+  resp.mutable_unsubscribe_resp()->set_subscription_id(cmd.subscription_id());
+  return {Outcome::Kind::reply, serialize(resp)};
+}
+
+// ---- push ----------------------------------------------------------------------------------
+
+void Connection::set_congested(bool congested) {
+  if (congested_ == congested) return;
+  congested_ = congested;
+  if (congested_ || shut_down_) return;
+  std::vector<std::int64_t> ids;
+  for (const auto& [id, sub] : subscriptions_) ids.push_back(id);
+  for (const auto id : ids) {
+    if (auto it = subscriptions_.find(id); it != subscriptions_.end()) pump(it->second);
+  }
+}
+
+void Connection::pump(Subscription& sub) {
+  const std::size_t n = sub.partitions.size();
+  // Held batches first, starting one partition further each round, so that every partition gets
+  // its turn when credit is scarce.
+  for (std::size_t i = 0; i < n && sub.credit > 0 && !congested_ && !shut_down_; ++i) {
+    auto& stream = sub.partitions[(sub.turn + i) % n];
+    if (!stream.held) continue;
+    auto batch = std::move(stream.held);
+    stream.next = batch->next_offset;
+    --sub.credit;
+    callbacks_.push(records_frame(sub.sequence, sub.id, stream.partition, std::move(batch)));
+  }
+  if (n > 0) sub.turn = (sub.turn + 1) % n;
+  if (sub.credit == 0 || congested_ || shut_down_) return;
+  for (auto& stream : sub.partitions) {
+    if (!stream.reading && !stream.held) read(sub, stream);
+  }
+}
+
+void Connection::read(Subscription& sub, PartitionStream& stream) {
+  stream.reading = true;
+  kafka::FetchLimits limits = limits_.fetch;
+  limits.max_wait = kafka::FetchLimits::kWaitForever;
+  source_.fetch_batch(sub.topic, stream.partition, stream.next, limits, sub.cancel,
+                      on_thread([this, id = sub.id, p = stream.partition](kafka::BatchResult r) {
+                        on_batch(id, p, std::move(r));
+                      }));
+}
+
+void Connection::on_batch(std::int64_t id, std::int32_t partition, kafka::BatchResult result) {
+  auto it = subscriptions_.find(id);
+  if (it == subscriptions_.end()) return;  // unsubscribed meanwhile
+  Subscription& sub = it->second;
+  auto stream = std::find_if(sub.partitions.begin(), sub.partitions.end(),
+                             [&](const PartitionStream& s) { return s.partition == partition; });
+  if (stream == sub.partitions.end()) return;
+  stream->reading = false;
+  if (result.error) {
+    return end(sub, error_code_of(*result.error),
+               failure("fetch message", sub.topic, partition, result.error->text));
+  }
+  if (result.batch && result.batch->records > 0 && result.batch->next_offset > stream->next) {
+    if (sub.credit > 0 && !congested_) {
+      stream->next = result.batch->next_offset;
+      --sub.credit;
+      callbacks_.push(records_frame(sub.sequence, sub.id, partition, std::move(result.batch)));
+    } else {
+      stream->held = std::move(result.batch);
+      return;
+    }
+  }
+  if (sub.credit > 0 && !congested_ && !shut_down_ && !stream->held) read(sub, *stream);
+}
+
+void Connection::end(Subscription& sub, int code, const std::string& message) {
+  sub.cancel->cancel();
+  const std::int64_t sequence = sub.sequence;
+  subscriptions_.erase(sub.id);
+  callbacks_.push(frame_of(encode_error(sequence, message, code)));
+}
+
+}  // namespace kpg::pubsub

@@ -1,0 +1,118 @@
+// One client connection's PubSub state: the APISIX commands (through handle_frame) plus kpg's
+// extensions — hello, metadata, and push subscriptions with credit flow control. No I/O: frames
+// come in through on_frame and leave through the callbacks; the server layer owns the socket.
+//
+// Push: a subscription keeps one read outstanding per partition while it has credit; each answer
+// is a batch shared with every other reader of that stretch of the partition, sent as a frame of a
+// few bytes of its own plus the shared body. Without credit (or while the session's write queue is
+// congested) nothing is sent and nothing more is read: a batch that arrives then is held (one per
+// partition at most) until credit comes.
+#pragma once
+
+#include "kafka/record_source.h"
+#include "pubsub/frames.h"
+#include "pubsub/pubsub_handler.h"
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace kpg::pubsub {
+
+class CmdHello;
+class CmdKafkaMetadata;
+class CmdKafkaSubscribe;
+class CmdCredit;
+class CmdUnsubscribe;
+
+/// Threading: every method, and every callback, runs on the connection's thread (one strand);
+/// Kafka answers come back to it through `post`. Lifetime: pending Kafka work holds the owner
+/// through `keep_alive`; `shutdown()` cancels it all, so the owner must call it when the
+/// connection ends (not only from its destructor, which that work would otherwise delay).
+class Connection {
+ public:
+  struct Callbacks {
+    /// Answers a request for which on_frame returned Outcome::Kind::pending.
+    std::function<void(Frame)> reply;
+    /// A frame nobody asked for at that moment: pushed records, a subscription's end.
+    std::function<void(Frame)> push;
+    /// Runs a task on the connection's thread; called from Kafka threads.
+    std::function<void(std::function<void()>)> post;
+    /// A reference that keeps the owner (and so this Connection) alive; every pending Kafka
+    /// callback holds one until it has run or been dropped (cancelled work is dropped soon after
+    /// shutdown()). May be empty when the owner outlives all Kafka work by other means.
+    std::function<std::shared_ptr<void>()> keep_alive;
+  };
+
+  Connection(kafka::RecordSource& source, const Limits& limits, Callbacks callbacks,
+             std::string server_name);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  /// Handles one binary frame. Never throws on untrusted input. Replies that are ready at once are
+  /// returned; pending ones arrive through Callbacks::reply.
+  Outcome on_frame(std::string_view frame);
+
+  /// While congested (the session's write queue is filling up) no push frame is sent and no
+  /// further read is started; clearing it resumes every subscription.
+  void set_congested(bool congested);
+
+  /// Ends every subscription and cancels all pending Kafka work; nothing is sent afterwards.
+  void shutdown();
+
+  bool said_hello() const noexcept { return hello_; }
+  std::size_t subscriptions() const noexcept { return subscriptions_.size(); }
+
+ private:
+  struct PartitionStream {
+    std::int32_t partition = 0;
+    std::int64_t next = 0;  // offset of the next record to send
+    bool reading = false;   // a read is outstanding
+    kafka::BatchPtr held;   // read, not sent yet (no credit or congested)
+  };
+  struct Subscription {
+    std::int64_t id = 0;
+    std::int64_t sequence = 0;  // of the subscribe request: carried by every frame
+    std::string topic;
+    std::vector<PartitionStream> partitions;
+    std::uint32_t credit = 0;
+    std::size_t turn = 0;  // where the next round of held batches starts (fairness)
+    std::shared_ptr<kafka::Cancellation> cancel = std::make_shared<kafka::Cancellation>();
+  };
+
+  RequestContext context() const;
+  Outcome hello(std::int64_t sequence, const CmdHello& cmd);
+  Outcome metadata(std::int64_t sequence, const CmdKafkaMetadata& cmd);
+  Outcome subscribe(std::int64_t sequence, const CmdKafkaSubscribe& cmd);
+  Outcome credit(std::int64_t sequence, const CmdCredit& cmd);
+  Outcome unsubscribe(std::int64_t sequence, const CmdUnsubscribe& cmd);
+  Outcome error(std::int64_t sequence, int code, std::string_view message) const;
+
+  void pump(Subscription& sub);
+  void read(Subscription& sub, PartitionStream& stream);
+  void on_batch(std::int64_t id, std::int32_t partition, kafka::BatchResult result);
+  void end(Subscription& sub, int code, const std::string& message);
+
+  // Runs `task` on the connection's thread, unless the connection has shut down by then.
+  template <class Task>
+  auto on_thread(Task task);
+
+  kafka::RecordSource& source_;
+  const Limits limits_;
+  Callbacks callbacks_;
+  std::string server_name_;
+  std::shared_ptr<kafka::Cancellation> cancel_ = std::make_shared<kafka::Cancellation>();
+  std::map<std::int64_t, Subscription> subscriptions_;
+  std::uint32_t starting_ = 0;  // subscribe requests being resolved
+  std::int64_t last_id_ = 0;
+  bool hello_ = false;
+  bool congested_ = false;
+  bool shut_down_ = false;
+};
+
+}  // namespace kpg::pubsub
