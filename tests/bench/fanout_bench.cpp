@@ -1090,6 +1090,7 @@ struct FanoutResult {
   std::uint64_t deliveries = 0;
   double window_s = 0;
   std::optional<double> gateway_cpu_s;
+  double client_cpu_s = 0;  // this process (load client, relay, producer) over the window
   std::optional<std::uint64_t> allocations;
   std::uint64_t upstream_bytes = 0;
   LatencyHistogram latency;
@@ -1127,6 +1128,7 @@ struct Bench {
   template <typename Snapshot>
   void measure(FanoutResult& result, Progress& progress, std::size_t receivers,
                Snapshot&& snapshot) {
+    const auto client_cpu0 = kpg::testing::cpu_time(::getpid());
     snapshot(true);
     const auto start = Clock::now();
     const auto start_ns = now_ns();
@@ -1138,6 +1140,8 @@ struct Bench {
       std::this_thread::sleep_for(5ms);
     }
     snapshot(false);
+    result.client_cpu_s =
+        std::chrono::duration<double>(kpg::testing::cpu_time(::getpid()) - client_cpu0).count();
     result.deliveries = progress.deliveries;
     const auto last = progress.last_delivery_ns.load();
     result.window_s =
@@ -1283,9 +1287,10 @@ bool print_fanout(const std::vector<FanoutResult>& results, const Options& optio
   std::printf(
       "\nfan-out: one partition, %zu B records, %.0f s of producing per row; targets in [ ]\n",
       options.size, options.seconds);
-  std::printf("%-6s %6s %6s %11s %9s %18s %8s %12s %8s %15s %8s %8s %8s %16s %s\n", "mode", "K",
+  std::printf("%-6s %6s %6s %11s %9s %18s %8s %12s %8s %15s %8s %8s %8s %16s %9s %s\n", "mode", "K",
               "rate/s", "deliveries", "deliv/s", "deliv/core-s", "gw us/d", "allocs/deliv",
-              "upstr KiB", "up vs K=1", "p50 ms", "p99 ms", "max ms", "latency", "complete");
+              "upstr KiB", "up vs K=1", "p50 ms", "p99 ms", "max ms", "latency", "bench CPU",
+              "complete");
   std::printf("%-6s %6s %6s %11s %9s %18s %8s %12s %8s %15s %8s %8s %8s %16s\n", "", "", "", "", "",
               "[>=150k]", "", "", "", "[+-10%]", "", "", "", "[p50<=10,p99<=50]");
   bool clean = true;
@@ -1335,11 +1340,12 @@ bool print_fanout(const std::vector<FanoutResult>& results, const Options& optio
                           r.deliveries == static_cast<std::uint64_t>(r.produced) * r.subscribers;
     if (!complete) clean = false;
     std::printf(
-        "%-6s %6zu %6.0f %11llu %9.0f %18s %8s %12s %8.0f %15s %8.2f %8.2f %8.2f %16s %s\n",
+        "%-6s %6zu %6.0f %11llu %9.0f %18s %8s %12s %8.0f %15s %8.2f %8.2f %8.2f %16s %8.0f%% %s\n",
         r.mode.c_str(), r.subscribers, r.rate, static_cast<unsigned long long>(r.deliveries),
         deliveries / r.window_s, per_core.c_str(), cpu_per.c_str(), allocs.c_str(),
         static_cast<double>(r.upstream_bytes) / 1024.0, versus.c_str(), p50, p99,
-        static_cast<double>(r.latency.max()) / 1000.0, latency.c_str(), complete ? "yes" : "NO");
+        static_cast<double>(r.latency.max()) / 1000.0, latency.c_str(),
+        100.0 * r.client_cpu_s / r.window_s, complete ? "yes" : "NO");
     if (r.incomplete > 0) {
       std::printf("       %zu subscriber(s) did not get every record once, in order\n",
                   r.incomplete);
@@ -1506,7 +1512,8 @@ int main(int argc, char** argv) {
         "(counting relay, gateway's sockets only; direct: broker -> this process, the "
         "producer's acks included); up vs K=1 = upstream bytes per produced record against the "
         "K=1 row of the same mode; latency = produce call -> subscriber's read, steady clock; "
-        "idle B per conn = (RSS with N idle subscribers - RSS with 1) / N.\n",
+        "idle B per conn = (RSS with N idle subscribers - RSS with 1) / N; bench CPU = this "
+        "process (load client, relay, producer, direct consumers) in %% of one core.\n",
         o.alloc_counter.empty() ? "not measured"
                                 : "heap allocations of the gateway (LD_PRELOAD counter) / "
                                   "deliveries");
