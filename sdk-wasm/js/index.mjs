@@ -6,11 +6,67 @@ let modulePromise;
 
 /** Loads the WebAssembly module once. Options go to the Emscripten module factory. */
 export function loadModule(moduleOptions) {
-  modulePromise ??= createKpgModule(moduleOptions ?? {}).catch((error) => {
+  modulePromise ??= instantiate(moduleOptions ?? {}).catch((error) => {
     modulePromise = undefined;  // a failed load (e.g. network) may be retried
     throw new KpgError('transport', `cannot load the kpg WebAssembly module: ${error?.message ?? error}`);
   });
   return modulePromise;
+}
+
+// The .wasm beside this file, written as `new URL('<literal>', import.meta.url)` so that bundlers
+// (vite, rollup, webpack 5, parcel) emit it with the bundle and rewrite the URL. Inside a
+// function: a script bundle without import.meta must still load when locateFile is given.
+function defaultWasmUrl() {
+  return new URL('./kpg_wasm.wasm', import.meta.url).href;
+}
+
+// Fetches and compiles the .wasm here rather than in the Emscripten glue, so that a failure names
+// the URL it tried (the glue only reports "both async and sync fetching of the wasm failed").
+async function compileWasm(url) {
+  let response;
+  try {
+    response = await fetch(url, { credentials: 'same-origin' });
+  } catch (error) {
+    throw new Error(`cannot fetch ${url}: ${error?.message ?? error}`);
+  }
+  if (!response.ok) throw new Error(`cannot fetch ${url}: HTTP ${response.status} ${response.statusText}`.trimEnd());
+  const type = response.headers.get('content-type') ?? '';
+  try {
+    // Streaming compilation needs application/wasm; any other type still works, just slower.
+    if (/^application\/wasm\b/i.test(type) && WebAssembly.compileStreaming) {
+      return await WebAssembly.compileStreaming(response);
+    }
+    return await WebAssembly.compile(await response.arrayBuffer());
+  } catch (error) {
+    throw new Error(`${url} (served as ${type || 'no type'}) is not the kpg WebAssembly module: ${error?.message ?? error}`);
+  }
+}
+
+async function instantiate(options) {
+  if (options.wasmBinary || options.instantiateWasm) return createKpgModule(options);
+  let url;
+  if (options.locateFile) {
+    let directory = '';
+    try {
+      directory = defaultWasmUrl().replace(/[^/]*$/, '');
+    } catch {
+      // no import.meta (a classic-script bundle): locateFile alone decides
+    }
+    url = options.locateFile('kpg_wasm.wasm', directory);
+  } else {
+    url = defaultWasmUrl();
+  }
+  const wasmModule = await compileWasm(url);
+  // The glue never settles when instantiateWasm fails asynchronously: race the failure.
+  let failed;
+  const failure = new Promise((_, reject) => { failed = reject; });
+  const instantiateWasm = (imports, receiveInstance) => {
+    WebAssembly.instantiate(wasmModule, imports)
+      .then((instance) => receiveInstance(instance, wasmModule))
+      .catch((error) => failed(new Error(`cannot instantiate ${url}: ${error?.message ?? error}`)));
+    return {};
+  };
+  return Promise.race([createKpgModule({ ...options, instantiateWasm }), failure]);
 }
 
 export class KpgError extends Error {

@@ -1,6 +1,7 @@
 // The WASM SDK as a web app gets it: `npm pack` of the package directory, `npm install` of the
 // tarball into a fresh project, `import ... from '@kpg/sdk'`, and a real round trip (against
-// kpg-apisix-double, a small independent PubSub server). Run with:
+// kpg-apisix-double, a small independent PubSub server). Under node, `exports` picks the node
+// entry, which needs nothing but a WebSocket global. Run with:
 //   node --experimental-websocket --test tests/wasm/pack.test.mjs
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -22,7 +23,7 @@ test('npm pack yields an installable package that imports as @kpg/sdk and works'
       { cwd, encoding: 'utf8' });
     const packed = JSON.parse(npm(['pack', '--json', '--pack-destination', work], bin.sdkDir));
     const files = packed[0].files.map((f) => f.path).sort();
-    assert.deepEqual(files, ['README.md', 'index.d.ts', 'index.mjs', 'kpg_wasm.mjs', 'kpg_wasm.wasm', 'package.json']);
+    assert.deepEqual(files, ['README.md', 'index.d.ts', 'index.mjs', 'index.node.mjs', 'kpg_wasm.mjs', 'kpg_wasm.wasm', 'package.json']);
     const tarball = path.join(work, packed[0].filename);
     assert.match(packed[0].filename, /^kpg-sdk-\d+\.\d+\.\d+\.tgz$/);
 
@@ -41,13 +42,7 @@ test('npm pack yields an installable package that imports as @kpg/sdk and works'
       const [line] = await once(readline.createInterface({ input: server.stdout }), 'line');
       const port = /listening port=(\d+)/.exec(line)[1];
       fs.writeFileSync(path.join(app, 'main.mjs'), `
-        import { createRequire } from 'node:module';
-        import fs from 'node:fs';
-        globalThis.require ??= createRequire(import.meta.url);
-        const sdkDir = new URL('./node_modules/@kpg/sdk/', import.meta.url);
-        globalThis.__dirname ??= sdkDir.pathname;
-        const { connect, loadModule, text } = await import('@kpg/sdk');
-        await loadModule({ wasmBinary: fs.readFileSync(new URL('kpg_wasm.wasm', sdkDir)) });
+        import { connect, text } from '@kpg/sdk';
         const client = await connect('ws://127.0.0.1:${port}/kafka');
         const latest = await client.listOffsets('apisix', 0, 'latest');
         const records = await client.fetch('apisix', 0, 3n);
