@@ -2,6 +2,7 @@
 // configuration cannot be (found by fuzz_config_yaml) stop start-up with exit status 2 and a
 // message naming the file, never with an uncaught exception or unbounded work.
 #include "child_process.h"
+#include "gateway_process.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -30,7 +31,7 @@ class ConfigFileTest : public ::testing::Test {
   void expect_refused(const std::string& yaml, const std::string& message) {
     const auto path = (dir_ / "gateway.yaml").string();
     std::ofstream(path) << yaml;
-    ChildProcess gateway({KPG_GATEWAY_BIN, "--config", path});
+    ChildProcess gateway({kpg::testing::gateway_binary(), "--config", path});
     const auto line = gateway.wait_for_line(path + ": ", 10s);
     ASSERT_TRUE(line) << gateway.transcript();
     EXPECT_NE(line->find(message), std::string::npos) << *line;
