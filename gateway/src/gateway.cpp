@@ -279,6 +279,7 @@ void Gateway::Parts::begin_drain(int signal) {
   if (draining.exchange(true)) return;
   spdlog::info("event=shutdown signal={} sessions={}", signal, context->sessions.size());
   listener->stop();
+  context->draining = true;
   context->sessions.close_if([](const server::ClosableSession&) { return true; }, 1001,
                              "server shutting down");
   drain_deadline = std::chrono::steady_clock::now() + kDrainLimit;

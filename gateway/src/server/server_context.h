@@ -85,6 +85,9 @@ struct ServerContext {
   std::string server_name = "kpg-gateway";
   SessionRegistry sessions;
   ConnectionCounter connections;
+  /// Set when the gateway starts draining: a session whose handshake completes afterwards (it
+  /// was not registered yet when every session was asked to close) closes at once.
+  std::atomic<bool> draining{false};
   /// Bytes of replies queued in all sessions (see SessionLimits::max_total_write_queue_bytes).
   std::atomic<std::size_t> queued_write_bytes{0};
   /// Log lines about what clients do wrong, per client address.

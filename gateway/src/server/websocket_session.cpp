@@ -95,6 +95,13 @@ class WebSocketSession final : public ClosableSession,
     }
     context_.sessions.add(shared_from_this());
     spdlog::info("event=connect route={} client={}", route_id(), client_);
+    // Registered before the flag is read, and the drain sets it before asking every registered
+    // session to close: a session accepted during the drain is closed by one or the other.
+    if (context_.draining.load()) {
+      close_with(static_cast<std::uint16_t>(websocket::close_code::going_away),
+                 "server shutting down");
+      return;
+    }
     read_next();
   }
 
