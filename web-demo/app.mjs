@@ -1,4 +1,5 @@
-// kpg web demo: read one Kafka partition live in the browser through the kpg WASM SDK.
+// kpg web demo: read a Kafka topic (every partition, or one) live in the browser through the kpg
+// WASM SDK.
 // Plain ES modules, no build step; serve.mjs serves the SDK package at /sdk/. This file is the
 // composition root: it finds the page's elements, makes the parts and wires them together.
 //   format.mjs       bytes as text / JSON / hex, times, sizes (no DOM)
@@ -10,7 +11,7 @@ import { el } from './dom.mjs';
 import { dateTimeLocalValue, fmt } from './format.mjs';
 import { Inspector } from './inspector.mjs';
 import { drawSparkline, formatRate, RateMeter } from './rates.mjs';
-import { initialStatus, parseFrom, Reader } from './reader.mjs';
+import { ALL, initialStatus, parseFrom, parsePartition, Reader } from './reader.mjs';
 import { RecordList } from './record-list.mjs';
 
 const SDK_URL = '/sdk/index.mjs';
@@ -91,14 +92,14 @@ const list = new RecordList({
 }, {
   onSelect: (record) => inspector.inspect(record, reader.session?.partition ?? status.partition),
   onChange: (rows) => (status.rows = rows),
-  where: () => (reader.session ? `${reader.session.topic} / ${reader.session.partition} · ` : ''),
+  where: () => (reader.session ? `${reader.session.topic} / ${partitionName(reader.session.partition)} · ` : ''),
   emptyText: () => {
     const { state } = status;
     const session = reader.session;
     if (state === 'connecting') return 'Connecting…';
     if (state === 'error' || state === 'idle') return 'Nothing to show.';
     if (session && session.received > 0) return 'List cleared. New records appear here.';
-    if (session) return `Waiting for new records on ${session.topic} / ${session.partition}…`;
+    if (session) return `Waiting for new records on ${session.topic} / ${partitionName(session.partition)}…`;
     return 'Nothing to show.';
   },
 }, { maxRows: MAX_ROWS });
@@ -125,9 +126,18 @@ function setAction(slot, button, action) {
   if (action) button.textContent = action.label;
 }
 
+const partitionName = (partition) => (partition === ALL ? 'all partitions' : String(partition));
+const recordCount = (count) => `${fmt(count)} ${count === 1n ? 'record' : 'records'}`;
+
 function partitionLabel({ partition, earliest, latest }) {
-  const count = latest - earliest;
-  return `${partition} · ${fmt(count)} ${count === 1n ? 'record' : 'records'}`;
+  return `${partition} · ${recordCount(latest - earliest)}`;
+}
+
+/** The chooser's "All" entry: the records of every partition. */
+function allLabel() {
+  let count = 0n;
+  for (const { earliest, latest } of reader.conn.partitions) count += latest - earliest;
+  return `All · ${recordCount(count)}`;
 }
 
 function showMode(mode) {
@@ -138,14 +148,21 @@ function showMode(mode) {
   if (mode.kind === 'time') ui.timeInput.value = dateTimeLocalValue(new Date(mode.time));
 }
 
-function setPartitions(partitions, selected) {
+/** all: offer "All" (a gateway that pushes reads a whole topic). */
+function setPartitions(partitions, selected, { all = selected === ALL } = {}) {
   const options = partitions.map((entry) => {
     const option = document.createElement('option');
     option.value = String(entry.partition);
     option.textContent = partitionLabel(entry);
     return option;
   });
-  if (!partitions.some((p) => p.partition === selected)) {
+  if (all) {
+    const option = document.createElement('option');
+    option.value = ALL;
+    option.textContent = partitions.length ? allLabel() : 'All';
+    options.unshift(option);
+  }
+  if (selected !== ALL && !partitions.some((p) => p.partition === selected)) {
     const option = document.createElement('option');
     option.value = String(selected);
     option.textContent = `${selected} · missing`;
@@ -159,7 +176,7 @@ const view = {
   readForm: () => ({
     gateway: ui.gateway.value.trim(),
     topic: ui.topic.value.trim(),
-    partition: Number(ui.partition.value || 0),
+    partition: parsePartition(ui.partition.value || ALL),
   }),
 
   setGatewayInput: (url) => (ui.gateway.value = url),
@@ -235,6 +252,8 @@ const view = {
   updatePartition(entry) {
     const option = [...ui.partition.options].find((o) => o.value === String(entry.partition));
     if (option) option.textContent = partitionLabel(entry);
+    const all = [...ui.partition.options].find((o) => o.value === ALL);
+    if (all) all.textContent = allLabel();
   },
   selectPartition: (partition) => (ui.partition.value = String(partition)),
   showMode,
@@ -315,7 +334,7 @@ ui.timeForm.addEventListener('submit', (event) => {
   reader.seek({ kind: 'time', time: ms });
 });
 
-ui.partition.addEventListener('change', () => reader.choosePartition(Number(ui.partition.value)));
+ui.partition.addEventListener('change', () => reader.choosePartition(parsePartition(ui.partition.value)));
 
 ui.pause.addEventListener('click', () => reader.togglePause());
 
@@ -348,9 +367,9 @@ setInterval(() => reader.refreshLatest(), LATEST_REFRESH_MS);
 const query = new URLSearchParams(location.search);
 ui.gateway.value = query.get('gateway') || `ws://${location.hostname || '127.0.0.1'}:9080/kafka`;
 ui.topic.value = query.get('topic') || 'demo';
-const initialPartition = /^\d+$/.test(query.get('partition') ?? '') ? Number(query.get('partition')) : 0;
+const initialPartition = parsePartition(query.get('partition'));
 setPartitions([], initialPartition);
-ui.partition.firstElementChild.textContent = String(initialPartition);
+ui.partition.firstElementChild.textContent = initialPartition === ALL ? 'All' : String(initialPartition);
 ui.timeInput.value = dateTimeLocalValue(new Date(Date.now() - 5 * 60 * 1000));
 const initialMode = parseFrom(query.get('from'));
 showMode(initialMode ?? { kind: 'recent' });

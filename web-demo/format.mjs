@@ -187,8 +187,9 @@ export function normalizeHeaders(headers) {
   else if (typeof headers === 'object') entries = Object.entries(headers);
   else return [];
   const encoder = new TextEncoder();
+  const decoder = new TextDecoder(); // the SDK's header keys are bytes (UTF-8 by convention)
   return entries.map(([key, value]) => ({
-    key: String(key ?? ''),
+    key: key instanceof Uint8Array ? decoder.decode(key) : String(key ?? ''),
     value: value == null ? null : typeof value === 'string' ? encoder.encode(value) : value instanceof Uint8Array ? value : null,
   }));
 }

@@ -1,5 +1,7 @@
 // The reader: connection, partition discovery and the reading session (connect, subscribe,
-// seek, pause, errors), as a state machine without a DOM. What it decides goes to a `view`
+// seek, pause, errors), as a state machine without a DOM. A read covers one partition, or the
+// whole topic (partition 'all') when the gateway pushes (kpg mode); an APISIX gateway serves
+// one partition at a time. What it decides goes to a `view`
 // (the page, or a test's recorder) and into `status` (window.kpgDemo on the page). Everything it
 // needs from outside comes in: the SDK loader, the "does anything answer there" probe, the
 // rate meter and the clock.
@@ -8,6 +10,8 @@ import { fmt, formatWhen } from './format.mjs';
 export const RECENT_COUNT = 20n; // "Last 20": start this many records before the end of the log
 export const MAX_PARTITIONS = 256; // partition discovery stops here
 export const RECONNECT = { initialDelayMs: 250, maxDelayMs: 4000, jitter: 0.2 };
+export const ALL = 'all'; // the partition of a read over the whole topic
+const DEFAULT_MAX_SUBSCRIPTIONS = 64; // the kpg gateway's default, when hello announces none
 const HISTORY_MODES = new Set(['earliest', 'offset', 'time']);
 
 /** A fresh status object (window.kpgDemo): what tests and the curious read. */
@@ -17,12 +21,14 @@ export function initialStatus() {
     banner: null, // kind of the banner shown, or null
     error: null, // text of the banner shown, or null
     notice: null, // kind of the notice shown, or null
+    mode: null, // kpg (push, headers, error codes) | apisix (the APISIX subset), once connected
     topic: null,
-    partition: null,
+    partition: null, // a number, or 'all' for the whole topic
     partitions: [], // [{partition, earliest, latest}] as decimal strings
     from: null, // how the current read started: recent | earliest | latest | offset | time
     recordsReceived: 0,
-    nextOffset: null, // decimal strings once known
+    nextOffset: null, // decimal strings once known (one-partition reads)
+    nextOffsets: null, // whole-topic reads: {partition: next offset}, decimal strings
     latestOffset: null,
     lag: null,
     rows: 0,
@@ -56,6 +62,11 @@ export function fromParam(mode) {
   }
 }
 
+/** The `partition` query parameter: a partition number, or 'all' (the default) for the whole topic. */
+export function parsePartition(text) {
+  return /^\d+$/.test(text ?? '') ? Number(text) : ALL;
+}
+
 /** The page's query string for a read: readable (':' and '/' need no escaping in a query). */
 export function readQuery(gateway, { topic, partition, mode }) {
   const enc = (v) => encodeURIComponent(v).replace(/%3A/gi, ':').replace(/%2F/gi, '/');
@@ -66,8 +77,13 @@ export function readQuery(gateway, { topic, partition, mode }) {
 }
 
 export const messageOf = (error) => error?.message || String(error);
-const isTopicMissing = (error) => /not found topic/i.test(messageOf(error));
-const isPartitionMissing = (error) => /not found partition/i.test(messageOf(error));
+// kpg gateways say why a call failed in KpgError.serverCode; an APISIX gateway only in words,
+// which are not parsed: its errors show as they are.
+const serverCode = (error) => (error?.code === 'server' ? error.serverCode : undefined);
+const isTopicMissing = (error) => serverCode(error) === 'unknown_topic';
+const isPartitionMissing = (error) => serverCode(error) === 'unknown_partition';
+const isOutOfRange = (error) => serverCode(error) === 'offset_out_of_range';
+const partitionText = (partition) => (partition === ALL ? 'all partitions' : String(partition));
 
 export function hostOf(url) {
   try {
@@ -134,7 +150,7 @@ export async function probePartitions(client, topic, max = MAX_PARTITIONS) {
  * view: {readForm() -> {gateway, topic, partition}, setGatewayInput(url), rememberTopic(topic),
  *   setState(state, label), showBanner(kind, {title, detail, cause, action}), hideBanner(),
  *   showNotice(kind, text, action), hideNotice(), clearRows(), restartList(order),
- *   addRecords(records, {fresh, keepAll}), trimRows(), setPartitions(partitions, selected),
+ *   addRecords(records, {fresh, keepAll}), trimRows(), setPartitions(partitions, selected, {all}),
  *   updatePartition(entry), selectPartition(partition), showMode(mode), setQuery(query),
  *   updateStats({next, latest, lag, received})}; actions are {label, run}.
  * deps: {loadSdk() -> Promise<sdk>, gatewayAnswers(url) -> Promise<boolean>, rate (RateMeter),
@@ -209,19 +225,33 @@ export class Reader {
   updateStats() {
     const s = this.session;
     const { status, conn } = this;
-    const next = s ? s.next : null;
-    const latest = s ? s.latest : null;
+    const parts = s ? [...s.parts.entries()] : [];
+    // One partition: its offsets. The whole topic: the lag summed over partitions (offsets of
+    // different partitions do not add up to an offset).
+    const single = s && s.partition !== ALL ? s.parts.get(s.partition) : null;
+    const next = single ? single.next : null;
+    const latest = single ? single.latest : null;
+    let lag = null;
+    for (const [, p] of parts) {
+      if (p.next === null) continue;
+      lag = (lag ?? 0n) + (p.latest > p.next ? p.latest - p.next : 0n);
+    }
     status.nextOffset = next === null ? null : next.toString();
     status.latestOffset = latest === null ? null : latest.toString();
-    const lag = next === null || latest === null ? null : latest > next ? latest - next : 0n;
+    status.nextOffsets = s && s.partition === ALL
+      ? Object.fromEntries(parts.filter(([, p]) => p.next !== null).map(([n, p]) => [n, p.next.toString()]))
+      : null;
     status.lag = lag === null ? null : lag.toString();
     status.recordsReceived = s ? s.received : 0;
     this.view.updateStats({ next, latest, lag, received: status.recordsReceived });
-    // Keep the partition chooser's record count current for the partition being read.
-    const entry = s && conn.topic === s.topic ? conn.partitions.find((p) => p.partition === s.partition) : null;
-    if (entry && latest > entry.latest) {
-      entry.latest = latest;
-      this.view.updatePartition(entry);
+    // Keep the partition chooser's record counts current for the partitions being read.
+    if (!s || conn.topic !== s.topic) return;
+    for (const [partition, p] of parts) {
+      const entry = conn.partitions.find((e) => e.partition === partition);
+      if (entry && p.latest > entry.latest) {
+        entry.latest = p.latest;
+        this.view.updatePartition(entry);
+      }
     }
   }
 
@@ -297,6 +327,7 @@ export class Reader {
     }
     this.conn.client = client;
     this.conn.url = params.gateway;
+    this.status.mode = client.mode === 'kpg' ? 'kpg' : 'apisix';
     this.wireClient(client);
     await this.openTopic({ topic: params.topic, partition: params.partition, mode: mode ?? this.currentMode() }, gen);
   }
@@ -305,13 +336,25 @@ export class Reader {
     return this.session?.mode ?? { kind: 'recent' };
   }
 
+  /** True when the gateway pushes: whole-topic reads, metadata, headers, error codes. */
+  get pushes() {
+    return this.conn.client?.mode === 'kpg';
+  }
+
+  /** The topic's partitions with their offsets: metadata on kpg, probing on APISIX. */
+  async partitionsOf(client, topic) {
+    if (client.mode !== 'kpg') return probePartitions(client, topic);
+    const [info] = await client.metadata([topic]);
+    return info ? info.partitions.map(({ partition, earliest, latest }) => ({ partition, earliest, latest })) : [];
+  }
+
   async openTopic(spec, gen) {
     const { conn } = this;
     const client = conn.client;
     conn.pending = spec;
     let partitions;
     try {
-      partitions = await probePartitions(client, spec.topic);
+      partitions = await this.partitionsOf(client, spec.topic);
     } catch (error) {
       if (gen !== this.generation) return;
       this.reportError(error, spec);
@@ -323,8 +366,14 @@ export class Reader {
     this.status.partitions = partitions.map((p) => ({
       partition: p.partition, earliest: p.earliest.toString(), latest: p.latest.toString(),
     }));
-    this.view.setPartitions(partitions, spec.partition);
-    if (!partitions.some((p) => p.partition === spec.partition)) {
+    if (spec.partition === ALL && !this.pushes) {
+      // Without push, a read is a list_offset + fetch loop on one partition.
+      spec = { ...spec, partition: partitions[0]?.partition ?? 0, keepNotice: true };
+      this.showNotice('one-partition',
+        `This gateway speaks only the APISIX PubSub subset (no push), so the page reads one partition at a time: partition ${spec.partition}. Pick another in the partition list.`);
+    }
+    this.view.setPartitions(partitions, spec.partition, { all: this.pushes });
+    if (spec.partition !== ALL && !partitions.some((p) => p.partition === spec.partition)) {
       this.setState('error', 'No such partition');
       const last = partitions.length - 1;
       this.showBanner('partition-missing', {
@@ -359,7 +408,7 @@ export class Reader {
       this.stopSession();
       this.setState('error', 'No such partition');
       this.showBanner('partition-missing', {
-        title: `Partition ${spec.partition} of "${spec.topic}" not found`,
+        title: `Partition ${partitionText(spec.partition)} of "${spec.topic}" not found`,
         cause: messageOf(error),
       });
       return;
@@ -411,7 +460,9 @@ export class Reader {
   showReconnecting() {
     const { conn, session } = this;
     const seconds = Math.max(0, Math.round((this.now() - conn.lostAt) / 1000));
-    const where = session ? ` and carries on at offset ${fmt(session.next)}: no record is skipped or shown twice` : '';
+    let where = '';
+    if (session?.partition === ALL) where = ' and carries on where each partition was: no record is skipped or shown twice';
+    else if (session) where = ` and carries on at offset ${fmt(session.parts.get(session.partition).next)}: no record is skipped or shown twice`;
     this.showBanner('reconnecting', {
       title: 'Connection lost — reconnecting…',
       detail: `The gateway at ${hostOf(conn.url)} went away ${seconds < 1 ? 'just now' : `${seconds} s ago`}. The page reconnects by itself${where}.`,
@@ -449,10 +500,12 @@ export class Reader {
     this.session = null;
     if (!s) return;
     s.stopped = true;
-    try {
-      s.sub?.cancel();
-    } catch {
-      // already ended
+    for (const sub of s.subs) {
+      try {
+        sub.cancel();
+      } catch {
+        // already ended
+      }
     }
   }
 
@@ -463,46 +516,54 @@ export class Reader {
     if (!client) return;
     const token = ++this.seekToken;
     const stale = () => gen !== this.generation || token !== this.seekToken || client !== conn.client;
-    const { topic, partition } = spec;
-    let { mode } = spec;
-    let earliest;
-    let latest;
-    let note = null;
+    let plan;
     try {
-      [earliest, latest] = await Promise.all([
-        client.listOffsets(topic, partition, 'earliest'),
-        client.listOffsets(topic, partition, 'latest'),
-      ]);
-      if (stale()) return;
-      if (mode.kind === 'time') {
-        const found = await client.listOffsets(topic, partition, new Date(mode.time));
-        if (stale()) return;
-        if (found < 0n) {
-          const when = formatWhen(mode.time);
-          const s = this.session;
-          const keep = s && s.topic === topic && s.partition === partition && !s.stopped;
-          this.showNotice('no-timestamp',
-            `No record at or after ${when} was found in ${topic} / ${partition}: either every record is older, ` +
-            'or the broker cannot look records up by time. Brokers without timestamp lookup, like the embedded ' +
-            "development broker (librdkafka's mock cluster), always give this answer. " +
-            (keep ? 'The list carries on where it was.' : 'Showing new records from now on instead.'));
-          if (keep) {
-            this.view.showMode(s.mode);
-            return;
-          }
-          mode = { kind: 'latest' };
-          note = 'kept';
-        } else {
-          mode = { ...mode, resolved: found };
-        }
-      }
+      plan = spec.partition === ALL ? await this.planTopic(client, spec) : await this.planPartition(client, spec, stale);
     } catch (error) {
       if (stale()) return;
       this.reportError(error, spec);
       return;
     }
+    if (!plan || stale()) return;
+    this.begin(client, spec, plan);
+  }
+
+  /**
+   * Where a one-partition read starts. A plan is {mode, note, keepNotice, starts: Map partition ->
+   * {start, latest}, subscribe(client) -> subscriptions}; null when the current read carries on.
+   */
+  async planPartition(client, { topic, partition, mode }, stale) {
+    const [earliest, latest] = await Promise.all([
+      client.listOffsets(topic, partition, 'earliest'),
+      client.listOffsets(topic, partition, 'latest'),
+    ]);
+    if (stale()) return null;
+    let keepNotice = false;
+    if (mode.kind === 'time') {
+      const found = await client.listOffsets(topic, partition, new Date(mode.time));
+      if (stale()) return null;
+      if (found < 0n) {
+        const when = formatWhen(mode.time);
+        const s = this.session;
+        const keep = s && s.topic === topic && s.partition === partition && !s.stopped;
+        this.showNotice('no-timestamp',
+          `No record at or after ${when} was found in ${topic} / ${partition}: either every record is older, ` +
+          'or the broker cannot look records up by time. Brokers without timestamp lookup, like the embedded ' +
+          "development broker (librdkafka's mock cluster), always give this answer. " +
+          (keep ? 'The list carries on where it was.' : 'Showing new records from now on instead.'));
+        if (keep) {
+          this.view.showMode(s.mode);
+          return null;
+        }
+        mode = { kind: 'latest' };
+        keepNotice = true;
+      } else {
+        mode = { ...mode, resolved: found };
+      }
+    }
 
     let start;
+    let note = null;
     switch (mode.kind) {
       case 'earliest':
         start = earliest;
@@ -528,25 +589,89 @@ export class Reader {
       default:
         start = latest - RECENT_COUNT > earliest ? latest - RECENT_COUNT : earliest;
     }
+    return {
+      mode, note, keepNotice,
+      starts: new Map([[partition, { start, latest }]]),
+      subscribe: (c) => [c.subscribe(topic, partition, { offset: start })],
+    };
+  }
 
+  /**
+   * Where a whole-topic read starts (kpg mode): every partition from the same position, "Last
+   * 20" being the last 20 of each partition and an offset clamped to each partition's log.
+   */
+  async planTopic(client, { topic, mode }) {
+    const partitions = await this.partitionsOf(client, topic);
+    const starts = new Map();
+    const clamped = [];
+    for (const { partition, earliest, latest } of partitions) {
+      let start;
+      if (mode.kind === 'earliest') start = earliest;
+      else if (mode.kind === 'latest') start = latest;
+      else if (mode.kind === 'time') start = null; // the gateway looks it up
+      else if (mode.kind === 'offset') {
+        start = mode.offset < earliest ? earliest : mode.offset > latest ? latest : mode.offset;
+        if (start !== mode.offset) clamped.push(partition);
+      } else start = latest - RECENT_COUNT > earliest ? latest - RECENT_COUNT : earliest;
+      starts.set(partition, { start, latest });
+    }
+    let note = null;
+    if (mode.kind === 'time') {
+      note = `Each partition is read from its first record at or after ${formatWhen(mode.time)}; a partition without one (or on a broker that cannot look records up by time) starts at its end.`;
+    } else if (clamped.length) {
+      const many = clamped.length > 1;
+      note = `Offset ${fmt(mode.offset)} is outside the log of partition${many ? 's' : ''} ${clamped.join(', ')}: ${many ? 'they start' : 'it starts'} at the nearest end of ${many ? 'their logs' : 'its log'}.`;
+    }
+    const from = { earliest: 'earliest', latest: 'latest', time: { timestamp: mode.time } }[mode.kind];
+    if (from !== undefined) {
+      return { mode, note, starts, subscribe: (c) => [c.subscribeTopic(topic, [], from)] };
+    }
+    // Partitions that start at the same offset share one subscription.
+    const groups = new Map();
+    for (const [partition, { start }] of starts) {
+      if (!groups.has(start)) groups.set(start, []);
+      groups.get(start).push(partition);
+    }
+    const max = client.serverInfo?.limits?.maxSubscriptions || DEFAULT_MAX_SUBSCRIPTIONS;
+    if (groups.size > max) {
+      for (const entry of starts.values()) entry.start = entry.latest;
+      note = `Starting ${partitions.length} partitions at different offsets would take more subscriptions than the gateway allows (${max}): showing new records from now on instead.`;
+      return { mode: { kind: 'latest' }, note, starts, subscribe: (c) => [c.subscribeTopic(topic, [], 'latest')] };
+    }
+    return {
+      mode, note, starts,
+      subscribe: (c) => [...groups].map(([start, group]) => c.subscribeTopic(topic, group, { offset: start })),
+    };
+  }
+
+  /** Starts reading as `plan` says (replacing the current read). */
+  begin(client, { topic, partition, keepNotice: keep }, { mode, note, keepNotice, starts, subscribe }) {
+    const { conn, status } = this;
     this.stopSession();
     this.hideBanner();
-    if (note !== 'kept') this.hideNotice();
-    if (typeof note === 'string' && note !== 'kept') this.showNotice(mode.kind === 'time' ? 'time-found' : 'clamped', note);
+    if (!keep && !keepNotice) this.hideNotice();
+    if (note) this.showNotice(mode.kind === 'time' ? 'time-found' : 'clamped', note);
     this.rate.reset();
-    this.view.restartList(HISTORY_MODES.has(mode.kind) ? 'oldest-first' : 'newest-first');
+    const history = HISTORY_MODES.has(mode.kind);
+    this.view.restartList(history ? 'oldest-first' : 'newest-first');
 
-    const maxRows = BigInt(this.maxRows);
+    const parts = new Map(); // partition -> its position
+    let backlog = 0n;
+    let backlogKnown = true;
+    for (const [p, { start, latest }] of starts) {
+      // next: after the last record shown; expected: after the last the SDK delivered;
+      // liveFrom: records from here on were written after the read started. null: not known yet.
+      parts.set(p, { start, next: start, expected: start, latest, liveFrom: latest });
+      if (start === null) backlogKnown = false;
+      else backlog += latest - start;
+    }
     const s = {
       topic,
       partition,
       mode,
-      start,
-      next: start, // offset after the last record shown
-      expected: start, // offset after the last record the SDK delivered
-      latest,
-      liveFrom: latest, // records from here on were written after the read started
-      holdAt: HISTORY_MODES.has(mode.kind) && latest - start > maxRows ? start + maxRows : null,
+      parts,
+      // Reading history: hold after this many records (so the start of the read stays on screen).
+      holdLeft: history && backlogKnown && backlog > BigInt(this.maxRows) ? this.maxRows : null,
       held: false,
       paused: false,
       received: 0,
@@ -554,11 +679,10 @@ export class Reader {
       gaps: 0,
       buffered: [], // records that arrived while paused
       stopped: false,
-      sub: null,
+      subs: [],
     };
     this.session = s;
     conn.pending = null;
-    const { status } = this;
     status.duplicates = 0;
     status.gaps = 0;
     status.topic = topic;
@@ -570,13 +694,13 @@ export class Reader {
     this.updateStats();
     this.setState(conn.reconnecting ? 'reconnecting' : 'live');
 
-    s.sub = client.subscribe(topic, partition, { offset: start });
-    this.readLoop(s); // runs until the session stops
+    s.subs = subscribe(client);
+    for (const sub of s.subs) this.readLoop(s, sub); // each runs until the session stops
   }
 
-  async readLoop(s) {
+  async readLoop(s, sub) {
     try {
-      for await (const batch of s.sub) {
+      for await (const batch of sub) {
         if (s.stopped) break;
         this.onBatch(s, batch);
       }
@@ -586,25 +710,36 @@ export class Reader {
     }
   }
 
+  /** The position of `record`'s partition in the read. */
+  partOf(s, record) {
+    const partition = record.partition ?? s.partition;
+    let part = s.parts.get(partition);
+    if (!part) {
+      part = { start: null, next: null, expected: null, latest: 0n, liveFrom: 0n };
+      s.parts.set(partition, part);
+    }
+    return part;
+  }
+
   onBatch(s, batch) {
-    // The SDK delivers each record once, in order, without gaps. Should it ever not, the page
-    // shows each record once anyway and counts what it saw (status.duplicates / gaps).
-    let expected = s.expected;
+    // The SDK delivers each record once, in order per partition, without gaps. Should it ever
+    // not, the page shows each record once anyway and counts what it saw (status.duplicates / gaps).
     const records = [];
     for (const r of batch) {
-      if (r.offset < expected) {
+      const part = this.partOf(s, r);
+      const { expected } = part;
+      if (expected !== null && r.offset < expected) {
         s.duplicates++;
         console.warn(`kpg demo: record ${r.offset} delivered again (next expected ${expected})`);
         continue;
       }
-      if (r.offset > expected) {
+      if (expected !== null && r.offset > expected) {
         s.gaps += Number(r.offset - expected);
         console.warn(`kpg demo: offsets ${expected}–${r.offset - 1n} skipped`);
       }
       records.push(r);
-      expected = r.offset + 1n;
+      part.expected = r.offset + 1n;
     }
-    s.expected = expected;
     this.status.duplicates = s.duplicates;
     this.status.gaps = s.gaps;
     if (s.paused) s.buffered.push(...records); // shown on resume: pausing is immediate
@@ -613,22 +748,25 @@ export class Reader {
 
   showBatch(s, records) {
     if (records.length === 0) return;
-    if (s.holdAt !== null) {
-      const cut = records.findIndex((r) => r.offset >= s.holdAt);
-      if (cut >= 0) {
-        s.buffered.push(...records.slice(cut));
-        records = records.slice(0, cut);
-      }
+    if (s.holdLeft !== null && records.length > s.holdLeft) {
+      s.buffered.push(...records.slice(s.holdLeft));
+      records = records.slice(0, s.holdLeft);
     }
     if (records.length > 0) {
-      s.next = records[records.length - 1].offset + 1n;
-      if (s.next > s.latest) s.latest = s.next;
+      let live = 0;
+      for (const r of records) {
+        const part = this.partOf(s, r);
+        part.next = r.offset + 1n;
+        if (part.next > part.latest) part.latest = part.next;
+        if (r.offset >= part.liveFrom) live++;
+      }
       s.received += records.length;
-      this.rate.add(records.filter((r) => r.offset >= s.liveFrom).length);
-      const keepAll = s.holdAt !== null;
+      if (s.holdLeft !== null) s.holdLeft -= records.length;
+      this.rate.add(live);
+      const keepAll = s.holdLeft !== null;
       this.view.addRecords(records, { fresh: records.length <= 20 && s.received > records.length, keepAll });
     }
-    if (s.holdAt !== null && !s.held && s.next >= s.holdAt) this.hold(s);
+    if (s.holdLeft === 0 && !s.held) this.hold(s);
     this.updateStats();
   }
 
@@ -636,11 +774,13 @@ export class Reader {
   hold(s) {
     s.held = true;
     s.paused = true;
-    s.sub.pause();
+    for (const sub of s.subs) sub.pause();
     this.setState(this.conn.reconnecting ? 'reconnecting' : 'paused');
-    const more = s.latest > s.next ? s.latest - s.next : 0n;
+    let more = 0n;
+    for (const p of s.parts.values()) if (p.next !== null && p.latest > p.next) more += p.latest - p.next;
+    const from = s.partition === ALL ? 'across all partitions' : `from offset ${fmt(s.parts.get(s.partition).start)}`;
     this.showNotice('hold',
-      `Paused after ${fmt(s.received)} records from offset ${fmt(s.start)} so they stay on screen; ` +
+      `Paused after ${fmt(s.received)} records ${from} so they stay on screen; ` +
       `${fmt(more)} more to the end of the log. Resuming drops the oldest rows to make room.`,
       { label: 'Keep reading', run: () => this.setPaused(false) });
   }
@@ -650,13 +790,13 @@ export class Reader {
     if (!s || s.paused === paused) return;
     s.paused = paused;
     if (paused) {
-      s.sub.pause();
+      for (const sub of s.subs) sub.pause();
     } else {
-      s.holdAt = null;
+      s.holdLeft = null;
       this.hideNotice('hold');
       const buffered = s.buffered.splice(0);
       if (buffered.length) this.showBatch(s, buffered);
-      s.sub.resume();
+      for (const sub of s.subs) sub.resume();
       this.view.trimRows();
     }
     this.setState(this.conn.reconnecting ? 'reconnecting' : this.runningState());
@@ -664,7 +804,7 @@ export class Reader {
 
   sessionFailed(s, error) {
     if (this.session !== s) return;
-    if (/OFFSET_OUT_OF_RANGE/.test(messageOf(error))) {
+    if (isOutOfRange(error)) {
       this.stopSession();
       this.setState('error');
       this.showBanner('out-of-range', {
@@ -689,11 +829,19 @@ export class Reader {
     if (!s || !client || this.conn.reconnecting || this.refreshing) return;
     this.refreshing = true;
     try {
-      const latest = await client.listOffsets(s.topic, s.partition, 'latest');
-      if (s === this.session && latest > s.latest) {
-        s.latest = latest;
-        this.updateStats();
+      const ends = s.partition === ALL
+        ? await this.partitionsOf(client, s.topic)
+        : [{ partition: s.partition, latest: await client.listOffsets(s.topic, s.partition, 'latest') }];
+      if (s !== this.session) return;
+      let changed = false;
+      for (const { partition, latest } of ends) {
+        const part = s.parts.get(partition);
+        if (part && latest > part.latest) {
+          part.latest = latest;
+          changed = true;
+        }
       }
+      if (changed) this.updateStats();
     } catch (error) {
       // A lost connection shows through ondisconnect; a deleted topic shows here.
       if (s === this.session && isTopicMissing(error)) this.reportError(error, s);

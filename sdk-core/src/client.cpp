@@ -1,7 +1,7 @@
 #include <kpg/sdk/client.h>
 
 #include <algorithm>
-#include <iterator>
+#include <deque>
 #include <limits>
 #include <optional>
 #include <string>
@@ -9,27 +9,39 @@
 
 namespace kpg::sdk {
 
-class Client::PartitionSubscription final
-    : public Subscription,
-      public std::enable_shared_from_this<PartitionSubscription> {
+// One subscription over one or more partitions of a topic. Its progress (next_ per partition)
+// is independent of the connection, so each (re)connect starts it again in whichever mode the
+// gateway offers, from where it stopped.
+//
+// Flow control. Batches received but not delivered wait in held_ (while paused, or while
+// on_records runs). In kpg mode the gateway may push only what was granted: the client keeps
+// granted_ + held_ <= budget(), where the budget is the window (handler form: a batch is granted
+// back when its on_records returned) or, in pull mode, the batches the application asked for.
+class Client::TopicSubscription final : public Subscription,
+                                        public std::enable_shared_from_this<TopicSubscription> {
  public:
-  PartitionSubscription(Client& client, std::string topic, std::int32_t partition, StartAt from,
-                        SubscriptionHandlers handlers)
+  TopicSubscription(Client& client, std::string topic, std::vector<std::int32_t> partitions,
+                    StartAt from, SubscriptionHandlers handlers, SubscribeOptions options,
+                    bool single)
       : client_(&client),
         topic_(std::move(topic)),
-        partition_(partition),
+        partitions_(std::move(partitions)),
         from_(from),
-        handlers_(std::move(handlers)) {}
+        handlers_(std::move(handlers)),
+        options_(options),
+        single_(single) {
+    std::sort(partitions_.begin(), partitions_.end());
+    partitions_.erase(std::unique(partitions_.begin(), partitions_.end()), partitions_.end());
+  }
 
+  /// The connection is open (first time or again): carry on in the mode the gateway offers.
   void start() {
-    if (from_.kind == StartAt::Kind::offset) {
-      next_ = from_.value;
-      return fetch_next();
+    if (!client_ || !active_ || client_->state_ != State::open) return;
+    if (client_->server_info_.has("push")) {
+      start_push();
+    } else {
+      start_fetch();
     }
-    const std::int64_t at = from_.kind == StartAt::Kind::earliest ? kEarliest
-                            : from_.kind == StartAt::Kind::latest ? kLatest
-                                                                  : from_.value;
-    resolve(at);
   }
 
   void pause() override { paused_ = true; }
@@ -37,132 +49,359 @@ class Client::PartitionSubscription final
   void resume() override {
     if (!paused_ || !active_) return;
     paused_ = false;
-    if (!held_.empty()) {
-      auto batch = std::move(held_);
-      held_.clear();
-      deliver(batch);
-    }
-    fetch_next();
+    drain();
+  }
+
+  void request(std::uint32_t batches) override {
+    if (!active_ || !options_.pull) return;
+    demand_ += batches;  // 64 bits: no overflow from 32-bit steps in any realistic lifetime
+    drain();
   }
 
   void cancel() override {
+    if (!active_) return;
     active_ = false;
     handlers_ = {};
     held_.clear();
+    end_push();
   }
 
   bool active() const override { return active_; }
   bool paused() const override { return paused_; }
-  std::int64_t next_offset() const override { return next_; }
+  std::int64_t next_offset() const override {
+    if (!single_) return -1;
+    auto it = next_.find(partitions_.front());
+    return it == next_.end() ? -1 : it->second;
+  }
+  std::map<std::int32_t, std::int64_t> next_offsets() const override { return next_; }
 
-  /// Ends the subscription with `error` (the connection was lost or the client closed).
+  /// Ends the subscription with `error`.
   void stop(const Error& error) {
     if (!active_) return;
     active_ = false;
     auto on_error = std::move(handlers_.on_error);
     handlers_ = {};
     held_.clear();
+    end_push();
     if (on_error) on_error(error);
   }
   void detach() { client_ = nullptr; }
 
-  /// The connection is back: continue where it stopped.
-  void restart() {
-    if (!active_ || in_flight_) return;
-    if (next_ < 0) return start();
-    fetch_next();
-  }
-
  private:
+  enum class Mode { none, push, fetch };
+
+  struct FetchLoop {
+    bool in_flight = false;
+    bool resolving = false;
+    bool idle = false;  // waiting the idle interval after an empty reply
+  };
+
+  // ---- common ---------------------------------------------------------------------------
+
   // A request failed. Losing the connection while the client reconnects is not the end: the
-  // subscription waits and restart() carries on from next_.
+  // subscription waits and start() carries on from next_.
   void failed(const Error& error) {
     if (error.code == ErrorCode::closed && client_ && client_->reconnecting()) return;
     stop(error);
   }
 
-  void resolve(std::int64_t at) {
-    if (!client_) return;
-    client_->list_offsets(topic_, partition_, at,
-                          [weak = weak_from_this(), at](Result<std::int64_t> r) {
+  // Keeps the records of `records` that come after next_ of their partition (never a duplicate
+  // or a step back, whatever the server sends: APISIX #9779) and moves them to held_. Returns an
+  // error when the server sent an offset nothing can follow.
+  std::optional<Error> accept(std::int32_t partition, std::vector<Record>&& records) {
+    std::vector<Record> batch;
+    auto [next, inserted] = next_.try_emplace(partition, -1);
+    for (auto& record : records) {
+      if (record.offset < next->second) continue;
+      if (record.offset == std::numeric_limits<std::int64_t>::max()) {
+        // No offset can follow it, so the subscription cannot go on: the server is broken.
+        if (!batch.empty()) held_.push_back(std::move(batch));
+        return Error{ErrorCode::protocol,
+                     "record offset " + std::to_string(record.offset) + " is out of range"};
+      }
+      next->second = record.offset + 1;
+      record.partition = partition;
+      batch.push_back(std::move(record));
+    }
+    if (!batch.empty()) {
+      held_.push_back(std::move(batch));
+    } else if (inserted) {
+      next_.erase(next);  // still unknown: a resubscribe must not name offset -1
+    }
+    return std::nullopt;
+  }
+
+  // Delivers held batches while allowed, then (unless the subscription is about to end) asks for
+  // more.
+  void drain(bool then_refill = true) {
+    if (draining_) return;  // on_records called back into us: the loop below carries on
+    auto keep_alive = shared_from_this();  // the handler may drop the user's last reference
+    draining_ = true;
+    while (active_ && !paused_ && !held_.empty() && (!options_.pull || demand_ > 0)) {
+      auto batch = std::move(held_.front());
+      held_.pop_front();
+      if (options_.pull) --demand_;
+      if (handlers_.on_records) handlers_.on_records(batch);
+    }
+    draining_ = false;
+    if (then_refill) refill();
+  }
+
+  void refill() {
+    if (!active_ || paused_ || !client_) return;
+    if (mode_ == Mode::push) {
+      grant();
+    } else if (mode_ == Mode::fetch) {
+      for (const auto& [partition, loop] : loops_) fetch_next(partition);
+    }
+  }
+
+  // Batches the client may still have on their way: budget minus held and outstanding.
+  std::uint64_t room(std::uint64_t outstanding) const {
+    const std::uint64_t budget =
+        options_.pull ? demand_ : std::max<std::uint32_t>(options_.window, 1);
+    const std::uint64_t used = outstanding + held_.size();
+    return budget > used ? budget - used : 0;
+  }
+
+  // ---- kpg mode: push with credit -------------------------------------------------------
+
+  std::uint32_t grantable() const {
+    if (paused_ || !active_) return 0;
+    std::uint64_t n = room(granted_);
+    const std::uint32_t max_credit = client_->server_info_.limits.max_credit;
+    if (max_credit > 0)
+      n = std::min<std::uint64_t>(n, max_credit > granted_ ? max_credit - granted_ : 0);
+    return static_cast<std::uint32_t>(
+        std::min<std::uint64_t>(n, std::numeric_limits<std::uint32_t>::max()));
+  }
+
+  void start_push() {
+    if (push_sequence_ != 0) return;  // subscribed, or the answer is on its way
+    mode_ = Mode::push;
+    ProtocolSession::SubscribeRequest req;
+    req.topic = topic_;
+    const bool at_offset = from_.kind == StartAt::Kind::offset;
+    if (at_offset && partitions_.empty() && next_.empty()) {
+      return stop(Error{ErrorCode::protocol,
+                        "a subscription starting at an offset needs named partitions"});
+    }
+    // Partitions with progress resume exactly where they stopped; the others (all of them the
+    // first time) start at from_.
+    for (const auto& [partition, offset] : next_) req.offsets.emplace_back(partition, offset);
+    for (auto p : partitions_) {
+      if (next_.count(p)) continue;
+      if (at_offset) {
+        req.offsets.emplace_back(p, from_.value);
+      } else {
+        req.partitions.push_back(p);
+      }
+    }
+    req.start = from_.kind == StartAt::Kind::earliest
+                    ? ProtocolSession::SubscribeRequest::Start::earliest
+                : from_.kind == StartAt::Kind::timestamp
+                    ? ProtocolSession::SubscribeRequest::Start::timestamp
+                    : ProtocolSession::SubscribeRequest::Start::latest;
+    req.timestamp = from_.kind == StartAt::Kind::timestamp ? from_.value : 0;
+    granted_ = grantable();
+    req.credit = granted_;
+    Client* client = client_;
+    auto out = client->session_.subscribe(
+        req, client->transport_->now_ms() + client->options_.request_timeout_ms,
+        [weak = weak_from_this(), client](Result<ProtocolSession::SubscribeAck> r) {
+          auto self = weak.lock();
+          if (self && self->active_ && self->client_) return self->on_subscribed(std::move(r));
+          // Cancelled (or gone) while the answer was on its way: end it on the gateway too.
+          if (r) client->unsubscribe(r.value().subscription_id);
+        },
+        [weak = weak_from_this()](Result<ProtocolSession::PushedRecords> r) {
+          if (auto self = weak.lock()) self->on_pushed(std::move(r));
+        });
+    push_sequence_ = out.sequence;
+    client->send(std::move(out));
+  }
+
+  void on_subscribed(Result<ProtocolSession::SubscribeAck> result) {
+    if (!result) return push_ended(result.error());
+    subscription_id_ = result.value().subscription_id;
+    for (const auto& [partition, offset] : result.value().start) {
+      next_.try_emplace(partition, offset);
+    }
+    grant();  // the initial credit may have been capped
+  }
+
+  void on_pushed(Result<ProtocolSession::PushedRecords> result) {
+    if (!active_ || !client_) return;
+    if (!result) return push_ended(result.error());
+    if (granted_ == 0) {
+      return stop(Error{ErrorCode::protocol,
+                        "the gateway pushed records of " + topic_ + " beyond the credit granted"});
+    }
+    --granted_;
+    retries_ = 0;
+    auto pushed = std::move(result).value();
+    if (!partitions_.empty() &&
+        !std::binary_search(partitions_.begin(), partitions_.end(), pushed.partition)) {
+      return stop(Error{ErrorCode::protocol, "the gateway pushed records of partition " +
+                                                 std::to_string(pushed.partition) + " of " +
+                                                 topic_ + ", which was not subscribed"});
+    }
+    auto broken = accept(pushed.partition, std::move(pushed.records));
+    drain(!broken);
+    if (broken) stop(*broken);
+  }
+
+  // The gateway ended the subscription (or it could not be made, or the connection is gone).
+  void push_ended(const Error& error) {
+    push_sequence_ = 0;
+    subscription_id_ = 0;
+    granted_ = 0;  // that credit died with the subscription
+    if (!active_ || !client_) return;
+    if (error.code == ErrorCode::server && retryable(error.server_code)) {
+      // Try again later, from the next offsets, with the reconnect backoff.
+      const auto& r = client_->options_.reconnect;
+      std::int64_t delay = std::max<std::int64_t>(r.initial_delay_ms, 1);
+      for (int i = 0; i < retries_ && delay < r.max_delay_ms; ++i) delay *= 2;
+      ++retries_;
+      client_->schedule(std::min(delay, std::max<std::int64_t>(r.max_delay_ms, 1)),
+                        [weak = weak_from_this()] {
+                          if (auto self = weak.lock()) self->start();
+                        });
+      return;
+    }
+    failed(error);
+  }
+
+  void grant() {
+    if (!client_ || subscription_id_ == 0 || client_->state_ != State::open) return;
+    const std::uint32_t n = grantable();
+    if (n == 0) return;
+    granted_ += n;
+    client_->send(client_->session_.credit(subscription_id_, n));
+  }
+
+  // Stops the gateway's pushing for a subscription that ends here.
+  void end_push() {
+    if (!client_ || push_sequence_ == 0) return;
+    client_->session_.end_stream(push_sequence_);
+    push_sequence_ = 0;
+    granted_ = 0;
+    // Not answered yet (subscription_id_ 0): the subscribe's answer sends the unsubscribe.
+    if (subscription_id_ != 0) client_->unsubscribe(std::exchange(subscription_id_, 0));
+  }
+
+  // ---- APISIX mode: list_offset + fetch loops -------------------------------------------
+
+  void start_fetch() {
+    mode_ = Mode::fetch;
+    if (partitions_.empty() && next_.empty()) {
+      return stop(Error{ErrorCode::server,
+                        "the gateway offers only the APISIX PubSub subset, which cannot list the "
+                        "partitions of topic '" +
+                            topic_ + "': name the partitions to subscribe to",
+                        ServerCode::unknown_command});
+    }
+    for (auto p : partitions_) loops_.try_emplace(p);
+    for (const auto& [p, offset] : next_) loops_.try_emplace(p);
+    for (auto& [partition, loop] : loops_) {
+      loop.idle = false;  // the client dropped its scheduled tasks with the connection
+      if (next_.count(partition) || loop.resolving) continue;
+      if (from_.kind == StartAt::Kind::offset) {
+        next_[partition] = from_.value;
+      } else {
+        resolve(partition, from_.kind == StartAt::Kind::earliest ? kEarliest
+                           : from_.kind == StartAt::Kind::latest ? kLatest
+                                                                 : from_.value);
+      }
+    }
+    refill();
+  }
+
+  void resolve(std::int32_t partition, std::int64_t at) {
+    loops_[partition].resolving = true;
+    client_->list_offsets(topic_, partition, at,
+                          [weak = weak_from_this(), partition, at](Result<std::int64_t> r) {
                             auto self = weak.lock();
-                            if (!self || !self->active_) return;
+                            if (!self) return;
+                            self->loops_[partition].resolving = false;
+                            if (!self->active_ || !self->client_) return;
                             if (!r) return self->failed(r.error());
                             if (r.value() < 0 && at >= 0) {
                               // No record that late yet: start at the end of the log.
-                              return self->resolve(kLatest);
+                              return self->resolve(partition, kLatest);
                             }
-                            self->next_ = r.value();
-                            self->fetch_next();
+                            self->next_[partition] = r.value();
+                            self->fetch_next(partition);
                           });
   }
 
-  void fetch_next() {
-    if (!client_ || !active_ || paused_ || in_flight_ || next_ < 0) return;
-    in_flight_ = true;
+  void fetch_next(std::int32_t partition) {
+    if (!client_ || !active_ || paused_ || mode_ != Mode::fetch) return;
+    auto& loop = loops_[partition];
+    auto next = next_.find(partition);
+    if (loop.in_flight || loop.resolving || loop.idle || next == next_.end()) return;
+    // Pull mode: no more fetches under way than batches asked for.
+    if (options_.pull && room(fetches_) == 0) return;
+    loop.in_flight = true;
+    ++fetches_;
     const std::int64_t started = client_->transport_->now_ms();
-    client_->fetch(topic_, partition_, next_,
-                   [weak = weak_from_this(), started](Result<std::vector<Record>> r) {
-                     if (auto self = weak.lock()) self->on_fetched(std::move(r), started);
+    client_->fetch(topic_, partition, next->second,
+                   [weak = weak_from_this(), partition, started](Result<std::vector<Record>> r) {
+                     if (auto self = weak.lock())
+                       self->on_fetched(partition, std::move(r), started);
                    });
   }
 
-  void on_fetched(Result<std::vector<Record>> result, std::int64_t started) {
-    in_flight_ = false;
+  void on_fetched(std::int32_t partition, Result<std::vector<Record>> result,
+                  std::int64_t started) {
+    loops_[partition].in_flight = false;
+    --fetches_;
     if (!active_ || !client_) return;
     if (!result) return failed(result.error());
-    std::vector<Record> batch;
-    std::optional<Error> broken;
-    for (auto& record : std::move(result).value()) {
-      // Never a duplicate or a step back, whatever the server sends (APISIX #9779).
-      if (record.offset < next_) continue;
-      if (record.offset == std::numeric_limits<std::int64_t>::max()) {
-        // No offset can follow it, so the subscription cannot go on: the server is broken.
-        broken = Error{ErrorCode::protocol,
-                       "record offset " + std::to_string(record.offset) + " is out of range"};
-        break;
-      }
-      next_ = record.offset + 1;
-      batch.push_back(std::move(record));
-    }
-    if (broken) {
-      if (!batch.empty() && !paused_) deliver(batch);
+    const std::size_t held_before = held_.size();
+    if (auto broken = accept(partition, std::move(result).value())) {
+      drain(false);
       return stop(*broken);
     }
-    if (batch.empty()) {
+    if (held_.size() == held_before) {
       const std::int64_t elapsed = client_->transport_->now_ms() - started;
       const std::int64_t idle = client_->options_.idle_fetch_interval_ms;
       if (elapsed < idle) {
-        client_->schedule(idle - elapsed, [weak = weak_from_this()] {
-          if (auto self = weak.lock()) self->fetch_next();
+        loops_[partition].idle = true;
+        client_->schedule(idle - elapsed, [weak = weak_from_this(), partition] {
+          auto self = weak.lock();
+          if (!self) return;
+          self->loops_[partition].idle = false;
+          self->fetch_next(partition);
         });
         return;
       }
-    } else if (paused_) {
-      held_.insert(held_.end(), std::make_move_iterator(batch.begin()),
-                   std::make_move_iterator(batch.end()));
-      return;
-    } else {
-      deliver(batch);
     }
-    fetch_next();
-  }
-
-  void deliver(const std::vector<Record>& batch) {
-    auto keep_alive = shared_from_this();  // the handler may drop the user's last reference
-    if (handlers_.on_records) handlers_.on_records(batch);
+    drain();  // also fetches again
   }
 
   Client* client_;
   std::string topic_;
-  std::int32_t partition_;
+  std::vector<std::int32_t> partitions_;  // sorted; empty = every partition (kpg mode)
   StartAt from_;
   SubscriptionHandlers handlers_;
-  std::int64_t next_ = -1;
+  SubscribeOptions options_;
+  bool single_;
+  std::map<std::int32_t, std::int64_t> next_;  // next offset to receive, per partition
+  std::deque<std::vector<Record>> held_;
+  Mode mode_ = Mode::none;
   bool active_ = true;
   bool paused_ = false;
-  bool in_flight_ = false;
-  std::vector<Record> held_;
+  bool draining_ = false;
+  std::uint64_t demand_ = 0;  // pull mode: batches asked for and not delivered yet
+  // kpg mode
+  std::int64_t push_sequence_ = 0;  // the subscribe's sequence while it is (being) made
+  std::int64_t subscription_id_ = 0;
+  std::uint64_t granted_ = 0;  // credit not yet used by a frame
+  int retries_ = 0;
+  // APISIX mode
+  std::map<std::int32_t, FetchLoop> loops_;
+  std::uint64_t fetches_ = 0;  // under way
 };
 
 Client::Client(std::unique_ptr<Transport> transport, ClientOptions options)
@@ -174,9 +413,22 @@ Client::~Client() {
 }
 
 std::shared_ptr<Subscription> Client::subscribe(const std::string& topic, std::int32_t partition,
-                                                StartAt from, SubscriptionHandlers handlers) {
-  auto sub =
-      std::make_shared<PartitionSubscription>(*this, topic, partition, from, std::move(handlers));
+                                                StartAt from, SubscriptionHandlers handlers,
+                                                SubscribeOptions options) {
+  return add_subscription(
+      std::make_shared<TopicSubscription>(*this, topic, std::vector<std::int32_t>{partition}, from,
+                                          std::move(handlers), options, true));
+}
+
+std::shared_ptr<Subscription> Client::subscribe_topic(const std::string& topic,
+                                                      std::vector<std::int32_t> partitions,
+                                                      StartAt from, SubscriptionHandlers handlers,
+                                                      SubscribeOptions options) {
+  return add_subscription(std::make_shared<TopicSubscription>(
+      *this, topic, std::move(partitions), from, std::move(handlers), options, false));
+}
+
+std::shared_ptr<Subscription> Client::add_subscription(std::shared_ptr<TopicSubscription> sub) {
   // The client keeps running subscriptions alive; forget those that ended.
   std::erase_if(subscriptions_, [](const auto& running) { return !running->active(); });
   subscriptions_.push_back(sub);
@@ -209,7 +461,7 @@ void Client::run_due_tasks() {
 
 void Client::resume_subscriptions() {
   auto subscriptions = subscriptions_;
-  for (auto& sub : subscriptions) sub->restart();
+  for (auto& sub : subscriptions) sub->start();
 }
 
 void Client::stop_subscriptions(const Error& error) {
@@ -231,6 +483,7 @@ void Client::connect(const std::string& url, ConnectHandler handler) {
 }
 
 void Client::open_transport() {
+  ++generation_;
   transport_->set_timer(options_.connect_timeout_ms, [this] { on_open_timeout(); });
   transport_->open(url_, Transport::Handlers{
                              [this] { on_opened(); },
@@ -260,6 +513,34 @@ void Client::on_open_timeout() {
 
 void Client::on_opened() {
   transport_->set_timer(-1, nullptr);
+  if (state_ != State::connecting && state_ != State::reconnecting) return;
+  // Negotiate before anything else: what the gateway offers decides how subscriptions run.
+  server_info_ = {};
+  negotiating_ = true;
+  send(session_.hello(
+      options_.client_name.empty() ? "kpg-sdk/" KPG_SDK_VERSION : options_.client_name,
+      transport_->now_ms() + options_.hello_timeout_ms,
+      [this, generation = generation_](Result<ServerInfo> r) {
+        on_hello(generation, std::move(r));
+      }));
+}
+
+void Client::on_hello(std::uint64_t generation, Result<ServerInfo> result) {
+  if (generation != generation_ || (state_ != State::connecting && state_ != State::reconnecting)) {
+    return;  // a reply to an earlier connection, or the client was closed meanwhile
+  }
+  if (!result && result.error().code == ErrorCode::closed) {
+    return;  // the connection ended: on_transport_closed / close() take care of it
+  }
+  negotiating_ = false;
+  if (result) server_info_ = std::move(result).value();
+  // Otherwise APISIX mode (server_info_ stays empty): APISIX answers "unknown command"; a kpg
+  // gateway older than hello does not answer at all (hello_timeout_ms), and the APISIX subset
+  // is what it serves. Nothing is lost: it is what this client did before hello existed.
+  on_established();
+}
+
+void Client::on_established() {
   if (state_ == State::connecting) {
     state_ = State::open;
     if (auto h = std::exchange(on_connect_, nullptr)) h(Connected{});
@@ -271,15 +552,22 @@ void Client::on_opened() {
   }
 }
 
-void Client::on_transport_closed(Error error) {
-  transport_->set_timer(-1, nullptr);
+// Opening (or negotiating on) a new connection failed.
+void Client::fail_attempt(const Error& error) {
   if (state_ == State::connecting) {
     state_ = State::closed;
-    if (auto h = std::exchange(on_connect_, nullptr)) h(std::move(error));
-    return;
-  }
-  if (state_ == State::reconnecting) {  // an attempt failed
+    if (auto h = std::exchange(on_connect_, nullptr)) h(error);
+  } else if (state_ == State::reconnecting) {
     schedule_reconnect(error);
+  }
+}
+
+void Client::on_transport_closed(Error error) {
+  transport_->set_timer(-1, nullptr);
+  negotiating_ = false;
+  if (state_ == State::connecting || state_ == State::reconnecting) {  // an attempt failed
+    session_.fail_all(Error{ErrorCode::closed, "connection lost: " + error.message});  // hello
+    fail_attempt(error);
     return;
   }
   if (state_ != State::open) return;
@@ -364,6 +652,27 @@ void Client::fetch(const std::string& topic, std::int32_t partition, std::int64_
                       std::move(handler)));
 }
 
+void Client::metadata(std::vector<std::string> topics, ProtocolSession::MetadataHandler handler) {
+  if (reject_if_not_open(handler)) return;
+  if (!server_info_.has("metadata")) {
+    handler(Error{ErrorCode::server,
+                  server_info_.kpg()
+                      ? "the gateway does not offer metadata (not among its hello features)"
+                      : "the gateway does not offer metadata: it speaks only the APISIX PubSub "
+                        "subset (list_offset, fetch), so name topics and partitions explicitly",
+                  ServerCode::unknown_command});
+    return;
+  }
+  send(session_.metadata(topics, transport_->now_ms() + options_.request_timeout_ms,
+                         std::move(handler)));
+}
+
+void Client::unsubscribe(std::int64_t subscription_id) {
+  if (state_ != State::open) return;  // no connection, no subscription on it
+  send(session_.unsubscribe(subscription_id, transport_->now_ms() + options_.request_timeout_ms,
+                            nullptr));
+}
+
 void Client::send(ProtocolSession::Outgoing outgoing) {
   transport_->send(std::move(outgoing.frame));
   arm_timer();
@@ -382,7 +691,8 @@ void Client::arm_timer() {
   transport_->set_timer(delay > 0 ? delay : 0, [this] {
     session_.expire(transport_->now_ms());
     run_due_tasks();
-    arm_timer();
+    // A failed hello may have armed the reconnect timer instead: leave that one alone.
+    if (state_ == State::open || negotiating_) arm_timer();
   });
 }
 
@@ -393,6 +703,7 @@ void Client::close() {
   }
   const bool was_connecting = state_ == State::connecting;
   state_ = State::closed;
+  negotiating_ = false;
   transport_->set_timer(-1, nullptr);
   transport_->close();  // also stops a reconnect attempt under way
   if (was_connecting) {

@@ -19,6 +19,24 @@ const char* to_string(ErrorCode code) noexcept {
   return "unknown";
 }
 
+const char* to_string(ServerCode code) noexcept {
+  switch (code) {
+    case ServerCode::unspecified: return "unspecified";
+    case ServerCode::unknown_command: return "unknown_command";
+    case ServerCode::bad_request: return "bad_request";
+    case ServerCode::unknown_topic: return "unknown_topic";
+    case ServerCode::unknown_partition: return "unknown_partition";
+    case ServerCode::offset_out_of_range: return "offset_out_of_range";
+    case ServerCode::unavailable: return "unavailable";
+    case ServerCode::rejected: return "rejected";
+    case ServerCode::overloaded: return "overloaded";
+    case ServerCode::unknown_subscription: return "unknown_subscription";
+    case ServerCode::limit_exceeded: return "limit_exceeded";
+    case ServerCode::internal: return "internal";
+  }
+  return "unknown";
+}
+
 namespace {
 
 std::string serialize(const pubsub::PubSubReq& req) {
@@ -30,6 +48,27 @@ std::string serialize(const pubsub::PubSubReq& req) {
 template <class Handler, class T>
 void complete(Handler& handler, T&& value) {
   if (handler) handler(std::forward<T>(value));
+}
+
+Error server_error(const pubsub::ErrorResp& e) {
+  return Error{ErrorCode::server, e.message(), static_cast<ServerCode>(e.code())};
+}
+
+// Moves the messages out of a decoded reply (fetch or push) into Records of `partition`.
+std::vector<Record> take_records(google::protobuf::RepeatedPtrField<pubsub::KafkaMessage>* messages,
+                                 std::int32_t partition) {
+  std::vector<Record> records;
+  records.reserve(static_cast<std::size_t>(messages->size()));
+  for (auto& m : *messages) {
+    Record r{m.offset(), m.timestamp(), std::move(*m.mutable_key()), std::move(*m.mutable_value()),
+             {},         partition};
+    r.headers.reserve(static_cast<std::size_t>(m.headers_size()));
+    for (auto& h : *m.mutable_headers()) {
+      r.headers.push_back(Header{std::move(*h.mutable_key()), std::move(*h.mutable_value())});
+    }
+    records.push_back(std::move(r));
+  }
+  return records;
 }
 
 }  // namespace
@@ -71,6 +110,69 @@ ProtocolSession::Outgoing ProtocolSession::fetch(std::string_view topic, std::in
   cmd->set_topic(std::string(topic));
   cmd->set_partition(partition);
   cmd->set_offset(offset);
+  const auto seq = register_request({deadline_ms, std::move(handler), nullptr, partition});
+  req.set_sequence(seq);
+  return {seq, serialize(req)};
+}
+
+ProtocolSession::Outgoing ProtocolSession::hello(std::string client, std::int64_t deadline_ms,
+                                                 HelloHandler handler) {
+  pubsub::PubSubReq req;
+  auto* cmd = req.mutable_cmd_hello();
+  cmd->set_protocol_version(kProtocolVersion);
+  cmd->set_client(std::move(client));
+  const auto seq = register_request({deadline_ms, std::move(handler)});
+  req.set_sequence(seq);
+  return {seq, serialize(req)};
+}
+
+ProtocolSession::Outgoing ProtocolSession::metadata(const std::vector<std::string>& topics,
+                                                    std::int64_t deadline_ms,
+                                                    MetadataHandler handler) {
+  pubsub::PubSubReq req;
+  auto* cmd = req.mutable_cmd_kafka_metadata();
+  for (const auto& t : topics) cmd->add_topics(t);
+  const auto seq = register_request({deadline_ms, std::move(handler)});
+  req.set_sequence(seq);
+  return {seq, serialize(req)};
+}
+
+ProtocolSession::Outgoing ProtocolSession::subscribe(const SubscribeRequest& request,
+                                                     std::int64_t deadline_ms,
+                                                     SubscribeHandler acked, PushHandler pushed) {
+  pubsub::PubSubReq req;
+  auto* cmd = req.mutable_cmd_kafka_subscribe();
+  cmd->set_topic(request.topic);
+  for (auto p : request.partitions) cmd->add_partitions(p);
+  cmd->set_start(static_cast<pubsub::CmdKafkaSubscribe::Start>(request.start));
+  cmd->set_timestamp(request.timestamp);
+  for (const auto& [partition, offset] : request.offsets) {
+    auto* o = cmd->add_offsets();
+    o->set_partition(partition);
+    o->set_offset(offset);
+  }
+  cmd->set_credit(request.credit);
+  const auto seq = register_request({deadline_ms, std::move(acked), std::move(pushed)});
+  req.set_sequence(seq);
+  return {seq, serialize(req)};
+}
+
+ProtocolSession::Outgoing ProtocolSession::credit(std::int64_t subscription_id,
+                                                  std::uint32_t credit) {
+  pubsub::PubSubReq req;
+  auto* cmd = req.mutable_cmd_credit();
+  cmd->set_subscription_id(subscription_id);
+  cmd->set_credit(credit);
+  const auto seq = next_sequence_++;
+  req.set_sequence(seq);
+  return {seq, serialize(req)};
+}
+
+ProtocolSession::Outgoing ProtocolSession::unsubscribe(std::int64_t subscription_id,
+                                                       std::int64_t deadline_ms,
+                                                       UnsubscribeHandler handler) {
+  pubsub::PubSubReq req;
+  req.mutable_cmd_unsubscribe()->set_subscription_id(subscription_id);
   const auto seq = register_request({deadline_ms, std::move(handler)});
   req.set_sequence(seq);
   return {seq, serialize(req)};
@@ -84,17 +186,37 @@ ProtocolSession::FrameStatus ProtocolSession::on_frame(std::string_view frame) {
   }
   auto it = pending_.find(resp.sequence());
   if (it == pending_.end()) {
+    if (auto stream = streams_.find(resp.sequence()); stream != streams_.end()) {
+      if (resp.has_kafka_records()) {
+        auto* r = resp.mutable_kafka_records();
+        PushedRecords pushed{r->subscription_id(), r->partition(), r->high_watermark(),
+                             take_records(r->mutable_messages(), r->partition())};
+        // Copied: the handler may end its own stream (end_stream) while it runs.
+        auto handler = stream->second;
+        complete(handler, std::move(pushed));
+        return FrameStatus::paired;
+      }
+      // Anything else on a subscription's sequence ends it: an error_resp by the protocol,
+      // another reply kind because the gateway is broken.
+      auto handler = std::move(stream->second);
+      streams_.erase(stream);
+      complete(handler, resp.has_error_resp()
+                            ? server_error(resp.error_resp())
+                            : Error{ErrorCode::protocol, "expected kafka_records"});
+      return FrameStatus::paired;
+    }
     if (resp.has_error_resp()) last_unpaired_error_ = resp.error_resp().message();
     return FrameStatus::unpaired;
   }
+  const std::int64_t sequence = it->first;
   Pending pending = std::move(it->second);
   pending_.erase(it);
 
   std::visit(
-      [&resp](auto& handler) {
+      [&](auto& handler) {
         using H = std::decay_t<decltype(handler)>;
         if (resp.has_error_resp()) {
-          complete(handler, Error{ErrorCode::server, resp.error_resp().message()});
+          complete(handler, server_error(resp.error_resp()));
           return;
         }
         if constexpr (std::is_same_v<H, PingHandler>) {
@@ -109,19 +231,59 @@ ProtocolSession::FrameStatus ProtocolSession::on_frame(std::string_view frame) {
             return;
           }
           complete(handler, std::int64_t{resp.kafka_list_offset_resp().offset()});
-        } else {
+        } else if constexpr (std::is_same_v<H, FetchHandler>) {
           if (!resp.has_kafka_fetch_resp()) {
             complete(handler, Error{ErrorCode::protocol, "expected kafka_fetch_resp"});
             return;
           }
-          std::vector<Record> records;
-          auto* messages = resp.mutable_kafka_fetch_resp()->mutable_messages();
-          records.reserve(static_cast<std::size_t>(messages->size()));
-          for (auto& m : *messages) {
-            records.push_back(Record{m.offset(), m.timestamp(), std::move(*m.mutable_key()),
-                                     std::move(*m.mutable_value())});
+          complete(handler, take_records(resp.mutable_kafka_fetch_resp()->mutable_messages(),
+                                         pending.partition));
+        } else if constexpr (std::is_same_v<H, HelloHandler>) {
+          if (!resp.has_hello_resp()) {
+            complete(handler, Error{ErrorCode::protocol, "expected hello_resp"});
+            return;
           }
-          complete(handler, std::move(records));
+          auto* h = resp.mutable_hello_resp();
+          ServerInfo info;
+          info.protocol_version = h->protocol_version();
+          for (auto& f : *h->mutable_features()) info.features.push_back(std::move(f));
+          const auto& l = h->limits();
+          info.limits = {l.max_frame_bytes(),   l.max_batch_bytes(), l.max_inflight_requests(),
+                         l.max_subscriptions(), l.max_credit(),      l.max_metadata_partitions()};
+          info.server = std::move(*h->mutable_server());
+          complete(handler, std::move(info));
+        } else if constexpr (std::is_same_v<H, MetadataHandler>) {
+          if (!resp.has_kafka_metadata_resp()) {
+            complete(handler, Error{ErrorCode::protocol, "expected kafka_metadata_resp"});
+            return;
+          }
+          std::vector<TopicInfo> topics;
+          for (auto& t : *resp.mutable_kafka_metadata_resp()->mutable_topics()) {
+            TopicInfo topic{std::move(*t.mutable_name()), {}};
+            for (const auto& p : t.partitions()) {
+              topic.partitions.push_back({p.partition(), p.earliest(), p.latest()});
+            }
+            topics.push_back(std::move(topic));
+          }
+          complete(handler, std::move(topics));
+        } else if constexpr (std::is_same_v<H, SubscribeHandler>) {
+          if (!resp.has_kafka_subscribe_resp()) {
+            complete(handler, Error{ErrorCode::protocol, "expected kafka_subscribe_resp"});
+            return;
+          }
+          const auto& r = resp.kafka_subscribe_resp();
+          SubscribeAck ack{r.subscription_id(), {}};
+          for (const auto& s : r.start()) ack.start.emplace_back(s.partition(), s.offset());
+          // The stream exists before the handler runs: it may end it (cancel) right away.
+          if (pending.pushed) streams_.emplace(sequence, std::move(pending.pushed));
+          complete(handler, std::move(ack));
+        } else {
+          static_assert(std::is_same_v<H, UnsubscribeHandler>);
+          if (!resp.has_unsubscribe_resp()) {
+            complete(handler, Error{ErrorCode::protocol, "expected unsubscribe_resp"});
+            return;
+          }
+          complete(handler, Unsubscribed{resp.unsubscribe_resp().subscription_id()});
         }
       },
       pending.handler);
@@ -159,9 +321,12 @@ std::int64_t ProtocolSession::next_deadline() const noexcept {
 void ProtocolSession::fail_all(const Error& error) {
   auto failed = std::move(pending_);
   pending_.clear();
+  auto streams = std::move(streams_);
+  streams_.clear();
   for (auto& [seq, p] : failed) {
     std::visit([&error](auto& h) { complete(h, error); }, p.handler);
   }
+  for (auto& [seq, handler] : streams) complete(handler, error);
 }
 
 }  // namespace kpg::sdk

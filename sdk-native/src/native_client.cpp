@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <future>
+#include <mutex>
 #include <thread>
 
 namespace kpg::sdk {
@@ -25,10 +26,24 @@ struct NativeClient::OwnedLoop {
 struct NativeClient::Impl {
   Impl(asio::io_context& io, ClientOptions options, TlsOptions tls)
       : strand(asio::make_strand(io)),
-        client(make_beast_transport(strand, std::move(tls)), options) {}
+        client(make_beast_transport(strand, std::move(tls)), options) {
+    client.on_reconnect([this] {
+      publish_server_info();
+      if (on_reconnect) on_reconnect();
+    });
+  }
+
+  // On the strand: the copy that server_info() reads from any thread.
+  void publish_server_info() {
+    std::lock_guard lock(info_mutex);
+    info = client.server_info();
+  }
 
   asio::strand<asio::io_context::executor_type> strand;
   Client client;
+  std::function<void()> on_reconnect;  // the user's; strand only
+  mutable std::mutex info_mutex;
+  ServerInfo info;
 };
 
 NativeClient::NativeClient(ClientOptions options, TlsOptions tls)
@@ -67,7 +82,10 @@ NativeClient::~NativeClient() {
 
 void NativeClient::async_connect(const std::string& url, Client::ConnectHandler handler) {
   asio::post(impl_->strand, [impl = impl_, url, handler = std::move(handler)]() mutable {
-    impl->client.connect(url, std::move(handler));
+    impl->client.connect(url, [impl, handler = std::move(handler)](Result<Connected> r) {
+      impl->publish_server_info();
+      if (handler) handler(std::move(r));
+    });
   });
 }
 
@@ -102,7 +120,7 @@ void NativeClient::on_disconnect(Client::DisconnectHandler handler) {
 
 void NativeClient::on_reconnect(std::function<void()> handler) {
   asio::post(impl_->strand, [impl = impl_, handler = std::move(handler)]() mutable {
-    impl->client.on_reconnect(std::move(handler));
+    impl->on_reconnect = std::move(handler);
   });
 }
 
@@ -112,12 +130,31 @@ void NativeClient::on_close(Client::DisconnectHandler handler) {
   });
 }
 
+void NativeClient::async_metadata(std::vector<std::string> topics,
+                                  ProtocolSession::MetadataHandler handler) {
+  asio::post(impl_->strand,
+             [impl = impl_, topics = std::move(topics), handler = std::move(handler)]() mutable {
+               impl->client.metadata(std::move(topics), std::move(handler));
+             });
+}
+
+ServerInfo NativeClient::server_info() const {
+  std::lock_guard lock(impl_->info_mutex);
+  return impl_->info;
+}
+
 namespace {
+
+// What the application has been given, per partition, readable from any thread.
+struct DeliveredOffsets {
+  mutable std::mutex mutex;
+  std::map<std::int32_t, std::int64_t> next;
+};
 
 class StrandSubscription final : public NativeSubscription {
  public:
-  explicit StrandSubscription(asio::strand<asio::io_context::executor_type> strand)
-      : strand_(std::move(strand)) {}
+  StrandSubscription(asio::strand<asio::io_context::executor_type> strand, bool single)
+      : strand_(std::move(strand)), single_(single) {}
 
   void pause() override {
     paused_->store(true);
@@ -131,6 +168,11 @@ class StrandSubscription final : public NativeSubscription {
       if (*inner) (*inner)->resume();
     });
   }
+  void request(std::uint32_t batches) override {
+    asio::post(strand_, [inner = inner_, batches] {
+      if (*inner) (*inner)->request(batches);
+    });
+  }
   void cancel() override {
     active_->store(false);
     asio::post(strand_, [inner = inner_] {
@@ -139,45 +181,81 @@ class StrandSubscription final : public NativeSubscription {
   }
   bool active() const override { return active_->load(); }
   bool paused() const override { return paused_->load(); }
-  std::int64_t next_offset() const override { return next_->load(); }
+  std::int64_t next_offset() const override {
+    std::lock_guard lock(delivered_->mutex);
+    return single_ && !delivered_->next.empty() ? delivered_->next.begin()->second : -1;
+  }
+  std::map<std::int32_t, std::int64_t> next_offsets() const override {
+    std::lock_guard lock(delivered_->mutex);
+    return delivered_->next;
+  }
 
   // Set on the strand before any control call posted after subscribe() runs.
   std::shared_ptr<std::shared_ptr<Subscription>> inner_ =
       std::make_shared<std::shared_ptr<Subscription>>();
   std::shared_ptr<std::atomic<bool>> active_ = std::make_shared<std::atomic<bool>>(true);
   std::shared_ptr<std::atomic<bool>> paused_ = std::make_shared<std::atomic<bool>>(false);
-  std::shared_ptr<std::atomic<std::int64_t>> next_ =
-      std::make_shared<std::atomic<std::int64_t>>(-1);
+  std::shared_ptr<DeliveredOffsets> delivered_ = std::make_shared<DeliveredOffsets>();
 
  private:
   asio::strand<asio::io_context::executor_type> strand_;
+  bool single_;
 };
+
+}  // namespace
+
+namespace {
+
+// Starts `subscribe` on the strand with handlers that keep the handle's view up to date.
+template <class Subscribe>
+std::shared_ptr<NativeSubscription> start_subscription(
+    const asio::strand<asio::io_context::executor_type>& strand, bool single,
+    SubscriptionHandlers handlers, Subscribe subscribe) {
+  auto handle = std::make_shared<StrandSubscription>(strand, single);
+  asio::post(strand, [handlers = std::move(handlers), subscribe = std::move(subscribe),
+                      inner = handle->inner_, active = handle->active_,
+                      delivered = handle->delivered_]() mutable {
+    SubscriptionHandlers wrapped{
+        [on_records = std::move(handlers.on_records), delivered,
+         active](const std::vector<Record>& batch) {
+          if (!active->load()) return;  // cancel() was called (from any thread): deliver no more
+          {
+            std::lock_guard lock(delivered->mutex);
+            delivered->next[batch.back().partition] = batch.back().offset + 1;
+          }
+          if (on_records) on_records(batch);
+        },
+        [on_error = std::move(handlers.on_error), active](const Error& error) {
+          active->store(false);
+          if (on_error) on_error(error);
+        }};
+    if (!active->load()) return;  // cancelled before it started
+    *inner = subscribe(std::move(wrapped));
+  });
+  return handle;
+}
 
 }  // namespace
 
 std::shared_ptr<NativeSubscription> NativeClient::subscribe(const std::string& topic,
                                                             std::int32_t partition, StartAt from,
-                                                            SubscriptionHandlers handlers) {
-  auto handle = std::make_shared<StrandSubscription>(impl_->strand);
-  asio::post(impl_->strand,
-             [impl = impl_, topic, partition, from, handlers = std::move(handlers),
-              inner = handle->inner_, active = handle->active_, next = handle->next_]() mutable {
-               SubscriptionHandlers wrapped{
-                   [on_records = std::move(handlers.on_records), next,
-                    active](const std::vector<Record>& batch) {
-                     if (!active->load())
-                       return;  // cancel() was called (from any thread): deliver no more
-                     next->store(batch.back().offset + 1);
-                     if (on_records) on_records(batch);
-                   },
-                   [on_error = std::move(handlers.on_error), active](const Error& error) {
-                     active->store(false);
-                     if (on_error) on_error(error);
-                   }};
-               if (!active->load()) return;  // cancelled before it started
-               *inner = impl->client.subscribe(topic, partition, from, std::move(wrapped));
-             });
-  return handle;
+                                                            SubscriptionHandlers handlers,
+                                                            SubscribeOptions options) {
+  return start_subscription(impl_->strand, true, std::move(handlers),
+                            [impl = impl_, topic, partition, from, options](auto wrapped) {
+                              return impl->client.subscribe(topic, partition, from,
+                                                            std::move(wrapped), options);
+                            });
+}
+
+std::shared_ptr<NativeSubscription> NativeClient::subscribe_topic(
+    const std::string& topic, std::vector<std::int32_t> partitions, StartAt from,
+    SubscriptionHandlers handlers, SubscribeOptions options) {
+  return start_subscription(
+      impl_->strand, false, std::move(handlers),
+      [impl = impl_, topic, partitions = std::move(partitions), from, options](auto wrapped) {
+        return impl->client.subscribe_topic(topic, partitions, from, std::move(wrapped), options);
+      });
 }
 
 void NativeClient::close() {
@@ -206,6 +284,11 @@ Result<std::string> NativeClient::ping(std::string state) {
 Result<std::int64_t> NativeClient::list_offsets(const std::string& topic, std::int32_t partition,
                                                 std::int64_t at) {
   return wait_for<std::int64_t>([&](auto done) { async_list_offsets(topic, partition, at, done); });
+}
+
+Result<std::vector<TopicInfo>> NativeClient::metadata(std::vector<std::string> topics) {
+  return wait_for<std::vector<TopicInfo>>(
+      [&](auto done) { async_metadata(std::move(topics), done); });
 }
 
 Result<std::vector<Record>> NativeClient::fetch(const std::string& topic, std::int32_t partition,

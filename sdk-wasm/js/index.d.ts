@@ -1,9 +1,37 @@
 /** Why a call failed. */
 export type KpgErrorCode = 'transport' | 'timeout' | 'closed' | 'server' | 'protocol';
 
+/**
+ * The gateway's reason for a 'server' error (kpg gateways, after hello). 'unspecified' from an
+ * APISIX gateway and for other errors; 'unknown' for a code newer than this SDK.
+ * 'unavailable' and 'overloaded' mean "try again later" (subscriptions do so by themselves).
+ */
+export type KpgServerCode =
+  | 'unspecified'
+  | 'unknown_command'
+  | 'bad_request'
+  | 'unknown_topic'
+  | 'unknown_partition'
+  | 'offset_out_of_range'
+  | 'unavailable'
+  | 'rejected'
+  | 'overloaded'
+  | 'unknown_subscription'
+  | 'limit_exceeded'
+  | 'internal'
+  | 'unknown';
+
 export class KpgError extends Error {
   readonly name: 'KpgError';
   readonly code: KpgErrorCode;
+  /** With code 'server': the gateway's reason. Use it, never the message text. */
+  readonly serverCode: KpgServerCode;
+}
+
+/** A Kafka record header (keys are UTF-8 by Kafka convention; both are raw bytes). */
+export interface KafkaHeader {
+  key: Uint8Array;
+  value: Uint8Array;
 }
 
 /** A Kafka record. Offsets and timestamps are bigint: no precision loss past 2^53. */
@@ -13,6 +41,44 @@ export interface KafkaRecord {
   timestamp: bigint;
   key: Uint8Array;
   value: Uint8Array;
+  /** The partition the record belongs to. */
+  partition: number;
+  /** Record headers; always empty from an APISIX gateway. */
+  headers: KafkaHeader[];
+}
+
+/** The gateway's limits (0 = not announced). */
+export interface ServerLimits {
+  maxFrameBytes: number;
+  maxBatchBytes: number;
+  maxInflightRequests: number;
+  maxSubscriptions: number;
+  maxCredit: number;
+  maxMetadataPartitions: number;
+}
+
+/** What hello negotiated; protocolVersion 0 and no features on an APISIX gateway. */
+export interface ServerInfo {
+  protocolVersion: number;
+  /** 'push', 'metadata', 'headers', 'error_codes' */
+  features: string[];
+  limits: ServerLimits;
+  /** e.g. 'kpg-gateway/0.2.0'; empty on APISIX. */
+  server: string;
+}
+
+export interface PartitionInfo {
+  partition: number;
+  /** First offset still in the log. */
+  earliest: bigint;
+  /** Offset the next record written gets (high watermark). */
+  latest: bigint;
+}
+
+export interface TopicInfo {
+  name: string;
+  /** Ascending by partition. */
+  partitions: PartitionInfo[];
 }
 
 /** Where listOffsets looks: the first offset, the next offset to be written, or a time. */
@@ -28,13 +94,22 @@ export type StartAt =
   | { offset: bigint | number | string }
   | { timestamp: bigint | number | string };
 
-/** A running subscription: async-iterable over record batches. */
+/**
+ * A running subscription: async-iterable over record batches (each of one partition). Iterating
+ * pulls: batches are asked for (credit granted to the gateway) only as the loop consumes them,
+ * a few ahead, so a slow loop never buffers without bound.
+ */
 export interface KpgSubscription extends AsyncIterable<KafkaRecord[]> {
   readonly active: boolean;
-  /** True between pause() and resume() (flow control of a slow for-await loop is not a pause). */
+  /** True between pause() and resume(). */
   readonly paused: boolean;
-  /** Offset of the next record to be delivered; -1n before the start is resolved. */
+  /**
+   * One-partition subscriptions: offset of the next record to be delivered; -1n before the start
+   * is resolved, and always for several partitions (see nextOffsets).
+   */
   readonly nextOffset: bigint;
+  /** Partition -> offset of its next record, for every partition whose start is known. */
+  readonly nextOffsets: Map<number, bigint>;
   pause(): void;
   resume(): void;
   cancel(): void;
@@ -59,6 +134,11 @@ export interface ConnectOptions {
   requestTimeoutMs?: number;
   /** A subscription whose fetch came back empty waits at least this long before the next; default 100. */
   idleFetchIntervalMs?: number;
+  /**
+   * A gateway that does not answer hello within this time is taken for one that serves only the
+   * APISIX subset (kpg gateways older than hello ignore it); default 5000.
+   */
+  helloTimeoutMs?: number;
   /** Enabled by default; `false` turns it off (a drop then ends the client and its subscriptions). */
   reconnect?: ReconnectOptions | boolean;
   /** Passed to the Emscripten module factory on first load (e.g. locateFile, wasmBinary). */
@@ -70,11 +150,16 @@ export interface ConnectOptions {
  * "connection lost: ...") and `ondisconnect` receives the cause with code 'transport'. The
  * client then reconnects with exponential backoff (unless `reconnect: false`); calls made
  * meanwhile reject with code 'closed'; subscriptions survive and resume at their next offset,
- * with no gap and no duplicate. Fetching past the end of the log rejects with code 'server' and
- * a message containing OFFSET_OUT_OF_RANGE.
+ * with no gap and no duplicate. Every (re)connect first negotiates with hello (see serverInfo).
+ * Fetching past the end of the log rejects with code 'server' (serverCode
+ * 'offset_out_of_range' on a kpg gateway; on APISIX only the message says OFFSET_OUT_OF_RANGE).
  */
 export class KpgClient {
   readonly isOpen: boolean;
+  /** What hello negotiated on the current connection (renegotiated on every reconnect). */
+  readonly serverInfo: ServerInfo;
+  /** 'kpg' when the gateway offers the kpg extensions, 'apisix' otherwise. */
+  readonly mode: 'kpg' | 'apisix';
   /** True while the connection is lost and being re-established. */
   readonly reconnecting: boolean;
   /** Called each time the connection drops (not after close()). */
@@ -87,12 +172,30 @@ export class KpgClient {
   listOffsets(topic: string, partition: number, at?: OffsetSpec): Promise<bigint>;
   fetch(topic: string, partition: number, offset: bigint | number | string): Promise<KafkaRecord[]>;
   /**
-   * Every record from `from` on, in order, no gaps, no duplicates (list_offset + fetch, so it
-   * works against any APISIX-compatible gateway). With a handler, batches go to it.
+   * Topics with their partitions and offsets (none named: every topic of the route). kpg mode
+   * only; on APISIX it rejects with code 'server', serverCode 'unknown_command'.
+   */
+  metadata(topics?: string[]): Promise<TopicInfo[]>;
+  /**
+   * Every record from `from` on, in order, no gaps, no duplicates. On a kpg gateway the records
+   * are pushed (with credit); on APISIX it runs list_offset + fetch. With a handler, batches go
+   * to it (a batch is granted back when the handler returns); without, iterate the result.
    */
   subscribe(
     topic: string,
     partition: number,
+    from?: StartAt,
+    handler?: (batch: KafkaRecord[]) => void,
+    onError?: (error: KpgError) => void,
+  ): KpgSubscription;
+  /**
+   * Several partitions of a topic (empty or omitted: every partition, kpg mode only; on APISIX
+   * the subscription fails asking to name them). Records carry `partition`; order holds per
+   * partition. A `from` offset applies to every partition named.
+   */
+  subscribeTopic(
+    topic: string,
+    partitions?: number[],
     from?: StartAt,
     handler?: (batch: KafkaRecord[]) => void,
     onError?: (error: KpgError) => void,

@@ -70,12 +70,21 @@ async function instantiate(options) {
 }
 
 export class KpgError extends Error {
-  constructor(code, message) {
+  constructor(code, message, serverCode = 'unspecified') {
     super(message);
     this.name = 'KpgError';
     /** 'transport' | 'timeout' | 'closed' | 'server' | 'protocol' */
     this.code = code;
+    /**
+     * With code 'server': the gateway's reason ('unknown_topic', 'offset_out_of_range',
+     * 'unavailable', ...); 'unspecified' from an APISIX gateway. Never parse `message`.
+     */
+    this.serverCode = serverCode;
   }
+}
+
+function kpgError(error) {
+  return new KpgError(error.code, error.message, error.serverCode);
 }
 
 const INT64_MIN = -(2n ** 63n);
@@ -105,10 +114,15 @@ function checkPartition(partition) {
   }
 }
 
+function checkPartitions(partitions) {
+  if (!Array.isArray(partitions)) throw new KpgError('protocol', 'partitions must be an array of partition numbers');
+  partitions.forEach(checkPartition);
+}
+
 // Every Promise-returning call rejects (never throws), argument errors included.
 function promisify(start) {
   return new Promise((resolve, reject) => {
-    start((error, value) => (error ? reject(new KpgError(error.code, error.message)) : resolve(value)));
+    start((error, value) => (error ? reject(kpgError(error)) : resolve(value)));
   });
 }
 
@@ -122,34 +136,38 @@ function fromToKind(from) {
   return ['offset', toInt64String(from, 'from')];
 }
 
-// A `for await` loop slower than the partition: past this many unread batches the subscription
-// stops fetching until the loop has caught up, so memory stays bounded.
-const MAX_UNREAD_BATCHES = 16;
+// The async iterator pulls: it asks the core for at most this many batches ahead of the loop
+// (in kpg mode that is the credit granted to the gateway), so a slow page never buffers more.
+const PULL_AHEAD = 4;
 
 /**
- * A running subscription. Iterate it with `for await (const batch of subscription)`, or pass a
+ * A running subscription. Iterate it with `for await (const batch of subscription)` (each next()
+ * asks for the next batch: nothing is fetched or pushed beyond what the loop consumes), or pass a
  * handler to subscribe(). Ends (iteration finishes) on cancel(); rejects with KpgError when
- * the subscription fails (e.g. the connection is lost).
+ * the subscription fails.
  */
 export class KpgSubscription {
   #native;
+  #single;
   #batches = [];
+  #asked = 0; // pull mode: batches asked for and not yet delivered
   #userPaused = false;
-  #flowPaused = false; // paused because the for-await loop is behind
   #waiting = null;
   #error = null;
   #done = false;
-  #final = { nextOffset: -1n };
+  #final = { nextOffset: -1n, nextOffsets: new Map() };
 
   /** @internal */
-  constructor(start, handler, onError) {
+  constructor(start, handler, onError, single) {
+    this.#single = single;
     this.#native = start(
+      !handler, // no handler: the iterator pulls
       (batch) => {
         if (handler) handler(batch);
         else this.#push(batch);
       },
       (error) => {
-        this.#error = new KpgError(error.code, error.message);
+        this.#error = kpgError(error);
         this.#finish();
         onError?.(this.#error);
       },
@@ -157,26 +175,23 @@ export class KpgSubscription {
   }
 
   #push(batch) {
+    if (this.#asked > 0) this.#asked -= 1;
     if (this.#waiting) {
       const { resolve } = this.#waiting;
       this.#waiting = null;
       resolve({ value: batch, done: false });
+      this.#askAhead();
     } else {
       this.#batches.push(batch);
-      if (this.#batches.length >= MAX_UNREAD_BATCHES && !this.#flowPaused) {
-        this.#flowPaused = true;
-        this.#native?.pause();
-      }
     }
   }
 
-  #take() {
-    const batch = this.#batches.shift();
-    if (this.#flowPaused && this.#batches.length === 0) {
-      this.#flowPaused = false;
-      if (!this.#userPaused && !this.#done) this.#native?.resume();
+  #askAhead() {
+    const want = PULL_AHEAD - this.#batches.length - this.#asked;
+    if (want > 0 && !this.#done && this.#native) {
+      this.#asked += want;
+      this.#native.request(want);
     }
-    return batch;
   }
 
   #finish() {
@@ -185,7 +200,7 @@ export class KpgSubscription {
     // Free the wasm-side handle once the current native callback has returned.
     setTimeout(() => {
       if (this.#native) {
-        this.#final = { nextOffset: this.#native.nextOffset() };
+        this.#final = { nextOffset: this.#native.nextOffset(), nextOffsets: new Map(this.#native.nextOffsets()) };
         this.#native.delete();
         this.#native = null;
       }
@@ -207,7 +222,7 @@ export class KpgSubscription {
   resume() {
     if (this.#done) return;
     this.#userPaused = false;
-    if (!this.#flowPaused) this.#native?.resume();
+    this.#native?.resume();
   }
   /** Stops for good; a pending iteration step finishes with done. */
   cancel() {
@@ -217,15 +232,29 @@ export class KpgSubscription {
   }
   get active() { return !this.#done && !!this.#native?.active(); }
   get paused() { return this.#userPaused; }
-  /** The offset of the next record to be delivered (bigint; -1n before the start is known). */
-  get nextOffset() { return this.#native ? this.#native.nextOffset() : this.#final.nextOffset; }
+  /**
+   * Of a one-partition subscription: the offset of the next record to be delivered (bigint; -1n
+   * before the start is known). -1n for several partitions: see nextOffsets.
+   */
+  get nextOffset() {
+    if (!this.#single) return -1n;
+    return this.#native ? this.#native.nextOffset() : this.#final.nextOffset;
+  }
+  /** Map partition -> next offset (bigint) of every partition whose start is known. */
+  get nextOffsets() { return this.#native ? new Map(this.#native.nextOffsets()) : this.#final.nextOffsets; }
 
   [Symbol.asyncIterator]() {
     return {
       next: () => {
-        if (this.#batches.length) return Promise.resolve({ value: this.#take(), done: false });
+        if (this.#batches.length) {
+          const value = this.#batches.shift();
+          this.#askAhead();
+          return Promise.resolve({ value, done: false });
+        }
         if (this.#done) return this.#error ? Promise.reject(this.#error) : Promise.resolve({ value: undefined, done: true });
-        return new Promise((resolve, reject) => { this.#waiting = { resolve, reject }; });
+        const step = new Promise((resolve, reject) => { this.#waiting = { resolve, reject }; });
+        this.#askAhead();
+        return step;
       },
       return: () => {
         this.cancel();
@@ -254,17 +283,42 @@ export class KpgClient {
     /** Called once with a KpgError when the client ends for good other than by close(). */
     this.onclose = null;
     native.setOnEvent((kind, error) => {
-      if (kind === 'disconnect') this.ondisconnect?.(new KpgError(error.code, error.message));
+      if (kind === 'disconnect') this.ondisconnect?.(kpgError(error));
       else if (kind === 'reconnect') this.onreconnect?.();
       else if (kind === 'close') {
         this.#release();
-        this.onclose?.(new KpgError(error.code, error.message));
+        this.onclose?.(kpgError(error));
       }
     });
   }
 
   get isOpen() {
     return !this.#closed && this.#native.isOpen();
+  }
+
+  /**
+   * What hello negotiated on the current connection: {protocolVersion, features, limits,
+   * server}. protocolVersion 0 and no features on an APISIX gateway (mode 'apisix').
+   */
+  get serverInfo() {
+    return this.#live().serverInfo();
+  }
+
+  /** 'kpg' when the gateway speaks the kpg extensions (push, metadata, headers, codes), else 'apisix'. */
+  get mode() {
+    return this.serverInfo.protocolVersion > 0 ? 'kpg' : 'apisix';
+  }
+
+  /**
+   * Topics with their partitions: [{name, partitions: [{partition, earliest: bigint, latest:
+   * bigint}]}]; no topics = every topic of the route. kpg mode only: an APISIX gateway does not
+   * offer it (rejects with code 'server', serverCode 'unknown_command').
+   */
+  metadata(topics = []) {
+    return promisify((cb) => {
+      if (!Array.isArray(topics)) throw new KpgError('protocol', 'topics must be an array of names');
+      this.#live().metadata(topics.map(String), cb);
+    });
   }
 
   /** True while the connection is lost and the client is trying to re-establish it. */
@@ -311,12 +365,28 @@ export class KpgClient {
    */
   subscribe(topic, partition, from = 'latest', handler = undefined, onError = undefined) {
     checkPartition(partition);
+    return this.#subscribe(topic, [partition], true, from, handler, onError);
+  }
+
+  /**
+   * The same over several partitions of a topic; records carry `partition`. An empty list means
+   * every partition: kpg mode only (an APISIX gateway cannot list partitions, so the subscription
+   * fails with a KpgError saying to name them). Per-partition order, no gap, no duplicate.
+   */
+  subscribeTopic(topic, partitions = [], from = 'latest', handler = undefined, onError = undefined) {
+    checkPartitions(partitions);
+    return this.#subscribe(topic, partitions, false, from, handler, onError);
+  }
+
+  #subscribe(topic, partitions, single, from, handler, onError) {
     const [kind, value] = fromToKind(from);
     const native = this.#live();
     return new KpgSubscription(
-      (onRecords, onEnded) => native.subscribe(String(topic), partition, kind, value, onRecords, onEnded),
+      (pull, onRecords, onEnded) =>
+        native.subscribe(String(topic), partitions, single, kind, value, pull, onRecords, onEnded),
       handler,
       onError,
+      single,
     );
   }
 
@@ -345,6 +415,7 @@ function checkOptions(options) {
   positive(options.connectTimeoutMs, 'connectTimeoutMs');
   positive(options.requestTimeoutMs, 'requestTimeoutMs');
   positive(options.idleFetchIntervalMs, 'idleFetchIntervalMs');
+  positive(options.helloTimeoutMs, 'helloTimeoutMs');
   const r = options.reconnect;
   if (r === undefined || r === true || r === false) return;
   if (r === null || typeof r !== 'object') {
@@ -363,6 +434,7 @@ function checkOptions(options) {
 /**
  * Opens a connection to a kpg (or Apache APISIX) PubSub route, e.g. 'ws://localhost:9080/kafka'.
  * options: { connectTimeoutMs = 10000, requestTimeoutMs = 15000, idleFetchIntervalMs = 100,
+ *            helloTimeoutMs = 5000,
  *            reconnect = { initialDelayMs = 200, maxDelayMs = 10000, jitter = 0.25,
  *                          maxAttempts = 0 } | false, module }.
  */

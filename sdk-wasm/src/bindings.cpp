@@ -32,6 +32,9 @@ val error_object(const Error& error) {
   val e = val::object();
   e.set("code", val(kpg::sdk::to_string(error.code)));
   e.set("message", val(error.message));
+  // The gateway's own reason ("unknown_topic", ...); "unspecified" from APISIX or for non-server
+  // errors.
+  e.set("serverCode", val(kpg::sdk::to_string(error.server_code)));
   return e;
 }
 
@@ -43,9 +46,37 @@ val records_to_js(const std::vector<kpg::sdk::Record>& batch) {
     record.set("timestamp", big_int(r.timestamp));
     record.set("key", bytes(r.key));
     record.set("value", bytes(r.value));
+    record.set("partition", val(r.partition));
+    val headers = val::array();
+    for (const auto& h : r.headers) {
+      val header = val::object();
+      header.set("key", bytes(h.key));
+      header.set("value", bytes(h.value));
+      headers.call<void>("push", header);
+    }
+    record.set("headers", headers);
     records.call<void>("push", record);
   }
   return records;
+}
+
+val topics_to_js(const std::vector<kpg::sdk::TopicInfo>& topics) {
+  val out = val::array();
+  for (const auto& t : topics) {
+    val topic = val::object();
+    topic.set("name", val(t.name));
+    val partitions = val::array();
+    for (const auto& p : t.partitions) {
+      val info = val::object();
+      info.set("partition", val(p.partition));
+      info.set("earliest", big_int(p.earliest));
+      info.set("latest", big_int(p.latest));
+      partitions.call<void>("push", info);
+    }
+    topic.set("partitions", partitions);
+    out.call<void>("push", topic);
+  }
+  return out;
 }
 
 // Control of a running subscription; a copy shares the same subscription.
@@ -55,10 +86,24 @@ class WasmSubscription {
       : inner_(std::move(inner)) {}
   void pause() { inner_->pause(); }
   void resume() { inner_->resume(); }
+  void request(int batches) {
+    if (batches > 0) inner_->request(static_cast<std::uint32_t>(batches));
+  }
   void cancel() { inner_->cancel(); }
   bool active() const { return inner_->active(); }
   bool paused() const { return inner_->paused(); }
   val next_offset() const { return big_int(inner_->next_offset()); }
+  // [[partition, BigInt], ...] ascending by partition.
+  val next_offsets() const {
+    val out = val::array();
+    for (const auto& [partition, offset] : inner_->next_offsets()) {
+      val pair = val::array();
+      pair.call<void>("push", val(partition));
+      pair.call<void>("push", big_int(offset));
+      out.call<void>("push", pair);
+    }
+    return out;
+  }
 
  private:
   std::shared_ptr<kpg::sdk::Subscription> inner_;
@@ -70,10 +115,11 @@ bool parse_int64(const std::string& text, std::int64_t& out) {
   return ec == std::errc() && ptr == end;
 }
 
-// Reads {connectTimeoutMs, requestTimeoutMs, idleFetchIntervalMs, reconnect: false |
-// {initialDelayMs, maxDelayMs, jitter, maxAttempts}}; index.mjs has validated the values.
+// Reads {connectTimeoutMs, requestTimeoutMs, idleFetchIntervalMs, helloTimeoutMs, reconnect: false
+// | {initialDelayMs, maxDelayMs, jitter, maxAttempts}}; index.mjs has validated the values.
 kpg::sdk::ClientOptions options_from(const val& js) {
   kpg::sdk::ClientOptions o;
+  o.client_name = "kpg-sdk-wasm/" KPG_SDK_VERSION;  // in hello, for the gateway's log
   auto number = [&js](const char* name, auto& out) {
     val v = js[name];
     if (v.isNumber()) out = static_cast<std::remove_reference_t<decltype(out)>>(v.as<double>());
@@ -81,6 +127,7 @@ kpg::sdk::ClientOptions options_from(const val& js) {
   number("connectTimeoutMs", o.connect_timeout_ms);
   number("requestTimeoutMs", o.request_timeout_ms);
   number("idleFetchIntervalMs", o.idle_fetch_interval_ms);
+  number("helloTimeoutMs", o.hello_timeout_ms);
   val reconnect = js["reconnect"];
   if (reconnect.isFalse()) {
     o.reconnect.enabled = false;
@@ -168,10 +215,49 @@ class WasmClient {
                   });
   }
 
+  // {protocolVersion, features, limits: {...}, server}; protocolVersion 0 in APISIX mode.
+  val server_info() const {
+    const auto& info = client_.server_info();
+    val out = val::object();
+    out.set("protocolVersion", val(info.protocol_version));
+    val features = val::array();
+    for (const auto& f : info.features) features.call<void>("push", val(f));
+    out.set("features", features);
+    val limits = val::object();
+    limits.set("maxFrameBytes", val(info.limits.max_frame_bytes));
+    limits.set("maxBatchBytes", val(info.limits.max_batch_bytes));
+    limits.set("maxInflightRequests", val(info.limits.max_inflight_requests));
+    limits.set("maxSubscriptions", val(info.limits.max_subscriptions));
+    limits.set("maxCredit", val(info.limits.max_credit));
+    limits.set("maxMetadataPartitions", val(info.limits.max_metadata_partitions));
+    out.set("limits", limits);
+    out.set("server", val(info.server));
+    return out;
+  }
+
+  // topics: Array<string>. callback(error|null, Array<{name, partitions: [{partition,
+  // earliest: BigInt, latest: BigInt}]}>)
+  void metadata(val topics, val callback) {
+    std::vector<std::string> names;
+    const auto count = topics["length"].as<unsigned>();
+    for (unsigned i = 0; i < count; ++i) names.push_back(topics[i].as<std::string>());
+    client_.metadata(std::move(names),
+                     [callback](kpg::sdk::Result<std::vector<kpg::sdk::TopicInfo>> result) {
+                       if (!result) {
+                         callback(error_object(result.error()), val::undefined());
+                         return;
+                       }
+                       callback(val::null(), topics_to_js(result.value()));
+                     });
+  }
+
+  // partitions: Array<number> (index.mjs checked them); single: a one-partition subscribe().
   // kind: earliest | latest | offset | timestamp; value: decimal string (offset or ms).
+  // pull: batches are delivered only as asked for with request(n) (the async iterator).
   // on_records(Array<record>) per batch; on_error(error) once when it ends on an error.
-  WasmSubscription subscribe(const std::string& topic, int partition, const std::string& kind,
-                             const std::string& value, val on_records, val on_error) {
+  WasmSubscription subscribe(const std::string& topic, val partitions, bool single,
+                             const std::string& kind, const std::string& value, bool pull,
+                             val on_records, val on_error) {
     std::int64_t number = 0;
     kpg::sdk::StartAt from = kpg::sdk::StartAt::latest();
     if (kind == "earliest") {
@@ -181,12 +267,22 @@ class WasmClient {
     } else if (kind == "timestamp" && parse_int64(value, number)) {
       from = kpg::sdk::StartAt::timestamp(number);
     }
+    std::vector<std::int32_t> list;
+    const auto count = partitions["length"].as<unsigned>();
+    for (unsigned i = 0; i < count; ++i) list.push_back(partitions[i].as<std::int32_t>());
+    kpg::sdk::SubscribeOptions options;
+    options.pull = pull;
+    kpg::sdk::SubscriptionHandlers handlers{
+        [on_records](const std::vector<kpg::sdk::Record>& batch) {
+          on_records(records_to_js(batch));
+        },
+        [on_error](const Error& error) { on_error(error_object(error)); }};
+    if (single && list.size() == 1) {
+      return WasmSubscription(
+          client_.subscribe(topic, list.front(), from, std::move(handlers), options));
+    }
     return WasmSubscription(
-        client_.subscribe(topic, partition, from,
-                          {[on_records](const std::vector<kpg::sdk::Record>& batch) {
-                             on_records(records_to_js(batch));
-                           },
-                           [on_error](const Error& error) { on_error(error_object(error)); }}));
+        client_.subscribe_topic(topic, std::move(list), from, std::move(handlers), options));
   }
 
   void close() { client_.close(); }
@@ -205,6 +301,8 @@ EMSCRIPTEN_BINDINGS(kpg_sdk) {
   emscripten::class_<WasmSubscription>("WasmSubscription")
       .function("pause", &WasmSubscription::pause)
       .function("resume", &WasmSubscription::resume)
+      .function("request", &WasmSubscription::request)
+      .function("nextOffsets", &WasmSubscription::next_offsets)
       .function("cancel", &WasmSubscription::cancel)
       .function("active", &WasmSubscription::active)
       .function("paused", &WasmSubscription::paused)
@@ -217,6 +315,8 @@ EMSCRIPTEN_BINDINGS(kpg_sdk) {
       .function("listOffsets", &WasmClient::list_offsets)
       .function("fetch", &WasmClient::fetch)
       .function("subscribe", &WasmClient::subscribe)
+      .function("serverInfo", &WasmClient::server_info)
+      .function("metadata", &WasmClient::metadata)
       .function("close", &WasmClient::close)
       .function("isOpen", &WasmClient::is_open)
       .function("reconnecting", &WasmClient::reconnecting)

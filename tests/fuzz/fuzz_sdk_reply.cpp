@@ -7,7 +7,8 @@
 //                pairs any well-formed frame); op / 8 picks the request, counting from the newest
 //   op % 6 == 2  advance the clock by (op / 8) * 37 ms (request timeouts, idle waits, reconnect)
 //   op % 6 == 3  the connection drops (or the opening fails)
-//   op % 6 == 4  the connection opens (when the client is opening one)
+//   op % 6 == 4  the connection opens (when the client is opening one) and hello is answered,
+//                as APISIX does when op / 8 is even, else as a kpg gateway (push mode)
 //   op % 6 == 5  a user call: ping, list_offsets, fetch, subscribe, pause/resume or cancel
 // Checked: nothing throws (an exception escaping here aborts), every call's handler runs exactly
 // once by the time the client is destroyed, a subscription's error handler at most once, and a
@@ -163,6 +164,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
           if (linked && !open) {
             open = true;
             link.handlers.on_open();
+            // The gateway answers hello as APISIX or as a kpg gateway offering push.
+            kpg::testing::answer_hello(link, (op / 8u) % 2 == 1);
             if (watched.empty()) {
               subscribe(0, StartAt::earliest());
               subscribe(1, StartAt::offset(5));

@@ -178,7 +178,7 @@ TEST_F(AdminTest, ACorruptStoreStopsStartupNamingTheFile) {
   gateway_.process->stop(SIGTERM, 10s);
   const auto store = dir_ / "data" / "routes.json";
   std::ofstream(store) << "{\"routes\": [ {\"id\": \"x\", \"uri\": ";
-  ChildProcess gw({KPG_GATEWAY_BIN, "--config", (dir_ / "gateway.yaml").string()});
+  ChildProcess gw({kpg::testing::gateway_binary(), "--config", (dir_ / "gateway.yaml").string()});
   auto line = gw.wait_for_line("startup_failed", 15s);
   ASSERT_TRUE(line) << gw.transcript();
   EXPECT_NE(line->find(store.string()), std::string::npos) << *line;

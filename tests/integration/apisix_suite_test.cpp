@@ -24,6 +24,7 @@
 // Where kpg deliberately differs from APISIX, the test states kpg's behaviour and says why.
 #include "child_process.h"
 #include "config/route.h"
+#include "gateway_process.h"
 #include "kafka/producer.h"
 #include "kafka/rdkafka_client.h"
 #include "local_net.h"
@@ -283,7 +284,8 @@ class ApisixSuite : public ::testing::Test {
     std::ofstream(dir_ / "gateway.yaml")
         << "listen: 127.0.0.1:0\nadmin_listen: 127.0.0.1:0\nadmin_key: " << kAdminKey << "\n"
         << "data_dir: " << d << "/data\nkafka_timeout_ms: 2000\n";
-    gateway_ = new ChildProcess({KPG_GATEWAY_BIN, "--config", (dir_ / "gateway.yaml").string()});
+    gateway_ = new ChildProcess(
+        {kpg::testing::gateway_binary(), "--config", (dir_ / "gateway.yaml").string()});
     const auto started = std::chrono::steady_clock::now() + 15s;
     while ((port_.empty() || admin_port_.empty()) && std::chrono::steady_clock::now() < started) {
       auto l = gateway_->read_line(500ms);

@@ -2,6 +2,7 @@
 // configuration cannot be (found by fuzz_config_yaml) stop start-up with exit status 2 and a
 // message naming the file, never with an uncaught exception or unbounded work.
 #include "child_process.h"
+#include "gateway_process.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -30,7 +31,7 @@ class ConfigFileTest : public ::testing::Test {
   void expect_refused(const std::string& yaml, const std::string& message) {
     const auto path = (dir_ / "gateway.yaml").string();
     std::ofstream(path) << yaml;
-    ChildProcess gateway({KPG_GATEWAY_BIN, "--config", path});
+    ChildProcess gateway({kpg::testing::gateway_binary(), "--config", path});
     const auto line = gateway.wait_for_line(path + ": ", 10s);
     ASSERT_TRUE(line) << gateway.transcript();
     EXPECT_NE(line->find(message), std::string::npos) << *line;
@@ -62,6 +63,21 @@ TEST_F(ConfigFileTest, AliasesThatExpandToAMillionValuesAreRefused) {
   }
   expect_refused(yaml,
                  "routes[0]: the routes hold more than 100000 values once aliases are expanded");
+}
+
+// Reading pauses at half the write queue, so a whole reply must fit in the other half: a queue
+// smaller than two replies would close clients for keeping up.
+TEST_F(ConfigFileTest, AWriteQueueSmallerThanTwoRepliesIsAConfigurationError) {
+  const auto path = (dir_ / "gateway.yaml").string();
+  std::ofstream(path) << "max_write_queue_bytes: 1048576\nfetch_max_bytes: 1048576\n";
+  ChildProcess gateway({KPG_GATEWAY_BIN, "--config", path});
+  const auto line = gateway.wait_for_line("must be at least twice", 10s);
+  ASSERT_TRUE(line) << gateway.transcript();
+  EXPECT_NE(line->find("max_write_queue_bytes (1048576) must be at least twice fetch_max_bytes "
+                       "(1048576)"),
+            std::string::npos)
+      << *line;
+  EXPECT_EQ(gateway.stop(0, 10s), 2) << gateway.transcript();
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 // process <- native SDK / raw WebSocket clients. Records are produced through the Kafka protocol
 // and must come back exactly.
 #include "child_process.h"
+#include "gateway_process.h"
 #include "kafka/producer.h"
 #include "record_collector.h"
 #include "test_clients.h"
@@ -83,7 +84,7 @@ class GatewayTest : public ::testing::Test {
                           << "    uri: /sasl\n"
                           << "    upstream: {scheme: kafka, nodes: {\"" << bootstrap_ << "\": 1}}\n"
                           << "    plugins: {kafka-proxy: {sasl: {username: u, password: pw-42}}}\n";
-    gateway_ = new ChildProcess({KPG_GATEWAY_BIN, "--config", config.string()});
+    gateway_ = new ChildProcess({kpg::testing::gateway_binary(), "--config", config.string()});
     auto listening = gateway_->wait_for_line("event=listening", 15s);
     ASSERT_TRUE(listening) << "gateway did not start: " << gateway_->transcript();
     const auto address = kpg::testing::field(*listening, "address");
@@ -331,8 +332,8 @@ TEST_F(GatewayTest, SubscriptionSurvivesAGatewayRestartWithoutGapsOrDuplicates) 
                         << "    uri: /kafka\n"
                         << "    upstream: {scheme: kafka, nodes: {\"" << bootstrap_ << "\": 1}}\n";
   auto start_gateway = [&](const std::string& listen) {
-    auto gw = std::make_unique<ChildProcess>(
-        std::vector<std::string>{KPG_GATEWAY_BIN, "--config", config.string(), "--listen", listen});
+    auto gw = std::make_unique<ChildProcess>(std::vector<std::string>{
+        kpg::testing::gateway_binary(), "--config", config.string(), "--listen", listen});
     auto line = gw->wait_for_line("event=listening", 15s);
     EXPECT_TRUE(line) << "gateway did not start: " << gw->transcript();
     return std::make_pair(std::move(gw), line ? kpg::testing::field(*line, "address") : "");

@@ -51,6 +51,7 @@ class PushClient {
     return next();
   }
   void send(const PubSubReq& req) { socket_.send_binary(req.SerializeAsString()); }
+  int native_handle() { return socket_.native_handle(); }
   PubSubResp next() {
     auto resp = socket_.receive();
     if (!resp) {
@@ -432,6 +433,63 @@ TEST_F(PushTest, AStartAtATimestampWithNoRecordThatRecentBeginsAtTheEnd) {
   const auto end = client.request(latest);
   ASSERT_TRUE(end.has_kafka_list_offset_resp());
   EXPECT_EQ(sub.kafka_subscribe_resp().start(0).offset(), end.kafka_list_offset_resp().offset());
+}
+
+// A client that stops reading its socket while it has plenty of credit: the gateway stops reading
+// Kafka for it once half its write queue is taken, closes it with a reason when its writes make no
+// progress, and meanwhile serves a subscriber of the same data and an APISIX client in full.
+TEST_F(PushTest, AClientThatStopsReadingIsClosedWithAReasonWhileOthersAreServed) {
+  constexpr int kPartitions = 4;
+  constexpr int kPerPartition = 30;
+  const std::vector<std::string> values(kPerPartition, std::string(100 * 1024, 'f'));
+  for (int p = 0; p < kPartitions; ++p) ASSERT_EQ(producer_->produce_many("flood", p, values), "");
+  auto gw =
+      start("write_timeout_ms: 1000\nmax_write_queue_bytes: 1048576\nfetch_max_bytes: 262144\n");
+  ASSERT_FALSE(gw.port.empty());
+
+  PushClient stalled(gw.port);
+  const int tiny = 4096;  // the kernel holds little for it: its writes stall early
+  ::setsockopt(stalled.native_handle(), SOL_SOCKET, SO_RCVBUF, &tiny, sizeof tiny);
+  ASSERT_TRUE(stalled.hello().has_hello_resp());
+  const auto stalled_sub =
+      stalled.request(subscribe_req(1, "flood", CmdKafkaSubscribe::EARLIEST, 1000));
+  ASSERT_TRUE(stalled_sub.has_kafka_subscribe_resp()) << stalled_sub.ShortDebugString();
+  // From here on the stalled client reads nothing.
+
+  PushClient reader(gw.port);
+  ASSERT_TRUE(reader.hello().has_hello_resp());
+  const auto sub = reader.request(subscribe_req(2, "flood", CmdKafkaSubscribe::EARLIEST, 16));
+  ASSERT_TRUE(sub.has_kafka_subscribe_resp()) << sub.ShortDebugString();
+  std::map<std::int32_t, std::int64_t> next;
+  int received = 0;
+  while (received < kPartitions * kPerPartition && !::testing::Test::HasFailure()) {
+    const auto frame = reader.next();
+    ASSERT_TRUE(frame.has_kafka_records()) << frame.ShortDebugString().substr(0, 200);
+    for (const auto& m : frame.kafka_records().messages()) {
+      ASSERT_EQ(m.offset(), next[frame.kafka_records().partition()]++);
+      ++received;
+    }
+    reader.credit(sub.kafka_subscribe_resp().subscription_id(), 1);
+  }
+  EXPECT_EQ(received, kPartitions * kPerPartition);
+
+  PushClient apisix(gw.port);  // no hello: plain APISIX on the same route
+  const auto fetched = apisix.request([] {
+    PubSubReq req;
+    req.set_sequence(3);
+    req.mutable_cmd_kafka_fetch()->set_topic("quiet");
+    return req;
+  }());
+  ASSERT_TRUE(fetched.has_kafka_fetch_resp()) << fetched.ShortDebugString();
+  ASSERT_GT(fetched.kafka_fetch_resp().messages_size(), 0);
+  EXPECT_EQ(fetched.kafka_fetch_resp().messages(0).offset(), 0);
+  EXPECT_EQ(fetched.kafka_fetch_resp().messages(0).headers_size(), 0) << "no headers before hello";
+
+  const auto closed = gw.process->wait_for_line("event=write_timeout", 20s);
+  ASSERT_TRUE(closed) << "the stalled client was never closed";
+  EXPECT_NE(closed->find("timeout_ms=1000"), std::string::npos) << *closed;
+  EXPECT_LE(std::stol(kpg::testing::field(*closed, "queued_bytes")), 1024 * 1024)
+      << "what waited for it stayed within its write queue: " << *closed;
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 // advertising 127.0.0.1:PORT, and stunnel serves TLS on 127.0.0.1:PORT in front of it, with a
 // certificate from a CA this test creates, and requires a client certificate (mutual TLS).
 #include "child_process.h"
+#include "gateway_process.h"
 #include "kafka/producer.h"
 #include "local_net.h"
 
@@ -91,7 +92,8 @@ class TlsTest : public ::testing::Test {
         << route("unverified", "verify: false, " + client_cert)
         << route("no-client-cert", "verify: true, ca_file: \"" + d + "/ca.pem\"")
         << route("plaintext", "");
-    gateway_ = new ChildProcess({KPG_GATEWAY_BIN, "--config", (dir_ / "gateway.yaml").string()});
+    gateway_ = new ChildProcess(
+        {kpg::testing::gateway_binary(), "--config", (dir_ / "gateway.yaml").string()});
     auto listening = gateway_->wait_for_line("event=listening", 15s);
     ASSERT_TRUE(listening) << gateway_->transcript();
     const auto address = kpg::testing::field(*listening, "address");
@@ -237,7 +239,8 @@ TEST_F(TlsTest, GatewayServesWssWithItsOwnCertificate) {
       << bootstrap_ << "\": 1}, tls: {verify: true, ca_file: \"" << d << "/ca.pem\", "
       << "client_cert_file: \"" << d << "/client.pem\", client_key_file: \"" << d
       << "/client.key\"}}\n";
-  ChildProcess gateway({KPG_GATEWAY_BIN, "--config", (dir_ / "wss-gateway.yaml").string()});
+  ChildProcess gateway(
+      {kpg::testing::gateway_binary(), "--config", (dir_ / "wss-gateway.yaml").string()});
   auto listening = gateway.wait_for_line("event=listening", 15s);
   ASSERT_TRUE(listening) << gateway.transcript();
   EXPECT_EQ(kpg::testing::field(*listening, "scheme"), "wss");
@@ -265,8 +268,8 @@ TEST_F(TlsTest, GatewayServesWssWithItsOwnCertificate) {
 }
 
 TEST_F(TlsTest, GatewayTlsNeedsBothCertificateAndKey) {
-  ChildProcess gateway({KPG_GATEWAY_BIN, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
-                        "--tls-cert", (dir_ / "server.pem").string()});
+  ChildProcess gateway({kpg::testing::gateway_binary(), "--listen", "127.0.0.1:0", "--admin-listen",
+                        "127.0.0.1:0", "--tls-cert", (dir_ / "server.pem").string()});
   auto line = gateway.wait_for_line("--tls-cert and --tls-key go together", 10s);
   EXPECT_TRUE(line) << gateway.transcript();
   EXPECT_EQ(gateway.stop(0, 5s), 2);

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -13,13 +14,19 @@
 
 namespace kpg::testing {
 
+/// The gateway tests start; KPG_GATEWAY_UNDER_TEST, if set, runs the suite against another build.
+inline std::string gateway_binary() {
+  const char* under_test = std::getenv("KPG_GATEWAY_UNDER_TEST");
+  return under_test != nullptr && *under_test != '\0' ? under_test : KPG_GATEWAY_BIN;
+}
+
 struct Gateway {
   std::unique_ptr<ChildProcess> process;
   std::string port;
   std::string admin_port;
 };
 
-/// Starts KPG_GATEWAY_BIN with data_dir `dir`/data; `extra` YAML lines are appended to its config
+/// Starts gateway_binary() with data_dir `dir`/data; `extra` YAML lines are appended to its config
 /// and `wrapper` (e.g. prlimit and its arguments) runs it. Ports are empty when it did not start.
 inline Gateway start_gateway(const std::filesystem::path& dir, const std::string& extra = "",
                              std::vector<std::string> wrapper = {}) {
@@ -29,7 +36,7 @@ inline Gateway start_gateway(const std::filesystem::path& dir, const std::string
                         << "data_dir: " << (dir / "data").string() << "\n"
                         << "kafka_timeout_ms: 2000\n"
                         << extra;
-  wrapper.insert(wrapper.end(), {KPG_GATEWAY_BIN, "--config", config.string()});
+  wrapper.insert(wrapper.end(), {gateway_binary(), "--config", config.string()});
   Gateway g;
   g.process = std::make_unique<ChildProcess>(wrapper);
   auto admin = g.process->wait_for_line("event=admin_listening", std::chrono::seconds(15));

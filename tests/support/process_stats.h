@@ -36,13 +36,19 @@ inline std::chrono::milliseconds cpu_time(int pid) {
   return std::chrono::milliseconds(ticks * 1000 / ::sysconf(_SC_CLK_TCK));
 }
 
-/// Resident memory of a process in MiB, from /proc/PID/status; -1 when it is gone.
-inline long rss_mib(int pid) {
+/// Resident memory of a process in KiB, from /proc/PID/status; -1 when it is gone.
+inline long rss_kib(int pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
   for (std::string line; std::getline(in, line);) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6)) / 1024;
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
   }
   return -1;
+}
+
+/// Resident memory of a process in MiB; -1 when it is gone.
+inline long rss_mib(int pid) {
+  const long kib = rss_kib(pid);
+  return kib < 0 ? -1 : kib / 1024;
 }
 
 }  // namespace kpg::testing

@@ -22,6 +22,7 @@ class RecordCollector {
     return {[this](const std::vector<sdk::Record>& batch) {
               std::lock_guard lock(mutex_);
               records_.insert(records_.end(), batch.begin(), batch.end());
+              ++batches_;
               changed_.notify_all();
             },
             [this](const sdk::Error& error) {
@@ -43,6 +44,14 @@ class RecordCollector {
     return wait_until([count](const auto& records) { return records.size() >= count; }, timeout);
   }
 
+  /// Waits until at least `count` batches arrived; false as wait_until.
+  bool wait_for_batches(std::size_t count,
+                        std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
+    std::unique_lock lock(mutex_);
+    return changed_.wait_for(lock, timeout, [&] { return failure_ || batches_ >= count; }) &&
+           !failure_;
+  }
+
   std::vector<sdk::Record> records() const {
     std::lock_guard lock(mutex_);
     return records_;
@@ -50,6 +59,11 @@ class RecordCollector {
   std::size_t size() const {
     std::lock_guard lock(mutex_);
     return records_.size();
+  }
+  /// on_records calls so far.
+  std::size_t batches() const {
+    std::lock_guard lock(mutex_);
+    return batches_;
   }
   std::optional<sdk::Error> failure() const {
     std::lock_guard lock(mutex_);
@@ -60,6 +74,7 @@ class RecordCollector {
   mutable std::mutex mutex_;
   std::condition_variable changed_;
   std::vector<sdk::Record> records_;
+  std::size_t batches_ = 0;
   std::optional<sdk::Error> failure_;
 };
 

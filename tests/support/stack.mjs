@@ -127,10 +127,12 @@ export class Stack {
   /**
    * Produces values to topic/partition through the Kafka protocol; returns offsets. Values are
    * strings, or byte arrays (Buffer/Uint8Array: any bytes but '\n', sent one per stdin line).
+   * `headers` ({name: value}) go on every record.
    */
-  async produce(topic, partition, values, key) {
+  async produce(topic, partition, values, key, headers = {}) {
     const args = ['produce', '--bootstrap', this.bootstrap, '--topic', topic, '--partition', String(partition)];
     if (key !== undefined) args.push('--key', key);
+    for (const [name, value] of Object.entries(headers)) args.push('--header', `${name}=${value}`);
     let stdout;
     if (values.some((v) => typeof v !== 'string')) {
       const lines = values.map((v) => Buffer.from(v));

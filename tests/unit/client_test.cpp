@@ -21,7 +21,7 @@ TEST(Client, ConnectsAndRejectsCallsBeforeOpen) {
   bool connected = false;
   client.connect("ws://h/kafka", [&](auto r) { connected = r.ok(); });
   EXPECT_EQ(s.url, "ws://h/kafka");
-  s.handlers.on_open();
+  kpg::testing::open_apisix(s);
   EXPECT_TRUE(connected);
   EXPECT_TRUE(client.is_open());
 }
@@ -43,7 +43,7 @@ TEST(Client, RequestTimesOutAndLateReplyIsIgnored) {
   FakeTransport::State s;
   kpg::sdk::Client client(std::make_unique<FakeTransport>(s), kpg::testing::options(500, 2000));
   client.connect("ws://h/", [](auto) {});
-  s.handlers.on_open();
+  kpg::testing::open_apisix(s);
   int calls = 0;
   std::optional<ErrorCode> code;
   client.ping("a", [&](auto r) {
@@ -69,7 +69,7 @@ TEST(Client, DisconnectFailsEveryPendingRequestAndNotifies) {
   FakeTransport::State s;
   kpg::sdk::Client client(std::make_unique<FakeTransport>(s));
   client.connect("ws://h/", [](auto) {});
-  s.handlers.on_open();
+  kpg::testing::open_apisix(s);
   std::vector<ErrorCode> codes;
   client.ping("a", [&](auto r) { codes.push_back(r.error().code); });
   client.fetch("t", 0, 0, [&](auto r) { codes.push_back(r.error().code); });
@@ -85,7 +85,7 @@ TEST(Client, CloseFailsPendingWithClosed) {
   FakeTransport::State s;
   auto client = std::make_unique<kpg::sdk::Client>(std::make_unique<FakeTransport>(s));
   client->connect("ws://h/", [](auto) {});
-  s.handlers.on_open();
+  kpg::testing::open_apisix(s);
   std::optional<ErrorCode> code;
   client->list_offsets("t", 0, -1, [&](auto r) { code = r.error().code; });
   client.reset();
@@ -100,7 +100,7 @@ TEST(Client, ReconnectsWithBackoffAndSubscriptionsResumeAtTheNextOffset) {
   std::vector<kpg::sdk::Error> errors;
   kpg::sdk::Client client(std::make_unique<FakeTransport>(s), kpg::testing::options(500, 2000));
   client.connect("ws://h/k", [](auto) {});
-  s.handlers.on_open();
+  kpg::testing::open_apisix(s);
   int reconnects = 0;
   client.on_reconnect([&] { ++reconnects; });
   client.subscribe("t", 0, kpg::sdk::StartAt::offset(7),
@@ -133,7 +133,7 @@ TEST(Client, ReconnectsWithBackoffAndSubscriptionsResumeAtTheNextOffset) {
   EXPECT_EQ(s.opens, 2);
   advance(s, 1);  // then 400 ms
   EXPECT_EQ(s.opens, 3);
-  s.handlers.on_open();
+  kpg::testing::open_apisix(s);
   EXPECT_EQ(reconnects, 1);
   EXPECT_TRUE(client.is_open());
   kpg::pubsub::PubSubReq resumed;
@@ -149,7 +149,7 @@ TEST(Client, ReconnectsWithBackoffAndSubscriptionsResumeAtTheNextOffset) {
   EXPECT_TRUE(later->active());
   EXPECT_EQ(s.sent.size(), sent_before);
   advance(s, 200);
-  s.handlers.on_open();
+  kpg::testing::open_apisix(s);
   bool asked_for_3 = false;
   for (auto i = sent_before; i < s.sent.size(); ++i) {
     kpg::pubsub::PubSubReq req;
@@ -167,7 +167,7 @@ TEST(Client, WithoutReconnectOrAfterMaxAttemptsSubscriptionsEnd) {
   opts.reconnect.max_attempts = 2;
   kpg::sdk::Client client(std::make_unique<FakeTransport>(s), opts);
   client.connect("ws://h/k", [](auto) {});
-  s.handlers.on_open();
+  kpg::testing::open_apisix(s);
   std::vector<kpg::sdk::Error> errors;
   std::vector<kpg::sdk::Error> closes;
   client.on_close([&](const kpg::sdk::Error& e) { closes.push_back(e); });
@@ -196,7 +196,7 @@ TEST(Client, WithoutReconnectOrAfterMaxAttemptsSubscriptionsEnd) {
   no_reconnect.reconnect.enabled = false;
   kpg::sdk::Client plain(std::make_unique<FakeTransport>(s2), no_reconnect);
   plain.connect("ws://h/k", [](auto) {});
-  s2.handlers.on_open();
+  kpg::testing::open_apisix(s2);
   std::vector<kpg::sdk::Error> ended;
   plain.subscribe("t", 0, kpg::sdk::StartAt::offset(0),
                   {nullptr, [&](const kpg::sdk::Error& e) { ended.push_back(e); }});

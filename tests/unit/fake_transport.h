@@ -2,6 +2,7 @@
 // and move a virtual clock.
 #pragma once
 
+#include <kpg/pubsub.pb.h>
 #include <kpg/sdk/client.h>
 #include <kpg/sdk/transport.h>
 
@@ -59,6 +60,40 @@ inline void advance(FakeTransport::State& s, std::int64_t ms) {
     s.timer_at = -1;
     cb();
   }
+}
+
+/// Answers the client's hello (the last frame sent) and removes it from `sent`, so that tests
+/// see only what the client sends once negotiated. kpg = false answers as Apache APISIX does
+/// ("unknown command"); kpg = true as a kpg gateway offering push, metadata, headers and codes.
+inline void answer_hello(FakeTransport::State& s, bool kpg, std::uint32_t max_credit = 64) {
+  kpg::pubsub::PubSubReq req;
+  if (s.sent.empty() || !req.ParseFromString(s.sent.back()) || !req.has_cmd_hello()) return;
+  s.sent.pop_back();
+  kpg::pubsub::PubSubResp resp;
+  resp.set_sequence(req.sequence());
+  if (kpg) {
+    auto* hello = resp.mutable_hello_resp();
+    hello->set_protocol_version(1);
+    for (const char* f : {"push", "metadata", "headers", "error_codes"}) hello->add_features(f);
+    hello->mutable_limits()->set_max_credit(max_credit);
+    hello->mutable_limits()->set_max_batch_bytes(1 << 20);
+    hello->set_server("kpg-gateway/test");
+  } else {
+    resp.mutable_error_resp()->set_message("unknown command");
+  }
+  s.handlers.on_binary(resp.SerializeAsString());
+}
+
+/// The connection opens and the gateway turns out to be Apache APISIX.
+inline void open_apisix(FakeTransport::State& s) {
+  s.handlers.on_open();
+  answer_hello(s, false);
+}
+
+/// The connection opens on a kpg gateway.
+inline void open_kpg(FakeTransport::State& s, std::uint32_t max_credit = 64) {
+  s.handlers.on_open();
+  answer_hello(s, true, max_credit);
 }
 
 }  // namespace kpg::testing

@@ -20,7 +20,7 @@ TEST(SubscriptionOffsetLimit, ARecordAtTheLargestOffsetIsAProtocolErrorNotAnOver
   std::vector<kpg::sdk::Error> errors;
   kpg::sdk::Client client(std::make_unique<FakeTransport>(s), kpg::testing::options(1000, 5000));
   client.connect("ws://h/kafka", [](auto) {});
-  s.handlers.on_open();
+  kpg::testing::open_apisix(s);
   constexpr auto kMax = std::numeric_limits<std::int64_t>::max();
   auto sub = client.subscribe("t", 0, kpg::sdk::StartAt::offset(kMax - 1),
                               {[&](const std::vector<kpg::sdk::Record>& batch) {

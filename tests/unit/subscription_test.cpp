@@ -20,7 +20,7 @@ struct Subscribe : ::testing::Test {
     client = std::make_unique<kpg::sdk::Client>(std::make_unique<FakeTransport>(s),
                                                 kpg::testing::options(1000, 5000, 100));
     client->connect("ws://h/kafka", [](auto) {});
-    s.handlers.on_open();
+    kpg::testing::open_apisix(s);
   }
 
   kpg::pubsub::PubSubReq last_request() {

@@ -61,10 +61,19 @@ int run_mock(int brokers, const std::vector<std::string>& topics, const std::str
 
 int run_produce(const std::string& bootstrap, const std::string& topic, int partition,
                 const std::optional<std::string>& key, const std::string& compression,
-                std::vector<std::string> values) {
+                const std::vector<std::string>& header_specs, std::vector<std::string> values) {
+  std::vector<std::pair<std::string, std::string>> headers;
+  for (const auto& spec : header_specs) {
+    const auto eq = spec.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      std::cerr << "kpg-devkafka: --header '" << spec << "' is not KEY=VALUE\n";
+      return 2;
+    }
+    headers.emplace_back(spec.substr(0, eq), spec.substr(eq + 1));
+  }
   kpg::kafka::Producer producer(bootstrap, compression);
   auto produce_one = [&](const std::string& value) {
-    auto delivered = producer.produce(topic, partition, key, value);
+    auto delivered = producer.produce(topic, partition, key, value, 10'000, headers);
     if (!delivered.error.empty()) {
       std::cerr << "kpg-devkafka: produce failed: " << delivered.error << "\n";
       return false;
@@ -120,6 +129,11 @@ int main(int argc, char** argv) {
   std::string compression = "none";
   produce->add_option("--compression", compression, "none|gzip|snappy|lz4|zstd (default none)")
       ->check(CLI::IsMember({"none", "gzip", "snappy", "lz4", "zstd"}));
+  std::vector<std::string> header_specs;
+  produce
+      ->add_option("--header", header_specs,
+                   "add the header KEY=VALUE to every record (repeatable; the value may be empty)")
+      ->allow_extra_args(false);
   produce->add_option("values", values, "record values");
 
   CLI11_PARSE(app, argc, argv);
@@ -127,7 +141,7 @@ int main(int argc, char** argv) {
     if (*mock) return run_mock(brokers, topics, listen_address, port);
     return run_produce(bootstrap, topic, partition,
                        key_opt->count() ? std::optional<std::string>(key) : std::nullopt,
-                       compression, values);
+                       compression, header_specs, values);
   } catch (const std::exception& e) {
     std::cerr << "kpg-devkafka: " << e.what() << "\n";
     return 1;

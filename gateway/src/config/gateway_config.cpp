@@ -244,6 +244,13 @@ void validate(const GatewayConfig& c) {
   range("--max-frame-bytes", static_cast<long long>(c.max_frame_bytes), 1024, 1LL << 30);
   range("--fetch-max-bytes", static_cast<long long>(c.fetch_max_bytes), 1024, 1LL << 30);
   range("--fetch-max-wait-ms", c.fetch_max_wait_ms, 0, 60'000);
+  // Reading (requests and pushed records) pauses at half the write queue: one more reply of
+  // fetch_max_bytes must still fit, or keeping up would be punished by closing the connection.
+  if (c.max_write_queue_bytes < 2 * c.fetch_max_bytes) {
+    throw ConfigError("max_write_queue_bytes (" + std::to_string(c.max_write_queue_bytes) +
+                      ") must be at least twice fetch_max_bytes (" +
+                      std::to_string(c.fetch_max_bytes) + ")");
+  }
   range("--max-write-queue-bytes", static_cast<long long>(c.max_write_queue_bytes), 64 * 1024,
         1LL << 32);
   range("--max-inflight-requests", c.max_inflight_requests, 1, 100'000);

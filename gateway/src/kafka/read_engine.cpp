@@ -452,11 +452,16 @@ struct ReadEngine::Impl {
     Partition& p = partition_of(w->tp);
     // 1. A window holds it: served from memory (at once, or within kLinger when the rest of a
     // fetch response is still arriving).
+    // Only this request is looked at: thousands of subscribers may wait on the same cursor.
     for (const auto& r : p.readers) {
-      if (r->window.holds(w->offset)) {
-        attach(p, r, w);
-        return serve(r);
+      if (!r->window.holds(w->offset)) continue;
+      if (ready_to_answer(p, *r, *w)) {
+        touch(*r, w->offset);
+        return reply_from(*r, w);
       }
+      attach(p, r, w);
+      w->lingering = true;
+      return arm(w, kLinger);
     }
     // Past every end known: learn where the end is now before deciding anything.
     if (p.high >= 0 && w->offset > p.high) return refresh_high(w);
@@ -819,9 +824,17 @@ struct ReadEngine::Impl {
 
   // Answers every waiter of `r` its window can answer now. Thousands of subscribers may wait on
   // one cursor at the head of a partition: one pass, no per-waiter search.
+  // Whether `r`'s window (which holds w's offset) answers `w` now: it reaches the end of the
+  // partition, or holds the request's byte limit. Otherwise more records are on their way (they
+  // are below the high watermark, and librdkafka hands a fetch response over record by record):
+  // waiting a moment lets one reply carry what one fetch brought instead of its first record.
+  bool ready_to_answer(const Partition& p, const Reader& r, const Waiter& w) const {
+    return r.window.next() >= p.high ||
+           r.window.bytes_from(w.offset, w.limits.max_bytes) >= w.limits.max_bytes;
+  }
+
   void serve(ReaderPtr r) {  // by value: it may remove `r` from p.readers
     Partition& p = partition_of(r->tp);
-    const bool at_end = r->window.next() >= p.high;
     std::vector<WaiterPtr> ready;
     std::vector<WaiterPtr> still_waiting;
     for (auto& w : r->waiters) {
@@ -830,10 +843,7 @@ struct ReadEngine::Impl {
         still_waiting.push_back(std::move(w));
         continue;
       }
-      if (!at_end && r->window.bytes_from(w->offset, w->limits.max_bytes) < w->limits.max_bytes) {
-        // More records are on their way (they are below the high watermark, and librdkafka hands
-        // a fetch response over record by record): wait a moment, so that one reply carries what
-        // one fetch brought instead of its first record.
+      if (!ready_to_answer(p, *r, *w)) {
         if (!w->lingering) {
           w->lingering = true;
           arm(w, kLinger);

@@ -10,8 +10,9 @@
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
 
+#include <boost/container/devector.hpp>
+
 #include <array>
-#include <deque>
 
 namespace kpg::server {
 
@@ -320,7 +321,8 @@ class WebSocketSession final : public ClosableSession,
   ServerContext& context_;
   std::string client_;
   ConnectionSlot slot_;
-  std::deque<pubsub::Frame> outbox_;
+  // Not std::deque: libstdc++'s allocates half a KiB even while empty, per idle connection.
+  boost::container::devector<pubsub::Frame> outbox_;
   std::size_t queued_bytes_ = 0;
   int in_flight_ = 0;
   std::uint64_t write_generation_ = 0;

@@ -79,7 +79,7 @@ test('the from query parameter starts at an offset; the partition chooser lists 
   await expect(page.locator('[data-testid="record"][data-offset="5"]')).toContainText('p0-5');
 
   const select = page.getByTestId('partition-select');
-  await expect(select.locator('option')).toHaveText(['0 · 8 records', '1 · 3 records', '2 · 0 records']);
+  await expect(select.locator('option')).toHaveText(['All · 11 records', '0 · 8 records', '1 · 3 records', '2 · 0 records']);
   await select.selectOption('1');
   await expect.poll(() => shownOffsets(page)).toEqual([2, 1, 0]);
   await expect(page.locator('[data-testid="record"][data-offset="0"]')).toContainText('p1-0');

@@ -39,6 +39,8 @@ test('headers of any shape become [{key, value bytes}]', () => {
   assert.deepEqual(normalizeHeaders([['a', '1'], ['b', null]]), expected);
   assert.deepEqual(normalizeHeaders(new Map([['a', '1'], ['b', undefined]])), expected);
   assert.deepEqual(normalizeHeaders({ a: '1', b: null }), expected);
+  // As the SDK gives them: keys and values both bytes.
+  assert.deepEqual(normalizeHeaders([{ key: bytes('a'), value: bytes('1') }, { key: bytes('b'), value: null }]), expected);
   assert.deepEqual(normalizeHeaders(undefined), []);
   assert.deepEqual(normalizeHeaders(42), []);
 });

@@ -48,29 +48,51 @@ class FakeSubscription {
   }
 }
 
-const serverError = (message) => Object.assign(new Error(message), { code: 'server' });
+// serverCode: what a kpg gateway says; an APISIX gateway's errors are all 'unspecified'.
+const serverError = (message, serverCode = 'unspecified') =>
+  Object.assign(new Error(message), { code: 'server', serverCode });
 
-/** topics: {name: [[earliest, latest], ...]} with bigint offsets. */
+/** topics: {name: [[earliest, latest], ...]} with bigint offsets; mode: 'kpg' (push) or 'apisix'. */
 class FakeClient {
-  constructor(topics, { timestampLookup = -1n } = {}) {
+  constructor(topics, { timestampLookup = -1n, mode = 'kpg' } = {}) {
     this.topics = topics;
     this.timestampLookup = timestampLookup;
+    this.mode = mode;
+    this.serverInfo = { limits: { maxSubscriptions: 0 } };
     this.subscriptions = [];
     this.closed = false;
   }
+  #error(topic, partition, what, serverCode) {
+    return serverError(`failed to list offset, topic: ${topic}, partition: ${partition}, err: ${what}`,
+      this.mode === 'kpg' ? serverCode : 'unspecified');
+  }
   async listOffsets(topic, partition, at) {
     const partitions = this.topics[topic];
-    if (!partitions) throw serverError(`failed to list offset, topic: ${topic}, partition: ${partition}, err: not found topic`);
-    if (!partitions[partition]) throw serverError(`failed to list offset, topic: ${topic}, partition: ${partition}, err: not found partition`);
+    if (!partitions) throw this.#error(topic, partition, 'not found topic', 'unknown_topic');
+    if (!partitions[partition]) throw this.#error(topic, partition, 'not found partition', 'unknown_partition');
     const [earliest, latest] = partitions[partition];
     if (at === 'earliest') return earliest;
     if (at === 'latest') return latest;
     return this.timestampLookup;
   }
+  async metadata(topics) {
+    if (this.mode !== 'kpg') throw serverError('unknown command');
+    return topics.map((name) => {
+      if (!this.topics[name]) throw serverError(`not found topic: ${name}`, 'unknown_topic');
+      return { name, partitions: this.topics[name].map(([earliest, latest], partition) => ({ partition, earliest, latest })) };
+    });
+  }
   subscribe(topic, partition, from) {
     const sub = new FakeSubscription(from.offset);
     sub.topic = topic;
     sub.partition = partition;
+    this.subscriptions.push(sub);
+    return sub;
+  }
+  subscribeTopic(topic, partitions, from) {
+    const sub = new FakeSubscription(from?.offset ?? from);
+    sub.topic = topic;
+    sub.partitions = partitions;
     this.subscriptions.push(sub);
     return sub;
   }
@@ -119,13 +141,13 @@ function recordingView(form) {
   return view;
 }
 
-function makeReader({ topics = { t: [[0n, 30n]] }, form = {}, connectError = null, answers = false, maxRows = 500, client } = {}) {
+function makeReader({ topics = { t: [[0n, 30n]] }, form = {}, connectError = null, answers = false, maxRows = 500, client, mode } = {}) {
   const view = recordingView({ gateway: 'ws://127.0.0.1:1/kafka', topic: 't', partition: 0, ...form });
   const clients = [];
   const sdk = {
     connect: async () => {
       if (connectError) throw connectError;
-      const c = client ?? new FakeClient(topics);
+      const c = client ?? new FakeClient(topics, { mode });
       clients.push(c);
       return c;
     },
@@ -299,7 +321,7 @@ test('a lost connection shows reconnecting; the reconnect resumes the read', asy
 test('a subscription past retention offers to read from the earliest', async () => {
   const { reader, view, clients, status } = makeReader();
   await reader.connect();
-  clients[0].subscriptions[0].fail(serverError('failed to fetch message, err: OFFSET_OUT_OF_RANGE'));
+  clients[0].subscriptions[0].fail(serverError('failed to fetch message, err: OFFSET_OUT_OF_RANGE', 'offset_out_of_range'));
   await settle();
   assert.deepEqual([status.state, status.banner], ['error', 'out-of-range']);
   view.banner.action.run();
@@ -326,4 +348,126 @@ test('from= and the page query round-trip', () => {
   assert.equal(parseFrom('soon'), null);
   assert.equal(readQuery('ws://h:1/k', { topic: 'a b', partition: 2, mode: { kind: 'time', time: 0 } }),
     'gateway=ws://h:1/k&topic=a%20b&partition=2&from=1970-01-01T00:00:00.000Z');
+});
+
+// --- Whole-topic reads (kpg mode) -------------------------------------------------------------
+
+const inPartition = (partition, offset) => ({ ...record(offset), partition });
+
+test('a whole-topic read starts every partition at its last 20, sharing subscriptions by offset', async () => {
+  const { reader, view, clients, status } = makeReader({
+    topics: { t: [[0n, 30n], [5n, 7n], [0n, 30n]] }, form: { partition: 'all' },
+  });
+  await reader.connect({ mode: { kind: 'recent' } });
+  assert.deepEqual([status.state, status.mode, status.partition, status.notice], ['live', 'kpg', 'all', null]);
+  assert.equal(view.partitions.selected, 'all');
+  assert.deepEqual(view.partitions.partitions.length, 3);
+  const subs = clients[0].subscriptions;
+  assert.deepEqual(subs.map((s) => [s.partitions, s.offset]), [[[0, 2], 10n], [[1], 5n]]);
+  assert.equal(view.query, 'gateway=ws://127.0.0.1:1/kafka&topic=t&partition=all');
+  assert.deepEqual(status.nextOffsets, { 0: '10', 1: '5', 2: '10' });
+  assert.equal(status.lag, '42'); // 20 + 2 + 20
+  assert.equal(status.nextOffset, null);
+
+  subs[0].deliver([inPartition(2, 10), inPartition(2, 11)]);
+  subs[0].deliver([inPartition(0, 10)]);
+  subs[1].deliver([inPartition(1, 5), inPartition(1, 6)]);
+  await settle();
+  assert.deepEqual(view.rows.sort((a, b) => a - b), [5, 6, 10, 10, 11]);
+  assert.deepEqual(status.nextOffsets, { 0: '11', 1: '7', 2: '12' });
+  assert.equal(status.lag, '37');
+  // Offsets are per partition: the same offset in another partition is no duplicate.
+  subs[0].deliver([inPartition(0, 10), inPartition(2, 12)]);
+  await settle();
+  assert.deepEqual([status.duplicates, status.gaps, status.recordsReceived], [1, 0, 6]);
+
+  reader.togglePause();
+  assert.deepEqual(subs.map((s) => s.paused), [true, true]);
+  reader.togglePause();
+  assert.deepEqual(subs.map((s) => s.paused), [false, false]);
+});
+
+test('a whole-topic read from the earliest is one subscription, held once the list is full', async () => {
+  const { reader, view, clients, status } = makeReader({
+    topics: { t: [[0n, 4n], [0n, 4n]] }, form: { partition: 'all' }, maxRows: 5,
+  });
+  await reader.connect({ mode: { kind: 'earliest' } });
+  const [sub] = clients[0].subscriptions;
+  assert.deepEqual([sub.partitions, sub.offset], [[], 'earliest']);
+  sub.deliver([0, 1, 2, 3].map((o) => inPartition(0, o)));
+  sub.deliver([0, 1, 2, 3].map((o) => inPartition(1, o)));
+  await settle();
+  assert.equal(view.rows.length, 5);
+  assert.deepEqual([status.state, status.notice], ['paused', 'hold']);
+  assert.match(view.notice.text, /Paused after 5 records across all partitions so they stay on screen; 3 more/);
+  view.notice.action.run();
+  assert.equal(view.rows.length, 8);
+  assert.equal(status.state, 'live');
+});
+
+test('a whole-topic seek to an offset clamps it per partition; a partition can be picked', async () => {
+  const { reader, view, clients, status } = makeReader({
+    topics: { t: [[0n, 30n], [0n, 3n]] }, form: { partition: 'all' },
+  });
+  await reader.connect();
+  reader.seek({ kind: 'offset', offset: 12n });
+  await settle();
+  const subs = clients[0].subscriptions.slice(-2);
+  assert.deepEqual(subs.map((s) => [s.partitions, s.offset]), [[[0], 12n], [[1], 3n]]);
+  assert.equal(status.notice, 'clamped');
+  assert.match(view.notice.text, /outside the log of partition 1: it starts at the nearest end/);
+
+  reader.seek({ kind: 'time', time: Date.UTC(2026, 0, 1) });
+  await settle();
+  const timed = clients[0].subscriptions.at(-1);
+  assert.deepEqual([timed.partitions, timed.offset], [[], { timestamp: Date.UTC(2026, 0, 1) }]);
+  assert.equal(status.notice, 'time-found');
+  assert.deepEqual(status.nextOffsets, {}); // not known until records come
+  timed.deliver([inPartition(1, 2)]);
+  await settle();
+  assert.deepEqual(status.nextOffsets, { 1: '3' });
+
+  // One partition, then all again, keeping the position kind (time: the fake broker finds
+  // nothing, so it reads new records).
+  reader.choosePartition(1);
+  await settle();
+  const one = clients[0].subscriptions.at(-1);
+  assert.deepEqual([one.partition, one.offset, status.partition, status.notice], [1, 3n, 1, 'no-timestamp']);
+  reader.choosePartition('all');
+  await settle();
+  const all = clients[0].subscriptions.at(-1);
+  assert.deepEqual([all.partitions, all.offset, status.partition], [[], 'latest', 'all']);
+});
+
+test('on an APISIX gateway a whole-topic read falls back to one partition and says why', async () => {
+  const { reader, view, clients, status } = makeReader({
+    topics: { t: [[0n, 30n], [0n, 3n]] }, form: { partition: 'all' }, mode: 'apisix',
+  });
+  await reader.connect();
+  assert.deepEqual([status.state, status.mode, status.partition, status.notice], ['live', 'apisix', 0, 'one-partition']);
+  assert.match(view.notice.text, /APISIX PubSub subset \(no push\).*partition 0/);
+  assert.deepEqual(view.partitions.selected, 0);
+  const [sub] = clients[0].subscriptions;
+  assert.deepEqual([sub.partition, sub.offset], [0, 10n]);
+  assert.equal(view.query, 'gateway=ws://127.0.0.1:1/kafka&topic=t&partition=0');
+});
+
+test('errors are told apart by serverCode, never by their text', async () => {
+  // kpg: the code says the topic is missing.
+  let { reader, view, status } = makeReader({ form: { topic: 'nope', partition: 'all' } });
+  await reader.connect();
+  assert.deepEqual([status.banner, view.state.label], ['topic-missing', 'No such topic']);
+
+  // APISIX: the same words without a code are shown as they are, not parsed.
+  ({ reader, view, status } = makeReader({ form: { topic: 'nope' }, mode: 'apisix' }));
+  await reader.connect();
+  assert.equal(status.banner, 'error');
+  assert.match(view.banner.cause, /not found topic/);
+
+  // Out of range only by its code: the same text with another code is another error.
+  const { reader: r2, clients, status: s2 } = makeReader();
+  await r2.connect();
+  clients[0].subscriptions[0].fail(serverError('failed to fetch message, err: OFFSET_OUT_OF_RANGE', 'unavailable'));
+  await settle();
+  assert.equal(s2.banner, 'error');
 });

@@ -3,7 +3,13 @@
 //
 // Threading: not thread-safe. Call it, and receive its callbacks, on the transport's thread (the
 // native wrapper in sdk-native takes care of that). Every callback runs exactly once.
-// Errors: never throws; failures arrive as Result errors (see ErrorCode).
+// Errors: never throws; failures arrive as Result errors (see ErrorCode; a gateway's own reason
+// is Error::server_code, never to be parsed from the message).
+// Negotiation: on every (re)connect the client sends hello before anything else. A kpg gateway
+// answers with its features and limits (server_info(), "kpg mode"); a gateway that does not know
+// hello (Apache APISIX) answers "unknown command" and the client keeps to the APISIX subset
+// ("APISIX mode"; also when hello gets no answer within hello_timeout_ms). connect() and
+// on_reconnect complete once that is known.
 // Lifetime: destroying the Client closes the connection; pending callbacks are then failed with
 // ErrorCode::closed before the destructor returns.
 #pragma once
@@ -28,6 +34,11 @@ struct ClientOptions {
   /// A subscription whose fetch comes back empty sooner than this waits the rest before the
   /// next fetch, so a gateway that does not wait at the end of the log is not polled in a loop.
   std::int64_t idle_fetch_interval_ms = 100;
+  /// A gateway that does not answer hello within this time is taken for one that serves only
+  /// the APISIX subset (kpg gateways older than hello ignore it; APISIX answers at once).
+  std::int64_t hello_timeout_ms = 5'000;
+  /// Sent in hello, for the gateway's log; empty: "kpg-sdk/<version>".
+  std::string client_name;
 
   /// Automatic reconnect after an established connection drops. Attempts wait
   /// min(max_delay, initial_delay * 2^n) +/- jitter; subscriptions resume at their next offset.
@@ -52,7 +63,8 @@ class Client {
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
 
-  /// Opens the WebSocket. Completes once, with Connected or an Error (transport / timeout).
+  /// Opens the WebSocket and negotiates (hello). Completes once, with Connected or an Error
+  /// (transport / timeout).
   void connect(const std::string& url, ConnectHandler handler);
   /// Called each time an open connection drops (not after close()). With reconnect enabled the
   /// client then reconnects; pending calls have failed with ErrorCode::closed.
@@ -71,11 +83,29 @@ class Client {
   void fetch(const std::string& topic, std::int32_t partition, std::int64_t offset,
              ProtocolSession::FetchHandler handler);
 
+  /// Topics with their partitions and offsets (kpg mode; empty `topics` = every topic the route
+  /// serves). In APISIX mode it fails with ErrorCode::server, ServerCode::unknown_command and a
+  /// message saying the gateway does not offer metadata.
+  void metadata(std::vector<std::string> topics, ProtocolSession::MetadataHandler handler);
+
+  /// What hello negotiated on the current connection; empty (protocol_version 0) in APISIX mode
+  /// and before the first connection.
+  const ServerInfo& server_info() const noexcept { return server_info_; }
+
   /// Delivers every record of the partition from `from` on, in order, without gaps or
   /// duplicates. The client keeps the subscription running until it is cancelled, fails or the
   /// client closes; the handle (optional to keep) controls it and stays valid afterwards.
   std::shared_ptr<Subscription> subscribe(const std::string& topic, std::int32_t partition,
-                                          StartAt from, SubscriptionHandlers handlers);
+                                          StartAt from, SubscriptionHandlers handlers,
+                                          SubscribeOptions options = {});
+  /// The same over several partitions of a topic; records carry their partition. An empty
+  /// `partitions` means every partition of the topic: kpg mode only (in APISIX mode the client
+  /// cannot list partitions, and the subscription fails with a message saying so).
+  /// StartAt::offset needs named partitions.
+  std::shared_ptr<Subscription> subscribe_topic(const std::string& topic,
+                                                std::vector<std::int32_t> partitions, StartAt from,
+                                                SubscriptionHandlers handlers,
+                                                SubscribeOptions options = {});
 
   /// Runs `task` after `delay_ms` on the client's thread (unless the client is closed first).
   void schedule(std::int64_t delay_ms, std::function<void()> task);
@@ -87,28 +117,38 @@ class Client {
   std::size_t pending() const noexcept { return session_.pending(); }
 
  private:
+  // connecting / reconnecting last until hello is answered: calls made before are refused.
   enum class State { idle, connecting, open, reconnecting, closed };
 
   template <class Handler>
   bool reject_if_not_open(Handler& handler);
   void send(ProtocolSession::Outgoing outgoing);
+  void unsubscribe(std::int64_t subscription_id);  // fire and forget
   void arm_timer();
   void on_transport_closed(Error error);
   void open_transport();
   void on_opened();
+  void on_hello(std::uint64_t generation, Result<ServerInfo> result);
+  void on_established();
+  void fail_attempt(const Error& error);
   void on_open_timeout();
   void schedule_reconnect(const Error& cause);
   void resume_subscriptions();
 
-  class PartitionSubscription;
+  class TopicSubscription;
+  std::shared_ptr<Subscription> add_subscription(std::shared_ptr<TopicSubscription> sub);
   void run_due_tasks();
   void stop_subscriptions(const Error& error);
 
   std::unique_ptr<Transport> transport_;
-  std::multimap<std::int64_t, std::function<void()>> tasks_;  // by due time (transport clock)
-  std::vector<std::shared_ptr<PartitionSubscription>> subscriptions_;  // running ones
+  std::multimap<std::int64_t, std::function<void()>> tasks_;       // by due time (transport clock)
+  std::vector<std::shared_ptr<TopicSubscription>> subscriptions_;  // running ones
   ClientOptions options_;
   ProtocolSession session_;
+  ServerInfo server_info_;
+  std::uint64_t generation_ = 0;
+  bool negotiating_ = false;  // hello sent on the open transport, not answered yet  // counts
+                              // transport opens: a late hello reply is recognised
   State state_ = State::idle;
   ConnectHandler on_connect_;
   DisconnectHandler on_disconnect_;

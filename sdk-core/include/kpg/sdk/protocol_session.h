@@ -16,6 +16,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -26,6 +27,41 @@ class ProtocolSession {
   using PingHandler = std::function<void(Result<std::string>)>;
   using OffsetHandler = std::function<void(Result<std::int64_t>)>;
   using FetchHandler = std::function<void(Result<std::vector<Record>>)>;
+  using HelloHandler = std::function<void(Result<ServerInfo>)>;
+  using MetadataHandler = std::function<void(Result<std::vector<TopicInfo>>)>;
+
+  /// cmd_kafka_subscribe (kpg extension; proto/kpg/pubsub.proto).
+  struct SubscribeRequest {
+    enum class Start { latest = 0, earliest = 1, timestamp = 2 };
+    std::string topic;
+    std::vector<std::int32_t> partitions;  ///< empty (with no offsets): every partition
+    Start start = Start::latest;           ///< for partitions not in `offsets`
+    std::int64_t timestamp = 0;            ///< with Start::timestamp
+    std::vector<std::pair<std::int32_t, std::int64_t>> offsets;  ///< explicit first offsets
+    std::uint32_t credit = 0;                                    ///< initial credit, in frames
+  };
+  struct SubscribeAck {
+    std::int64_t subscription_id = 0;
+    std::vector<std::pair<std::int32_t, std::int64_t>> start;  ///< by partition, ascending
+  };
+  /// One kafka_records frame: consecutive records of one partition, in offset order.
+  struct PushedRecords {
+    std::int64_t subscription_id = 0;
+    std::int32_t partition = 0;
+    std::int64_t high_watermark = 0;
+    std::vector<Record> records;
+  };
+  struct Unsubscribed {
+    std::int64_t subscription_id = 0;
+  };
+  using SubscribeHandler = std::function<void(Result<SubscribeAck>)>;
+  /// Called for each pushed frame; an Error (the gateway ended the subscription, or fail_all)
+  /// is the last call.
+  using PushHandler = std::function<void(Result<PushedRecords>)>;
+  using UnsubscribeHandler = std::function<void(Result<Unsubscribed>)>;
+
+  /// The protocol version this SDK speaks (cmd_hello.protocol_version).
+  static constexpr std::uint32_t kProtocolVersion = 1;
 
   /// A request ready to be sent as one binary WebSocket frame.
   struct Outgoing {
@@ -42,6 +78,22 @@ class ProtocolSession {
                         std::int64_t deadline_ms, OffsetHandler handler);
   Outgoing fetch(std::string_view topic, std::int32_t partition, std::int64_t offset,
                  std::int64_t deadline_ms, FetchHandler handler);
+  /// hello: completes with the negotiated ServerInfo, or with the server's error (an APISIX
+  /// gateway answers "unknown command").
+  Outgoing hello(std::string client, std::int64_t deadline_ms, HelloHandler handler);
+  Outgoing metadata(const std::vector<std::string>& topics, std::int64_t deadline_ms,
+                    MetadataHandler handler);
+  /// `acked` completes once (subscribe_resp or error); after a successful ack, `pushed` receives
+  /// the subscription's frames until the gateway ends it, fail_all() or end_stream().
+  Outgoing subscribe(const SubscribeRequest& request, std::int64_t deadline_ms,
+                     SubscribeHandler acked, PushHandler pushed);
+  /// cmd_credit. Not answered unless invalid, so nothing is registered for it.
+  Outgoing credit(std::int64_t subscription_id, std::uint32_t credit);
+  Outgoing unsubscribe(std::int64_t subscription_id, std::int64_t deadline_ms,
+                       UnsubscribeHandler handler);
+  /// Forgets the push stream of the subscribe sent with `sequence`: its later frames are dropped
+  /// as unpaired. No handler runs.
+  void end_stream(std::int64_t sequence) { streams_.erase(sequence); }
 
   /// Feeds one received binary frame. Pairs it by sequence and completes that request.
   /// A server error_resp completes it with ErrorCode::server; a response of the wrong kind
@@ -52,22 +104,28 @@ class ProtocolSession {
   void expire(std::int64_t now_ms);
   /// Earliest pending deadline, or -1 when nothing is pending.
   std::int64_t next_deadline() const noexcept;
-  /// Fails every pending request with `error` (e.g. on disconnect).
+  /// Fails every pending request and ends every push stream with `error` (e.g. on disconnect).
   void fail_all(const Error& error);
 
   std::size_t pending() const noexcept { return pending_.size(); }
+  std::size_t streams() const noexcept { return streams_.size(); }
   /// Text of the last error_resp that paired with no request (e.g. "wrong command").
   const std::string& last_unpaired_error() const noexcept { return last_unpaired_error_; }
 
  private:
   struct Pending {
     std::int64_t deadline_ms;
-    std::variant<PingHandler, OffsetHandler, FetchHandler> handler;
+    std::variant<PingHandler, OffsetHandler, FetchHandler, HelloHandler, MetadataHandler,
+                 SubscribeHandler, UnsubscribeHandler>
+        handler;
+    PushHandler pushed = nullptr;  // subscribe only
+    std::int32_t partition = 0;    // fetch only: stamped on the records
   };
   std::int64_t register_request(Pending pending);
 
   std::int64_t next_sequence_ = 1;
   std::map<std::int64_t, Pending> pending_;
+  std::map<std::int64_t, PushHandler> streams_;  // by the subscribe's sequence
   std::string last_unpaired_error_;
 };
 

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -21,9 +22,44 @@ enum class ErrorCode {
 /// Lower-case name of an error code ("transport", "timeout", ...).
 const char* to_string(ErrorCode code) noexcept;
 
+/// The kpg gateway's reason for an error_resp (proto ErrorCode), so that applications never parse
+/// message texts. Only a kpg gateway that received hello sends one; APISIX (and kpg before hello)
+/// always sends `unspecified`. A value the SDK does not know yet keeps its number.
+enum class ServerCode : std::int32_t {
+  unspecified = 0,
+  unknown_command = 1,  ///< also: the SDK needs a kpg feature this gateway does not offer
+  bad_request = 2,      ///< undecodable frame, or an argument out of its range
+  unknown_topic = 3,
+  unknown_partition = 4,
+  offset_out_of_range = 5,  ///< the offset is not (or no longer) in the log
+  unavailable = 6,          ///< no broker answered in time; retry later
+  rejected = 7,             ///< the broker refused the gateway (authentication, TLS, ACL)
+  overloaded = 8,           ///< the gateway is busy; retry later
+  unknown_subscription = 9,
+  limit_exceeded = 10,  ///< a limit announced in ServerInfo::limits would be exceeded
+  internal = 11,
+};
+
+/// Lower-case name of a server code ("unknown_topic", ...); "unknown" for a number not listed.
+const char* to_string(ServerCode code) noexcept;
+
+/// True for the codes that mean "try again later" (unavailable, overloaded).
+constexpr bool retryable(ServerCode code) noexcept {
+  return code == ServerCode::unavailable || code == ServerCode::overloaded;
+}
+
 struct Error {
   ErrorCode code;
   std::string message;
+  /// With code == ErrorCode::server: the gateway's code (unspecified from an APISIX gateway).
+  ServerCode server_code = ServerCode::unspecified;
+};
+
+/// A Kafka record header. key and value are raw bytes (keys are UTF-8 by Kafka convention).
+struct Header {
+  std::string key;
+  std::string value;
+  bool operator==(const Header&) const = default;
 };
 
 /// One Kafka record as the gateway returns it. key and value are raw bytes.
@@ -32,6 +68,49 @@ struct Record {
   std::int64_t timestamp = 0;  ///< milliseconds since the epoch (CreateTime or LogAppendTime)
   std::string key;
   std::string value;
+  /// Only a kpg gateway sends headers (after hello); empty from APISIX.
+  std::vector<Header> headers;
+  std::int32_t partition = 0;  ///< the partition the record belongs to
+};
+
+/// The gateway's limits (ServerInfo::limits); 0 = not announced.
+struct ServerLimits {
+  std::uint32_t max_frame_bytes = 0;
+  std::uint32_t max_batch_bytes = 0;
+  std::uint32_t max_inflight_requests = 0;
+  std::uint32_t max_subscriptions = 0;
+  std::uint32_t max_credit = 0;
+  std::uint32_t max_metadata_partitions = 0;
+};
+
+/// What the client negotiated with hello on the current connection. A gateway that does not know
+/// hello (Apache APISIX) leaves it empty: protocol_version 0, no features ("APISIX mode").
+struct ServerInfo {
+  std::uint32_t protocol_version = 0;
+  std::vector<std::string> features;  ///< "push", "metadata", "headers", "error_codes"
+  ServerLimits limits;
+  std::string server;  ///< e.g. "kpg-gateway/0.2.0"
+
+  /// True when the gateway speaks the kpg extensions.
+  bool kpg() const noexcept { return protocol_version > 0; }
+  bool has(std::string_view feature) const noexcept {
+    for (const auto& f : features) {
+      if (f == feature) return true;
+    }
+    return false;
+  }
+};
+
+/// A partition and the offsets it offers at the time of the request.
+struct PartitionInfo {
+  std::int32_t partition = 0;
+  std::int64_t earliest = 0;  ///< first offset still in the log
+  std::int64_t latest = 0;    ///< offset the next record written gets (high watermark)
+};
+
+struct TopicInfo {
+  std::string name;
+  std::vector<PartitionInfo> partitions;  ///< ascending
 };
 
 /// Special `at` values for listOffsets (the Kafka ListOffsets convention).

@@ -16,6 +16,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -32,6 +33,8 @@ class NativeSubscription {
   virtual ~NativeSubscription() = default;
   virtual void pause() = 0;
   virtual void resume() = 0;
+  /// Pull mode (SubscribeOptions::pull): allows `batches` more on_records calls.
+  virtual void request(std::uint32_t batches) = 0;
   virtual void cancel() = 0;
   /// False once cancelled or ended by an error.
   virtual bool active() const = 0;
@@ -41,6 +44,8 @@ class NativeSubscription {
   /// new subscription would continue. (Subscription::next_offset on the I/O thread is the next
   /// offset to fetch, which runs ahead of this while records are held by pause().)
   virtual std::int64_t next_offset() const = 0;
+  /// Per partition: the offset after the last record delivered to on_records.
+  virtual std::map<std::int32_t, std::int64_t> next_offsets() const = 0;
 };
 
 /// TLS for wss:// URLs (OpenSSL). The default verifies the gateway's certificate chain against
@@ -70,10 +75,23 @@ class NativeClient {
   void on_disconnect(Client::DisconnectHandler handler);
   void on_reconnect(std::function<void()> handler);
   void on_close(Client::DisconnectHandler handler);
+  /// See Client::metadata (kpg mode only; fails with ServerCode::unknown_command on APISIX).
+  void async_metadata(std::vector<std::string> topics, ProtocolSession::MetadataHandler handler);
   /// Every record of the partition from `from` on, in order, no gaps, no duplicates. Handlers
-  /// run on the client's I/O thread; keep them short or hand work off.
+  /// run on the client's I/O thread; keep them short or hand work off. In kpg mode the records
+  /// are pushed and a batch is granted back when on_records returns (see SubscribeOptions).
   std::shared_ptr<NativeSubscription> subscribe(const std::string& topic, std::int32_t partition,
-                                                StartAt from, SubscriptionHandlers handlers);
+                                                StartAt from, SubscriptionHandlers handlers,
+                                                SubscribeOptions options = {});
+  /// Several partitions of a topic (empty: all of them, kpg mode only); see
+  /// Client::subscribe_topic. Records carry their partition.
+  std::shared_ptr<NativeSubscription> subscribe_topic(const std::string& topic,
+                                                      std::vector<std::int32_t> partitions,
+                                                      StartAt from, SubscriptionHandlers handlers,
+                                                      SubscribeOptions options = {});
+  /// What hello negotiated on the current connection (a copy; empty in APISIX mode). Updated
+  /// before connect() / on_reconnect complete.
+  ServerInfo server_info() const;
   void close();
 
   Result<Connected> connect(const std::string& url);
@@ -82,6 +100,7 @@ class NativeClient {
                                     std::int64_t at);
   Result<std::vector<Record>> fetch(const std::string& topic, std::int32_t partition,
                                     std::int64_t offset);
+  Result<std::vector<TopicInfo>> metadata(std::vector<std::string> topics);
 
  private:
   struct OwnedLoop;
