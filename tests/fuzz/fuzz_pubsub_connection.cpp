@@ -25,6 +25,7 @@
 // sent and the source is never called after shutdown(); shutdown() cancels every queued call, and
 // once they are gone nothing holds the owner alive.
 #include "fuzz_check.h"
+#include "fuzz_script.h"
 #include "pubsub/connection.h"
 #include "pubsub/frames.h"
 
@@ -67,24 +68,6 @@ void trace(const char* format, Args... args) {
 long long ll(std::int64_t v) {
   return static_cast<long long>(v);
 }
-
-class Input {
- public:
-  Input(const std::uint8_t* data, std::size_t size) : data_(data), size_(size) {}
-  bool empty() const { return pos_ >= size_; }
-  std::uint8_t byte() { return empty() ? 0 : data_[pos_++]; }
-  std::string_view take(std::size_t n) {
-    n = std::min(n, size_ - pos_);
-    std::string_view out(reinterpret_cast<const char*>(data_ + pos_), n);
-    pos_ += n;
-    return out;
-  }
-
- private:
-  const std::uint8_t* data_;
-  std::size_t size_;
-  std::size_t pos_ = 0;
-};
 
 // A small, fixed model of the cluster, so that offsets the connection checks against (explicit
 // subscribe offsets) are sometimes right: watermarks derived from the topic and partition.
@@ -446,7 +429,7 @@ struct Harness {
   }
 
   // A well-formed command from a few bytes (WHAT % 8 picks the command).
-  void command(Input& in) {
+  void command(kpg::fuzz::Script& in) {
     static const char* const kTopics[] = {"t", "orders", "__consumer_offsets", "no topic!", "ab"};
     const std::uint8_t what = in.byte();
     pubsub::PubSubReq req;
@@ -502,8 +485,8 @@ struct Harness {
     send(req.SerializeAsString());
   }
 
-  void run(Input& in) {
-    while (!in.empty()) {
+  void run(kpg::fuzz::Script& in) {
+    while (!in.done()) {
       const std::uint8_t op = in.byte();
       trace("op %d\n", op % 8);
       switch (op % 8) {
@@ -525,11 +508,7 @@ struct Harness {
           break;
         }
         case 6: shutdown(); break;
-        default: {
-          const std::size_t lo = in.byte();
-          send(in.take(lo + 256u * in.byte()));
-          break;
-        }
+        default: send(in.frame()); break;
       }
     }
     shutdown();
@@ -563,7 +542,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  Input in(data, size);
+  kpg::fuzz::Script in(data, size);
   const std::uint8_t options = in.byte();
   pubsub::Limits limits;
   limits.fetch.max_bytes = 64;  // small, so that the byte limit is reached
