@@ -15,6 +15,7 @@
 // subscription delivers non-empty batches of strictly increasing offsets.
 #include "fake_transport.h"
 #include "fuzz_check.h"
+#include "fuzz_script.h"
 
 #include <kpg/pubsub.pb.h>
 #include <kpg/sdk/client.h>
@@ -32,26 +33,6 @@ namespace {
 
 using kpg::fuzz::check;
 using namespace kpg::sdk;
-
-class Reader {
- public:
-  Reader(const std::uint8_t* data, std::size_t size) : data_(data), size_(size) {}
-  bool done() const { return at_ >= size_; }
-  std::uint8_t byte() { return at_ < size_ ? data_[at_++] : 0; }
-  std::string frame() {
-    std::size_t length = byte();
-    length |= static_cast<std::size_t>(byte()) << 8;
-    length = std::min(length, size_ - at_);
-    std::string out(reinterpret_cast<const char*>(data_ + at_), length);
-    at_ += length;
-    return out;
-  }
-
- private:
-  const std::uint8_t* data_;
-  std::size_t size_;
-  std::size_t at_ = 0;
-};
 
 // Field 1 (sequence) as a varint, appended to override whatever sequence the frame holds.
 std::string sequence_field(std::int64_t sequence) {
@@ -85,7 +66,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  Reader in(data, size);
+  kpg::fuzz::Script in(data, size);
   kpg::testing::FakeTransport::State link;
   Calls calls;
   std::vector<std::unique_ptr<Watched>> watched;
@@ -136,12 +117,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       const bool linked = link.handlers.on_open && !link.closed;
       switch (op % 6) {
         case 0: {
-          const std::string frame = in.frame();
+          const std::string frame(in.frame());
           if (open && linked) link.handlers.on_binary(frame);
           break;
         }
         case 1: {
-          std::string frame = in.frame();
+          std::string frame(in.frame());
           if (!open || !linked || link.sent.empty()) break;
           const std::size_t back = (op / 8u) % link.sent.size();
           kpg::pubsub::PubSubReq request;

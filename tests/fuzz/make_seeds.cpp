@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <initializer_list>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -103,6 +104,61 @@ PubSubResp pong_reply() {
   return resp;
 }
 
+// Script ops of fuzz_pubsub_connection (see its header comment).
+namespace conn {
+std::string bytes(std::initializer_list<int> values) {
+  std::string out;
+  for (const int v : values) out += static_cast<char>(v);
+  return out;
+}
+std::string raw(const std::string& frame) {
+  return bytes({7, static_cast<int>(frame.size() & 0xff), static_cast<int>(frame.size() >> 8)}) +
+         frame;
+}
+// Commands built by the target from a few bytes: hello, metadata, subscribe, credit, unsubscribe,
+// fetch, list_offset (topics: 0 "t", 1 "orders", 2 "__consumer_offsets", 3 invalid, 4 "ab").
+std::string hello(int seq) {
+  return bytes({1, 0, seq, 1});
+}
+std::string metadata(int seq, std::initializer_list<int> topics) {
+  return bytes({1, 1, seq, static_cast<int>(topics.size())}) + bytes(topics);
+}
+// shape: start (0 latest, 1 earliest, 2 timestamp) + 4 * timestamp choice + 16 * partition mask;
+// with 0x80 an explicit offset {partition, offset} follows.
+std::string subscribe(int seq, int topic, int shape, int credit) {
+  return bytes({1, 2, seq, topic, shape, credit});
+}
+std::string subscribe_at(int seq, int topic, int shape, int partition, int offset, int credit) {
+  return bytes({1, 2, seq, topic, shape | 0x80, partition, offset, credit});
+}
+std::string credit(int seq, int id, int n) {
+  return bytes({1, 3, seq, id, n});
+}
+std::string unsubscribe(int seq, int id) {
+  return bytes({1, 4, seq, id});
+}
+std::string fetch(int seq, int topic, int partition, int offset) {
+  return bytes({1, 5, seq, topic, partition, offset});
+}
+std::string list_offset(int seq, int topic, int partition, int at) {
+  return bytes({1, 6, seq, topic, partition, at});
+}
+// Answers: mode 0x10 = three records (or two partitions, or an offset); 0x07 = an error.
+std::string answer(int pick, int mode) {
+  return bytes({2, pick, mode});
+}
+std::string answer_all(int mode = 0x10) {
+  return bytes({5, mode});
+}
+std::string run(int n) {
+  return bytes({3, n});
+}
+std::string congested(bool on) {
+  return bytes({4, on ? 1 : 0});
+}
+const std::string kShutdown(1, 6);
+}  // namespace conn
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -129,6 +185,51 @@ int main(int argc, char** argv) {
             paired(0, fetch_reply(10, 2)) + user_call(4) + paired(0, fetch_reply(12, 1)) +
             user_call(4) + user_call(5) + advance(30));
   write(sdk, "timeouts", kOpen + user_call(3) + advance(20) + advance(20) + kDrop + advance(50));
+
+  {
+    using namespace conn;
+    const fs::path dir = corpus / "fuzz_pubsub_connection";
+    // Option byte: 1 = hello first, 2 = small limits.
+    write(dir, "subscribe_credit_unsubscribe",
+          bytes({1}) + subscribe(2, 0, 1, 2) + answer_all() + answer_all() + answer_all() +
+              answer_all() + credit(3, 1, 3) + congested(true) + answer_all() + credit(4, 1, 1) +
+              congested(false) + answer_all(0x18) + unsubscribe(5, 1) + answer_all());
+    write(dir, "two_subscriptions_interleaved",
+          bytes({1}) + subscribe(2, 1, 0x31, 1) + subscribe(3, 0, 0x02 | 0x40, 0) +
+              answer(1, 0x18) + answer(0, 0x10) + run(15) + answer(0, 0x10) + answer(1, 0x10) +
+              answer(0, 0x10) + run(15) + answer(0, 0x17) + answer(0, 0x10) + run(15) +
+              credit(4, 2, 2) + hello(7) + credit(5, 1, 3) + answer_all(0x30) + answer_all(0x26) +
+              unsubscribe(6, 2) + answer_all());
+    write(dir, "explicit_offsets_small_limits",
+          bytes({3}) + subscribe_at(2, 0, 0x11, 1, 2, 4) + subscribe_at(3, 4, 0x01, 0, 5, 1) +
+              subscribe(4, 0, 0, 1) + answer_all() + answer_all() + credit(5, 1, 4) + answer_all() +
+              answer_all(0x2e) + kShutdown + credit(6, 1, 1) + answer_all());
+    write(dir, "metadata_and_pull",
+          bytes({1}) + metadata(2, {0, 1}) + metadata(3, {}) + metadata(4, {2, 4, 3}) +
+              fetch(5, 0, 0, 3) + list_offset(6, 1, 1, 0) + answer(2, 0x17) + answer_all(0x18) +
+              answer_all() + answer_all(0x07));
+    PubSubReq hello_req;
+    hello_req.set_sequence(9);
+    hello_req.mutable_cmd_hello()->set_protocol_version(1);
+    PubSubReq sub;
+    sub.set_sequence(10);
+    sub.mutable_cmd_kafka_subscribe()->set_topic("orders");
+    sub.mutable_cmd_kafka_subscribe()->set_credit(3);
+    PubSubReq grant;
+    grant.set_sequence(11);
+    grant.mutable_cmd_credit()->set_subscription_id(1);
+    grant.mutable_cmd_credit()->set_credit(2);
+    write(dir, "raw_frames_apisix_then_hello",
+          bytes({0}) + raw(sub.SerializeAsString()) + run(1) + fetch(1, 0, 0, 0) + answer_all() +
+              raw(hello_req.SerializeAsString()) + raw(sub.SerializeAsString()) + answer_all() +
+              answer_all() + answer_all() + raw(grant.SerializeAsString()) + answer_all() +
+              congested(true) + answer_all() + congested(false));
+    // The APISIX requests, half of them after hello.
+    for (const auto& [name, frame] : requests()) {
+      write(dir, "frame_" + name,
+            bytes({static_cast<int>(name.size() % 2)}) + raw(frame) + answer_all());
+    }
+  }
   std::cout << "seeds written to " << corpus << "\n";
   return 0;
 }
