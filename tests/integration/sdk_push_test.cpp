@@ -136,8 +136,9 @@ TEST_F(SdkPushTest, MetadataHeadersAndServerCodesFromTheRealGateway) {
 
   kpg::testing::RecordCollector seen;
   auto sub = client_.subscribe_topic("headers", {}, kpg::sdk::StartAt::earliest(), seen.handlers());
-  ASSERT_TRUE(seen.wait_for_count(1, 10s));
-  sub->cancel();
+  const bool got = seen.wait_for_count(1, 10s);
+  sub->cancel();  // before any early return: the handlers use `seen`
+  ASSERT_TRUE(got);
   const auto record = seen.records().front();
   EXPECT_EQ(record.partition, 1);
   EXPECT_EQ(record.value, "with headers");
