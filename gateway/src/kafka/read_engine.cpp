@@ -970,6 +970,23 @@ struct ReadEngine::Impl {
     }
   }
 
+  // ---- entry --------------------------------------------------------------------------------
+
+  // fetch and fetch_batch differ only in how they are answered: `slot` is the waiter's callback.
+  template <class Result>
+  void post_fetch(std::optional<KafkaError> error, TopicPartition tp, std::int64_t offset,
+                  FetchLimits limits, CancelToken cancel, std::function<void(Result)> done,
+                  std::function<void(Result)> Waiter::*slot) {
+    asio::post(io, [this, error = std::move(error), tp = std::move(tp), offset, limits,
+                    cancel = std::move(cancel), done = std::move(done), slot]() mutable {
+      if (is_cancelled(cancel)) return;
+      if (error) return done(Result{std::move(error), {}});
+      auto w = std::make_shared<Waiter>(io, std::move(tp), offset, limits, std::move(cancel));
+      (*w).*slot = std::move(done);
+      fetch(std::move(w));
+    });
+  }
+
   static constexpr std::size_t kDrainBatch = 1024;
   static constexpr std::size_t kMaxCachedBatches = 64;
   static constexpr auto kPauseAfter = std::chrono::seconds(2);
@@ -1055,34 +1072,16 @@ void ReadEngine::fetch(std::string topic, std::int32_t partition, std::int64_t o
                        FetchLimits limits, CancelToken cancel,
                        std::function<void(FetchResult)> done) {
   auto error = check_fetch(topic, partition, offset);
-  Impl* impl = impl_.get();
-  asio::post(impl->io, [impl, error = std::move(error),
-                        tp = TopicPartition{std::move(topic), partition}, offset, limits,
-                        cancel = std::move(cancel), done = std::move(done)]() mutable {
-    if (is_cancelled(cancel)) return;
-    if (error) return done(FetchResult{std::move(error), {}});
-    auto w =
-        std::make_shared<Impl::Waiter>(impl->io, std::move(tp), offset, limits, std::move(cancel));
-    w->done = std::move(done);
-    impl->fetch(std::move(w));
-  });
+  impl_->post_fetch(std::move(error), TopicPartition{std::move(topic), partition}, offset, limits,
+                    std::move(cancel), std::move(done), &Impl::Waiter::done);
 }
 
 void ReadEngine::fetch_batch(std::string topic, std::int32_t partition, std::int64_t offset,
                              FetchLimits limits, CancelToken cancel,
                              std::function<void(BatchResult)> done) {
   auto error = check_fetch(topic, partition, offset);
-  Impl* impl = impl_.get();
-  asio::post(impl->io, [impl, error = std::move(error),
-                        tp = TopicPartition{std::move(topic), partition}, offset, limits,
-                        cancel = std::move(cancel), done = std::move(done)]() mutable {
-    if (is_cancelled(cancel)) return;
-    if (error) return done(BatchResult{std::move(error), nullptr});
-    auto w =
-        std::make_shared<Impl::Waiter>(impl->io, std::move(tp), offset, limits, std::move(cancel));
-    w->batch_done = std::move(done);
-    impl->fetch(std::move(w));
-  });
+  impl_->post_fetch(std::move(error), TopicPartition{std::move(topic), partition}, offset, limits,
+                    std::move(cancel), std::move(done), &Impl::Waiter::batch_done);
 }
 
 void ReadEngine::topics(std::vector<std::string> names, CancelToken cancel,
