@@ -821,6 +821,7 @@ struct GatewayOptions {
   std::string bootstrap;
   std::filesystem::path dir;
   std::size_t max_connections = 0;
+  int io_threads = 0;  // 0: the gateway's default (one per core)
 };
 
 // A kpg-gateway process; its output is drained by a thread so that a chatty log never blocks it.
@@ -837,6 +838,7 @@ class GatewayRun {
                           << "log_level: warn\n"
                           << "max_connections: " << connections << "\n"
                           << "max_connections_per_address: " << connections << "\n"
+                          << "io_threads: " << options.io_threads << "\n"
                           << "routes:\n  - id: bench\n    uri: /bench\n"
                           << "    upstream: {scheme: kafka, nodes: {\"" << options.bootstrap
                           << "\": 1}}\n";
@@ -1074,6 +1076,7 @@ struct Options {
   std::size_t direct_max = 100;
   std::uint32_t credit = 64;
   int client_threads = 2;
+  int gateway_io_threads = 0;
   std::size_t verify_every = 1000;
   double drain_seconds = 30;
   bool smoke = false;
@@ -1119,8 +1122,12 @@ struct Bench {
   RateProducer* producer = nullptr;
 
   GatewayOptions gateway_options(std::size_t connections) const {
-    return {options.gateway, options.alloc_counter, bootstrap, dir / "gateway",
-            std::max<std::size_t>(connections + 64, 1000)};
+    return {options.gateway,
+            options.alloc_counter,
+            bootstrap,
+            dir / "gateway",
+            std::max<std::size_t>(connections + 64, 1000),
+            options.gateway_io_threads};
   }
 
   // Produces at `rate` while `progress` counts deliveries; waits for all of them (or the drain
@@ -1422,6 +1429,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 1 << 20));
   app.add_option("--client-threads", o.client_threads, "load client I/O threads")
       ->check(CLI::Range(1, 8));
+  app.add_option("--gateway-io-threads", o.gateway_io_threads,
+                 "the gateway's I/O threads (0: its default, one per core)")
+      ->check(CLI::Range(0, 64));
   app.add_option("--verify-every", o.verify_every,
                  "parse every Nth data frame in full with protobuf as well")
       ->check(CLI::Range(1, 1 << 30));
