@@ -10,7 +10,10 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <future>
+#include <mutex>
+#include <optional>
 #include <random>
 #include <set>
 #include <thread>
@@ -568,6 +571,153 @@ TEST(ReadEnginePush, ACatchUpReaderJoinsTheHeadCursorWithoutGapOrDuplicate) {
   EXPECT_EQ(e.engine->stats().readers, 1u) << "the catch-up cursor was released at the head";
   e.cluster->append("t", 0, "k", "newer");
   EXPECT_EQ(a.get_future().get().batch, b.get_future().get().batch) << "one shared batch";
+}
+
+// ---- standing reads (BatchStream) ---------------------------------------------------------
+
+// A stream's answers, for a test to take one at a time.
+struct StreamAnswers {
+  std::mutex mutex;
+  std::condition_variable arrived;
+  std::deque<BatchResult> answers;
+  std::function<void(BatchResult)> callback() {
+    return [this](BatchResult r) {
+      std::lock_guard lock(mutex);
+      answers.push_back(std::move(r));
+      arrived.notify_all();
+    };
+  }
+  std::optional<BatchResult> take(std::chrono::milliseconds within = 5s) {
+    std::unique_lock lock(mutex);
+    if (!arrived.wait_for(lock, within, [&] { return !answers.empty(); })) return std::nullopt;
+    auto r = std::move(answers.front());
+    answers.pop_front();
+    return r;
+  }
+};
+
+std::size_t wait_for_standing(ReadEngine& engine, std::size_t expected) {
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (engine.stats().standing != expected && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(5ms);
+  }
+  return engine.stats().standing;
+}
+
+// One stream follows a partition while it is written: each request is answered from the offset
+// asked, contiguous, until the end; then it waits for the next record.
+TEST(ReadEngineStream, FollowsAPartitionBatchAfterBatchWithoutGapOrDuplicate) {
+  std::atomic<int> encodes{0};
+  Engine e(counting_encoder(encodes));
+  for (int i = 0; i < 50; ++i) e.cluster->append("t", 0, "k", std::string(100, 'v'));
+  StreamAnswers got;
+  auto stream = e.engine->open_stream("t", 0, forever(), nullptr, got.callback());
+  std::thread writer([&] {
+    for (int i = 50; i < 300; ++i) {
+      e.cluster->append("t", 0, "k", std::string(100, 'v'));
+      if (i % 25 == 0) std::this_thread::sleep_for(5ms);
+    }
+  });
+  std::int64_t next = 0;
+  while (next < 300) {
+    stream->next(next);
+    auto r = got.take();
+    ASSERT_TRUE(r) << "no answer for offset " << next;
+    ASSERT_FALSE(r->error) << r->error->text;
+    ASSERT_TRUE(r->batch) << "a wait without end is answered with records only";
+    ASSERT_EQ(r->batch->first_offset, next);
+    std::string expected;
+    for (auto o = r->batch->first_offset; o < r->batch->next_offset; ++o) {
+      expected += std::to_string(o) + ",";
+    }
+    ASSERT_EQ(r->batch->body, expected);
+    next = r->batch->next_offset;
+  }
+  writer.join();
+  EXPECT_EQ(next, 300);
+  EXPECT_EQ(e.engine->stats().standing, 0u) << "answered and not asked again: nothing waits";
+  stream->next(300);
+  EXPECT_EQ(wait_for_standing(*e.engine, 1), 1u);
+  EXPECT_FALSE(got.take(100ms)) << "nothing past the end yet";
+  e.cluster->append("t", 0, "k", "tail");
+  auto tail = got.take();
+  ASSERT_TRUE(tail && tail->batch);
+  EXPECT_EQ(tail->batch->first_offset, 300);
+}
+
+// Closing a stream ends its wait and releases its callback (and what that holds) at once, not
+// at the next record nor the next sweep.
+TEST(ReadEngineStream, ClosingEndsTheWaitAndReleasesTheCallback) {
+  std::atomic<int> encodes{0};
+  Engine e(counting_encoder(encodes));
+  e.cluster->append("t", 0, "k", "v");
+  auto held = std::make_shared<int>(1);
+  std::weak_ptr<int> watch = held;
+  std::atomic<bool> called{false};
+  auto stream =
+      e.engine->open_stream("t", 0, forever(), nullptr,
+                            [held = std::move(held), &called](BatchResult) { called = true; });
+  stream->next(1);
+  ASSERT_EQ(wait_for_standing(*e.engine, 1), 1u);
+  EXPECT_FALSE(watch.expired());
+  stream.reset();
+  EXPECT_EQ(wait_for_standing(*e.engine, 0), 0u);
+  EXPECT_TRUE(watch.expired()) << "the callback was released with the stream";
+  e.cluster->append("t", 0, "k", "after");
+  std::this_thread::sleep_for(100ms);
+  EXPECT_FALSE(called);
+}
+
+// A cancelled stream is not answered again, and a request it makes afterwards is not a wait.
+TEST(ReadEngineStream, ACancelledStreamIsNotAnsweredAgain) {
+  std::atomic<int> encodes{0};
+  Engine e(counting_encoder(encodes));
+  e.cluster->append("t", 0, "k", "v");
+  auto token = std::make_shared<Cancellation>();
+  StreamAnswers got;
+  auto stream = e.engine->open_stream("t", 0, forever(), token, got.callback());
+  stream->next(0);
+  auto first = got.take();
+  ASSERT_TRUE(first && first->batch);
+  stream->next(1);
+  ASSERT_EQ(wait_for_standing(*e.engine, 1), 1u);
+  token->cancel();
+  EXPECT_EQ(wait_for_standing(*e.engine, 0), 0u) << "its wait ended within a sweep";
+  stream->next(1);
+  e.cluster->append("t", 0, "k", "after");
+  EXPECT_FALSE(got.take(300ms));
+  EXPECT_EQ(e.engine->stats().standing, 0u);
+}
+
+// What a fetch refuses, a stream refuses too: bad offsets, partitions and names, as errors.
+TEST(ReadEngineStream, RefusesWhatAFetchRefuses) {
+  std::atomic<int> encodes{0};
+  Engine e(counting_encoder(encodes));
+  e.cluster->append("t", 0, "k", "v");
+  StreamAnswers got;
+  auto stream = e.engine->open_stream("t", 0, forever(), nullptr, got.callback());
+  stream->next(-5);
+  auto bad_offset = got.take();
+  ASSERT_TRUE(bad_offset && bad_offset->error);
+  EXPECT_EQ(bad_offset->error->kind, ErrorKind::offset_out_of_range);
+  stream->next(0);
+  auto fine = got.take();
+  ASSERT_TRUE(fine && fine->batch) << "the stream goes on after a refused request";
+
+  StreamAnswers none;
+  auto missing = e.engine->open_stream("t", 7, forever(), nullptr, none.callback());
+  missing->next(0);
+  auto no_partition = none.take();
+  ASSERT_TRUE(no_partition && no_partition->error);
+  EXPECT_EQ(no_partition->error->kind, ErrorKind::unknown_partition);
+
+  StreamAnswers invalid;
+  auto bad_name = e.engine->open_stream("bad name!", 0, forever(), nullptr, invalid.callback());
+  bad_name->next(0);
+  auto refused = invalid.take();
+  ASSERT_TRUE(refused && refused->error);
+  EXPECT_EQ(refused->error->kind, ErrorKind::invalid_request);
+  EXPECT_EQ(e.engine->stats().standing, 0u);
 }
 
 }  // namespace push

@@ -47,6 +47,23 @@ KafkaError busy() {
   return {ErrorKind::overloaded, "gateway busy, try again", "request queue of the cluster is full"};
 }
 
+std::optional<KafkaError> check_request(const std::string& topic, std::int32_t partition) {
+  if (!is_valid_topic_name(topic)) {
+    return KafkaError{ErrorKind::invalid_request, "invalid topic name"};
+  }
+  if (partition < 0) return KafkaError{ErrorKind::unknown_partition, "not found partition"};
+  return std::nullopt;
+}
+
+std::optional<KafkaError> check_fetch(const std::string& topic, std::int32_t partition,
+                                      std::int64_t offset) {
+  auto error = check_request(topic, partition);
+  if (!error && offset < 0) {
+    error = KafkaError{ErrorKind::offset_out_of_range, "OFFSET_OUT_OF_RANGE"};
+  }
+  return error;
+}
+
 KafkaError read_timeout() {
   return {ErrorKind::unreachable, "not found topic (no broker reachable)",
           "records known to exist did not arrive within the request timeout"};
@@ -82,6 +99,8 @@ struct ReadEngine::Impl {
     bool data_expected = true;  // the offset is below the high watermark
     bool lingering = false;     // records are there, the rest of a fetch response may follow
     int failures = 0;           // cursors that failed under it; bounded
+    bool stream = false;        // a BatchStream's: answered again and again, its callback kept
+    bool opened = false;        // (streams) the first request was checked like a fetch
   };
   using WaiterPtr = std::shared_ptr<Waiter>;
 
@@ -415,12 +434,19 @@ struct ReadEngine::Impl {
                     w->tp.topic, w->tp.partition, w->offset, result.error->detail);
     }
     if (w->batch_done) {
-      auto done = std::move(w->batch_done);
-      done(BatchResult{std::move(result.error), nullptr});
+      answer_batch(w, BatchResult{std::move(result.error), nullptr});
     } else {
       auto done = std::move(w->done);
       done(std::move(result));
     }
+  }
+
+  // A one-off request's callback is released once called (with what it holds); a stream's stays
+  // for its next answer.
+  static void answer_batch(const WaiterPtr& w, BatchResult result) {
+    if (w->stream) return w->batch_done(std::move(result));
+    auto done = std::move(w->batch_done);
+    done(std::move(result));
   }
 
   // Drops a cancelled waiter wherever it waits.
@@ -559,8 +585,7 @@ struct ReadEngine::Impl {
     if (w->batch_done) {
       BatchPtr batch = batch_at(r, w->offset, w->limits.max_bytes);
       if (!close_out(w)) return;
-      auto done = std::move(w->batch_done);
-      return done(BatchResult{std::nullopt, std::move(batch)});
+      return answer_batch(w, BatchResult{std::nullopt, std::move(batch)});
     }
     FetchResult result;
     result.records = r.window.read(w->offset, w->limits.max_bytes);
@@ -893,6 +918,79 @@ struct ReadEngine::Impl {
     return false;
   }
 
+  // ---- standing reads (BatchStream) ------------------------------------------------------
+
+  // A stream is one waiter, answered and then dispatched again at the next offset. Requests for
+  // the next batch arrive from every connection's thread right after each answer: they are
+  // queued and handled together, so a batch answered to thousands of streams costs a handful of
+  // hops to this thread, not one each.
+  class Stream final : public BatchStream {
+   public:
+    Stream(std::shared_ptr<Impl> impl, WaiterPtr waiter)
+        : impl_(std::move(impl)), waiter_(std::move(waiter)) {}
+    // Whatever the callback holds is released soon (on the engine's thread), even while a
+    // request is outstanding.
+    ~Stream() override { impl_->request_next(waiter_, std::nullopt); }
+    void next(std::int64_t offset) override { impl_->request_next(waiter_, offset); }
+
+   private:
+    std::shared_ptr<Impl> impl_;
+    WaiterPtr waiter_;
+  };
+
+  // offset: nullopt when the stream is closed.
+  void request_next(WaiterPtr w, std::optional<std::int64_t> offset) {
+    {
+      std::lock_guard lock(next_mutex);
+      next_requests.emplace_back(std::move(w), offset);
+      if (next_posted) return;
+      next_posted = true;
+    }
+    asio::post(io, [this] { take_next_requests(); });
+  }
+
+  void take_next_requests() {
+    std::vector<std::pair<WaiterPtr, std::optional<std::int64_t>>> requests;
+    {
+      std::lock_guard lock(next_mutex);
+      requests.swap(next_requests);
+      next_posted = false;
+    }
+    for (auto& [w, offset] : requests) {
+      if (!offset) {
+        drop(w);
+        w->batch_done = nullptr;
+        continue;
+      }
+      // Asked again before the answer (a caller's mistake), or closed: nothing to do.
+      if (!w->finished || !w->batch_done) continue;
+      if (is_cancelled(w->cancel)) {
+        w->batch_done = nullptr;
+        continue;
+      }
+      w->finished = false;
+      w->offset = *offset;
+      w->arrived = Clock::now();
+      w->lingering = false;
+      w->data_expected = true;
+      w->failures = 0;
+      const bool first = !w->opened;
+      w->opened = true;
+      if (auto error = check_fetch(w->tp.topic, w->tp.partition, w->offset)) {
+        ++count_of(*w);
+        finish(w, FetchResult{std::move(error), {}});
+      } else if (first) {
+        // The first request is checked like any fetch (the partition exists); later ones go
+        // straight to the partition: if it goes away, its cursor fails.
+        fetch(w);
+      } else if (++count_of(*w) > options.max_standing) {
+        finish(w, FetchResult{busy(), {}});
+      } else {
+        dispatch(w);
+      }
+    }
+  }
+
   // ---- housekeeping -----------------------------------------------------------------------
 
   // Waits of requests nobody wants any more end here (within a sweep interval): a subscriber
@@ -1016,6 +1114,11 @@ struct ReadEngine::Impl {
   std::vector<std::pair<TopicPartition, Continuation>> metadata_waiters;
   std::vector<ListWaiter> list_waiters;
   std::map<TopicPartition, WatermarkCall, TopicPartitionLess> watermark_calls;
+
+  // Streams' requests for their next batch, from any thread (see request_next).
+  std::mutex next_mutex;
+  std::vector<std::pair<WaiterPtr, std::optional<std::int64_t>>> next_requests;
+  bool next_posted = false;
 };
 
 ReadEngine::ReadEngine(std::unique_ptr<KafkaCluster> cluster, ReadOptions options, std::string name)
@@ -1026,18 +1129,6 @@ ReadEngine::ReadEngine(std::unique_ptr<KafkaCluster> cluster, ReadOptions option
 ReadEngine::~ReadEngine() {
   impl_->shutdown();
 }
-
-namespace {
-
-std::optional<KafkaError> check_request(const std::string& topic, std::int32_t partition) {
-  if (!is_valid_topic_name(topic)) {
-    return KafkaError{ErrorKind::invalid_request, "invalid topic name"};
-  }
-  if (partition < 0) return KafkaError{ErrorKind::unknown_partition, "not found partition"};
-  return std::nullopt;
-}
-
-}  // namespace
 
 void ReadEngine::list_offset(std::string topic, std::int32_t partition, std::int64_t timestamp,
                              CancelToken cancel, std::function<void(OffsetResult)> done) {
@@ -1055,19 +1146,6 @@ void ReadEngine::list_offset(std::string topic, std::int32_t partition, std::int
              });
 }
 
-namespace {
-
-std::optional<KafkaError> check_fetch(const std::string& topic, std::int32_t partition,
-                                      std::int64_t offset) {
-  auto error = check_request(topic, partition);
-  if (!error && offset < 0) {
-    error = KafkaError{ErrorKind::offset_out_of_range, "OFFSET_OUT_OF_RANGE"};
-  }
-  return error;
-}
-
-}  // namespace
-
 void ReadEngine::fetch(std::string topic, std::int32_t partition, std::int64_t offset,
                        FetchLimits limits, CancelToken cancel,
                        std::function<void(FetchResult)> done) {
@@ -1082,6 +1160,17 @@ void ReadEngine::fetch_batch(std::string topic, std::int32_t partition, std::int
   auto error = check_fetch(topic, partition, offset);
   impl_->post_fetch(std::move(error), TopicPartition{std::move(topic), partition}, offset, limits,
                     std::move(cancel), std::move(done), &Impl::Waiter::batch_done);
+}
+
+BatchStreamPtr ReadEngine::open_stream(std::string topic, std::int32_t partition,
+                                       FetchLimits limits, CancelToken cancel,
+                                       std::function<void(BatchResult)> on_batch) {
+  auto w = std::make_shared<Impl::Waiter>(impl_->io, TopicPartition{std::move(topic), partition}, 0,
+                                          limits, std::move(cancel));
+  w->stream = true;
+  w->finished = true;  // nothing asked yet
+  w->batch_done = std::move(on_batch);
+  return std::make_unique<Impl::Stream>(impl_, std::move(w));
 }
 
 void ReadEngine::topics(std::vector<std::string> names, CancelToken cancel,

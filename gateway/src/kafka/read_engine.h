@@ -58,6 +58,11 @@ class ReadEngine final : public RecordSource {
   void fetch_batch(std::string topic, std::int32_t partition, std::int64_t offset,
                    FetchLimits limits, CancelToken cancel,
                    std::function<void(BatchResult)> done) override;
+  /// Keeps the read registered between batches: a stream's next request is queued with others
+  /// and dispatched from its last position without being looked up again.
+  BatchStreamPtr open_stream(std::string topic, std::int32_t partition, FetchLimits limits,
+                             CancelToken cancel,
+                             std::function<void(BatchResult)> on_batch) override;
   void topics(std::vector<std::string> names, CancelToken cancel,
               std::function<void(TopicsResult)> done) override;
 

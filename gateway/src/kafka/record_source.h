@@ -115,6 +115,22 @@ struct TopicsResult {
   TopicPartitionCounts topics;
 };
 
+/// A standing read of one partition, as a push subscription follows it: asked for one batch at a
+/// time, answered through the callback it was opened with. Each request reuses what the first one
+/// set up (the partition checked, the read registered), so following a partition costs one
+/// answer per batch and nothing per request.
+/// Threading: next() may be called from any thread, with at most one request outstanding (call
+/// it again only once the previous one was answered). The callback runs on an internal Kafka
+/// thread; after the stream's CancelToken is cancelled it is no longer called, and destroying the
+/// stream releases it (it may still run once if it is running at that moment).
+class BatchStream {
+ public:
+  virtual ~BatchStream() = default;
+  /// Asks for the records from `offset` on, as fetch_batch would.
+  virtual void next(std::int64_t offset) = 0;
+};
+using BatchStreamPtr = std::unique_ptr<BatchStream>;
+
 /// Threading: every method may be called from any thread and returns without blocking. The
 /// callback runs exactly once, on an internal Kafka thread (never inline in the call), unless the
 /// source is destroyed first or `cancel` is cancelled: then it is destroyed without being called.
@@ -140,11 +156,57 @@ class RecordSource {
                            FetchLimits limits, CancelToken cancel,
                            std::function<void(BatchResult)> done) = 0;
 
+  /// A standing read of `partition` (see BatchStream). This default asks fetch_batch for every
+  /// batch; sources that can keep the read registered do better.
+  virtual BatchStreamPtr open_stream(std::string topic, std::int32_t partition, FetchLimits limits,
+                                     CancelToken cancel, std::function<void(BatchResult)> on_batch);
+
   /// The partition counts of the topics `names` (empty: of every topic), from a list kept for a
   /// while; a name missing from it is looked up again, at most once a second. Names that do not
   /// exist are left out of the result (not an error).
   virtual void topics(std::vector<std::string> names, CancelToken cancel,
                       std::function<void(TopicsResult)> done) = 0;
 };
+
+namespace detail {
+
+class FetchBatchStream final : public BatchStream {
+ public:
+  FetchBatchStream(RecordSource& source, std::string topic, std::int32_t partition,
+                   FetchLimits limits, CancelToken cancel,
+                   std::function<void(BatchResult)> on_batch)
+      : source_(source),
+        topic_(std::move(topic)),
+        partition_(partition),
+        limits_(limits),
+        cancel_(std::move(cancel)),
+        on_batch_(std::make_shared<std::function<void(BatchResult)>>(std::move(on_batch))) {}
+  void next(std::int64_t offset) override {
+    // The callback is shared, not copied, per request; a request answered after the stream is
+    // gone finds it released.
+    std::weak_ptr<std::function<void(BatchResult)>> callback = on_batch_;
+    source_.fetch_batch(topic_, partition_, offset, limits_, cancel_,
+                        [callback](BatchResult result) {
+                          if (auto f = callback.lock()) (*f)(std::move(result));
+                        });
+  }
+
+ private:
+  RecordSource& source_;
+  std::string topic_;
+  std::int32_t partition_;
+  FetchLimits limits_;
+  CancelToken cancel_;
+  std::shared_ptr<std::function<void(BatchResult)>> on_batch_;
+};
+
+}  // namespace detail
+
+inline BatchStreamPtr RecordSource::open_stream(std::string topic, std::int32_t partition,
+                                                FetchLimits limits, CancelToken cancel,
+                                                std::function<void(BatchResult)> on_batch) {
+  return std::make_unique<detail::FetchBatchStream>(*this, std::move(topic), partition, limits,
+                                                    std::move(cancel), std::move(on_batch));
+}
 
 }  // namespace kpg::kafka

@@ -62,6 +62,20 @@ auto Connection::on_thread(Task task) {
   };
 }
 
+template <class Task>
+auto Connection::on_thread_while_owned(Task task) {
+  std::weak_ptr<void> owner;
+  if (callbacks_.keep_alive) owner = callbacks_.keep_alive();
+  return [this, post = callbacks_.post, owned = static_cast<bool>(callbacks_.keep_alive), owner,
+          task = std::move(task)](auto result) {
+    std::shared_ptr<void> holder = owner.lock();
+    if (owned && !holder) return;  // the owner is gone, and this Connection with it
+    post([this, holder = std::move(holder), task, result = std::move(result)]() mutable {
+      if (!shut_down_) task(std::move(result));
+    });
+  };
+}
+
 Connection::Connection(kafka::RecordSource& source, const Limits& limits, Callbacks callbacks,
                        std::string server_name)
     : source_(source),
@@ -350,7 +364,7 @@ Outcome Connection::subscribe(std::int64_t sequence, const CmdKafkaSubscribe& cm
           auto* r = resp.mutable_kafka_subscribe_resp();
           r->set_subscription_id(sub.id);
           for (const auto& [p, offset] : start->offsets) {
-            sub.partitions.push_back(PartitionStream{p, offset, false, nullptr});
+            sub.partitions.push_back(PartitionStream{p, offset, false, nullptr, nullptr});
             auto* po = r->add_start();
             po->set_partition(p);
             po->set_offset(offset);
@@ -486,12 +500,16 @@ void Connection::pump(Subscription& sub) {
 
 void Connection::read(Subscription& sub, PartitionStream& stream) {
   stream.reading = true;
-  kafka::FetchLimits limits = limits_.fetch;
-  limits.max_wait = kafka::FetchLimits::kWaitForever;
-  source_.fetch_batch(sub.topic, stream.partition, stream.next, limits, sub.cancel,
-                      on_thread([this, id = sub.id, p = stream.partition](kafka::BatchResult r) {
-                        on_batch(id, p, std::move(r));
-                      }));
+  if (!stream.reader) {
+    kafka::FetchLimits limits = limits_.fetch;
+    limits.max_wait = kafka::FetchLimits::kWaitForever;
+    stream.reader = source_.open_stream(
+        sub.topic, stream.partition, limits, sub.cancel,
+        on_thread_while_owned([this, id = sub.id, p = stream.partition](kafka::BatchResult r) {
+          on_batch(id, p, std::move(r));
+        }));
+  }
+  stream.reader->next(stream.next);
 }
 
 void Connection::on_batch(std::int64_t id, std::int32_t partition, kafka::BatchResult result) {

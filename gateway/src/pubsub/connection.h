@@ -71,9 +71,10 @@ class Connection {
  private:
   struct PartitionStream {
     std::int32_t partition = 0;
-    std::int64_t next = 0;  // offset of the next record to send
-    bool reading = false;   // a read is outstanding
-    kafka::BatchPtr held;   // read, not sent yet (no credit or congested)
+    std::int64_t next = 0;         // offset of the next record to send
+    bool reading = false;          // a read is outstanding
+    kafka::BatchPtr held;          // read, not sent yet (no credit or congested)
+    kafka::BatchStreamPtr reader;  // opened by the first read
   };
   struct Subscription {
     std::int64_t id = 0;
@@ -101,6 +102,10 @@ class Connection {
   // Runs `task` on the connection's thread, unless the connection has shut down by then.
   template <class Task>
   auto on_thread(Task task);
+  // Likewise for a callback that stays registered (a stream's): it holds the owner only while
+  // each answer is on its way, so that it does not keep the owner alive for ever.
+  template <class Task>
+  auto on_thread_while_owned(Task task);
 
   kafka::RecordSource& source_;
   const Limits limits_;

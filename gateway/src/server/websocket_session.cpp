@@ -250,23 +250,34 @@ class WebSocketSession final : public ClosableSession,
       start_close();  // close_with left nothing else in the outbox
       return;
     }
-    if (!outbox_.empty()) {
-      write_next();
-    } else {
-      write_timer_.cancel();
-    }
+    if (!outbox_.empty()) write_next();
     resume_reading_if_paused();
   }
 
   // Starts the clock on the write (or close) just begun. Only progress stops it: a client that
-  // stopped reading cannot hold its queue, a socket and a file descriptor for ever.
+  // stopped reading cannot hold its queue, a socket and a file descriptor for ever. The timer
+  // that watches the clock is set once per timeout period, not per write: at thousands of writes
+  // a second, setting and cancelling it (under the timer queue's lock) was a visible part of each.
   void arm_write_timer() {
     writing_ = true;
-    const auto generation = ++write_generation_;
-    write_timer_.expires_after(context_.session_limits.write_timeout);
-    write_timer_.async_wait([self = shared_from_this(), generation](beast::error_code ec) {
-      if (!ec && self->writing_ && generation == self->write_generation_) self->on_write_timeout();
-    });
+    write_started_ = std::chrono::steady_clock::now();
+    if (!write_timer_armed_) wait_write_timer(context_.session_limits.write_timeout);
+  }
+
+  void wait_write_timer(std::chrono::steady_clock::duration after) {
+    write_timer_armed_ = true;
+    write_timer_.expires_after(after);
+    write_timer_.async_wait(
+        [self = shared_from_this()](beast::error_code ec) { self->on_write_timer(ec); });
+  }
+
+  void on_write_timer(beast::error_code ec) {
+    write_timer_armed_ = false;
+    if (ec || !writing_ || ended_) return;  // idle: the next write sets it again
+    const auto timeout = context_.session_limits.write_timeout;
+    const auto waited = std::chrono::steady_clock::now() - write_started_;
+    if (waited >= timeout) return on_write_timeout();
+    wait_write_timer(timeout - waited);
   }
 
   void on_write_timeout() {
@@ -317,6 +328,7 @@ class WebSocketSession final : public ClosableSession,
   void ended(const std::string& why) {
     if (ended_) return;
     ended_ = true;
+    write_timer_.cancel();   // it holds this session
     connection_.shutdown();  // its pending Kafka work holds this session; cancel it
     spdlog::info("event=disconnect route={} client={} reason=\"{}\"", route_id(), client_, why);
   }
@@ -332,7 +344,8 @@ class WebSocketSession final : public ClosableSession,
   boost::container::devector<pubsub::Frame> outbox_;
   std::size_t queued_bytes_ = 0;
   int in_flight_ = 0;
-  std::uint64_t write_generation_ = 0;
+  std::chrono::steady_clock::time_point write_started_{};
+  bool write_timer_armed_ = false;
   bool writing_ = false;
   bool read_paused_ = false;
   bool closing_ = false;
