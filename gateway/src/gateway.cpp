@@ -54,13 +54,15 @@ std::optional<asio::ip::tcp::endpoint> to_endpoint(const std::string& host_port)
 }
 
 // Binds `address` and starts accepting. Throws StartupError naming the flag or the address.
-std::shared_ptr<server::Listener> start_listener(asio::io_context& io, const char* flag,
-                                                 const std::string& address,
-                                                 server::Listener::ConnectionHandler handler) {
+std::shared_ptr<server::Listener> start_listener(
+    asio::io_context& io, const char* flag, const std::string& address,
+    server::Listener::ConnectionHandler handler,
+    std::vector<asio::io_context*> session_contexts = {}) {
   const auto endpoint = to_endpoint(address);
   if (!endpoint) throw StartupError(fmt::format("{} {}: expected IP:PORT", flag, address));
   try {
-    auto listener = std::make_shared<server::Listener>(io, *endpoint, std::move(handler));
+    auto listener = std::make_shared<server::Listener>(io, *endpoint, std::move(handler),
+                                                       std::move(session_contexts));
     listener->start();
     return listener;
   } catch (const boost::system::system_error& e) {
@@ -130,7 +132,12 @@ struct Gateway::Parts {
   std::unique_ptr<server::RouteManager> routes;
   std::unique_ptr<admin::AdminApi> admin_api;
   int io_threads = 1;
+  // The data plane: one io context per thread, each connection on one of them. `io` (run by
+  // the thread that calls run()) also runs the listener, signals and the drain; `more_io` are the
+  // other threads'. One shared context would make every thread contend for its one queue.
   std::unique_ptr<asio::io_context> io;
+  std::vector<std::unique_ptr<asio::io_context>> more_io;
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> more_io_guards;
   std::unique_ptr<asio::io_context> admin_io;
   std::shared_ptr<server::Listener> listener;
   std::shared_ptr<server::Listener> admin_listener;
@@ -154,6 +161,10 @@ struct Gateway::Parts {
   void check_drained();
   void empty_route_table();
   void release();
+  void stop_more_io() {
+    more_io_guards.clear();
+    for (auto& other : more_io) other->stop();
+  }
 };
 
 void Gateway::Parts::start_embedded_kafka() {
@@ -245,10 +256,17 @@ void Gateway::Parts::start_listeners() {
   io_threads = config.io_threads > 0
                    ? config.io_threads
                    : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  io = std::make_unique<asio::io_context>(io_threads);
-  listener = start_listener(*io, "--listen", config.listen, [this](asio::ip::tcp::socket s) {
-    server::admit_connection(std::move(s), *context);
-  });
+  io = std::make_unique<asio::io_context>(1);
+  std::vector<asio::io_context*> session_contexts{io.get()};
+  for (int i = 1; i < io_threads; ++i) {
+    more_io.push_back(std::make_unique<asio::io_context>(1));
+    more_io_guards.push_back(asio::make_work_guard(*more_io.back()));
+    session_contexts.push_back(more_io.back().get());
+  }
+  listener = start_listener(
+      *io, "--listen", config.listen,
+      [this](asio::ip::tcp::socket s) { server::admit_connection(std::move(s), *context); },
+      std::move(session_contexts));
 
   // The admin API runs on its own thread: its handlers do blocking work (fsync, Kafka client
   // creation) that must not stall the data plane.
@@ -319,6 +337,7 @@ void Gateway::Parts::release() {
     admin_thread.join();
   }
   if (io) io->stop();  // run() has returned, or never ran: no thread runs it now
+  stop_more_io();
   signals.reset();
   drain_timer.reset();
   listener.reset();
@@ -326,6 +345,7 @@ void Gateway::Parts::release() {
   if (context && !table_emptied) empty_route_table();
   // Destroying an io context destroys the handlers it still holds: sessions stuck past the drain
   // go with them, and the Kafka sources they hold are handed to the reaper.
+  more_io.clear();
   io.reset();
   admin_io.reset();
   admin_api.reset();
@@ -397,8 +417,10 @@ std::unique_ptr<Gateway> Gateway::start(config::GatewayConfig config) {
 int Gateway::run() {
   Parts& p = *parts_;
   std::vector<std::thread> threads;
-  for (int i = 1; i < p.io_threads; ++i) threads.emplace_back([io = p.io.get()] { io->run(); });
+  for (auto& other : p.more_io) threads.emplace_back([io = other.get()] { io->run(); });
   p.io->run();
+  // The drain is over (its sessions are gone) or past its deadline: the other threads stop too.
+  p.stop_more_io();
   for (auto& t : threads) t.join();
   return 0;
 }

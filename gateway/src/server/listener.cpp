@@ -16,11 +16,12 @@ std::string peer_address(const asio::ip::tcp::socket& socket) {
 }
 
 Listener::Listener(asio::io_context& io, const asio::ip::tcp::endpoint& endpoint,
-                   ConnectionHandler on_connection)
+                   ConnectionHandler on_connection, std::vector<asio::io_context*> session_contexts)
     : io_(io),
       acceptor_(asio::make_strand(io)),
       retry_timer_(acceptor_.get_executor()),
-      on_connection_(std::move(on_connection)) {
+      on_connection_(std::move(on_connection)),
+      session_contexts_(std::move(session_contexts)) {
   acceptor_.open(endpoint.protocol());
   acceptor_.set_option(asio::socket_base::reuse_address(true));
   acceptor_.bind(endpoint);
@@ -40,15 +41,18 @@ void Listener::stop() {
 }
 
 void Listener::accept_next() {
-  acceptor_.async_accept(
-      asio::make_strand(io_),
-      [self = shared_from_this()](boost::system::error_code ec, asio::ip::tcp::socket socket) {
-        if (ec == asio::error::operation_aborted || !self->acceptor_.is_open()) return;
-        if (ec) return self->retry_after_error(ec);
-        self->retry_delay_ = kFirstRetryDelay;
-        self->on_connection_(std::move(socket));
-        self->accept_next();
-      });
+  asio::any_io_executor executor = asio::make_strand(io_);
+  if (!session_contexts_.empty()) {
+    executor = session_contexts_[next_context_++ % session_contexts_.size()]->get_executor();
+  }
+  acceptor_.async_accept(executor, [self = shared_from_this()](boost::system::error_code ec,
+                                                               asio::ip::tcp::socket socket) {
+    if (ec == asio::error::operation_aborted || !self->acceptor_.is_open()) return;
+    if (ec) return self->retry_after_error(ec);
+    self->retry_delay_ = kFirstRetryDelay;
+    self->on_connection_(std::move(socket));
+    self->accept_next();
+  });
 }
 
 void Listener::retry_after_error(const boost::system::error_code& ec) {

@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace kpg::server {
 
@@ -26,8 +27,12 @@ class Listener : public std::enable_shared_from_this<Listener> {
   /// Binds at once; throws boost::system::system_error when the address cannot be bound.
   using ConnectionHandler = std::function<void(boost::asio::ip::tcp::socket)>;
 
+  /// Accepted sockets go to `session_contexts` in turn, each of which must be run by exactly one
+  /// thread (a connection then needs no strand, and its threads never contend for one queue);
+  /// empty: to a strand of `io`.
   Listener(boost::asio::io_context& io, const boost::asio::ip::tcp::endpoint& endpoint,
-           ConnectionHandler on_connection);
+           ConnectionHandler on_connection,
+           std::vector<boost::asio::io_context*> session_contexts = {});
   void start();
   /// Stops accepting (existing connections continue). Thread-safe.
   void stop();
@@ -46,6 +51,8 @@ class Listener : public std::enable_shared_from_this<Listener> {
   std::chrono::milliseconds retry_delay_ = kFirstRetryDelay;
   LogLimiter error_log_;
   ConnectionHandler on_connection_;
+  std::vector<boost::asio::io_context*> session_contexts_;
+  std::size_t next_context_ = 0;  // on the acceptor's strand
 };
 
 }  // namespace kpg::server
