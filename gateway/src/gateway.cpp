@@ -202,7 +202,9 @@ std::shared_ptr<kafka::RecordSource> Gateway::Parts::make_source(const config::R
   options.read.encoder = [](const std::vector<kafka::Record>& records) {
     return pubsub::encode_messages(records, /*with_headers=*/true);
   };
-  auto source = kafka::make_rdkafka_source(route.cluster(), *source_reaper, options, error);
+  auto cluster = route.cluster();
+  cluster.fetch_wait_ms = config.kafka_fetch_wait_ms;
+  auto source = kafka::make_rdkafka_source(cluster, *source_reaper, options, error);
   if (!source) return nullptr;
   std::vector<std::string> nodes;
   for (const auto& n : route.nodes) nodes.push_back(n.to_string());

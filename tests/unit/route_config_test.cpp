@@ -138,4 +138,38 @@ TEST(GatewayConfigFile, LoadsRoutesAndRejectsUnknownKeysNamingTheFile) {
   std::filesystem::remove_all(dir);
 }
 
+// The wait the broker may hold a read at a partition's end: taken from the gateway's config,
+// bounded, and what the gateway's Kafka clients are given.
+TEST(GatewayConfigFile, KafkaFetchWaitIsBoundedAndReachesTheKafkaClient) {
+  const auto dir = std::filesystem::temp_directory_path() / "kpg-config-fetch-wait-test";
+  std::filesystem::create_directories(dir);
+  const auto path = (dir / "g.yaml").string();
+  std::ofstream(path) << "kafka_fetch_wait_ms: 5\n";
+  kpg::config::GatewayConfig c;
+  kpg::config::load_yaml_file(path, c);
+  EXPECT_EQ(c.kafka_fetch_wait_ms, 5);
+  kpg::config::validate(c);
+  for (const int bad : {0, 10'001}) {
+    c.kafka_fetch_wait_ms = bad;
+    try {
+      kpg::config::validate(c);
+      FAIL() << "expected ConfigError for " << bad;
+    } catch (const kpg::config::ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find("kafka_fetch_wait_ms"), std::string::npos) << e.what();
+    }
+  }
+  std::filesystem::remove_all(dir);
+
+  auto route = std::get<kpg::config::Route>(kpg::config::parse_route(good_route(), "1"));
+  auto settings = route.cluster();
+  auto wait_of = [](const kpg::config::ClusterSettings& s) {
+    for (auto& [k, v] : kpg::kafka::kafka_properties(s))
+      if (k == "fetch.wait.max.ms") return v;
+    return std::string("<unset>");
+  };
+  EXPECT_EQ(wait_of(settings), "50") << "the default";
+  settings.fetch_wait_ms = 5;
+  EXPECT_EQ(wait_of(settings), "5");
+}
+
 }  // namespace

@@ -100,6 +100,7 @@ void apply_yaml(const YAML::Node& root, const std::string& path, GatewayConfig& 
                                               "max_connections_per_address",
                                               "kafka_timeout_ms",
                                               "kafka_reader_idle_ms",
+                                              "kafka_fetch_wait_ms",
                                               "kafka_max_readers",
                                               "max_subscriptions",
                                               "max_credit",
@@ -151,6 +152,8 @@ void apply_yaml(const YAML::Node& root, const std::string& path, GatewayConfig& 
         config.kafka_timeout_ms = get_as<int>(v, key);
       else if (key == "kafka_reader_idle_ms")
         config.kafka_reader_idle_ms = get_as<int>(v, key);
+      else if (key == "kafka_fetch_wait_ms")
+        config.kafka_fetch_wait_ms = get_as<int>(v, key);
       else if (key == "kafka_max_readers")
         config.kafka_max_readers = get_as<int>(v, key);
       else if (key == "max_subscriptions")
@@ -261,6 +264,7 @@ void validate(const GatewayConfig& c) {
   range("max_connections_per_address", c.max_connections_per_address, 1, 1'000'000);
   range("--kafka-timeout-ms", c.kafka_timeout_ms, 100, 600'000);
   range("kafka_reader_idle_ms", c.kafka_reader_idle_ms, 100, 3'600'000);
+  range("kafka_fetch_wait_ms", c.kafka_fetch_wait_ms, 1, 10'000);
   range("kafka_max_readers", c.kafka_max_readers, 1, 100'000);
   range("max_subscriptions", c.max_subscriptions, 1, 10'000);
   range("max_credit", c.max_credit, 1, 1'000'000);

@@ -39,6 +39,7 @@ struct GatewayConfig {
   int max_connections_per_address = 1'000;  ///< from one client IP address; beyond: HTTP 503
   int kafka_timeout_ms = 2500;              ///< metadata / offset look-ups give up after this
   int kafka_reader_idle_ms = 30'000;  ///< a partition cursor nobody used this long is released
+  int kafka_fetch_wait_ms = 50;       ///< librdkafka fetch.wait.max.ms of the gateway's reads
   int kafka_max_readers = 256;        ///< partition cursors per Kafka cluster (memory bound)
   int max_subscriptions = 64;         ///< push subscriptions per connection
   int max_credit = 1024;              ///< outstanding frames of one push subscription

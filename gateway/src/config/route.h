@@ -41,6 +41,9 @@ struct ClusterSettings {
   std::vector<BrokerNode> nodes;  ///< bootstrap brokers
   std::optional<TlsSettings> tls;
   std::optional<SaslSettings> sasl;
+  /// How long a read at a partition's end may wait for records before the broker answers empty
+  /// (librdkafka fetch.wait.max.ms). A gateway-wide setting (GatewayConfig::kafka_fetch_wait_ms).
+  int fetch_wait_ms = 50;
 };
 
 struct Route {

@@ -27,8 +27,10 @@ std::vector<std::pair<std::string, std::string>> kafka_properties(
   std::vector<std::pair<std::string, std::string>> props = {
       {"bootstrap.servers", bootstrap},
       {"client.id", "kpg-gateway/" + settings.name},
-      // Fetch promptly: a partition's tail is pushed to waiting requests as soon as it arrives.
-      {"fetch.wait.max.ms", "50"},
+      // A broker answers a read at a partition's end as soon as records arrive; this bounds how
+      // long it holds an empty one (some, like librdkafka's mock cluster, hold it that long
+      // whatever arrives: there it adds up to this much latency).
+      {"fetch.wait.max.ms", std::to_string(settings.fetch_wait_ms)},
       {"fetch.error.backoff.ms", "50"},
       // Prefetch: every partition of a lane is forwarded to the lane's one queue, so these bounds
       // hold for the whole lane (all its partitions), and one fetch response is at most
