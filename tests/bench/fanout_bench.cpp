@@ -822,6 +822,7 @@ struct GatewayOptions {
   std::filesystem::path dir;
   std::size_t max_connections = 0;
   int io_threads = 0;  // 0: the gateway's default (one per core)
+  std::size_t max_queued_requests = 4096;
 };
 
 // A kpg-gateway process; its output is drained by a thread so that a chatty log never blocks it.
@@ -839,6 +840,7 @@ class GatewayRun {
                           << "max_connections: " << connections << "\n"
                           << "max_connections_per_address: " << connections << "\n"
                           << "io_threads: " << options.io_threads << "\n"
+                          << "kafka_max_queued_requests: " << options.max_queued_requests << "\n"
                           << "routes:\n  - id: bench\n    uri: /bench\n"
                           << "    upstream: {scheme: kafka, nodes: {\"" << options.bootstrap
                           << "\": 1}}\n";
@@ -1122,12 +1124,17 @@ struct Bench {
   RateProducer* producer = nullptr;
 
   GatewayOptions gateway_options(std::size_t connections) const {
-    return {options.gateway,
-            options.alloc_counter,
-            bootstrap,
-            dir / "gateway",
-            std::max<std::size_t>(connections + 64, 1000),
-            options.gateway_io_threads};
+    GatewayOptions g;
+    g.binary = options.gateway;
+    g.alloc_counter = options.alloc_counter;
+    g.bootstrap = bootstrap;
+    g.dir = dir / "gateway";
+    g.max_connections = std::max<std::size_t>(connections + 64, 1000);
+    g.io_threads = options.gateway_io_threads;
+    // Every fetch-loop client keeps a fetch waiting at the end of the partition: room for all of
+    // them (and their next one), so that "gateway busy" is not what a row measures.
+    g.max_queued_requests = std::max<std::size_t>(4096, 2 * connections);
+    return g;
   }
 
   // Produces at `rate` while `progress` counts deliveries; waits for all of them (or the drain
