@@ -198,6 +198,7 @@ std::shared_ptr<kafka::RecordSource> Gateway::Parts::make_source(const config::R
   // what hands its buffers back.
   options.read.lane_idle = options.read.reader_idle;
   options.read.max_readers = static_cast<std::size_t>(config.kafka_max_readers);
+  options.read.max_waiting = static_cast<std::size_t>(config.kafka_max_queued_requests);
   // Push frames and fetch replies of connections that said hello carry headers.
   options.read.encoder = [](const std::vector<kafka::Record>& records) {
     return pubsub::encode_messages(records, /*with_headers=*/true);

@@ -9,6 +9,9 @@
 //           to --direct-max of them).
 //
 // Plus idle subscribed connections (--idle N): what each costs the gateway in resident memory.
+// And stalled clients (--stalled N): after each push row, the same row again with N more
+// subscribers that stop reading their socket; they must be closed by the gateway, its memory for
+// them capped, the others' latency unchanged.
 //
 // How each figure is measured (printed with the table too):
 //   deliveries/s      records received by all subscribers / (first produce .. last delivery);
@@ -23,7 +26,9 @@
 //                     partition's upstream traffic, protocol overhead and empty polls included;
 //   latency           the producer writes its send time (steady clock, ns, 16 hex digits) at the
 //                     start of each value; subscribers compute receive - send on arrival;
-//   idle memory       (gateway RSS with N idle subscribed connections - RSS with one) / N.
+//   idle memory       (gateway RSS with N idle subscribed connections - RSS with one) / N;
+//   stalled clients   closed = their socket ends (end of stream or reset) when finally read, and
+//                     the gateway logged why; RSS peak = /proc/PID/status sampled every 20 ms.
 //
 // The load client is this one process: Boost.Beast WebSocket streams on --client-threads I/O
 // threads. Frames are walked with protobuf's CodedInputStream for the offsets and values only;
@@ -343,6 +348,20 @@ struct ClientSettings {
   std::uint32_t credit = 64;
   std::size_t verify_every = 1000;
   bool record = true;  // count deliveries and latencies (false: idle connections)
+  // Subscribe with all the credit the gateway allows, then never read the socket again.
+  bool stall = false;
+};
+
+// Small, and set before connecting so that the window offered to the gateway is small too: its
+// writes stop as soon as its own socket buffer is full.
+constexpr int kStalledReceiveBuffer = 4096;
+
+// A stalled subscriber once its socket is read again (Subscriber::drain).
+struct StallOutcome {
+  std::uint16_t port = 0;     // local port: the gateway logs it as client=127.0.0.1:PORT
+  bool closed = false;        // the socket ended: end of stream or reset
+  std::string end;            // how reading ended ("" when it did not)
+  std::uint64_t drained = 0;  // bytes read after the stall
 };
 
 // Counters shared with the main thread.
@@ -351,6 +370,7 @@ struct Progress {
   std::atomic<std::size_t> failed{0};
   std::atomic<std::uint64_t> deliveries{0};
   std::atomic<std::int64_t> last_delivery_ns{0};
+  std::atomic<std::size_t> drained{0};  // stalled subscribers whose socket was read to its end
 };
 
 class Worker;
@@ -364,12 +384,15 @@ class Subscriber {
     beast::error_code ignored;
     ws_.next_layer().close(ignored);
   }
+  void drain();
   std::int64_t next_offset() const { return next_; }
   bool failed() const { return failed_; }
+  const StallOutcome& stall_outcome() const { return stall_; }
 
  private:
   void on_connected();
   void read();
+  void drain_next();
   void on_frame(std::string_view frame);
   void on_records(const WalkedFrame& walked);
   void send(std::string frame);
@@ -389,6 +412,9 @@ class Subscriber {
   std::uint32_t owed_credit_ = 0;
   std::uint32_t credit_window_ = 1;
   asio::steady_timer retry_;
+  bool stalled_ = false;  // subscribed with settings.stall: no more reads until drain()
+  StallOutcome stall_;
+  std::unique_ptr<std::array<char, 65536>> drain_buffer_;
 };
 
 // An I/O thread with its subscribers; statistics are its own until the run ends.
@@ -415,13 +441,22 @@ class Worker {
   void open_next() {
     if (next_open_ < subscribers_.size()) subscribers_[next_open_++]->open();
   }
+  /// Reads the sockets of stalled subscribers to their end.
+  void drain() {
+    asio::post(io_, [this] {
+      for (const auto& s : subscribers_) s->drain();
+    });
+  }
   /// Stops the thread, then closes every connection (pending handlers never run).
   void stop() {
     if (!thread_.joinable()) return;
     guard_.reset();
     io_.stop();
     thread_.join();
-    for (const auto& s : subscribers_) positions.push_back(s->failed() ? -1 : s->next_offset());
+    for (const auto& s : subscribers_) {
+      positions.push_back(s->failed() ? -1 : s->next_offset());
+      if (settings.stall) stalls.push_back(s->stall_outcome());
+    }
     subscribers_.clear();
   }
   void note_error(const std::string& what) {
@@ -440,6 +475,7 @@ class Worker {
   std::uint64_t busy = 0;  // "gateway busy" replies to fetches (retried)
   std::vector<std::string> error_samples;
   std::vector<std::int64_t> positions;  // each subscriber's next offset (-1: failed), after stop
+  std::vector<StallOutcome> stalls;     // settings.stall: each subscriber's, after stop
 
  private:
   static constexpr int kOpening = 64;
@@ -452,10 +488,20 @@ class Worker {
 
 void Subscriber::open() {
   next_ = worker_.settings.start;
+  if (worker_.settings.stall) {
+    beast::error_code ec;
+    ws_.next_layer().open(worker_.endpoint_.protocol(), ec);
+    if (!ec) {
+      ws_.next_layer().set_option(asio::socket_base::receive_buffer_size(kStalledReceiveBuffer),
+                                  ec);
+    }
+    if (ec) return fail("receive buffer: " + ec.message());
+  }
   ws_.next_layer().async_connect(worker_.endpoint_, [this](beast::error_code ec) {
     if (ec) return fail("connect: " + ec.message());
     beast::error_code ignored;
     ws_.next_layer().set_option(tcp::no_delay(true), ignored);
+    stall_.port = ws_.next_layer().local_endpoint(ignored).port();
     ws_.binary(true);
     ws_.read_message_max(64 * 1024 * 1024);
     ws_.async_handshake(worker_.settings.host + ":" + worker_.settings.port, worker_.settings.path,
@@ -484,8 +530,31 @@ void Subscriber::read() {
     const auto data = buffer_.cdata();
     on_frame(std::string_view(static_cast<const char*>(data.data()), data.size()));
     buffer_.consume(buffer_.size());
-    if (!failed_) read();
+    if (!failed_ && !stalled_) read();
   });
+}
+
+// Raw TCP, not WebSocket: a gateway that gives up on a client may cut a frame in the middle, and
+// what it had sent is not looked at. The socket ends only if the gateway closed it.
+void Subscriber::drain() {
+  if (!stalled_) {
+    stall_.end = failed_ ? "failed before stalling" : "never stalled";
+    ++worker_.progress.drained;
+    return;
+  }
+  drain_buffer_ = std::make_unique<std::array<char, 65536>>();
+  drain_next();
+}
+
+void Subscriber::drain_next() {
+  ws_.next_layer().async_read_some(
+      asio::buffer(*drain_buffer_), [this](beast::error_code ec, std::size_t n) {
+        stall_.drained += n;
+        if (!ec) return drain_next();
+        stall_.closed = ec == asio::error::eof || ec == asio::error::connection_reset;
+        stall_.end = ec == asio::error::eof ? "end of stream" : ec.message();
+        ++worker_.progress.drained;
+      });
 }
 
 void Subscriber::on_frame(std::string_view frame) {
@@ -510,6 +579,11 @@ void Subscriber::on_frame(std::string_view frame) {
       // Granted back as frames are consumed, the outstanding credit never exceeds the initial.
       auto credit = worker_.settings.credit;
       if (hello.limits().max_credit() > 0) credit = std::min(credit, hello.limits().max_credit());
+      // A stalled client never grants credit back: with all it may have, what stops the gateway
+      // pushing to it is its write queue, not the credit.
+      if (worker_.settings.stall && hello.limits().max_credit() > 0) {
+        credit = hello.limits().max_credit();
+      }
       credit_window_ = credit;
       send(subscribe_frame(++sequence_, worker_.settings.topic, next_, credit));
       return;
@@ -523,6 +597,7 @@ void Subscriber::on_frame(std::string_view frame) {
         return fail("subscribe started elsewhere than asked");
       }
       ready_ = true;
+      stalled_ = worker_.settings.stall;
       ++worker_.progress.ready;
       worker_.open_next();
       return;
@@ -547,6 +622,7 @@ void Subscriber::on_frame(std::string_view frame) {
 }
 
 void Subscriber::on_records(const WalkedFrame& walked) {
+  if (worker_.settings.stall) return;  // never consumed, so never credited back
   const bool push = walked.resp_field == kRecords;
   if (push && walked.records.empty()) return fail("an empty kafka_records frame");
   const auto now = now_ns();
@@ -631,6 +707,16 @@ class LoadClient {
     return true;
   }
   Progress& progress() { return progress_; }
+  /// Stalled subscribers: reads their sockets to the end; false when some did not end in time.
+  bool drain(std::chrono::seconds timeout) {
+    for (auto& w : workers_) w->drain();
+    const auto deadline = Clock::now() + timeout;
+    while (progress_.drained < count_) {
+      if (Clock::now() > deadline) return false;
+      std::this_thread::sleep_for(10ms);
+    }
+    return true;
+  }
   void stop() {
     for (auto& w : workers_) w->stop();
   }
@@ -643,6 +729,7 @@ class LoadClient {
     std::uint64_t busy = 0;
     std::vector<std::string> error_samples;
     std::vector<std::int64_t> next_offsets;
+    std::vector<StallOutcome> stalls;
   };
   /// After stop().
   Summary summary() const {
@@ -657,6 +744,7 @@ class LoadClient {
         if (s.error_samples.size() < 5) s.error_samples.push_back(e);
       }
       s.next_offsets.insert(s.next_offsets.end(), w->positions.begin(), w->positions.end());
+      s.stalls.insert(s.stalls.end(), w->stalls.begin(), w->stalls.end());
     }
     return s;
   }
@@ -822,6 +910,9 @@ struct GatewayOptions {
   std::filesystem::path dir;
   std::size_t max_connections = 0;
   int io_threads = 0;  // 0: the gateway's default (one per core)
+  std::size_t max_queued_requests = 4096;
+  std::size_t max_write_queue_bytes = 0;  // 0: the gateway's default
+  int write_timeout_ms = 0;               // 0: the gateway's default
 };
 
 // A kpg-gateway process; its output is drained by a thread so that a chatty log never blocks it.
@@ -833,15 +924,22 @@ class GatewayRun {
     std::filesystem::remove(options.dir / "alloc-counts");
     const auto config = options.dir / "gateway.yaml";
     const auto connections = std::to_string(options.max_connections);
-    std::ofstream(config) << "listen: 127.0.0.1:" << port_ << "\nadmin_listen: 127.0.0.1:0\n"
-                          << "data_dir: " << (options.dir / "data").string() << "\n"
-                          << "log_level: warn\n"
-                          << "max_connections: " << connections << "\n"
-                          << "max_connections_per_address: " << connections << "\n"
-                          << "io_threads: " << options.io_threads << "\n"
-                          << "routes:\n  - id: bench\n    uri: /bench\n"
-                          << "    upstream: {scheme: kafka, nodes: {\"" << options.bootstrap
-                          << "\": 1}}\n";
+    std::ostringstream yaml;
+    yaml << "listen: 127.0.0.1:" << port_ << "\nadmin_listen: 127.0.0.1:0\n"
+         << "data_dir: " << (options.dir / "data").string() << "\n"
+         << "log_level: warn\n"
+         << "max_connections: " << connections << "\n"
+         << "max_connections_per_address: " << connections << "\n"
+         << "io_threads: " << options.io_threads << "\n"
+         << "kafka_max_queued_requests: " << options.max_queued_requests << "\n";
+    if (options.max_write_queue_bytes > 0) {
+      yaml << "max_write_queue_bytes: " << options.max_write_queue_bytes << "\n";
+    }
+    if (options.write_timeout_ms > 0)
+      yaml << "write_timeout_ms: " << options.write_timeout_ms << "\n";
+    yaml << "routes:\n  - id: bench\n    uri: /bench\n"
+         << "    upstream: {scheme: kafka, nodes: {\"" << options.bootstrap << "\": 1}}\n";
+    std::ofstream(config) << yaml.str();
     std::vector<std::string> argv = {"/usr/bin/env"};
     if (!options.alloc_counter.empty()) {
       argv.push_back("LD_PRELOAD=" + options.alloc_counter);
@@ -856,6 +954,11 @@ class GatewayRun {
         std::lock_guard lock(mutex_);
         if (tail_.size() == 20) tail_.pop_front();
         tail_.push_back(*line);
+        for (const char* event : kCloseEvents) {
+          if (line->find(event) != std::string::npos && closes_.size() < 10'000) {
+            closes_.push_back({line->substr(line->find(event)), Clock::now()});
+          }
+        }
       }
     });
     if (!kpg::testing::wait_for_port(port_, 15s)) {
@@ -876,8 +979,25 @@ class GatewayRun {
     for (const auto& l : tail_) out += l + "\n";
     return out;
   }
+  struct CloseEvent {
+    std::string text;  // from "event=" to the end of the line
+    Clock::time_point seen;
+  };
+  /// Why and when the gateway gave up on the client at 127.0.0.1:port, if it logged so.
+  std::optional<CloseEvent> close_event(std::uint16_t port) {
+    const auto client = "client=127.0.0.1:" + std::to_string(port) + " ";
+    std::lock_guard lock(mutex_);
+    for (const auto& c : closes_) {
+      if (c.text.find(client) != std::string::npos) return c;
+    }
+    return std::nullopt;
+  }
 
  private:
+  // The warnings the gateway logs when it closes a client that does not read (server/
+  // websocket_session.cpp); the bench runs it with log_level warn.
+  static constexpr std::array<const char*, 3> kCloseEvents = {
+      "event=write_timeout", "event=write_queue_overflow", "event=total_write_queue_full"};
   int port_;
   AllocCounts allocs_;
   std::unique_ptr<kpg::testing::ChildProcess> process_;
@@ -885,6 +1005,31 @@ class GatewayRun {
   std::thread drain_;
   std::mutex mutex_;
   std::deque<std::string> tail_;
+  std::vector<CloseEvent> closes_;
+};
+
+// The gateway's resident memory sampled every 20 ms until stop(): the peak of a row, which a
+// reading at its end would miss (a stalled client's queue is freed once it is closed).
+class RssPeak {
+ public:
+  explicit RssPeak(int pid)
+      : thread_([this, pid] {
+          while (!stopping_) {
+            peak_ = std::max(peak_.load(), kpg::testing::rss_kib(pid));
+            std::this_thread::sleep_for(20ms);
+          }
+        }) {}
+  ~RssPeak() { stop(); }
+  long stop() {
+    stopping_ = true;
+    if (thread_.joinable()) thread_.join();
+    return peak_;
+  }
+
+ private:
+  std::atomic<bool> stopping_{false};
+  std::atomic<long> peak_{0};
+  std::thread thread_;  // last: it uses the members above
 };
 
 // ---- producer and direct consumers (librdkafka) ----------------------------------------------
@@ -1066,12 +1211,22 @@ class DirectConsumers {
 
 // ---- runs ------------------------------------------------------------------------------------
 
+// Stall rows: the smallest write queue the gateway allows with its default fetch_max_bytes
+// (1 MiB; it must be at least twice that), so what a stalled client may hold is small and plain.
+constexpr std::size_t kStallWriteQueueBytes = 2 * 1024 * 1024;
+// What the stalled clients are behind by: 4 MiB in records of 64 KiB, more than the gateway's
+// socket buffer on loopback (some 3 MB of data with tcp_wmem's 4 MiB) plus half its write queue
+// (where it stops pushing), and less than the 5 MiB a partition of the mock broker keeps.
+constexpr std::size_t kStallBacklogValueBytes = 64 * 1024;
+constexpr double kStallBacklogRecords = 64;
+
 struct Options {
   std::vector<std::size_t> subscribers = {1, 100, 1000, 10000};
   std::vector<double> rates = {200, 200, 200, 10};
   std::size_t size = 200;
   double seconds = 10;
   std::size_t idle = 10000;
+  std::size_t stalled = 0;
   std::vector<std::string> modes = {"push", "fetch", "direct"};
   std::size_t direct_max = 100;
   std::uint32_t credit = 64;
@@ -1083,6 +1238,14 @@ struct Options {
   std::string gateway;
   std::string devkafka;
   std::string alloc_counter;
+};
+
+struct StalledResult {
+  bool closed = false;        // the socket ended when read again, and the gateway logged why
+  std::string reason;         // the gateway's log line, from "event="
+  double closed_after_s = 0;  // from the end of its subscribe to the gateway's log line
+  std::string end;            // how reading the socket again ended
+  std::uint64_t drained = 0;
 };
 
 struct FanoutResult {
@@ -1103,6 +1266,8 @@ struct FanoutResult {
   std::size_t incomplete = 0;  // subscribers that did not get every record once, in order
   std::vector<std::string> errors;
   std::string skipped;  // why the row has no figures
+  long rss_peak_kib = 0;
+  std::vector<StalledResult> stalled;  // stall rows: the subscribers that stopped reading
 };
 
 struct IdleResult {
@@ -1122,12 +1287,29 @@ struct Bench {
   RateProducer* producer = nullptr;
 
   GatewayOptions gateway_options(std::size_t connections) const {
-    return {options.gateway,
-            options.alloc_counter,
-            bootstrap,
-            dir / "gateway",
-            std::max<std::size_t>(connections + 64, 1000),
-            options.gateway_io_threads};
+    GatewayOptions g;
+    g.binary = options.gateway;
+    g.alloc_counter = options.alloc_counter;
+    g.bootstrap = bootstrap;
+    g.dir = dir / "gateway";
+    g.max_connections = std::max<std::size_t>(connections + 64, 1000);
+    g.io_threads = options.gateway_io_threads;
+    // Every fetch-loop client keeps a fetch waiting at the end of the partition: room for all of
+    // them (and their next one), so that "gateway busy" is not what a row measures.
+    g.max_queued_requests = std::max<std::size_t>(4096, 2 * connections);
+    if (options.stalled > 0) {
+      // Every gateway of the run alike, so that a stall row and its baseline differ only in the
+      // stalled clients.
+      g.max_write_queue_bytes = kStallWriteQueueBytes;
+      g.write_timeout_ms = stall_write_timeout_ms();
+    }
+    return g;
+  }
+
+  // Half of the producing time (at least 1 s): a client stalled as its row starts is closed in
+  // the middle of it, so that the others are measured both beside it and after it.
+  int stall_write_timeout_ms() const {
+    return std::max(1000, static_cast<int>(options.seconds * 500));
   }
 
   // Produces at `rate` while `progress` counts deliveries; waits for all of them (or the drain
@@ -1168,13 +1350,20 @@ struct Bench {
     result.errors = s.error_samples;
   }
 
-  FanoutResult run_gateway_mode(Mode mode, std::size_t k, double rate) {
+  // `stalled` > 0 (push only): that many more subscribers, which stop reading once subscribed.
+  FanoutResult run_gateway_mode(Mode mode, std::size_t k, double rate, std::size_t stalled = 0) {
     FanoutResult result;
-    result.mode = mode_name(mode);
+    result.mode = stalled > 0 ? "stall" : mode_name(mode);
     result.subscribers = k;
     result.rate = rate;
-    GatewayRun gateway(gateway_options(k));
+    GatewayRun gateway(gateway_options(k + stalled));
     relay->watch(gateway.pid());
+    // The stalled clients start this far behind the others: at the row's rate a loopback socket
+    // buffer (megabytes) would take minutes to fill, so the stall would never bite in the row.
+    const auto behind = producer->high_watermark(kTopic);
+    if (stalled > 0) {
+      producer->produce(kTopic, kStallBacklogRecords / 0.25, 0.25, kStallBacklogValueBytes);
+    }
     const auto first = producer->high_watermark(kTopic);
     ClientSettings settings{mode,  "127.0.0.1",    gateway.port(),       "/bench", kTopic,
                             first, options.credit, options.verify_every, true};
@@ -1189,6 +1378,23 @@ struct Bench {
       auto s = client.summary();
       result.skipped = s.error_samples.empty() ? "subscribers failed" : s.error_samples.front();
       return result;
+    }
+    RssPeak rss(gateway.pid());
+    ClientSettings stall_settings = settings;
+    stall_settings.start = behind;
+    stall_settings.record = false;
+    stall_settings.stall = true;
+    std::optional<LoadClient> stalling;
+    const auto stall_start = Clock::now();
+    if (stalled > 0) {
+      stalling.emplace(stall_settings, stalled, 1);
+      if (!stalling->wait_ready(60s) || stalling->progress().failed > 0) {
+        stalling->stop();
+        auto s = stalling->summary();
+        result.skipped = "stalled subscribers: " +
+                         (s.error_samples.empty() ? "not ready" : s.error_samples.front());
+        return result;
+      }
     }
     std::this_thread::sleep_for(500ms);  // let the gateway settle after the connection burst
     std::chrono::milliseconds cpu0{};
@@ -1208,8 +1414,28 @@ struct Bench {
       result.upstream_bytes = bytes - bytes0;
       if (allocs && allocs0) result.allocations = *allocs - *allocs0;
     });
+    result.rss_peak_kib = rss.stop();
     client.stop();
     take_summary(result, client.summary(), first);
+    if (stalling) {
+      // Reading again would let a stall the gateway has not given up on yet go on: first wait
+      // out its write timeout.
+      std::this_thread::sleep_until(stall_start +
+                                    std::chrono::milliseconds(stall_write_timeout_ms()) + 2s);
+      stalling->drain(10s);
+      stalling->stop();
+      for (const auto& o : stalling->summary().stalls) {
+        StalledResult r;
+        r.end = o.end.empty() ? "still open" : o.end;
+        r.drained = o.drained;
+        if (auto event = gateway.close_event(o.port)) {
+          r.reason = event->text;
+          r.closed_after_s = std::chrono::duration<double>(event->seen - stall_start).count();
+        }
+        r.closed = o.closed && !r.reason.empty();
+        result.stalled.push_back(r);
+      }
+    }
     return result;
   }
 
@@ -1289,6 +1515,52 @@ std::string verdict(bool ok) {
   return ok ? "ok" : "MISS";
 }
 
+std::string percent_change(double now, double before) {
+  return before > 0 ? fmt("%+.1f%%", 100.0 * (now - before) / before) : "-";
+}
+
+// The lines under a stall row: what became of each stalled client, the gateway's memory and the
+// others' latency beside the push row of the same K and rate (run just before, same settings).
+// False when a stalled client was not closed by the gateway: latency is never judged here.
+bool print_stalled(const FanoutResult& r, const std::vector<FanoutResult>& results) {
+  std::size_t closed = 0;
+  for (const auto& s : r.stalled) closed += s.closed ? 1 : 0;
+  std::printf(
+      "       %zu stalled (SO_RCVBUF %d B, all the credit, 4 MiB behind): closed by the "
+      "gateway %zu/%zu %s\n",
+      r.stalled.size(), kStalledReceiveBuffer, closed, r.stalled.size(),
+      verdict(closed == r.stalled.size()).c_str());
+  for (const auto& s : r.stalled) {
+    std::printf("         %s after %.1f s; reading again: %s after %.1f MiB\n",
+                s.reason.empty() ? "no close logged" : s.reason.c_str(), s.closed_after_s,
+                s.end.c_str(), static_cast<double>(s.drained) / (1024.0 * 1024.0));
+  }
+  const auto base = std::find_if(results.begin(), results.end(), [&r](const FanoutResult& b) {
+    return b.mode == "push" && b.subscribers == r.subscribers && b.rate == r.rate &&
+           b.skipped.empty();
+  });
+  if (base == results.end()) return closed == r.stalled.size();
+  std::printf(
+      "       gateway RSS peak %.1f MiB vs %.1f MiB without them (%+.1f MiB; write queue "
+      "cap %.0f MiB per connection)\n",
+      static_cast<double>(r.rss_peak_kib) / 1024.0,
+      static_cast<double>(base->rss_peak_kib) / 1024.0,
+      static_cast<double>(r.rss_peak_kib - base->rss_peak_kib) / 1024.0,
+      static_cast<double>(kStallWriteQueueBytes) / (1024.0 * 1024.0));
+  const auto ms = [](const LatencyHistogram& h, double q) {
+    return static_cast<double>(h.quantile(q)) / 1000.0;
+  };
+  const double p99 = ms(r.latency, 0.99);
+  const double base_p99 = ms(base->latency, 0.99);
+  std::printf(
+      "       the others: p50 %.2f ms vs %.2f (%s), p99 %.2f ms vs %.2f (%s) "
+      "[p99 <=+10%%] %s\n",
+      ms(r.latency, 0.50), ms(base->latency, 0.50),
+      percent_change(ms(r.latency, 0.50), ms(base->latency, 0.50)).c_str(), p99, base_p99,
+      percent_change(p99, base_p99).c_str(), verdict(p99 <= base_p99 * 1.1).c_str());
+  return closed == r.stalled.size();
+}
+
 // Prints the table; returns false when a subscriber missed a record or an error happened.
 bool print_fanout(const std::vector<FanoutResult>& results, const Options& options) {
   std::printf(
@@ -1333,7 +1605,8 @@ bool print_fanout(const std::vector<FanoutResult>& results, const Options& optio
       const double ratio =
           static_cast<double>(r.upstream_bytes) / static_cast<double>(r.produced) / base->second;
       versus = fmt("x%.2f", ratio);
-      if (r.mode != "direct" && (r.subscribers == 1 || r.subscribers == 1000)) {
+      if ((r.mode == "push" || r.mode == "fetch") &&
+          (r.subscribers == 1 || r.subscribers == 1000)) {
         versus += " " + verdict(ratio >= 0.9 && ratio <= 1.1);
       }
     }
@@ -1363,6 +1636,7 @@ bool print_fanout(const std::vector<FanoutResult>& results, const Options& optio
                   static_cast<long long>(kBusyRetry.count()));
     }
     for (const auto& e : r.errors) std::printf("       error: %s\n", e.c_str());
+    if (!r.stalled.empty() && !print_stalled(r, results)) clean = false;
   }
   return clean;
 }
@@ -1420,6 +1694,13 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.5, 3600.0));
   app.add_option("--idle", o.idle, "idle subscribed connections (0: skip)")
       ->check(CLI::Range(0, 20000));
+  app.add_option("--stalled", o.stalled,
+                 "push: after each push row, the same row with N more subscribers that subscribe "
+                 "with all the credit the gateway allows (4 KiB receive buffer, 4 MiB behind the "
+                 "others) and never read again; every gateway of the run then has "
+                 "max_write_queue_bytes 2 MiB and write_timeout_ms max(1000, seconds x 500) "
+                 "(0: no stall rows)")
+      ->check(CLI::Range(0, 100));
   app.add_option("--modes", o.modes, "push, fetch, direct")
       ->delimiter(',')
       ->check(CLI::IsMember({"push", "fetch", "direct"}));
@@ -1438,8 +1719,9 @@ int main(int argc, char** argv) {
   app.add_option("--drain-seconds", o.drain_seconds,
                  "after producing, wait at most this long for the last deliveries");
   app.add_flag("--smoke", o.smoke,
-               "a small correctness round for ctest: K=5, 2 s, 20 idle, every frame verified; "
-               "exits 1 when a subscriber missed a record (speed is never judged)");
+               "a small correctness round for ctest: K=5, 2 s, 20 idle, 1 stalled, every frame "
+               "verified; exits 1 when a subscriber missed a record or the stalled one was not "
+               "closed by the gateway (speed is never judged)");
   app.add_option("--gateway", o.gateway, "kpg-gateway binary")->check(CLI::ExistingFile);
   app.add_option("--devkafka", o.devkafka, "kpg-devkafka binary")->check(CLI::ExistingFile);
   app.add_option("--alloc-counter", o.alloc_counter,
@@ -1450,6 +1732,7 @@ int main(int argc, char** argv) {
     o.rates = {100};
     o.seconds = 2;
     o.idle = 20;
+    o.stalled = 1;
     o.verify_every = 1;
     o.drain_seconds = 20;
   }
@@ -1465,6 +1748,10 @@ int main(int argc, char** argv) {
   const auto wants = [&o](const std::string& mode) {
     return std::find(o.modes.begin(), o.modes.end(), mode) != o.modes.end();
   };
+  if (o.stalled > 0 && !wants("push")) {
+    std::cerr << "kpg-bench-fanout: --stalled adds rows to push: give push in --modes\n";
+    return 2;
+  }
 
   try {
     Bench bench;
@@ -1502,6 +1789,11 @@ int main(int argc, char** argv) {
           results.push_back(
               bench.run_gateway_mode(mode == "push" ? Mode::push : Mode::fetch, k, rate));
         }
+        if (mode == "push" && o.stalled > 0) {
+          std::printf("  push K=%zu at %.0f records/s with %zu stalled...\n", k, rate, o.stalled);
+          std::fflush(stdout);
+          results.push_back(bench.run_gateway_mode(Mode::push, k, rate, o.stalled));
+        }
       }
     }
     std::vector<IdleResult> idle;
@@ -1522,8 +1814,10 @@ int main(int argc, char** argv) {
         "(counting relay, gateway's sockets only; direct: broker -> this process, the "
         "producer's acks included); up vs K=1 = upstream bytes per produced record against the "
         "K=1 row of the same mode; latency = produce call -> subscriber's read, steady clock; "
-        "idle B per conn = (RSS with N idle subscribers - RSS with 1) / N; bench CPU = this "
-        "process (load client, relay, producer, direct consumers) in %% of one core.\n",
+        "idle B per conn = (RSS with N idle subscribers - RSS with 1) / N; stall = the push row "
+        "again with --stalled more subscribers that stop reading (what became of them below it); "
+        "bench CPU = this process (load client, relay, producer, direct consumers) in %% of one "
+        "core.\n",
         o.alloc_counter.empty() ? "not measured"
                                 : "heap allocations of the gateway (LD_PRELOAD counter) / "
                                   "deliveries");

@@ -80,4 +80,21 @@ TEST_F(ConfigFileTest, AWriteQueueSmallerThanTwoRepliesIsAConfigurationError) {
   EXPECT_EQ(gateway.stop(0, 10s), 2) << gateway.transcript();
 }
 
+// Each APISIX fetch-loop client keeps a request queued per Kafka cluster: the bound is a setting,
+// and a value outside its range stops start-up naming the key rather than being clamped quietly.
+TEST_F(ConfigFileTest, TheQueuedRequestBoundIsASettingWithARange) {
+  const auto started =
+      kpg::testing::start_gateway(dir_ / "ok", "kafka_max_queued_requests: 20000\n");
+  EXPECT_FALSE(started.port.empty());
+
+  const auto path = (dir_ / "gateway.yaml").string();
+  std::ofstream(path) << "kafka_max_queued_requests: 15\n";
+  ChildProcess gateway({kpg::testing::gateway_binary(), "--config", path});
+  const auto line = gateway.wait_for_line("kafka_max_queued_requests", 10s);
+  ASSERT_TRUE(line) << gateway.transcript();
+  EXPECT_NE(line->find("kafka_max_queued_requests: 15 is outside 16..1000000"), std::string::npos)
+      << *line;
+  EXPECT_EQ(gateway.stop(0, 10s), 2) << gateway.transcript();
+}
+
 }  // namespace

@@ -170,6 +170,44 @@ TEST(GatewayConfigFile, KafkaFetchWaitIsBoundedAndReachesTheKafkaClient) {
   EXPECT_EQ(wait_of(settings), "50") << "the default";
   settings.fetch_wait_ms = 5;
   EXPECT_EQ(wait_of(settings), "5");
+
+// The per-cluster bound on queued requests: read from YAML, defaulting to 4096, and a value out
+// of range is refused with the key's name (an operator sizing it for 10k fetch-loop clients must
+// learn of a typo at start-up, not from "gateway busy" replies).
+TEST(GatewayConfigFile, QueuedRequestBoundIsReadAndRangeChecked) {
+  kpg::config::GatewayConfig defaults;
+  EXPECT_EQ(defaults.kafka_max_queued_requests, 4096);
+
+  for (const int value : {16, 20000, 1'000'000}) {
+    kpg::config::GatewayConfig c;
+    kpg::config::load_yaml_string("kafka_max_queued_requests: " + std::to_string(value) + "\n",
+                                  "g.yaml", c);
+    EXPECT_EQ(c.kafka_max_queued_requests, value);
+    EXPECT_NO_THROW(kpg::config::validate(c));
+  }
+  for (const auto* text : {"15", "1000001", "-1"}) {
+    kpg::config::GatewayConfig c;
+    kpg::config::load_yaml_string(std::string("kafka_max_queued_requests: ") + text + "\n",
+                                  "g.yaml", c);
+    try {
+      kpg::config::validate(c);
+      FAIL() << "expected ConfigError for " << text;
+    } catch (const kpg::config::ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find("kafka_max_queued_requests: " + std::string(text) +
+                                           " is outside 16..1000000"),
+                std::string::npos)
+          << e.what();
+    }
+  }
+  kpg::config::GatewayConfig c;
+  try {
+    kpg::config::load_yaml_string("kafka_max_queued_requests: many\n", "g.yaml", c);
+    FAIL() << "expected ConfigError";
+  } catch (const kpg::config::ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("'kafka_max_queued_requests' has the wrong type"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 }  // namespace

@@ -102,6 +102,7 @@ void apply_yaml(const YAML::Node& root, const std::string& path, GatewayConfig& 
                                               "kafka_reader_idle_ms",
                                               "kafka_fetch_wait_ms",
                                               "kafka_max_readers",
+                                              "kafka_max_queued_requests",
                                               "max_subscriptions",
                                               "max_credit",
                                               "routes"};
@@ -156,6 +157,8 @@ void apply_yaml(const YAML::Node& root, const std::string& path, GatewayConfig& 
         config.kafka_fetch_wait_ms = get_as<int>(v, key);
       else if (key == "kafka_max_readers")
         config.kafka_max_readers = get_as<int>(v, key);
+      else if (key == "kafka_max_queued_requests")
+        config.kafka_max_queued_requests = get_as<int>(v, key);
       else if (key == "max_subscriptions")
         config.max_subscriptions = get_as<int>(v, key);
       else if (key == "max_credit")
@@ -266,6 +269,7 @@ void validate(const GatewayConfig& c) {
   range("kafka_reader_idle_ms", c.kafka_reader_idle_ms, 100, 3'600'000);
   range("kafka_fetch_wait_ms", c.kafka_fetch_wait_ms, 1, 10'000);
   range("kafka_max_readers", c.kafka_max_readers, 1, 100'000);
+  range("kafka_max_queued_requests", c.kafka_max_queued_requests, 16, 1'000'000);
   range("max_subscriptions", c.max_subscriptions, 1, 10'000);
   range("max_credit", c.max_credit, 1, 1'000'000);
   std::set<std::string> uris;

@@ -43,6 +43,9 @@ struct GatewayConfig {
   int kafka_max_readers = 256;        ///< partition cursors per Kafka cluster (memory bound)
   int max_subscriptions = 64;         ///< push subscriptions per connection
   int max_credit = 1024;              ///< outstanding frames of one push subscription
+  /// Requests per Kafka cluster queued for a look-up or a cursor; beyond: "gateway busy". Each
+  /// APISIX fetch-loop client keeps one queued, so this bounds how many such clients are served.
+  int kafka_max_queued_requests = 4096;
   std::vector<Route> routes;
 };
 
