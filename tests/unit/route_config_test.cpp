@@ -170,6 +170,7 @@ TEST(GatewayConfigFile, KafkaFetchWaitIsBoundedAndReachesTheKafkaClient) {
   EXPECT_EQ(wait_of(settings), "50") << "the default";
   settings.fetch_wait_ms = 5;
   EXPECT_EQ(wait_of(settings), "5");
+}
 
 // The per-cluster bound on queued requests: read from YAML, defaulting to 4096, and a value out
 // of range is refused with the key's name (an operator sizing it for 10k fetch-loop clients must
