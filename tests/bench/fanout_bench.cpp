@@ -910,6 +910,7 @@ struct GatewayOptions {
   std::filesystem::path dir;
   std::size_t max_connections = 0;
   int io_threads = 0;  // 0: the gateway's default (one per core)
+  int fetch_wait_ms = 50;
   std::size_t max_queued_requests = 4096;
   std::size_t max_write_queue_bytes = 0;  // 0: the gateway's default
   int write_timeout_ms = 0;               // 0: the gateway's default
@@ -931,6 +932,7 @@ class GatewayRun {
          << "max_connections: " << connections << "\n"
          << "max_connections_per_address: " << connections << "\n"
          << "io_threads: " << options.io_threads << "\n"
+         << "kafka_fetch_wait_ms: " << options.fetch_wait_ms << "\n"
          << "kafka_max_queued_requests: " << options.max_queued_requests << "\n";
     if (options.max_write_queue_bytes > 0) {
       yaml << "max_write_queue_bytes: " << options.max_write_queue_bytes << "\n";
@@ -1125,7 +1127,9 @@ class RateProducer {
 // K librdkafka consumers, one thread each, assigned to partition 0 from `start`.
 class DirectConsumers {
  public:
-  DirectConsumers(const std::string& bootstrap, std::size_t count, std::int64_t start) {
+  DirectConsumers(const std::string& bootstrap, std::size_t count, std::int64_t start,
+                  int fetch_wait) {
+    const std::string fetch_wait_ms = std::to_string(fetch_wait);
     for (std::size_t i = 0; i < count; ++i) {
       consumers_.push_back(std::make_unique<Consumer>());
       auto* c = consumers_.back().get();
@@ -1135,7 +1139,7 @@ class DirectConsumers {
       c->rk = make_kafka(RD_KAFKA_CONSUMER, {{"bootstrap.servers", bootstrap},
                                              {"group.id", "kpg-bench-direct-" + std::to_string(i)},
                                              {"enable.auto.commit", "false"},
-                                             {"fetch.wait.max.ms", "50"},
+                                             {"fetch.wait.max.ms", fetch_wait_ms},
                                              {"fetch.error.backoff.ms", "50"},
                                              {"enable.partition.eof", "false"}});
       rd_kafka_poll_set_consumer(c->rk.get());
@@ -1232,6 +1236,7 @@ struct Options {
   std::uint32_t credit = 64;
   int client_threads = 2;
   int gateway_io_threads = 0;
+  int fetch_wait_ms = 50;  // the gateway's default
   std::size_t verify_every = 1000;
   double drain_seconds = 30;
   bool smoke = false;
@@ -1294,6 +1299,7 @@ struct Bench {
     g.dir = dir / "gateway";
     g.max_connections = std::max<std::size_t>(connections + 64, 1000);
     g.io_threads = options.gateway_io_threads;
+    g.fetch_wait_ms = options.fetch_wait_ms;
     // Every fetch-loop client keeps a fetch waiting at the end of the partition: room for all of
     // them (and their next one), so that "gateway busy" is not what a row measures.
     g.max_queued_requests = std::max<std::size_t>(4096, 2 * connections);
@@ -1450,7 +1456,7 @@ struct Bench {
     }
     relay->watch(0);
     const auto first = producer->high_watermark(kTopic);
-    DirectConsumers consumers(bootstrap, k, first);
+    DirectConsumers consumers(bootstrap, k, first, options.fetch_wait_ms);
     std::this_thread::sleep_for(2s);  // connected and fetching before the first record
     std::uint64_t bytes0 = 0;
     measure(result, consumers.progress(), k, [&](bool begin) {
@@ -1710,6 +1716,11 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 1 << 20));
   app.add_option("--client-threads", o.client_threads, "load client I/O threads")
       ->check(CLI::Range(1, 8));
+  app.add_option("--fetch-wait-ms", o.fetch_wait_ms,
+                 "how long the broker may hold a read at the partition's end, for the gateway "
+                 "(kafka_fetch_wait_ms) and the direct consumers alike; the mock broker holds "
+                 "every empty read that long, so it adds up to this much latency")
+      ->check(CLI::Range(1, 10000));
   app.add_option("--gateway-io-threads", o.gateway_io_threads,
                  "the gateway's I/O threads (0: its default, one per core)")
       ->check(CLI::Range(0, 64));
@@ -1774,8 +1785,9 @@ int main(int argc, char** argv) {
 
     std::printf(
         "kpg-bench-fanout: broker %s (through a counting relay), gateway %s, %d client "
-        "thread(s), push credit %u\n",
-        bench.bootstrap.c_str(), o.gateway.c_str(), o.client_threads, o.credit);
+        "thread(s), push credit %u, broker fetch wait %d ms, gateway I/O threads %s\n",
+        bench.bootstrap.c_str(), o.gateway.c_str(), o.client_threads, o.credit, o.fetch_wait_ms,
+        o.gateway_io_threads > 0 ? std::to_string(o.gateway_io_threads).c_str() : "(one per core)");
     std::vector<FanoutResult> results;
     for (std::size_t i = 0; i < o.subscribers.size(); ++i) {
       const auto k = o.subscribers[i];
