@@ -138,6 +138,7 @@ struct PushConnection : ::testing::Test {
     c.reply = [this](Frame f) { replies.push_back(decode(f)); };
     c.push = [this](Frame f) { pushed.push_back(decode(f)); };
     c.post = [this](std::function<void()> task) { tasks.push_back(std::move(task)); };
+    c.write_pending = [this] { return socket_busy; };
     return c;
   }
   void run() {
@@ -204,6 +205,7 @@ struct PushConnection : ::testing::Test {
   std::deque<PubSubResp> replies;
   std::vector<PubSubResp> pushed;
   kpg::pubsub::KafkaSubscribeResp last_start;
+  bool socket_busy = false;  // what write_pending answers
   Connection connection;
 };
 
@@ -256,6 +258,38 @@ TEST_F(PushConnection, CreditDecidesEveryReadAndEveryFrame) {
   credit(id, 2);
   ASSERT_EQ(source.reads.size(), 2u);
   EXPECT_EQ(source.reads[0].offset + source.reads[1].offset, 3 + 7) << "from each next offset";
+}
+
+// While the socket is still writing what was pushed, a partition's next read waits for it: the
+// records arriving meanwhile then leave in one frame, not one frame each.
+TEST_F(PushConnection, WhileTheSocketWritesTheNextReadWaitsForTheWrite) {
+  hello();
+  const auto id = subscribe(CmdKafkaSubscribe::EARLIEST, 8);
+  ASSERT_EQ(reads_of(0), 1u);
+  ASSERT_EQ(reads_of(1), 1u);
+  socket_busy = true;
+  answer(0, 3);
+  ASSERT_EQ(pushed.size(), 1u);
+  EXPECT_EQ(reads_of(0), 0u) << "the frame is not written yet: no read";
+  answer(1, 1);
+  EXPECT_EQ(reads_of(1), 0u);
+  socket_busy = false;
+  connection.on_written();
+  ASSERT_EQ(reads_of(0), 1u);
+  ASSERT_EQ(reads_of(1), 1u);
+  EXPECT_EQ(source.reads.front().offset, 3) << "from where the frame ended";
+  connection.on_written();
+  EXPECT_EQ(source.reads.size(), 2u) << "one read per partition, however often it is told";
+  answer(0, 2);
+  EXPECT_EQ(reads_of(0), 1u) << "nothing waiting for the socket: the next read at once";
+  // A partition waiting for the socket that loses its subscription is forgotten.
+  socket_busy = true;
+  answer(0, 1);
+  PubSubReq req;
+  req.mutable_cmd_unsubscribe()->set_subscription_id(id);
+  ASSERT_TRUE(send(req).has_unsubscribe_resp());
+  connection.on_written();
+  EXPECT_EQ(reads_of(0), 0u);
 }
 
 TEST_F(PushConnection, ACongestedSessionHoldsBatchesAndResumesWhenItDrains) {

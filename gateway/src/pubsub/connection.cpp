@@ -529,12 +529,32 @@ void Connection::on_batch(std::int64_t id, std::int32_t partition, kafka::BatchR
       stream->next = result.batch->next_offset;
       --sub.credit;
       callbacks_.push(records_frame(sub.sequence, sub.id, partition, std::move(result.batch)));
+      if (callbacks_.write_pending && callbacks_.write_pending()) {
+        after_write_.emplace_back(id, partition);
+        return;
+      }
     } else {
       stream->held = std::move(result.batch);
       return;
     }
   }
   if (sub.credit > 0 && !congested_ && !shut_down_ && !stream->held) read(sub, *stream);
+}
+
+void Connection::on_written() {
+  if (after_write_.empty() || shut_down_) return;
+  auto waiting = std::move(after_write_);
+  after_write_.clear();
+  for (const auto& [id, partition] : waiting) {
+    auto it = subscriptions_.find(id);
+    if (it == subscriptions_.end()) continue;  // ended meanwhile
+    Subscription& sub = it->second;
+    for (auto& stream : sub.partitions) {
+      if (stream.partition != partition) continue;
+      // (pump() may have started it already, when credit came or congestion cleared.)
+      if (sub.credit > 0 && !congested_ && !stream.reading && !stream.held) read(sub, stream);
+    }
+  }
 }
 
 void Connection::end(Subscription& sub, int code, const std::string& message) {

@@ -46,6 +46,11 @@ class Connection {
     /// callback holds one until it has run or been dropped (cancelled work is dropped soon after
     /// shutdown()). May be empty when the owner outlives all Kafka work by other means.
     std::function<std::shared_ptr<void>()> keep_alive;
+    /// Optional: true while frames already pushed are still waiting for the socket. A partition
+    /// then asks Kafka for its next batch only once they have gone (on_written()), so that the
+    /// records that arrive meanwhile leave together in one frame instead of one frame each: under
+    /// load, frames grow instead of multiplying. Unset: the next batch is asked for at once.
+    std::function<bool()> write_pending;
   };
 
   Connection(kafka::RecordSource& source, const Limits& limits, Callbacks callbacks,
@@ -61,6 +66,9 @@ class Connection {
   /// While congested (the session's write queue is filling up) no push frame is sent and no
   /// further read is started; clearing it resumes every subscription.
   void set_congested(bool congested);
+
+  /// Everything pushed so far has been written (see Callbacks::write_pending).
+  void on_written();
 
   /// Ends every subscription and cancels all pending Kafka work; nothing is sent afterwards.
   void shutdown();
@@ -113,6 +121,8 @@ class Connection {
   std::string server_name_;
   std::shared_ptr<kafka::Cancellation> cancel_ = std::make_shared<kafka::Cancellation>();
   std::map<std::int64_t, Subscription> subscriptions_;
+  // Partitions (subscription id, partition) whose next read waits for on_written().
+  std::vector<std::pair<std::int64_t, std::int32_t>> after_write_;
   std::uint32_t starting_ = 0;  // subscribe requests being resolved
   std::int64_t last_id_ = 0;
   bool hello_ = false;

@@ -183,6 +183,7 @@ class WebSocketSession final : public ClosableSession,
       asio::post(ws_.get_executor(), std::move(task));
     };
     callbacks.keep_alive = [this] { return std::shared_ptr<void>(shared_from_this()); };
+    callbacks.write_pending = [this] { return !outbox_.empty(); };
     return callbacks;
   }
 
@@ -246,6 +247,7 @@ class WebSocketSession final : public ClosableSession,
     context_.queued_write_bytes -= outbox_.front().size();
     outbox_.pop_front();
     update_congestion();
+    if (outbox_.empty()) connection_.on_written();
     if (pending_close_) {
       start_close();  // close_with left nothing else in the outbox
       return;
