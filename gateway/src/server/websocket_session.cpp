@@ -247,7 +247,11 @@ class WebSocketSession final : public ClosableSession,
     context_.queued_write_bytes -= outbox_.front().size();
     outbox_.pop_front();
     update_congestion();
-    if (outbox_.empty()) connection_.on_written();
+    if (outbox_.empty()) {
+      connection_.on_written();
+      // Idle: the timer (and the memory of its wait) is not held until it would have fired.
+      write_timer_.cancel();
+    }
     if (pending_close_) {
       start_close();  // close_with left nothing else in the outbox
       return;
@@ -257,9 +261,10 @@ class WebSocketSession final : public ClosableSession,
   }
 
   // Starts the clock on the write (or close) just begun. Only progress stops it: a client that
-  // stopped reading cannot hold its queue, a socket and a file descriptor for ever. The timer
-  // that watches the clock is set once per timeout period, not per write: at thousands of writes
-  // a second, setting and cancelling it (under the timer queue's lock) was a visible part of each.
+  // stopped reading cannot hold its queue, a socket and a file descriptor for ever. While writes
+  // follow each other the timer that watches the clock is set once per timeout period, not per
+  // write (setting it under the timer queue's lock was a visible part of each write); it is
+  // cancelled when the queue empties.
   void arm_write_timer() {
     writing_ = true;
     write_started_ = std::chrono::steady_clock::now();
