@@ -66,7 +66,7 @@ try {
   const page = await browser.newPage({ viewport: { width, height }, deviceScaleFactor: 1, colorScheme: 'light' });
   // Let the demo producer write a while first, so "Last 20" has a full list to show.
   await new Promise((resolve) => setTimeout(resolve, 9000));
-  await page.goto(`${demo}?gateway=ws://${gateway}/kafka&topic=demo&partition=0`);
+  await page.goto(`${demo}?gateway=ws://${gateway}/kafka&topic=demo`);
   await page.getByTestId('status').and(page.locator('[data-state="live"]')).waitFor();
   await page.waitForFunction(() => window.kpgDemo.rows >= 14, null, { timeout: 60_000 });
   await page.waitForTimeout(12_000); // live records arrive and the rate figure settles

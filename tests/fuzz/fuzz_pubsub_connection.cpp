@@ -10,7 +10,8 @@
 //   1 WHAT ARGS...      a well-formed command built from a few bytes (see `command`)
 //   2 PICK MODE         answers the queued Kafka call PICK % calls with MODE (see `answer`)
 //   3 N                 runs N % 16 + 1 posted tasks (oldest first)
-//   4 ON                set_congested(ON & 1)
+//   4 ON                set_congested(ON & 1); the socket is busy writing (write_pending) while
+//                       ON & 2; ON & 4: on_written()
 //   5 MODE              answers every queued call with MODE, then runs every task
 //   6                   shutdown()
 //   7 LO HI FRAME       a frame of LO + 256 * HI bytes
@@ -268,6 +269,7 @@ struct Harness {
     c.push = [this](pubsub::Frame f) { on_push(f, decode(f, "a pushed frame does not decode")); };
     c.post = [this](std::function<void()> task) { tasks.push_back(std::move(task)); };
     c.keep_alive = [this]() -> std::shared_ptr<void> { return owner; };
+    c.write_pending = [this] { return socket_busy; };
     return c;
   }
 
@@ -498,7 +500,13 @@ struct Harness {
           break;
         }
         case 3: run_tasks(in.byte() % 16 + 1u); break;
-        case 4: connection.set_congested((in.byte() & 1) != 0); break;
+        case 4: {
+          const std::uint8_t on = in.byte();
+          connection.set_congested((on & 1) != 0);
+          socket_busy = (on & 2) != 0;
+          if ((on & 4) != 0) connection.on_written();
+          break;
+        }
         case 5: {
           const std::uint8_t mode = in.byte();
           for (std::size_t n = source.calls.size(); n > 0 && !source.calls.empty(); --n) {
@@ -525,6 +533,7 @@ struct Harness {
   FakeSource source;
   std::deque<std::function<void()>> tasks;
   std::shared_ptr<int> owner = std::make_shared<int>(0);
+  bool socket_busy = false;                                // what write_pending answers
   std::map<std::int64_t, std::uint32_t> subscribe_credit;  // sequence -> most credit asked
   std::map<std::int64_t, Sub> subs;
   std::int64_t last_id = 0;

@@ -79,7 +79,10 @@ void DemoFeed::run() {
                               std::chrono::system_clock::now().time_since_epoch())
                               .count();
       auto [key, value] = demo_order(n, seed, now_ms);
-      auto delivered = producer.produce(topic_, -1, key, value, 5000);
+      // Headers as a real producer would set them, so that the demo's inspector has some to show.
+      auto delivered = producer.produce(
+          topic_, -1, key, value, 5000,
+          {{"content-type", "application/json"}, {"order-seq", std::to_string(n)}});
       if (!delivered.error.empty()) {
         spdlog::warn("event=demo_feed_error topic={} err=\"{}\"", topic_, delivered.error);
       }
