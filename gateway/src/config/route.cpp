@@ -378,6 +378,10 @@ Route parse(const json& object, std::string id) {
     const json& plugins = object.at("plugins");
     if (!plugins.is_object()) invalid("plugins", "validation failed: wrong type: expected object");
     for (const auto& [name, conf] : plugins.items()) {
+      if (is_auth_plugin(name)) {
+        if (auto error = parse_auth_plugin(name, conf, route.auth)) throw Invalid{*error};
+        continue;
+      }
       if (name != "kafka-proxy") {
         throw Invalid{"invalid configuration: plugin \"" + name + "\" is not supported by kpg"};
       }
@@ -416,6 +420,15 @@ Route parse(const json& object, std::string id) {
 }
 
 }  // namespace
+
+std::optional<std::string> metadata_error(const json& object) {
+  try {
+    check_metadata(object, "");
+  } catch (const Invalid& e) {
+    return e.message;
+  }
+  return std::nullopt;
+}
 
 std::variant<Route, std::string> parse_route(const json& object, std::string id) {
   try {
