@@ -1,29 +1,12 @@
 #include "server/consumer_manager.h"
 
-#include "config/route.h"
-
 #include <spdlog/spdlog.h>
-
-#include <chrono>
-#include <filesystem>
-#include <fstream>
-#include <iterator>
 
 namespace kpg::server {
 
 using nlohmann::json;
 
 namespace {
-
-std::int64_t now_seconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-json error_body(const std::string& message) {
-  return json{{"error_msg", message}};
-}
 
 json wrapped(const std::string& username, const json& value) {
   return json{{"key", "/apisix/consumers/" + username}, {"value", config::redact_consumer(value)}};
@@ -69,23 +52,8 @@ ConsumerManager::ConsumerManager(ConsumerSnapshot& live, std::string store_path)
 void ConsumerManager::load() {
   std::lock_guard lock(mutex_);
   std::map<std::string, Entry> next;
-  if (!store_path_.empty()) {
-    // A write killed before its rename leaves only this temporary file; the store is intact.
-    std::error_code ignored;
-    if (std::filesystem::remove(store_path_ + ".tmp", ignored)) {
-      spdlog::warn("event=consumer_store_tmp_removed file=\"{}.tmp\"", store_path_);
-    }
-  }
-  if (!store_path_.empty() && std::filesystem::exists(store_path_)) {
-    std::ifstream in(store_path_);
-    if (!in) throw StoreError(store_path_ + ": cannot read the consumer store");
-    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    auto parsed_store = config::parse_json_bounded(text, config::kMaxJsonDepth + 2);
-    if (auto* error = std::get_if<std::string>(&parsed_store)) {
-      throw StoreError(store_path_ + ": corrupt consumer store (" + *error +
-                       "); fix or move the file away, it is never replaced automatically");
-    }
-    const json& stored = std::get<json>(parsed_store);
+  const json stored = read_store(store_path_, "consumer");
+  if (!stored.is_null()) {
     if (!stored.is_object() || !stored.contains("consumers") || !stored["consumers"].is_array()) {
       throw StoreError(store_path_ + ": corrupt consumer store (expected {\"consumers\": [...]})");
     }
@@ -143,7 +111,7 @@ ConsumerManager::Outcome ConsumerManager::put(const std::optional<std::string>& 
   if (auto conflict = key_conflict(consumer, consumers_); !conflict.empty()) {
     return {400, error_body(conflict)};
   }
-  const auto now = now_seconds();
+  const auto now = unix_seconds();
   const auto existing = consumers_.find(name);
   const bool created = existing == consumers_.end();
   json value = def;
