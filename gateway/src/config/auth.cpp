@@ -26,12 +26,7 @@ struct Invalid {
 // Refuses every key not in `known` by name: a credential option nobody enforces is a hole.
 void only_known(const json& object, std::initializer_list<std::string_view> known,
                 const std::string& prefix) {
-  for (const auto& [key, value] : object.items()) {
-    if (std::find(known.begin(), known.end(), key) == known.end()) {
-      throw Invalid{"invalid configuration: property \"" + prefix + key +
-                    "\" is not supported by kpg"};
-    }
-  }
+  if (auto error = unsupported_property(object, known, prefix)) throw Invalid{*error};
 }
 
 // A non-empty string of at most `max` bytes.

@@ -188,12 +188,7 @@ std::string require_string(const json& value, const std::string& path, bool non_
 // (a "key-auth" plugin or "hosts" that nobody enforces would be a silent security hole).
 void only_known(const json& object, std::initializer_list<std::string_view> known,
                 const std::string& prefix) {
-  for (const auto& [key, value] : object.items()) {
-    if (std::find(known.begin(), known.end(), key) == known.end()) {
-      throw Invalid{"invalid configuration: property \"" + prefix + key +
-                    "\" is not supported by kpg"};
-    }
-  }
+  if (auto error = unsupported_property(object, known, prefix)) throw Invalid{*error};
 }
 
 // APISIX's metadata fields (name, desc, labels): stored and shown, with APISIX's limits.
@@ -420,6 +415,17 @@ Route parse(const json& object, std::string id) {
 }
 
 }  // namespace
+
+std::optional<std::string> unsupported_property(const json& object,
+                                                std::initializer_list<std::string_view> known,
+                                                const std::string& prefix) {
+  for (const auto& [key, value] : object.items()) {
+    if (std::find(known.begin(), known.end(), key) == known.end()) {
+      return "invalid configuration: property \"" + prefix + key + "\" is not supported by kpg";
+    }
+  }
+  return std::nullopt;
+}
 
 std::optional<std::string> metadata_error(const json& object) {
   try {

@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -83,6 +84,13 @@ std::variant<nlohmann::json, std::string> parse_json_bounded(std::string_view te
 /// "invalid configuration: <field> <rule>", naming the field and the rule it breaks. Fields and
 /// plugins kpg does not implement are refused by name (never stored and silently ignored).
 std::variant<Route, std::string> parse_route(const nlohmann::json& object, std::string id);
+
+/// The error naming the first key of `object` not in `known` ("invalid configuration: property
+/// \"<prefix><key>\" is not supported by kpg"), or nothing: kpg never stores a setting it would
+/// ignore.
+std::optional<std::string> unsupported_property(const nlohmann::json& object,
+                                                std::initializer_list<std::string_view> known,
+                                                const std::string& prefix);
 
 /// Checks APISIX's metadata fields (name, desc, labels) of any admin object; the message
 /// naming the first one that breaks a rule, or nothing.
