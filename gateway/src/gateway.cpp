@@ -7,6 +7,7 @@
 #include "kafka/rdkafka_source.h"
 #include "pubsub/frames.h"
 #include "server/admission.h"
+#include "server/consumer_manager.h"
 #include "server/listener.h"
 #include "server/route_manager.h"
 #include "server/route_table.h"
@@ -130,6 +131,7 @@ struct Gateway::Parts {
   std::optional<asio::ssl::context> tls;
   std::unique_ptr<server::ServerContext> context;
   std::unique_ptr<server::RouteManager> routes;
+  std::unique_ptr<server::ConsumerManager> consumers;
   std::unique_ptr<admin::AdminApi> admin_api;
   int io_threads = 1;
   // The data plane: one io context per thread, each connection on one of them. `io` (run by
@@ -235,6 +237,13 @@ void Gateway::Parts::start_routes() {
     spdlog::info("event=route_loaded route={} uris={}", active.route->id,
                  joined(active.route->uris));
   }
+  consumers = std::make_unique<server::ConsumerManager>(
+      context->consumers, (std::filesystem::path(config.data_dir) / "consumers.json").string());
+  try {
+    consumers->load();
+  } catch (const server::StoreError& e) {
+    throw StartupError(e.what());
+  }
 }
 
 void Gateway::Parts::start_admin_api() {
@@ -252,7 +261,7 @@ void Gateway::Parts::start_admin_api() {
               << (std::filesystem::path(config.data_dir) / "admin.key").string()
               << " (mode 0600); send its content as X-API-KEY" << std::endl;
   }
-  admin_api = std::make_unique<admin::AdminApi>(*routes, admin_key);
+  admin_api = std::make_unique<admin::AdminApi>(*routes, *consumers, admin_key);
 }
 
 void Gateway::Parts::start_listeners() {
@@ -352,6 +361,7 @@ void Gateway::Parts::release() {
   io.reset();
   admin_io.reset();
   admin_api.reset();
+  consumers.reset();
   routes.reset();
   context.reset();
   tls.reset();

@@ -130,8 +130,8 @@ TEST_F(AdminHardening, PluginsAndFieldsKpgWouldIgnoreAre400NamingThem) {
     std::string message;
   };
   const std::vector<Case> cases = {
-      {{{"plugins", {{"key-auth", json::object()}}}},
-       "invalid configuration: plugin \"key-auth\" is not supported by kpg"},
+      {{{"plugins", {{"basic-auth", json::object()}}}},
+       "invalid configuration: plugin \"basic-auth\" is not supported by kpg"},
       {{{"plugins", {{"cors", json::object()}, {"kafka-proxy", json::object()}}}},
        "invalid configuration: plugin \"cors\" is not supported by kpg"},
       {{{"methods", {"GET"}}}, "invalid configuration: property \"methods\" is not supported"},

@@ -13,6 +13,7 @@ using nlohmann::json;
 namespace {
 
 constexpr std::string_view kPrefix = "/apisix/admin/routes";
+constexpr std::string_view kConsumersPrefix = "/apisix/admin/consumers";
 
 AdminResponse reply(int status, const json& body) {
   // Messages can quote what the client sent (a route id, a parse error): invalid UTF-8 there is
@@ -32,10 +33,55 @@ bool same_key(const std::string& a, const std::string& b) {
   return diff == 0;
 }
 
+// The id after `prefix` in `path` ("" for the collection itself); nullopt when `path` is not
+// under `prefix`.
+std::optional<std::string> id_under(std::string_view path, std::string_view prefix) {
+  if (path.substr(0, prefix.size()) != prefix) return std::nullopt;
+  std::string_view rest = path.substr(prefix.size());
+  if (rest.empty()) return std::string();
+  if (rest.front() != '/') return std::nullopt;
+  rest.remove_prefix(1);
+  if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
+  return std::string(rest);
+}
+
+// Nesting is bounded while parsing: a body of "[[[[..." must cost neither stack nor memory.
+std::optional<AdminResponse> parse_body(const AdminRequest& request, json& out) {
+  auto parsed = config::parse_json_bounded(request.body);
+  if (auto* message = std::get_if<std::string>(&parsed)) {
+    return error(400, "invalid request body: " + *message);
+  }
+  out = std::get<json>(std::move(parsed));
+  return std::nullopt;
+}
+
+AdminResponse outcome(const server::RouteManager::Outcome& o) {
+  return reply(o.status, o.body);
+}
+
 }  // namespace
 
-AdminApi::AdminApi(server::RouteManager& routes, std::string api_key)
-    : routes_(routes), api_key_(std::move(api_key)) {}
+AdminApi::AdminApi(server::RouteManager& routes, server::ConsumerManager& consumers,
+                   std::string api_key)
+    : routes_(routes), consumers_(consumers), api_key_(std::move(api_key)) {}
+
+AdminResponse AdminApi::handle_consumers(const AdminRequest& request,
+                                         const std::string& username) const {
+  const std::string& m = request.method;
+  if (m == "PUT") {
+    json body;
+    if (auto bad = parse_body(request, body)) return *bad;
+    return outcome(consumers_.put(
+        username.empty() ? std::nullopt : std::optional<std::string>(username), body));
+  }
+  if (username.empty()) {
+    if (m == "GET") return outcome(consumers_.list());
+    return error(405, "method " + m + " is not allowed on " + std::string(kConsumersPrefix));
+  }
+  if (m == "GET") return outcome(consumers_.get(username));
+  if (m == "DELETE") return outcome(consumers_.remove(username));
+  return error(405, "method " + m + " is not allowed on a consumer");
+}
 
 AdminResponse AdminApi::handle(const AdminRequest& request) const {
   if (!request.api_key || !same_key(*request.api_key, api_key_)) {
@@ -44,33 +90,19 @@ AdminResponse AdminApi::handle(const AdminRequest& request) const {
   }
   std::string_view path = request.target;
   path = path.substr(0, path.find('?'));
-  if (path.substr(0, kPrefix.size()) != kPrefix) return error(404, "not found");
-  std::string_view rest = path.substr(kPrefix.size());
-  std::string id;
-  if (!rest.empty()) {
-    if (rest.front() != '/') return error(404, "not found");
-    rest.remove_prefix(1);
-    if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
-    id = std::string(rest);
+  if (auto username = id_under(path, kConsumersPrefix)) {
+    return handle_consumers(request, *username);
   }
-
-  // Nesting is bounded while parsing: a body of "[[[[..." must cost neither stack nor memory.
-  auto parse_body = [&](json& out) -> std::optional<AdminResponse> {
-    auto parsed = config::parse_json_bounded(request.body);
-    if (auto* message = std::get_if<std::string>(&parsed)) {
-      return error(400, "invalid request body: " + *message);
-    }
-    out = std::get<json>(std::move(parsed));
-    return std::nullopt;
-  };
-  auto outcome = [](const server::RouteManager::Outcome& o) { return reply(o.status, o.body); };
+  const auto route_id = id_under(path, kPrefix);
+  if (!route_id) return error(404, "not found");
+  const std::string& id = *route_id;
 
   const std::string& m = request.method;
   if (id.empty()) {
     if (m == "GET") return outcome(routes_.list());
     if (m == "POST") {
       json body;
-      if (auto bad = parse_body(body)) return *bad;
+      if (auto bad = parse_body(request, body)) return *bad;
       return outcome(routes_.create(body));
     }
     return error(405, "method " + m + " is not allowed on " + std::string(kPrefix));
@@ -79,7 +111,7 @@ AdminResponse AdminApi::handle(const AdminRequest& request) const {
   if (m == "DELETE") return outcome(routes_.remove(id));
   if (m == "PUT") {
     json body;
-    if (auto bad = parse_body(body)) return *bad;
+    if (auto bad = parse_body(request, body)) return *bad;
     return outcome(routes_.put(id, body));
   }
   return error(405, "method " + m + " is not allowed on a route");

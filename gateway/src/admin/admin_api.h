@@ -3,9 +3,13 @@
 //   POST   /apisix/admin/routes          create with a server-chosen id (201)
 //   GET    /apisix/admin/routes[/{id}]   read (secrets masked)
 //   DELETE /apisix/admin/routes/{id}
+//   PUT    /apisix/admin/consumers[/{username}]  create or replace (username in the body or URL)
+//   GET    /apisix/admin/consumers[/{username}]  read (key-auth key, jwt-auth secret: "******")
+//   DELETE /apisix/admin/consumers/{username}
 // Every request needs the header X-API-KEY.
 #pragma once
 
+#include "server/consumer_manager.h"
 #include "server/route_manager.h"
 
 #include <string>
@@ -26,12 +30,15 @@ struct AdminResponse {
 
 class AdminApi {
  public:
-  AdminApi(server::RouteManager& routes, std::string api_key);
+  AdminApi(server::RouteManager& routes, server::ConsumerManager& consumers, std::string api_key);
   /// Thread-safe. Never throws.
   AdminResponse handle(const AdminRequest& request) const;
 
  private:
+  AdminResponse handle_consumers(const AdminRequest& request, const std::string& username) const;
+
   server::RouteManager& routes_;
+  server::ConsumerManager& consumers_;
   std::string api_key_;
 };
 

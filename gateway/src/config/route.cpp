@@ -188,12 +188,7 @@ std::string require_string(const json& value, const std::string& path, bool non_
 // (a "key-auth" plugin or "hosts" that nobody enforces would be a silent security hole).
 void only_known(const json& object, std::initializer_list<std::string_view> known,
                 const std::string& prefix) {
-  for (const auto& [key, value] : object.items()) {
-    if (std::find(known.begin(), known.end(), key) == known.end()) {
-      throw Invalid{"invalid configuration: property \"" + prefix + key +
-                    "\" is not supported by kpg"};
-    }
-  }
+  if (auto error = unsupported_property(object, known, prefix)) throw Invalid{*error};
 }
 
 // APISIX's metadata fields (name, desc, labels): stored and shown, with APISIX's limits.
@@ -378,6 +373,10 @@ Route parse(const json& object, std::string id) {
     const json& plugins = object.at("plugins");
     if (!plugins.is_object()) invalid("plugins", "validation failed: wrong type: expected object");
     for (const auto& [name, conf] : plugins.items()) {
+      if (is_auth_plugin(name)) {
+        if (auto error = parse_auth_plugin(name, conf, route.auth)) throw Invalid{*error};
+        continue;
+      }
       if (name != "kafka-proxy") {
         throw Invalid{"invalid configuration: plugin \"" + name + "\" is not supported by kpg"};
       }
@@ -416,6 +415,26 @@ Route parse(const json& object, std::string id) {
 }
 
 }  // namespace
+
+std::optional<std::string> unsupported_property(const json& object,
+                                                std::initializer_list<std::string_view> known,
+                                                const std::string& prefix) {
+  for (const auto& [key, value] : object.items()) {
+    if (std::find(known.begin(), known.end(), key) == known.end()) {
+      return "invalid configuration: property \"" + prefix + key + "\" is not supported by kpg";
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> metadata_error(const json& object) {
+  try {
+    check_metadata(object, "");
+  } catch (const Invalid& e) {
+    return e.message;
+  }
+  return std::nullopt;
+}
 
 std::variant<Route, std::string> parse_route(const json& object, std::string id) {
   try {

@@ -4,10 +4,13 @@
 //    "plugins": {"kafka-proxy": {"sasl": {"username": "u", "password": "p"}}}}
 #pragma once
 
+#include "config/auth.h"
+
 #include <nlohmann/json.hpp>
 
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -56,6 +59,7 @@ struct Route {
   std::vector<BrokerNode> nodes;  ///< bootstrap brokers
   std::optional<TlsSettings> tls;
   std::optional<SaslSettings> sasl;
+  RouteAuth auth;             ///< plugins "key-auth" / "jwt-auth": checked on the WebSocket upgrade
   nlohmann::json definition;  ///< the object as given (for the admin API)
 
   /// True when both routes reach Kafka the same way (a Kafka client can be shared).
@@ -80,6 +84,17 @@ std::variant<nlohmann::json, std::string> parse_json_bounded(std::string_view te
 /// "invalid configuration: <field> <rule>", naming the field and the rule it breaks. Fields and
 /// plugins kpg does not implement are refused by name (never stored and silently ignored).
 std::variant<Route, std::string> parse_route(const nlohmann::json& object, std::string id);
+
+/// The error naming the first key of `object` not in `known` ("invalid configuration: property
+/// \"<prefix><key>\" is not supported by kpg"), or nothing: kpg never stores a setting it would
+/// ignore.
+std::optional<std::string> unsupported_property(const nlohmann::json& object,
+                                                std::initializer_list<std::string_view> known,
+                                                const std::string& prefix);
+
+/// Checks APISIX's metadata fields (name, desc, labels) of any admin object; the message
+/// naming the first one that breaks a rule, or nothing.
+std::optional<std::string> metadata_error(const nlohmann::json& object);
 
 /// Parses "host:port" / "[v6]:port"; nullopt when malformed. Port 0 ("any free port") is
 /// accepted only for listen addresses.

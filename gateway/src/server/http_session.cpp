@@ -1,6 +1,7 @@
 #include "server/http_session.h"
 
 #include "server/listener.h"
+#include "server/upgrade_auth.h"
 #include "server/websocket_session.h"
 
 #include <spdlog/spdlog.h>
@@ -9,6 +10,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
+#include <nlohmann/json.hpp>
 
 #include <optional>
 #include <type_traits>
@@ -87,19 +89,27 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     const server::ActiveRoute* route = table->match(path, request[http::field::host]);
 
     if (route && beast::websocket::is_upgrade(request)) {
+      auto authorization = authorize_upgrade(request, *route, context_, client_);
+      if (auto* refusal = std::get_if<AuthRefusal>(&authorization)) {
+        return respond(static_cast<http::status>(refusal->status),
+                       nlohmann::json{{"message", refusal->message}}.dump(), request.keep_alive(),
+                       request.version(), "application/json");
+      }
+      auto identity = std::get<std::shared_ptr<const ClientIdentity>>(std::move(authorization));
       beast::get_lowest_layer(stream_).expires_never();
       if constexpr (kTls) {
         run_websocket_session(std::move(stream_), std::move(request), *route, context_, client_,
-                              std::move(slot_));
+                              std::move(slot_), std::move(identity));
       } else {
         run_websocket_session(stream_.release_socket(), std::move(request), *route, context_,
-                              client_, std::move(slot_));
+                              client_, std::move(slot_), std::move(identity));
       }
       return;
     }
     if (route) {
+      // The path only: the query may carry a credential (?apikey=, ?jwt=).
       spdlog::info("event=rejected_plain_http route={} client={} target=\"{}\"", route->route->id,
-                   client_, std::string(target));
+                   client_, std::string(path));
       return respond(http::status::bad_request,
                      "this is a PubSub route: connect with a WebSocket upgrade\n",
                      request.keep_alive(), request.version());
@@ -107,10 +117,11 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     respond(http::status::not_found, "404 Not Found\n", request.keep_alive(), request.version());
   }
 
-  void respond(http::status status, std::string body, bool keep_alive, unsigned version) {
+  void respond(http::status status, std::string body, bool keep_alive, unsigned version,
+               const char* content_type = "text/plain; charset=utf-8") {
     auto res = std::make_shared<http::response<http::string_body>>(status, version);
     res->set(http::field::server, "kpg-gateway");
-    res->set(http::field::content_type, "text/plain; charset=utf-8");
+    res->set(http::field::content_type, content_type);
     res->keep_alive(keep_alive);
     res->body() = std::move(body);
     res->prepare_payload();

@@ -25,16 +25,6 @@ using nlohmann::json;
 
 namespace {
 
-std::int64_t now_seconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-json error_body(const std::string& message) {
-  return json{{"error_msg", message}};
-}
-
 json wrapped(const std::string& id, const json& value) {
   return json{{"key", "/apisix/routes/" + id}, {"value", RouteManager::masked(value)}};
 }
@@ -61,6 +51,36 @@ void write_all(int fd, const std::string& data, const std::string& path) {
 }
 
 }  // namespace
+
+std::int64_t unix_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+json error_body(const std::string& message) {
+  return json{{"error_msg", message}};
+}
+
+json read_store(const std::string& path, const std::string& kind) {
+  if (path.empty()) return nullptr;
+  // A write killed before its rename leaves only this temporary file; the store is intact.
+  std::error_code ignored;
+  if (std::filesystem::remove(path + ".tmp", ignored)) {
+    spdlog::warn("event={}_store_tmp_removed file=\"{}.tmp\"", kind, path);
+  }
+  if (!std::filesystem::exists(path)) return nullptr;
+  std::ifstream in(path);
+  if (!in) throw StoreError(path + ": cannot read the " + kind + " store");
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // The store's own two levels ({"routes": [...]}) above the objects' limit.
+  auto parsed = parse_json_bounded(text, kMaxJsonDepth + 2);
+  if (auto* error = std::get_if<std::string>(&parsed)) {
+    throw StoreError(path + ": corrupt " + kind + " store (" + *error +
+                     "); fix or move the file away, it is never replaced automatically");
+  }
+  return std::get<json>(std::move(parsed));
+}
 
 bool valid_route_id(const std::string& id) {
   return !id.empty() && id.size() <= 64 && std::all_of(id.begin(), id.end(), [](char c) {
@@ -120,7 +140,7 @@ void write_file_atomically(const std::string& path, const std::string& data) {
 void RouteManager::load(const std::vector<Route>& initial) {
   std::lock_guard lock(mutex_);
   std::map<std::string, Entry> next;
-  const auto now = now_seconds();
+  const auto now = unix_seconds();
   for (const auto& route : initial) {
     json value = route.definition;
     value["id"] = route.id;
@@ -128,24 +148,8 @@ void RouteManager::load(const std::vector<Route>& initial) {
     value["update_time"] = now;
     next[route.id] = Entry{std::make_shared<const Route>(route), value};
   }
-  if (!store_path_.empty()) {
-    // A write killed before its rename leaves only this temporary file; the store is intact.
-    std::error_code ignored;
-    if (std::filesystem::remove(store_path_ + ".tmp", ignored)) {
-      spdlog::warn("event=route_store_tmp_removed file=\"{}.tmp\"", store_path_);
-    }
-  }
-  if (!store_path_.empty() && std::filesystem::exists(store_path_)) {
-    std::ifstream in(store_path_);
-    if (!in) throw StoreError(store_path_ + ": cannot read the route store");
-    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    // The store's own two levels ({"routes": [...]}) above the routes' limit.
-    auto parsed_store = parse_json_bounded(text, kMaxJsonDepth + 2);
-    if (auto* error = std::get_if<std::string>(&parsed_store)) {
-      throw StoreError(store_path_ + ": corrupt route store (" + *error +
-                       "); fix or move the file away, it is never replaced automatically");
-    }
-    const json& stored = std::get<json>(parsed_store);
+  const json stored = read_store(store_path_, "route");
+  if (!stored.is_null()) {
     if (!stored.is_object() || !stored.contains("routes") || !stored["routes"].is_array()) {
       throw StoreError(store_path_ + ": corrupt route store (expected {\"routes\": [...]})");
     }
@@ -261,7 +265,7 @@ RouteManager::Outcome RouteManager::store(const std::string& id, const json& bod
     }
   }
   auto next = routes_;
-  const auto now = now_seconds();
+  const auto now = unix_seconds();
   const auto existing = routes_.find(id);
   const bool created = existing == routes_.end();
   json value = def;

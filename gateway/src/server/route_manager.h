@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -88,6 +89,18 @@ class RouteManager {
 /// Replaces `path` with `data` so that a crash at any moment leaves the old content or the new,
 /// never a mix: `path`.tmp (mode 0600), fsync, rename, fsync of the directory. Throws StoreError.
 void write_file_atomically(const std::string& path, const std::string& data);
+
+/// Reads a JSON store written by write_file_atomically, after removing the temporary file a
+/// crash may have left; null when `path` is empty or absent. Throws StoreError naming the file
+/// when it is unreadable or corrupt (it is never replaced automatically). `kind` ("route",
+/// "consumer") names the store in messages and logs.
+nlohmann::json read_store(const std::string& path, const std::string& kind);
+
+/// Seconds since the epoch (the stores' create_time / update_time).
+std::int64_t unix_seconds();
+
+/// The admin API's error body: {"error_msg": message}.
+nlohmann::json error_body(const std::string& message);
 
 /// True when `id` is a valid route id (1-64 of [A-Za-z0-9._-]).
 bool valid_route_id(const std::string& id);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "pubsub/pubsub_handler.h"
+#include "server/authenticator.h"
 #include "server/connection_counter.h"
 #include "server/log_limiter.h"
 #include "server/route_table.h"
@@ -79,6 +80,8 @@ struct ServerContext {
   /// TLS for the data plane (wss://), or nullptr for plain ws://. Set before listening.
   boost::asio::ssl::context* tls = nullptr;
   server::RouteTableHolder routes;
+  /// The consumers the routes' key-auth / jwt-auth plugins check upgrades against.
+  ConsumerSnapshot consumers{std::make_shared<const config::ConsumerSet>()};
   pubsub::Limits pubsub_limits;
   SessionLimits session_limits;
   /// Named in hello_resp.

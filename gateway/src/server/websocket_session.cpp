@@ -12,7 +12,9 @@
 
 #include <boost/container/devector.hpp>
 
+#include <algorithm>
 #include <array>
+#include <memory>
 
 namespace kpg::server {
 
@@ -47,13 +49,15 @@ class WebSocketSession final : public ClosableSession,
  public:
   template <class Transport>
   WebSocketSession(Transport&& transport, const server::ActiveRoute& route, ServerContext& context,
-                   std::string client, ConnectionSlot slot)
+                   std::string client, ConnectionSlot slot,
+                   std::shared_ptr<const ClientIdentity> identity)
       : ws_(std::forward<Transport>(transport)),
         write_timer_(ws_.get_executor()),
         route_(route),
         context_(context),
         client_(std::move(client)),
         slot_(std::move(slot)),
+        identity_(std::move(identity)),
         connection_(*route_.source, context_.pubsub_limits, connection_callbacks(),
                     context_.server_name) {}
 
@@ -85,6 +89,9 @@ class WebSocketSession final : public ClosableSession,
   }
 
   const std::string& route_id() const override { return route_.route->id; }
+  /// Who the upgrade authenticated as (its verified claims for jwt-auth); nullptr when the route
+  /// requires no authentication.
+  const ClientIdentity* identity() const { return identity_.get(); }
 
  private:
   void on_accept(beast::error_code ec) {
@@ -94,7 +101,8 @@ class WebSocketSession final : public ClosableSession,
       return;
     }
     context_.sessions.add(shared_from_this());
-    spdlog::info("event=connect route={} client={}", route_id(), client_);
+    spdlog::info("event=connect route={} client={} consumer={}", route_id(), client_,
+                 identity_ ? identity_->consumer : "-");
     // Registered before the flag is read, and the drain sets it before asking every registered
     // session to close: a session accepted during the drain is closed by one or the other.
     if (context_.draining.load()) {
@@ -102,7 +110,30 @@ class WebSocketSession final : public ClosableSession,
                  "server shutting down");
       return;
     }
+    watch_credential_expiry();
     read_next();
+  }
+
+  // A token with exp authenticates the connection until then only: the session closes at that
+  // time with 1008 so the client reconnects with a fresh token. The wait is cut into pieces of
+  // at most a day (a far-away exp must not overflow the steady clock).
+  void watch_credential_expiry() {
+    if (!identity_ || !identity_->expires_at) return;
+    // In milliseconds: exp (capped at the year 9999) in nanoseconds would overflow.
+    const std::int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                    std::chrono::system_clock::now().time_since_epoch())
+                                    .count();
+    const std::int64_t left_ms = *identity_->expires_at * 1000 - now_ms;
+    if (left_ms <= 0) {
+      close_with(static_cast<std::uint16_t>(websocket::close_code::policy_error), "token expired");
+      return;
+    }
+    if (!expiry_timer_) expiry_timer_ = std::make_unique<asio::steady_timer>(ws_.get_executor());
+    expiry_timer_->expires_after(
+        std::chrono::milliseconds(std::min<std::int64_t>(left_ms, 24 * 3600 * 1000)));
+    expiry_timer_->async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (!ec && !self->closing_ && !self->ended_) self->watch_credential_expiry();
+    });
   }
 
   // An undefined close code fails the connection. Beast would echo the code in its close reply
@@ -305,6 +336,7 @@ class WebSocketSession final : public ClosableSession,
     if (closing_ || ended_) return;
     closing_ = true;
     connection_.shutdown();
+    if (expiry_timer_) expiry_timer_->cancel();
     close_reason_ =
         websocket::close_reason(static_cast<websocket::close_code>(code), reason.substr(0, 120));
     spdlog::info("event=closing route={} client={} code={} reason=\"{}\"", route_id(), client_,
@@ -335,7 +367,8 @@ class WebSocketSession final : public ClosableSession,
   void ended(const std::string& why) {
     if (ended_) return;
     ended_ = true;
-    write_timer_.cancel();   // it holds this session
+    write_timer_.cancel();                       // it holds this session
+    if (expiry_timer_) expiry_timer_->cancel();  // so does this one
     connection_.shutdown();  // its pending Kafka work holds this session; cancel it
     spdlog::info("event=disconnect route={} client={} reason=\"{}\"", route_id(), client_, why);
   }
@@ -347,6 +380,9 @@ class WebSocketSession final : public ClosableSession,
   ServerContext& context_;
   std::string client_;
   ConnectionSlot slot_;
+  std::shared_ptr<const ClientIdentity> identity_;
+  // Only for credentials that expire: most sessions do not pay for a timer.
+  std::unique_ptr<asio::steady_timer> expiry_timer_;
   // Not std::deque: libstdc++'s allocates half a KiB even while empty, per idle connection.
   boost::container::devector<pubsub::Frame> outbox_;
   std::size_t queued_bytes_ = 0;
@@ -366,18 +402,20 @@ class WebSocketSession final : public ClosableSession,
 
 void run_websocket_session(asio::ip::tcp::socket socket, http::request<http::string_body> request,
                            const server::ActiveRoute& route, ServerContext& context,
-                           std::string client, ConnectionSlot slot) {
-  std::make_shared<WebSocketSession<beast::tcp_stream>>(std::move(socket), route, context,
-                                                        std::move(client), std::move(slot))
+                           std::string client, ConnectionSlot slot,
+                           std::shared_ptr<const ClientIdentity> identity) {
+  std::make_shared<WebSocketSession<beast::tcp_stream>>(
+      std::move(socket), route, context, std::move(client), std::move(slot), std::move(identity))
       ->run(std::move(request));
 }
 
 void run_websocket_session(beast::ssl_stream<beast::tcp_stream> stream,
                            http::request<http::string_body> request,
                            const server::ActiveRoute& route, ServerContext& context,
-                           std::string client, ConnectionSlot slot) {
+                           std::string client, ConnectionSlot slot,
+                           std::shared_ptr<const ClientIdentity> identity) {
   std::make_shared<WebSocketSession<beast::ssl_stream<beast::tcp_stream>>>(
-      std::move(stream), route, context, std::move(client), std::move(slot))
+      std::move(stream), route, context, std::move(client), std::move(slot), std::move(identity))
       ->run(std::move(request));
 }
 
