@@ -70,7 +70,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   };
   kpg::server::RouteManager routes(holder, factory, /*store_path=*/"", nullptr);
   routes.load({});
-  const kpg::admin::AdminApi api(routes, kKey);
+  kpg::server::ConsumerSnapshot consumer_set;
+  kpg::server::ConsumerManager consumers(consumer_set, /*store_path=*/"");
+  consumers.load();
+  const kpg::admin::AdminApi api(routes, consumers, kKey);
 
   static const char* const kIds[] = {"1", "kafka", "a.b-c_d", "x"};
   const std::string id = kIds[(selector >> 2) % 4];
@@ -91,5 +94,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   send(api, "GET", "/apisix/admin/routes", "");
   send(api, "PUT", one, body);
   send(api, "DELETE", one, "");
+  // Consumers take untrusted bodies and names as well (their secrets must never be echoed).
+  send(api, "PUT", "/apisix/admin/consumers/" + id, body);
+  send(api, "PUT", "/apisix/admin/consumers", body);
+  send(api, "GET", "/apisix/admin/consumers", "");
+  send(api, "DELETE", "/apisix/admin/consumers/" + id, "");
   return 0;
 }

@@ -3,6 +3,7 @@
 #include "config/route.h"
 #include "jwt_tokens.h"
 #include "server/authenticator.h"
+#include "server/consumer_manager.h"
 
 #include <gtest/gtest.h>
 
@@ -336,6 +337,19 @@ TEST(Authenticate, QueryAndCookieParsing) {
   EXPECT_EQ(query_parameter("/a?%63=x", "c"), "x");
   EXPECT_EQ(cookie_value(with({{"Cookie", "a=1"}, {"Cookie", " b = 2 ;c=3"}}), "b"), "2");
   EXPECT_EQ(cookie_value(with({{"Cookie", "ab=1"}}), "b"), std::nullopt);
+}
+
+// Found by fuzzing the admin API: a body that is JSON but not an object (a number, a string, an
+// array, null) made the store throw instead of answering 400.
+TEST(ConsumerStore, ABodyThatIsNotAnObjectIsRefusedWith400) {
+  kpg::server::ConsumerSnapshot live;
+  kpg::server::ConsumerManager consumers(live, /*store_path=*/"");
+  consumers.load();
+  for (const auto& body :
+       {nlohmann::json(3), nlohmann::json("x"), nlohmann::json::array(), nlohmann::json(nullptr)}) {
+    EXPECT_EQ(consumers.put(std::string("alice"), body).status, 400) << body.dump();
+    EXPECT_EQ(consumers.put(std::nullopt, body).status, 400) << body.dump();
+  }
 }
 
 }  // namespace

@@ -17,10 +17,13 @@ json not_found(const std::string& username) {
 }
 
 // The consumer object without the metadata the store adds.
+// (Any JSON value may come from a client: only an object has these to drop.)
 json definition_of(const json& value) {
   json def = value;
-  def.erase("create_time");
-  def.erase("update_time");
+  if (def.is_object()) {
+    def.erase("create_time");
+    def.erase("update_time");
+  }
   return def;
 }
 
