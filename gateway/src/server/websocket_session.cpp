@@ -55,7 +55,7 @@ class WebSocketSession final : public ClosableSession,
         client_(std::move(client)),
         slot_(std::move(slot)),
         connection_(*route_.source, context_.pubsub_limits, connection_callbacks(),
-                    context_.server_name) {}
+                    context_.server_name, topic_access()) {}
 
   ~WebSocketSession() override {
     context_.queued_write_bytes -= queued_bytes_;
@@ -167,6 +167,12 @@ class WebSocketSession final : public ClosableSession,
     }
     buffer_.consume(buffer_.size());
     read_next();
+  }
+
+  // The route's topic ACL (route_ holds the route alive as long as the connection). No claims
+  // yet: a claim entry allows nothing until the upgrade verifies a token.
+  pubsub::TopicAccess topic_access() const {
+    return {route_.route->topics ? &*route_.route->topics : nullptr, nullptr};
   }
 
   // The protocol layer's way out. Kafka answers hop onto this session's strand through `post`;
