@@ -5,6 +5,7 @@
 #include "pubsub/connection.h"
 
 #include <kpg/pubsub.pb.h>
+#include <kpg/sdk/types.h>
 
 #include <gtest/gtest.h>
 
@@ -227,6 +228,13 @@ TEST_F(TopicAclWithClaims, TheConnectionsClaimsAllowTheirTopics) {
   for (const auto& t : meta.kafka_metadata_resp().topics()) names.push_back(t.name());
   EXPECT_EQ(names,
             (std::vector<std::string>{"alice.orders", "metrics.cpu", "metrics.mem", "orders"}));
+}
+
+TEST(NotAllowedCode, TheSdkNamesIt) {
+  const auto code = static_cast<kpg::sdk::ServerCode>(ErrorCode::NOT_ALLOWED);
+  EXPECT_EQ(code, kpg::sdk::ServerCode::not_allowed);
+  EXPECT_STREQ(kpg::sdk::to_string(code), "not_allowed");
+  EXPECT_FALSE(kpg::sdk::retryable(code)) << "retrying does not grant access";
 }
 
 }  // namespace
