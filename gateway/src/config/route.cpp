@@ -264,7 +264,7 @@ std::vector<std::string> one_or_many(const json& object, const std::string& sing
 }
 
 // A route setting's value quoted in an error message: at most 64 bytes of it.
-std::string quoted(const std::string& text) {
+std::string excerpt(const std::string& text) {
   return "\"" + text.substr(0, 64) + (text.size() > 64 ? "...\"" : "\"");
 }
 
@@ -289,7 +289,7 @@ TopicAcl parse_topics(const json& topics, const json& plugins) {
     if (entry.is_string()) {
       const auto& text = entry.get_ref<const std::string&>();
       if (!acl.add(text)) {
-        invalid(path, where + quoted(text) +
+        invalid(path, where + excerpt(text) +
                           " is neither a topic name ([a-zA-Z0-9._-], 1-249 characters) nor a "
                           "prefix pattern (such a name's beginning then '*', or \"*\")");
       }
@@ -298,7 +298,7 @@ TopicAcl parse_topics(const json& topics, const json& plugins) {
       const std::string claim_path = path + ".claim";
       const auto claim = require_string(require(entry, "claim", claim_path), claim_path);
       if (!acl.add_claim(claim)) {
-        invalid(claim_path, where + quoted(claim) + " is not a claim name (1-" +
+        invalid(claim_path, where + excerpt(claim) + " is not a claim name (1-" +
                                 std::to_string(TopicAcl::kMaxClaimNameLength) +
                                 " printable ASCII characters)");
       }
@@ -339,7 +339,7 @@ OriginPolicy parse_cors(const json& cors) {
                           " origins (kpg's limit)");
       }
       if (!policy.add(item)) {
-        invalid(path, "validation failed: " + quoted(item) +
+        invalid(path, "validation failed: " + excerpt(item) +
                           " is not an origin (scheme://host[:port]); the value is \"*\" or "
                           "origins separated by commas");
       }
