@@ -121,7 +121,8 @@ class RouteAccess : public ::testing::Test {
   static PubSubReq metadata(const std::vector<std::string>& names) {
     PubSubReq req;
     req.set_sequence(6);
-    for (const auto& n : names) req.mutable_cmd_kafka_metadata()->add_topics(n);
+    auto* cmd = req.mutable_cmd_kafka_metadata();  // set even without names: "every topic"
+    for (const auto& n : names) cmd->add_topics(n);
     return req;
   }
 
