@@ -33,6 +33,7 @@ const char* to_string(ServerCode code) noexcept {
     case ServerCode::unknown_subscription: return "unknown_subscription";
     case ServerCode::limit_exceeded: return "limit_exceeded";
     case ServerCode::internal: return "internal";
+    case ServerCode::not_allowed: return "not_allowed";
   }
   return "unknown";
 }

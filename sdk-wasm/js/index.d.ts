@@ -19,6 +19,7 @@ export type KpgServerCode =
   | 'unknown_subscription'
   | 'limit_exceeded'
   | 'internal'
+  | 'not_allowed'
   | 'unknown';
 
 export class KpgError extends Error {

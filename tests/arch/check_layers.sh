@@ -12,7 +12,7 @@ src="$1"
 declare -A allowed=(
   [config]="config"
   [kafka]="config kafka"
-  [pubsub]="kafka pubsub"
+  [pubsub]="config kafka pubsub"
   [server]="config kafka pubsub server"
   [admin]="config kafka pubsub server admin"
 )

@@ -26,8 +26,11 @@ done
 admin="$(grep -o 'event=admin_listening address=[^ ]*' "$work/gateway.log" | cut -d= -f3)"
 [ -n "$admin" ] || { echo "gateway did not start:"; cat "$work/gateway.log"; exit 1; }
 
-# The block that starts with KEY=$(cat kpg-data/admin.key), up to its closing fence.
-block="$(awk '/^KEY=\$\(cat kpg-data\/admin.key\)/{f=1} f&&/^```$/{exit} f{print}' "$readme")"
+# The Nth block that starts with KEY=$(cat kpg-data/admin.key), up to its closing fence.
+nth_block() {
+  awk -v n="$1" '/^KEY=\$\(cat kpg-data\/admin.key\)/{if (++seen == n) f=1} f&&/^```$/{exit} f{print}' "$readme"
+}
+block="$(nth_block 1)"
 [ -n "$block" ] || { echo "admin example block not found in $readme"; exit 1; }
 printf '%s\n' "$block" | grep -q "curl -X PUT" || { echo "no PUT example found"; exit 1; }
 
@@ -44,10 +47,14 @@ checked() {
   fi
   echo "ok: HTTP $code ${out%$'\n'*}" | cut -c1-160
 }
-script="$(printf '%s\n' "$block" |
-  sed -e "s|127.0.0.1:9180|$admin|g" -e "s|kpg-data/admin.key|$work/kpg-data/admin.key|g" \
-      -e 's|^curl |checked |')"
-eval "$script"
+run_block() {
+  local script
+  script="$(printf '%s\n' "$1" |
+    sed -e "s|127.0.0.1:9180|$admin|g" -e "s|kpg-data/admin.key|$work/kpg-data/admin.key|g" \
+        -e 's|^curl |checked |')"
+  eval "$script"
+}
+run_block "$block"
 [ "$calls" -eq 6 ] || { echo "expected 6 curl examples, ran $calls"; exit 1; }
 
 # What the examples did, seen through the API: kafka deleted, kafka-secure and the POSTed one
@@ -56,4 +63,15 @@ KEY="$(cat "$work/kpg-data/admin.key")"
 list="$(curl -sS "http://$admin/apisix/admin/routes" -H "X-API-KEY: $KEY")"
 grep -q '"total":2' <<<"$list" || { echo "expected 2 routes: $list"; exit 1; }
 grep -q '"password":"\*\*\*\*\*\*"' <<<"$list" || { echo "password not masked: $list"; exit 1; }
+
+# The Security section's block: a route with a topic ACL and one with an origin allow-list.
+security="$(nth_block 2)"
+[ -n "$security" ] || { echo "security example block not found in $readme"; exit 1; }
+run_block "$security"
+[ "$calls" -eq 8 ] || { echo "expected 2 security curl examples, ran $((calls - 6))"; exit 1; }
+acl="$(curl -sS "http://$admin/apisix/admin/routes/kafka-acl" -H "X-API-KEY: $KEY")"
+grep -q '"topics":\["orders","metrics.\*"\]' <<<"$acl" || { echo "no topic ACL stored: $acl"; exit 1; }
+web="$(curl -sS "http://$admin/apisix/admin/routes/kafka-web" -H "X-API-KEY: $KEY")"
+grep -q '"allow_origins":"https://app.example.com,https://admin.example.com"' <<<"$web" ||
+  { echo "no origin allow-list stored: $web"; exit 1; }
 echo "README admin examples: $calls calls, all answered as documented"

@@ -132,8 +132,10 @@ TEST_F(AdminHardening, PluginsAndFieldsKpgWouldIgnoreAre400NamingThem) {
   const std::vector<Case> cases = {
       {{{"plugins", {{"basic-auth", json::object()}}}},
        "invalid configuration: plugin \"basic-auth\" is not supported by kpg"},
-      {{{"plugins", {{"cors", json::object()}, {"kafka-proxy", json::object()}}}},
-       "invalid configuration: plugin \"cors\" is not supported by kpg"},
+      {{{"plugins", {{"ip-restriction", json::object()}, {"kafka-proxy", json::object()}}}},
+       "invalid configuration: plugin \"ip-restriction\" is not supported by kpg"},
+      {{{"plugins", {{"cors", {{"allow_methods", "GET"}}}}}},
+       "invalid configuration: property \"plugins.cors.allow_methods\" is not supported by kpg"},
       {{{"methods", {"GET"}}}, "invalid configuration: property \"methods\" is not supported"},
       {{{"remote_addrs", {"10.0.0.1"}}}, "property \"remote_addrs\" is not supported by kpg"},
       {{{"upstream", {{"retries", 2}}}}, "property \"upstream.retries\" is not supported by kpg"},

@@ -258,6 +258,98 @@ std::vector<std::string> one_or_many(const json& object, const std::string& sing
   return values;
 }
 
+// A route setting's value quoted in an error message: at most 64 bytes of it.
+std::string excerpt(const std::string& text) {
+  return "\"" + text.substr(0, 64) + (text.size() > 64 ? "...\"" : "\"");
+}
+
+// kpg's topic ACL: `plugins.kafka-proxy.topics`, a list of topic names, prefix patterns ("name*")
+// and claim entries ({"claim": "name"}); `plugins` tells whether jwt-auth is there to verify
+// those claims.
+TopicAcl parse_topics(const json& topics, const json& plugins) {
+  const std::string path = "plugins.kafka-proxy.topics";
+  if (!topics.is_array() || topics.empty()) {
+    invalid(path,
+            "validation failed: expected a non-empty array of topic names, patterns "
+            "(\"name*\") and {\"claim\": \"name\"} objects");
+  }
+  if (topics.size() > TopicAcl::kMaxEntries) {
+    invalid(path, "validation failed: more than " + std::to_string(TopicAcl::kMaxEntries) +
+                      " entries (kpg's limit)");
+  }
+  TopicAcl acl;
+  for (std::size_t i = 0; i < topics.size(); ++i) {
+    const json& entry = topics[i];
+    const std::string where = "validation failed: entry " + std::to_string(i + 1) + " ";
+    if (entry.is_string()) {
+      const auto& text = entry.get_ref<const std::string&>();
+      if (!acl.add(text)) {
+        invalid(path, where + excerpt(text) +
+                          " is neither a topic name ([a-zA-Z0-9._-], 1-249 characters) nor a "
+                          "prefix pattern (such a name's beginning then '*', or \"*\")");
+      }
+    } else if (entry.is_object()) {
+      only_known(entry, {"claim"}, path + ".");
+      const std::string claim_path = path + ".claim";
+      const auto claim = require_string(require(entry, "claim", claim_path), claim_path);
+      if (!acl.add_claim(claim)) {
+        invalid(claim_path, where + excerpt(claim) + " is not a claim name (1-" +
+                                std::to_string(TopicAcl::kMaxClaimNameLength) +
+                                " printable ASCII characters)");
+      }
+    } else {
+      invalid(path, where + "has the wrong type " + entry.type_name() +
+                        ": expected a string or {\"claim\": \"name\"}");
+    }
+  }
+  if (acl.uses_claims() && !plugins.contains("jwt-auth")) {
+    invalid(path,
+            "validation failed: a {\"claim\": ...} entry requires jwt-auth on the route "
+            "(the claims of a verified token)");
+  }
+  return acl;
+}
+
+// APISIX's cors plugin, as far as kpg implements it: `allow_origins` ("*", APISIX's default, or
+// "https://a.example,https://b.example") and kpg's `kpg_require_origin`.
+OriginPolicy parse_cors(const json& cors) {
+  if (!cors.is_object()) invalid("plugins.cors", "validation failed: wrong type: expected object");
+  only_known(cors, {"allow_origins", "kpg_require_origin"}, "plugins.cors.");
+  OriginPolicy policy;
+  const std::string path = "plugins.cors.allow_origins";
+  const std::string origins =
+      cors.contains("allow_origins") ? require_string(cors.at("allow_origins"), path) : "*";
+  if (origins == "*") {
+    policy.allow_any();
+  } else {
+    std::size_t count = 0;
+    for (std::size_t start = 0; start <= origins.size();) {
+      auto end = origins.find(',', start);
+      if (end == std::string::npos) end = origins.size();
+      std::string item = origins.substr(start, end - start);
+      item.erase(0, item.find_first_not_of(' '));
+      item.erase(item.find_last_not_of(' ') + 1);
+      if (++count > OriginPolicy::kMaxOrigins) {
+        invalid(path, "validation failed: more than " + std::to_string(OriginPolicy::kMaxOrigins) +
+                          " origins (kpg's limit)");
+      }
+      if (!policy.add(item)) {
+        invalid(path, "validation failed: " + excerpt(item) +
+                          " is not an origin (scheme://host[:port]); the value is \"*\" or "
+                          "origins separated by commas");
+      }
+      start = end + 1;
+    }
+  }
+  if (cors.contains("kpg_require_origin")) {
+    if (!cors.at("kpg_require_origin").is_boolean()) {
+      invalid("plugins.cors.kpg_require_origin", "validation failed: wrong type: expected boolean");
+    }
+    policy.require_origin(cors.at("kpg_require_origin").get<bool>());
+  }
+  return policy;
+}
+
 Route parse(const json& object, std::string id) {
   if (!object.is_object()) invalid("route", "validation failed: wrong type: expected object");
   if (deeper_than(object, kMaxJsonDepth)) {
@@ -377,15 +469,17 @@ Route parse(const json& object, std::string id) {
         if (auto error = parse_auth_plugin(name, conf, route.auth)) throw Invalid{*error};
         continue;
       }
-      if (name != "kafka-proxy") {
+      if (name != "kafka-proxy" && name != "cors") {
         throw Invalid{"invalid configuration: plugin \"" + name + "\" is not supported by kpg"};
       }
     }
+    if (plugins.contains("cors")) route.cors = parse_cors(plugins.at("cors"));
     if (plugins.contains("kafka-proxy")) {
       const json& proxy = plugins.at("kafka-proxy");
       if (!proxy.is_object())
         invalid("kafka-proxy", "validation failed: wrong type: expected object");
-      only_known(proxy, {"sasl"}, "plugins.kafka-proxy.");
+      only_known(proxy, {"sasl", "topics"}, "plugins.kafka-proxy.");
+      if (proxy.contains("topics")) route.topics = parse_topics(proxy.at("topics"), plugins);
       if (proxy.contains("sasl")) {
         const json& sasl = proxy.at("sasl");
         if (!sasl.is_object()) invalid("sasl", "validation failed: wrong type: expected object");

@@ -5,6 +5,8 @@
 #pragma once
 
 #include "config/auth.h"
+#include "config/origin_policy.h"
+#include "config/topic_acl.h"
 
 #include <nlohmann/json.hpp>
 
@@ -60,6 +62,10 @@ struct Route {
   std::optional<TlsSettings> tls;
   std::optional<SaslSettings> sasl;
   RouteAuth auth;             ///< plugins "key-auth" / "jwt-auth": checked on the WebSocket upgrade
+  /// kpg's `plugins.kafka-proxy.topics`: the topics its connections may name. Absent: every one.
+  std::optional<TopicAcl> topics;
+  /// APISIX's `plugins.cors`: the origins that may open its WebSocket. Absent: any.
+  std::optional<OriginPolicy> cors;
   nlohmann::json definition;  ///< the object as given (for the admin API)
 
   /// True when both routes reach Kafka the same way (a Kafka client can be shared).
@@ -68,6 +74,10 @@ struct Route {
   /// True when a request with this Host header value ("name", "name:port", "[v6]:port") may use
   /// the route.
   bool matches_host(std::string_view host_header) const;
+  /// Whether an upgrade with this Origin header (nullopt: none) may open a WebSocket here.
+  OriginPolicy::Verdict check_origin(std::optional<std::string_view> origin) const {
+    return cors ? cors->check(origin) : OriginPolicy::Verdict::allowed;
+  }
 };
 
 /// Deepest nesting of arrays/objects accepted in a route (APISIX's route objects need 4; the

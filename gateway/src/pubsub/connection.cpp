@@ -77,11 +77,12 @@ auto Connection::on_thread_while_owned(Task task) {
 }
 
 Connection::Connection(kafka::RecordSource& source, const Limits& limits, Callbacks callbacks,
-                       std::string server_name)
+                       std::string server_name, TopicAccess topics)
     : source_(source),
       limits_(limits),
       callbacks_(std::move(callbacks)),
-      server_name_(std::move(server_name)) {}
+      server_name_(std::move(server_name)),
+      topics_(topics) {}
 
 Connection::~Connection() {
   shutdown();
@@ -96,7 +97,7 @@ void Connection::shutdown() {
 }
 
 RequestContext Connection::context() const {
-  return RequestContext{hello_, cancel_};
+  return RequestContext{hello_, cancel_, topics_};
 }
 
 Outcome Connection::error(std::int64_t sequence, int code, std::string_view message) const {
@@ -170,6 +171,14 @@ Outcome Connection::metadata(std::int64_t sequence, const CmdKafkaMetadata& cmd)
     }
     if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
   }
+  // All names are checked before any is looked up: nothing of a request naming a topic the route
+  // does not allow reaches Kafka.
+  for (const auto& name : names) {
+    if (!topics_.allowed(name)) {
+      return error(sequence, ErrorCode::NOT_ALLOWED,
+                   failure("describe topics", name, -1, "topic not allowed"));
+    }
+  }
   const bool all = names.empty();
   source_.topics(
       names, cancel_, on_thread([this, sequence, names, all](kafka::TopicsResult listed) {
@@ -193,7 +202,8 @@ Outcome Connection::metadata(std::int64_t sequence, const CmdKafkaMetadata& cmd)
         };
         if (all) {
           for (const auto& [name, count] : listed.topics) {
-            if (name.rfind("__", 0) != 0) add_topic(name, count);  // internal topics left out
+            // Internal topics, and those the route does not allow, are left out.
+            if (name.rfind("__", 0) != 0 && topics_.allowed(name)) add_topic(name, count);
           }
         } else {
           for (const auto& name : names) {
@@ -270,6 +280,7 @@ Outcome Connection::subscribe(std::int64_t sequence, const CmdKafkaSubscribe& cm
   if (!kafka::is_valid_topic_name(topic)) {
     return refuse(ErrorCode::BAD_REQUEST, "invalid topic name");
   }
+  if (!topics_.allowed(topic)) return refuse(ErrorCode::NOT_ALLOWED, "topic not allowed");
   if (subscriptions_.size() + starting_ >= limits_.max_subscriptions) {
     return refuse(ErrorCode::LIMIT_EXCEEDED, "more than " +
                                                  std::to_string(limits_.max_subscriptions) +

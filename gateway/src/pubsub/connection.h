@@ -53,8 +53,10 @@ class Connection {
     std::function<bool()> write_pending;
   };
 
+  /// `topics`: which topics this connection may name; what it points to must outlive the
+  /// Connection.
   Connection(kafka::RecordSource& source, const Limits& limits, Callbacks callbacks,
-             std::string server_name);
+             std::string server_name, TopicAccess topics = {});
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -119,6 +121,7 @@ class Connection {
   const Limits limits_;
   Callbacks callbacks_;
   std::string server_name_;
+  TopicAccess topics_;
   std::shared_ptr<kafka::Cancellation> cancel_ = std::make_shared<kafka::Cancellation>();
   std::map<std::int64_t, Subscription> subscriptions_;
   // Partitions (subscription id, partition) whose next read waits for on_written().

@@ -61,13 +61,19 @@ const char* invalid_argument(const std::string& topic, std::int32_t partition,
   return nullptr;
 }
 
+// The reason a valid Kafka command is refused before the RecordSource: a topic the route's ACL
+// does not allow. Checked after invalid_argument, so the name is a valid Kafka name by then.
+const char* not_allowed(const std::string& topic, const RequestContext& context) {
+  return context.topics.allowed(topic) ? nullptr : "topic not allowed";
+}
+
 Outcome refused(std::int64_t seq, std::string_view what, const std::string& topic,
-                std::int32_t partition, const char* why, const RequestContext& context) {
+                std::int32_t partition, const char* why, int code, const RequestContext& context) {
   return {Outcome::Kind::reply,
           encode_error(seq,
                        kafka_error_message(what, printable_topic(topic), partition,
                                            kafka::KafkaError{kafka::ErrorKind::other, why}),
-                       context.kpg ? ErrorCode::BAD_REQUEST : 0)};
+                       context.kpg ? code : 0)};
 }
 
 // The code an error gets on this connection: kpg's after hello, APISIX's 0 before.
@@ -129,7 +135,12 @@ Outcome handle_request(PubSubReq& req, kafka::RecordSource& source, const Limits
     case PubSubReq::kCmdKafkaListOffset: {
       const auto& cmd = req.cmd_kafka_list_offset();
       if (const char* why = invalid_argument(cmd.topic(), cmd.partition())) {
-        return refused(seq, "list offset", cmd.topic(), cmd.partition(), why, context);
+        return refused(seq, "list offset", cmd.topic(), cmd.partition(), why,
+                       ErrorCode::BAD_REQUEST, context);
+      }
+      if (const char* why = not_allowed(cmd.topic(), context)) {
+        return refused(seq, "list offset", cmd.topic(), cmd.partition(), why,
+                       ErrorCode::NOT_ALLOWED, context);
       }
       source.list_offset(
           cmd.topic(), cmd.partition(), cmd.timestamp(), context.cancel,
@@ -152,7 +163,12 @@ Outcome handle_request(PubSubReq& req, kafka::RecordSource& source, const Limits
     case PubSubReq::kCmdKafkaFetch: {
       const auto& cmd = req.cmd_kafka_fetch();
       if (const char* why = invalid_argument(cmd.topic(), cmd.partition(), cmd.offset())) {
-        return refused(seq, "fetch message", cmd.topic(), cmd.partition(), why, context);
+        return refused(seq, "fetch message", cmd.topic(), cmd.partition(), why,
+                       ErrorCode::BAD_REQUEST, context);
+      }
+      if (const char* why = not_allowed(cmd.topic(), context)) {
+        return refused(seq, "fetch message", cmd.topic(), cmd.partition(), why,
+                       ErrorCode::NOT_ALLOWED, context);
       }
       source.fetch(
           cmd.topic(), cmd.partition(), cmd.offset(), limits.fetch, context.cancel,

@@ -2,6 +2,7 @@
 // reply. No I/O: the WebSocket session feeds frames in and writes what comes out.
 #pragma once
 
+#include "config/topic_acl.h"
 #include "kafka/record_source.h"
 
 #include <cstdint>
@@ -25,6 +26,16 @@ struct Limits {
   std::uint32_t max_inflight_requests = 64;
 };
 
+/// Which topics a connection may name: its route's topic ACL, evaluated with the connection's
+/// verified JWT claims. A topic not allowed is refused before anything is asked of Kafka.
+struct TopicAccess {
+  const config::TopicAcl* acl = nullptr;   ///< nullptr: every topic (the route has no ACL)
+  const nlohmann::json* claims = nullptr;  ///< nullptr: none (claim entries allow nothing)
+  bool allowed(std::string_view topic) const {
+    return acl == nullptr || acl->allowed(topic, claims);
+  }
+};
+
 /// How a request is answered, beyond what the frame says.
 struct RequestContext {
   /// The connection said hello: errors carry kpg ErrorCodes and records carry headers. Before
@@ -32,6 +43,7 @@ struct RequestContext {
   bool kpg = false;
   /// Cancelled when the connection ends: its pending Kafka work is dropped.
   kafka::CancelToken cancel = {};
+  TopicAccess topics = {};
 };
 
 struct Outcome {

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include <optional>
+#include <string_view>
 #include <type_traits>
 
 namespace kpg::server {
@@ -89,6 +90,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     const server::ActiveRoute* route = table->match(path, request[http::field::host]);
 
     if (route && beast::websocket::is_upgrade(request)) {
+      if (refuse_disallowed_origin(*route, request)) return;
       auto authorization = authorize_upgrade(request, *route, context_, client_);
       if (auto* refusal = std::get_if<AuthRefusal>(&authorization)) {
         return respond(static_cast<http::status>(refusal->status),
@@ -115,6 +117,39 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
                      request.keep_alive(), request.version());
     }
     respond(http::status::not_found, "404 Not Found\n", request.keep_alive(), request.version());
+  }
+
+  // The route's cors.allow_origins, enforced on the upgrade: browsers send the page's Origin but
+  // do not apply CORS to WebSockets, so a page of any site could otherwise open one. True when
+  // the upgrade was refused (answered 403).
+  bool refuse_disallowed_origin(const ActiveRoute& route,
+                                const http::request<http::string_body>& request) {
+    std::optional<std::string_view> origin;
+    if (const auto field = request.find(http::field::origin); field != request.end()) {
+      origin = field->value();
+      // Several Origin headers are never a browser's: none of them is believed.
+      if (request.count(http::field::origin) > 1) origin = std::string_view();
+    }
+    const auto verdict = route.route->check_origin(origin);
+    if (verdict == config::OriginPolicy::Verdict::allowed) return false;
+    const bool missing = verdict == config::OriginPolicy::Verdict::missing;
+    // One line per address and second at most: a page retrying in a loop is one client's doing.
+    const std::string address = client_.substr(0, client_.rfind(':'));
+    if (const auto count = context_.client_log.admit("origin_refused " + address)) {
+      // Only an origin that parses as one is logged as it is (its characters are a host name's).
+      std::string shown = "(none)";
+      if (origin) {
+        shown = config::normalize_origin(*origin).value_or(
+            "(malformed, " + std::to_string(origin->size()) + " bytes)");
+      }
+      spdlog::warn("event=origin_refused route={} client={} origin={} count={}", route.route->id,
+                   client_, shown, *count);
+    }
+    respond(http::status::forbidden,
+            missing ? R"({"message":"an Origin header is required on this route"})"
+                    : R"({"message":"origin not allowed on this route"})",
+            request.keep_alive(), request.version(), "application/json");
+    return true;
   }
 
   void respond(http::status status, std::string body, bool keep_alive, unsigned version,

@@ -59,7 +59,7 @@ class WebSocketSession final : public ClosableSession,
         slot_(std::move(slot)),
         identity_(std::move(identity)),
         connection_(*route_.source, context_.pubsub_limits, connection_callbacks(),
-                    context_.server_name) {}
+                    context_.server_name, topic_access()) {}
 
   ~WebSocketSession() override {
     context_.queued_write_bytes -= queued_bytes_;
@@ -198,6 +198,15 @@ class WebSocketSession final : public ClosableSession,
     }
     buffer_.consume(buffer_.size());
     read_next();
+  }
+
+  // The route's topic ACL (route_ holds the route alive as long as the connection) and the claims
+  // the upgrade verified (identity_ lives as long as the session). Without a verified token a
+  // claim entry allows nothing.
+  pubsub::TopicAccess topic_access() const {
+    const nlohmann::json* claims =
+        identity_ && identity_->claims.is_object() ? &identity_->claims : nullptr;
+    return {route_.route->topics ? &*route_.route->topics : nullptr, claims};
   }
 
   // The protocol layer's way out. Kafka answers hop onto this session's strand through `post`;

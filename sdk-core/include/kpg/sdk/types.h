@@ -38,6 +38,7 @@ enum class ServerCode : std::int32_t {
   unknown_subscription = 9,
   limit_exceeded = 10,  ///< a limit announced in ServerInfo::limits would be exceeded
   internal = 11,
+  not_allowed = 12,  ///< the route does not allow this topic (its topic ACL)
 };
 
 /// Lower-case name of a server code ("unknown_topic", ...); "unknown" for a number not listed.
