@@ -4,6 +4,7 @@
 // HTTP upgrades. Exact statuses, codes and messages are asserted.
 #include "child_process.h"
 #include "gateway_process.h"
+#include "jwt_tokens.h"
 #include "kafka/producer.h"
 #include "test_clients.h"
 
@@ -253,6 +254,59 @@ TEST_F(TopicAclTest, InvalidAclsAreRefusedAtRouteCreation) {
                 .status,
             404)
       << "nothing refused is stored";
+}
+
+// One route for every tenant: the topics come from a claim of the connection's verified token.
+TEST_F(TopicAclTest, ATokensClaimDecidesWhichTopicsItsConnectionReads) {
+  const auto consumer = http_request(
+      gateway_->admin_port, verb::put, "/apisix/admin/consumers/tenants", std::string(kAdminKey),
+      json{{"plugins", {{"jwt-auth", {{"key", "tenants-key"}, {"secret", "tenants-secret"}}}}}}
+          .dump());
+  ASSERT_EQ(consumer.status, 201) << consumer.body;
+  put_route("tenants", route("/tenants", {{"jwt-auth", json::object()},
+                                          {"kafka-proxy", {{"topics", {{{"claim", "topics"}}}}}}}));
+  const auto token = [](const json& topics) {
+    json claims = {{"key", "tenants-key"}, {"exp", kpg::testing::unix_now() + 600}};
+    if (!topics.is_null()) claims["topics"] = topics;
+    return kpg::testing::sign_jwt("HS256", "tenants-secret", claims);
+  };
+  const auto fetch_code = [](kpg::testing::RawSocket& ws, const std::string& topic) {
+    auto resp = request(ws, kpg::testing::fetch_frame(7, topic, 0, 0));
+    if (resp.has_kafka_fetch_resp()) return std::string("fetched");
+    return resp.error_resp().code() == ErrorCode::NOT_ALLOWED ? std::string("not allowed")
+                                                              : resp.ShortDebugString();
+  };
+
+  // Tenant one: "orders" and the "metrics." prefix.
+  auto one = connect("/tenants?jwt=" + token({"orders", "metrics.*"}));
+  hello(*one);
+  EXPECT_EQ(fetch_code(*one, "orders"), "fetched");
+  EXPECT_EQ(fetch_code(*one, "metrics.cpu"), "fetched");
+  EXPECT_EQ(fetch_code(*one, "secret"), "not allowed");
+  EXPECT_EQ(fetch_code(*one, "tenant-a"), "not allowed");
+  const auto listed = request(*one, metadata({}));
+  std::vector<std::string> names;
+  for (const auto& t : listed.kafka_metadata_resp().topics()) names.push_back(t.name());
+  EXPECT_EQ(names, (std::vector<std::string>{"metrics.cpu", "orders"}));
+
+  // Tenant two, on the same route at the same time: only "secret".
+  auto two = connect("/tenants?jwt=" + token({"secret"}));
+  hello(*two);
+  EXPECT_EQ(fetch_code(*two, "secret"), "fetched");
+  EXPECT_EQ(fetch_code(*two, "orders"), "not allowed");
+  EXPECT_EQ(fetch_code(*one, "secret"), "not allowed")
+      << "one client's token never widens another's";
+
+  // A single name is one entry; a token without the claim, or with entries of the wrong shape,
+  // allows nothing.
+  auto single = connect("/tenants?jwt=" + token("orders"));
+  hello(*single);
+  EXPECT_EQ(fetch_code(*single, "orders"), "fetched");
+  for (const json& topics : {json(), json(42), json("o*s"), json::array({json::array()})}) {
+    auto none = connect("/tenants?jwt=" + token(topics));
+    hello(*none);
+    EXPECT_EQ(fetch_code(*none, "orders"), "not allowed") << topics.dump();
+  }
 }
 
 // ---- origin allow-list ---------------------------------------------------------------------
