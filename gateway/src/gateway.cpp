@@ -416,6 +416,9 @@ std::unique_ptr<Gateway> Gateway::start(config::GatewayConfig config) {
   context.session_limits.max_inflight_requests = cfg.max_inflight_requests;
   context.session_limits.max_total_write_queue_bytes = cfg.max_total_write_queue_bytes;
   context.session_limits.write_timeout = std::chrono::milliseconds(cfg.write_timeout_ms);
+  context.session_limits.handshake_timeout = std::chrono::milliseconds(cfg.handshake_timeout_ms);
+  context.pubsub_limits.max_requests_per_second =
+      static_cast<std::uint32_t>(cfg.max_requests_per_second);
   context.connections.limits.max_connections = static_cast<std::size_t>(cfg.max_connections);
   context.connections.limits.max_connections_per_address =
       static_cast<std::size_t>(cfg.max_connections_per_address);

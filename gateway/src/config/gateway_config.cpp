@@ -98,6 +98,8 @@ void apply_yaml(const YAML::Node& root, const std::string& path, GatewayConfig& 
                                               "write_timeout_ms",
                                               "max_connections",
                                               "max_connections_per_address",
+                                              "handshake_timeout_ms",
+                                              "max_requests_per_second",
                                               "kafka_timeout_ms",
                                               "kafka_reader_idle_ms",
                                               "kafka_fetch_wait_ms",
@@ -149,6 +151,10 @@ void apply_yaml(const YAML::Node& root, const std::string& path, GatewayConfig& 
         config.max_connections = get_as<int>(v, key);
       else if (key == "max_connections_per_address")
         config.max_connections_per_address = get_as<int>(v, key);
+      else if (key == "handshake_timeout_ms")
+        config.handshake_timeout_ms = get_as<int>(v, key);
+      else if (key == "max_requests_per_second")
+        config.max_requests_per_second = get_as<int>(v, key);
       else if (key == "kafka_timeout_ms")
         config.kafka_timeout_ms = get_as<int>(v, key);
       else if (key == "kafka_reader_idle_ms")
@@ -265,6 +271,8 @@ void validate(const GatewayConfig& c) {
   range("write_timeout_ms", c.write_timeout_ms, 100, 3'600'000);
   range("max_connections", c.max_connections, 1, 1'000'000);
   range("max_connections_per_address", c.max_connections_per_address, 1, 1'000'000);
+  range("handshake_timeout_ms", c.handshake_timeout_ms, 100, 600'000);
+  range("max_requests_per_second", c.max_requests_per_second, 0, 1'000'000);
   range("--kafka-timeout-ms", c.kafka_timeout_ms, 100, 600'000);
   range("kafka_reader_idle_ms", c.kafka_reader_idle_ms, 100, 3'600'000);
   range("kafka_fetch_wait_ms", c.kafka_fetch_wait_ms, 1, 10'000);

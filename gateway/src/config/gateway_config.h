@@ -37,7 +37,13 @@ struct GatewayConfig {
   int max_inflight_requests = 64;
   int max_connections = 10'000;             ///< data-plane connections; beyond: HTTP 503
   int max_connections_per_address = 1'000;  ///< from one client IP address; beyond: HTTP 503
-  int kafka_timeout_ms = 2500;              ///< metadata / offset look-ups give up after this
+  /// From accept to the WebSocket upgrade (TLS handshake and HTTP request included): a client
+  /// that has not upgraded by then is disconnected.
+  int handshake_timeout_ms = 10'000;
+  /// Requests one connection may make per second (a burst of as many is allowed); beyond, the
+  /// request is refused with LIMIT_EXCEEDED. Credit frames are not counted. 0: no bound.
+  int max_requests_per_second = 1'000;
+  int kafka_timeout_ms = 2500;        ///< metadata / offset look-ups give up after this
   int kafka_reader_idle_ms = 30'000;  ///< a partition cursor nobody used this long is released
   int kafka_fetch_wait_ms = 50;       ///< librdkafka fetch.wait.max.ms of the gateway's reads
   int kafka_max_readers = 256;        ///< partition cursors per Kafka cluster (memory bound)

@@ -82,7 +82,9 @@ Connection::Connection(kafka::RecordSource& source, const Limits& limits, Callba
       limits_(limits),
       callbacks_(std::move(callbacks)),
       server_name_(std::move(server_name)),
-      topics_(topics) {}
+      topics_(topics),
+      request_tokens_(limits.max_requests_per_second),
+      tokens_at_(std::chrono::steady_clock::now()) {}
 
 Connection::~Connection() {
   shutdown();
@@ -104,6 +106,18 @@ Outcome Connection::error(std::int64_t sequence, int code, std::string_view mess
   return {Outcome::Kind::reply, encode_error(sequence, message, hello_ ? code : 0)};
 }
 
+bool Connection::take_request_token() {
+  const double rate = limits_.max_requests_per_second;
+  if (rate == 0) return true;
+  const auto now = std::chrono::steady_clock::now();
+  const std::chrono::duration<double> elapsed = now - tokens_at_;
+  tokens_at_ = now;
+  request_tokens_ = std::min(rate, request_tokens_ + elapsed.count() * rate);
+  if (request_tokens_ < 1) return false;
+  request_tokens_ -= 1;
+  return true;
+}
+
 Outcome Connection::on_frame(std::string_view frame) {
   if (shut_down_) return {Outcome::Kind::none, {}};
   PubSubReq req;
@@ -112,6 +126,14 @@ Outcome Connection::on_frame(std::string_view frame) {
     return error(0, ErrorCode::BAD_REQUEST, "wrong command");
   }
   const std::int64_t seq = req.sequence();
+  // Credit frames are not counted: they are cheap, bounded by max_credit, and refusing one would
+  // leave the client's count of its grants wrong.
+  if (req.req_case() != PubSubReq::kCmdCredit && !take_request_token()) {
+    ++rate_refusals_;
+    return error(seq, ErrorCode::LIMIT_EXCEEDED,
+                 "too many requests: more than " + std::to_string(limits_.max_requests_per_second) +
+                     " per second on this connection");
+  }
   if (req.req_case() == PubSubReq::kCmdHello) return hello(seq, req.cmd_hello());
   if (hello_) {
     // kpg's commands exist only for connections that said hello: to others kpg is APISIX.
@@ -152,6 +174,7 @@ Outcome Connection::hello(std::int64_t sequence, const CmdHello& cmd) {
   l->set_max_subscriptions(limits_.max_subscriptions);
   l->set_max_credit(limits_.max_credit);
   l->set_max_metadata_partitions(limits_.max_metadata_partitions);
+  l->set_max_requests_per_second(limits_.max_requests_per_second);
   return {Outcome::Kind::reply, serialize(resp)};
 }
 

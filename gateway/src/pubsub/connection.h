@@ -13,6 +13,7 @@
 #include "pubsub/frames.h"
 #include "pubsub/pubsub_handler.h"
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -76,6 +77,9 @@ class Connection {
   void shutdown();
 
   bool said_hello() const noexcept { return hello_; }
+  /// Requests refused so far for going over Limits::max_requests_per_second (for the owner's
+  /// log: the protocol layer does not log).
+  std::uint64_t rate_refusals() const noexcept { return rate_refusals_; }
   std::size_t subscriptions() const noexcept { return subscriptions_.size(); }
 
  private:
@@ -103,6 +107,9 @@ class Connection {
   Outcome credit(std::int64_t sequence, const CmdCredit& cmd);
   Outcome unsubscribe(std::int64_t sequence, const CmdUnsubscribe& cmd);
   Outcome error(std::int64_t sequence, int code, std::string_view message) const;
+  // Takes one request from the per-second allowance (a token bucket holding one second's worth);
+  // false when it is used up.
+  bool take_request_token();
 
   void pump(Subscription& sub);
   void read(Subscription& sub, PartitionStream& stream);
@@ -128,6 +135,9 @@ class Connection {
   std::vector<std::pair<std::int64_t, std::int32_t>> after_write_;
   std::uint32_t starting_ = 0;  // subscribe requests being resolved
   std::int64_t last_id_ = 0;
+  double request_tokens_ = 0;  // the allowance left; refilled at max_requests_per_second
+  std::chrono::steady_clock::time_point tokens_at_{};  // when request_tokens_ was last refilled
+  std::uint64_t rate_refusals_ = 0;
   bool hello_ = false;
   bool congested_ = false;
   bool shut_down_ = false;

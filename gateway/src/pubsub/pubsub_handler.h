@@ -21,6 +21,9 @@ struct Limits {
   std::uint32_t max_credit = 1024;                   ///< outstanding frames of one subscription
   std::uint32_t max_subscription_partitions = 1024;  ///< partitions of one subscription
   std::uint32_t max_metadata_partitions = 1024;      ///< partitions of one metadata answer
+  /// Requests per second of one connection (credit frames aside); 0: no bound. Also applies to
+  /// APISIX clients, which are told in APISIX's shape (code 0).
+  std::uint32_t max_requests_per_second = 0;
   // Announced only (enforced by the session):
   std::uint32_t max_frame_bytes = 1024 * 1024;
   std::uint32_t max_inflight_requests = 64;

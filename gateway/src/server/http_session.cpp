@@ -48,8 +48,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
         slot_(std::move(slot)) {}
 
   void start() {
+    // One deadline from accept to the upgrade, never renewed: bytes trickling in (or plain HTTP
+    // requests on a kept-alive connection) do not extend it.
+    beast::get_lowest_layer(stream_).expires_after(context_.session_limits.handshake_timeout);
     if constexpr (kTls) {
-      beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(30));
       stream_.async_handshake(asio::ssl::stream_base::server,
                               [self = shared_from_this()](beast::error_code ec) {
                                 if (ec) {
@@ -68,7 +70,6 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     parser_.emplace();
     parser_->header_limit(16 * 1024);
     parser_->body_limit(64 * 1024);
-    beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(30));
     http::async_read(
         stream_, buffer_, *parser_,
         [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
@@ -76,7 +77,14 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
 
  private:
   void on_read(beast::error_code ec) {
-    if (ec == http::error::end_of_stream || ec == beast::error::timeout) return close();
+    if (ec == beast::error::timeout) {
+      if (const auto count = context_.client_log.admit("handshake_timeout " + client_address())) {
+        spdlog::info("event=handshake_timeout client={} timeout_ms={} count={}", client_,
+                     context_.session_limits.handshake_timeout.count(), *count);
+      }
+      return close();
+    }
+    if (ec == http::error::end_of_stream) return close();
     if (ec) {
       if (ec != asio::error::operation_aborted && ec != asio::error::connection_reset) {
         respond(http::status::bad_request, "malformed HTTP request: " + ec.message(), false, 11);
@@ -134,8 +142,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     if (verdict == config::OriginPolicy::Verdict::allowed) return false;
     const bool missing = verdict == config::OriginPolicy::Verdict::missing;
     // One line per address and second at most: a page retrying in a loop is one client's doing.
-    const std::string address = client_.substr(0, client_.rfind(':'));
-    if (const auto count = context_.client_log.admit("origin_refused " + address)) {
+    if (const auto count = context_.client_log.admit("origin_refused " + client_address())) {
       // Only an origin that parses as one is logged as it is (its characters are a host name's).
       std::string shown = "(none)";
       if (origin) {
@@ -151,6 +158,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
             request.keep_alive(), request.version(), "application/json");
     return true;
   }
+
+  std::string client_address() const { return client_.substr(0, client_.rfind(':')); }
 
   void respond(http::status status, std::string body, bool keep_alive, unsigned version,
                const char* content_type = "text/plain; charset=utf-8") {

@@ -74,6 +74,9 @@ struct SessionLimits {
   /// A reply (or close frame) the client does not take within this time closes the connection.
   std::chrono::milliseconds write_timeout{30'000};
   int max_inflight_requests = 64;
+  /// From accept to the upgrade (TLS handshake, HTTP request, WebSocket handshake): one deadline,
+  /// not renewed by bytes arriving, so a client trickling bytes cannot hold a connection slot.
+  std::chrono::milliseconds handshake_timeout{10'000};
 };
 
 struct ServerContext {

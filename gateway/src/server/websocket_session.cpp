@@ -68,7 +68,9 @@ class WebSocketSession final : public ClosableSession,
 
   void run(http::request<http::string_body> request) {
     const auto& limits = context_.session_limits;
-    ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+    auto timeouts = websocket::stream_base::timeout::suggested(beast::role_type::server);
+    timeouts.handshake_timeout = limits.handshake_timeout;  // the 101 answer, and closing
+    ws_.set_option(timeouts);
     ws_.set_option(websocket::stream_base::decorator(
         [](websocket::response_type& res) { res.set(http::field::server, "kpg-gateway"); }));
     ws_.read_message_max(limits.max_frame_bytes);
@@ -171,6 +173,8 @@ class WebSocketSession final : public ClosableSession,
     }
   }
 
+  std::string client_address() const { return client_.substr(0, client_.rfind(':')); }
+
   void on_read(beast::error_code ec) {
     if (ec) {
       ended(ec == websocket::error::closed ? "client closed" : ec.message());
@@ -179,15 +183,21 @@ class WebSocketSession final : public ClosableSession,
     if (!ws_.got_binary()) {
       // One line per address and second at most: a client sending text in a loop must not
       // turn into a log line per frame.
-      const std::string address = client_.substr(0, client_.rfind(':'));
-      if (const auto count = context_.client_log.admit("text_frame " + address)) {
+      if (const auto count = context_.client_log.admit("text_frame " + client_address())) {
         spdlog::warn("event=text_frame_skipped route={} client={} bytes={} count={}", route_id(),
                      client_, buffer_.size(), *count);
       }
     } else {
       const auto data = buffer_.cdata();
       const std::string_view frame(static_cast<const char*>(data.data()), data.size());
+      const auto refusals_before = connection_.rate_refusals();
       auto outcome = connection_.on_frame(frame);
+      if (connection_.rate_refusals() != refusals_before) {
+        if (const auto count = context_.client_log.admit("rate_limited " + client_address())) {
+          spdlog::warn("event=request_rate_limited route={} client={} limit_per_second={} count={}",
+                       route_id(), client_, context_.pubsub_limits.max_requests_per_second, *count);
+        }
+      }
       switch (outcome.kind) {
         case pubsub::Outcome::Kind::reply:
           send(pubsub::Frame{std::move(outcome.reply), nullptr});
