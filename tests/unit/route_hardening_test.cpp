@@ -51,7 +51,7 @@ TEST(BoundedJson, AcceptsTheLimitAndRefusesDeeperNamingIt) {
 }
 
 TEST(RouteRefusals, UnsupportedPluginsAreRefusedByName) {
-  for (const std::string plugin : {"basic-auth", "limit-count", "ip-restriction", "proxy-rewrite"}) {
+  for (const std::string plugin : {"basic-auth", "limit-req", "ip-restriction", "proxy-rewrite"}) {
     auto j = good_route();
     j["plugins"] = {{plugin, json::object()}};
     EXPECT_EQ(error_of(j),
@@ -182,7 +182,7 @@ TEST(RouteHosts, ARouteWhoseHostsDoNotMatchIsSkippedByTheTable) {
     j["uri"] = uri;
     if (!hosts.is_null()) j["hosts"] = std::move(hosts);
     auto r = std::get<Route>(parse_route(j, id));
-    return kpg::server::ActiveRoute{std::make_shared<const Route>(r), nullptr};
+    return kpg::server::ActiveRoute{std::make_shared<const Route>(r), nullptr, nullptr};
   };
   kpg::server::RouteTable table(
       {make("exact", "/k", json::array({"a.example.com"})), make("prefix", "/*", nullptr)});

@@ -469,6 +469,13 @@ Route parse(const json& object, std::string id) {
         if (auto error = parse_auth_plugin(name, conf, route.auth)) throw Invalid{*error};
         continue;
       }
+      if (is_limit_plugin(name)) {
+        const bool authenticated = plugins.contains("key-auth") || plugins.contains("jwt-auth");
+        if (auto error = parse_limit_plugin(name, conf, authenticated, route.limits)) {
+          throw Invalid{*error};
+        }
+        continue;
+      }
       if (name != "kafka-proxy" && name != "cors") {
         throw Invalid{"invalid configuration: plugin \"" + name + "\" is not supported by kpg"};
       }

@@ -6,6 +6,7 @@
 
 #include "config/auth.h"
 #include "config/origin_policy.h"
+#include "config/route_limits.h"
 #include "config/topic_acl.h"
 
 #include <nlohmann/json.hpp>
@@ -61,7 +62,8 @@ struct Route {
   std::vector<BrokerNode> nodes;  ///< bootstrap brokers
   std::optional<TlsSettings> tls;
   std::optional<SaslSettings> sasl;
-  RouteAuth auth;             ///< plugins "key-auth" / "jwt-auth": checked on the WebSocket upgrade
+  RouteAuth auth;      ///< plugins "key-auth" / "jwt-auth": checked on the WebSocket upgrade
+  RouteLimits limits;  ///< plugins "limit-conn" / "limit-count": checked on the upgrade
   /// kpg's `plugins.kafka-proxy.topics`: the topics its connections may name. Absent: every one.
   std::optional<TopicAcl> topics;
   /// APISIX's `plugins.cors`: the origins that may open its WebSocket. Absent: any.

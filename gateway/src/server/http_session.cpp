@@ -106,13 +106,21 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
                        request.version(), "application/json");
       }
       auto identity = std::get<std::shared_ptr<const ClientIdentity>>(std::move(authorization));
+      RouteLimiter::Admission admission;
+      if (route->limiter) {
+        auto admitted = route->limiter->admit(client_address(), identity ? identity->consumer : "");
+        if (auto* refusal = std::get_if<RouteLimiter::Refusal>(&admitted)) {
+          return refuse_over_limit(*route, request, std::move(*refusal));
+        }
+        admission = std::get<RouteLimiter::Admission>(std::move(admitted));
+      }
       beast::get_lowest_layer(stream_).expires_never();
       if constexpr (kTls) {
         run_websocket_session(std::move(stream_), std::move(request), *route, context_, client_,
-                              std::move(slot_), std::move(identity));
+                              std::move(slot_), std::move(identity), std::move(admission));
       } else {
         run_websocket_session(stream_.release_socket(), std::move(request), *route, context_,
-                              client_, std::move(slot_), std::move(identity));
+                              client_, std::move(slot_), std::move(identity), std::move(admission));
       }
       return;
     }
@@ -161,10 +169,26 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
 
   std::string client_address() const { return client_.substr(0, client_.rfind(':')); }
 
+  // An upgrade over the route's limit-conn or limit-count: its status and {"error_msg"}, logged at
+  // most once per second per address and plugin.
+  void refuse_over_limit(const ActiveRoute& route, const http::request<http::string_body>& request,
+                         RouteLimiter::Refusal refusal) {
+    const std::string address = client_address();
+    if (const auto count =
+            context_.client_log.admit(std::string(refusal.plugin) + "_refused " + address)) {
+      spdlog::warn("event=limit_refused plugin={} route={} client={} status={} count={}",
+                   refusal.plugin, route.route->id, client_, refusal.status, *count);
+    }
+    respond(static_cast<http::status>(refusal.status), std::move(refusal.body),
+            request.keep_alive(), request.version(), "application/json",
+            std::move(refusal.headers));
+  }
+
   void respond(http::status status, std::string body, bool keep_alive, unsigned version,
-               const char* content_type = "text/plain; charset=utf-8") {
+               const char* content_type = "text/plain; charset=utf-8", HeaderList headers = {}) {
     auto res = std::make_shared<http::response<http::string_body>>(status, version);
     res->set(http::field::server, "kpg-gateway");
+    for (const auto& [name, value] : headers) res->set(name, value);
     res->set(http::field::content_type, content_type);
     res->keep_alive(keep_alive);
     res->body() = std::move(body);

@@ -196,7 +196,16 @@ std::variant<std::shared_ptr<const RouteTable>, std::string> RouteManager::build
         return "route '" + id + "': " + error;
       }
     }
-    active.push_back({entry.route, std::move(source)});
+    std::shared_ptr<RouteLimiter> limiter;
+    if (entry.route->limits.any()) {
+      for (const auto& old : current->routes()) {
+        if (old.route->id == id && old.limiter && old.limiter->limits() == entry.route->limits) {
+          limiter = old.limiter;  // the counts carry on across unrelated changes
+        }
+      }
+      if (!limiter) limiter = std::make_shared<RouteLimiter>(entry.route->limits);
+    }
+    active.push_back({entry.route, std::move(source), std::move(limiter)});
   }
   return std::make_shared<const RouteTable>(std::move(active));
 }

@@ -5,6 +5,7 @@
 
 #include "config/route.h"
 #include "kafka/record_source.h"
+#include "server/route_limiter.h"
 
 #include <memory>
 #include <mutex>
@@ -18,6 +19,9 @@ using config::Route;
 struct ActiveRoute {
   std::shared_ptr<const Route> route;
   std::shared_ptr<kafka::RecordSource> source;  ///< shared by every session on this route
+  /// The route's limit-conn / limit-count counts (nullptr without those plugins). Kept across
+  /// rebuilds of the table while the route's limits stay the same.
+  std::shared_ptr<RouteLimiter> limiter;
 };
 
 class RouteTable {

@@ -50,7 +50,7 @@ class WebSocketSession final : public ClosableSession,
   template <class Transport>
   WebSocketSession(Transport&& transport, const server::ActiveRoute& route, ServerContext& context,
                    std::string client, ConnectionSlot slot,
-                   std::shared_ptr<const ClientIdentity> identity)
+                   std::shared_ptr<const ClientIdentity> identity, std::shared_ptr<void> route_hold)
       : ws_(std::forward<Transport>(transport)),
         write_timer_(ws_.get_executor()),
         route_(route),
@@ -58,6 +58,7 @@ class WebSocketSession final : public ClosableSession,
         client_(std::move(client)),
         slot_(std::move(slot)),
         identity_(std::move(identity)),
+        route_hold_(std::move(route_hold)),
         connection_(*route_.source, context_.pubsub_limits, connection_callbacks(),
                     context_.server_name, topic_access()) {}
 
@@ -66,13 +67,17 @@ class WebSocketSession final : public ClosableSession,
     context_.sessions.remove(this);
   }
 
-  void run(http::request<http::string_body> request) {
+  /// `headers`: extra fields of the 101 answer (limit-count's quota).
+  void run(http::request<http::string_body> request, HeaderList headers) {
     const auto& limits = context_.session_limits;
     auto timeouts = websocket::stream_base::timeout::suggested(beast::role_type::server);
     timeouts.handshake_timeout = limits.handshake_timeout;  // the 101 answer, and closing
     ws_.set_option(timeouts);
     ws_.set_option(websocket::stream_base::decorator(
-        [](websocket::response_type& res) { res.set(http::field::server, "kpg-gateway"); }));
+        [headers = std::move(headers)](websocket::response_type& res) {
+          res.set(http::field::server, "kpg-gateway");
+          for (const auto& [name, value] : headers) res.set(name, value);
+        }));
     ws_.read_message_max(limits.max_frame_bytes);
     ws_.auto_fragment(false);  // one frame per message: fewer syscalls for large replies
     ws_.binary(true);
@@ -400,6 +405,7 @@ class WebSocketSession final : public ClosableSession,
   std::string client_;
   ConnectionSlot slot_;
   std::shared_ptr<const ClientIdentity> identity_;
+  std::shared_ptr<void> route_hold_;  // this connection's place in the route's limit-conn count
   // Only for credentials that expire: most sessions do not pay for a timer.
   std::unique_ptr<asio::steady_timer> expiry_timer_;
   // Not std::deque: libstdc++'s allocates half a KiB even while empty, per idle connection.
@@ -422,20 +428,24 @@ class WebSocketSession final : public ClosableSession,
 void run_websocket_session(asio::ip::tcp::socket socket, http::request<http::string_body> request,
                            const server::ActiveRoute& route, ServerContext& context,
                            std::string client, ConnectionSlot slot,
-                           std::shared_ptr<const ClientIdentity> identity) {
+                           std::shared_ptr<const ClientIdentity> identity,
+                           RouteLimiter::Admission admission) {
   std::make_shared<WebSocketSession<beast::tcp_stream>>(
-      std::move(socket), route, context, std::move(client), std::move(slot), std::move(identity))
-      ->run(std::move(request));
+      std::move(socket), route, context, std::move(client), std::move(slot), std::move(identity),
+      std::move(admission.hold))
+      ->run(std::move(request), std::move(admission.headers));
 }
 
 void run_websocket_session(beast::ssl_stream<beast::tcp_stream> stream,
                            http::request<http::string_body> request,
                            const server::ActiveRoute& route, ServerContext& context,
                            std::string client, ConnectionSlot slot,
-                           std::shared_ptr<const ClientIdentity> identity) {
+                           std::shared_ptr<const ClientIdentity> identity,
+                           RouteLimiter::Admission admission) {
   std::make_shared<WebSocketSession<beast::ssl_stream<beast::tcp_stream>>>(
-      std::move(stream), route, context, std::move(client), std::move(slot), std::move(identity))
-      ->run(std::move(request));
+      std::move(stream), route, context, std::move(client), std::move(slot), std::move(identity),
+      std::move(admission.hold))
+      ->run(std::move(request), std::move(admission.headers));
 }
 
 }  // namespace kpg::server

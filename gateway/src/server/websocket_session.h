@@ -20,11 +20,13 @@ void run_websocket_session(boost::asio::ip::tcp::socket socket,
                            boost::beast::http::request<boost::beast::http::string_body> request,
                            const server::ActiveRoute& route, ServerContext& context,
                            std::string client, ConnectionSlot slot,
-                           std::shared_ptr<const ClientIdentity> identity);
+                           std::shared_ptr<const ClientIdentity> identity,
+                           RouteLimiter::Admission admission = {});
 void run_websocket_session(boost::beast::ssl_stream<boost::beast::tcp_stream> stream,
                            boost::beast::http::request<boost::beast::http::string_body> request,
                            const server::ActiveRoute& route, ServerContext& context,
                            std::string client, ConnectionSlot slot,
-                           std::shared_ptr<const ClientIdentity> identity);
+                           std::shared_ptr<const ClientIdentity> identity,
+                           RouteLimiter::Admission admission = {});
 
 }  // namespace kpg::server
