@@ -238,7 +238,13 @@ void Gateway::Parts::start_routes() {
                  joined(active.route->uris));
   }
   consumers = std::make_unique<server::ConsumerManager>(
-      context->consumers, (std::filesystem::path(config.data_dir) / "consumers.json").string());
+      context->consumers, (std::filesystem::path(config.data_dir) / "consumers.json").string(),
+      [this](const std::string& username, const std::string& why) {
+        spdlog::info("event=consumer_sessions_closing consumer={} reason=\"{}\"", username, why);
+        context->sessions.close_if(
+            [&username](const server::ClosableSession& s) { return s.consumer() == username; },
+            1008, why);
+      });
   try {
     consumers->load();
   } catch (const server::StoreError& e) {

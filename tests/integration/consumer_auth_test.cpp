@@ -191,6 +191,33 @@ TEST_F(ConsumerAuthTest, KeyAuthByHeaderOrQueryElse401) {
   EXPECT_FALSE(AuthedSocket(gateway_.port, "/secure?apikey=mallory").open());
 }
 
+TEST_F(ConsumerAuthTest, ChangingOrDeletingAConsumerClosesItsConnections) {
+  put_route("secure", "/secure", {{"key-auth", json::object()}});
+  const auto consumer = [](const std::string& name, const std::string& key) {
+    return json{{"username", name}, {"plugins", {{"key-auth", {{"key", key}}}}}};
+  };
+  put_consumer(consumer("alice", "alice-key-1"));
+  put_consumer(consumer("bob", "bob-key-1"));
+  AuthedSocket alice(gateway_.port, "/secure?apikey=alice-key-1");
+  AuthedSocket bob(gateway_.port, "/secure?apikey=bob-key-1");
+  ASSERT_TRUE(alice.pings() && bob.pings());
+
+  put_consumer(consumer("alice", "alice-key-1"));  // the same definition again: nothing changes
+  EXPECT_TRUE(alice.pings()) << "an unchanged consumer keeps its connections";
+
+  put_consumer(consumer("alice", "alice-key-2"));  // a new key: the old one no longer holds
+  EXPECT_EQ(alice.wait_closed(), websocket::error::closed);
+  EXPECT_EQ(alice.close_code(), 1008);
+  EXPECT_EQ(alice.close_reason(), "consumer changed");
+  EXPECT_TRUE(bob.pings()) << "other consumers' connections stay";
+
+  ASSERT_EQ(admin(verb::delete_, "/apisix/admin/consumers/bob").status, 200);
+  EXPECT_EQ(bob.wait_closed(), websocket::error::closed);
+  EXPECT_EQ(bob.close_code(), 1008);
+  EXPECT_EQ(bob.close_reason(), "consumer deleted");
+  EXPECT_FALSE(AuthedSocket(gateway_.port, "/secure?apikey=bob-key-1").open());
+}
+
 class JwtAuthTest : public ConsumerAuthTest {
  protected:
   void SetUp() override {

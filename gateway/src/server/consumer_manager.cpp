@@ -49,8 +49,9 @@ std::string key_conflict(const config::Consumer& consumer, const Entries& others
 
 }  // namespace
 
-ConsumerManager::ConsumerManager(ConsumerSnapshot& live, std::string store_path)
-    : live_(live), store_path_(std::move(store_path)) {}
+ConsumerManager::ConsumerManager(ConsumerSnapshot& live, std::string store_path,
+                                 ChangeListener on_change)
+    : live_(live), store_path_(std::move(store_path)), on_change_(std::move(on_change)) {}
 
 void ConsumerManager::load() {
   std::lock_guard lock(mutex_);
@@ -79,7 +80,25 @@ void ConsumerManager::publish(std::map<std::string, Entry> next) {
   std::map<std::string, config::Consumer> consumers;
   for (const auto& [name, entry] : next) consumers.emplace(name, entry.consumer);
   live_.store(std::make_shared<const config::ConsumerSet>(consumers));
+  // Connections authenticated with a credential that no longer holds must not outlive it.
+  const auto definition = [](json value) {
+    value.erase("create_time");
+    value.erase("update_time");
+    return value;
+  };
+  std::vector<std::pair<std::string, std::string>> affected;
+  for (const auto& [name, entry] : consumers_) {
+    const auto it = next.find(name);
+    if (it == next.end()) {
+      affected.emplace_back(name, "consumer deleted");
+    } else if (definition(it->second.value) != definition(entry.value)) {
+      affected.emplace_back(name, "consumer changed");
+    }
+  }
   consumers_ = std::move(next);
+  if (on_change_) {
+    for (const auto& [name, why] : affected) on_change_(name, why);
+  }
 }
 
 std::optional<ConsumerManager::Outcome> ConsumerManager::commit(const std::string& username,

@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -24,8 +25,12 @@ class ConsumerManager {
  public:
   using Outcome = RouteManager::Outcome;
 
+  /// Told (username, why) after a consumer was deleted or its definition changed, so that the
+  /// connections opened with its old credentials can be closed. Runs under the manager's lock.
+  using ChangeListener = std::function<void(const std::string&, const std::string&)>;
+
   /// store_path empty = no persistence.
-  ConsumerManager(ConsumerSnapshot& live, std::string store_path);
+  ConsumerManager(ConsumerSnapshot& live, std::string store_path, ChangeListener on_change = {});
 
   /// Start-up: loads the stored consumers. Throws StoreError naming the file when the store is
   /// unreadable or corrupt (it is never silently replaced).
@@ -50,6 +55,7 @@ class ConsumerManager {
   std::string store_path_;
   mutable std::mutex mutex_;
   std::map<std::string, Entry> consumers_;
+  ChangeListener on_change_;
 };
 
 }  // namespace kpg::server

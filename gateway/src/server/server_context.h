@@ -29,6 +29,8 @@ class ClosableSession {
   /// Closes with a WebSocket close code and reason; safe to call from any thread.
   virtual void close_async(std::uint16_t code, std::string reason) = 0;
   virtual const std::string& route_id() const = 0;
+  /// The consumer the connection authenticated as; empty when its route requires none.
+  virtual std::string_view consumer() const = 0;
 };
 
 /// Thread-safe set of open sessions (weak references).

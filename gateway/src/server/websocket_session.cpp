@@ -96,6 +96,9 @@ class WebSocketSession final : public ClosableSession,
   }
 
   const std::string& route_id() const override { return route_.route->id; }
+  std::string_view consumer() const override {
+    return identity_ ? std::string_view(identity_->consumer) : std::string_view();
+  }
   /// Who the upgrade authenticated as (its verified claims for jwt-auth); nullptr when the route
   /// requires no authentication.
   const ClientIdentity* identity() const { return identity_.get(); }
