@@ -64,14 +64,36 @@ list="$(curl -sS "http://$admin/apisix/admin/routes" -H "X-API-KEY: $KEY")"
 grep -q '"total":2' <<<"$list" || { echo "expected 2 routes: $list"; exit 1; }
 grep -q '"password":"\*\*\*\*\*\*"' <<<"$list" || { echo "password not masked: $list"; exit 1; }
 
-# The Security section's block: a route with a topic ACL and one with an origin allow-list.
-security="$(nth_block 2)"
+# The consumers block: two consumers with key-auth / jwt-auth (one with an RS256 public key read
+# from carol-public.pem), and routes requiring each plugin.
+consumers="$(nth_block 2)"
+[ -n "$consumers" ] || { echo "consumers example block not found in $readme"; exit 1; }
+cp "$(dirname "$0")/../data/jwt/rs256-public.pem" "$work/carol-public.pem"
+(cd "$work" && run_block "$consumers")
+calls=$((calls + $(grep -c '^curl ' <<<"$consumers")))
+[ "$calls" -eq 11 ] || { echo "expected 5 consumer curl examples, ran $((calls - 6))"; exit 1; }
+carol="$(curl -sS "http://$admin/apisix/admin/consumers/carol" -H "X-API-KEY: $KEY")"
+grep -q '"algorithm":"RS256"' <<<"$carol" || { echo "carol not stored: $carol"; exit 1; }
+grep -q 'BEGIN PUBLIC KEY' <<<"$carol" || { echo "carol's public key not stored: $carol"; exit 1; }
+alice="$(curl -sS "http://$admin/apisix/admin/consumers/alice" -H "X-API-KEY: $KEY")"
+grep -q '"key":"\*\*\*\*\*\*"' <<<"$alice" || { echo "alice's key not masked: $alice"; exit 1; }
+
+# The topic ACL / origin block: a route with a topic ACL and one with an origin allow-list.
+security="$(nth_block 3)"
 [ -n "$security" ] || { echo "security example block not found in $readme"; exit 1; }
 run_block "$security"
-[ "$calls" -eq 8 ] || { echo "expected 2 security curl examples, ran $((calls - 6))"; exit 1; }
+[ "$calls" -eq 13 ] || { echo "expected 2 security curl examples, ran $((calls - 11))"; exit 1; }
 acl="$(curl -sS "http://$admin/apisix/admin/routes/kafka-acl" -H "X-API-KEY: $KEY")"
 grep -q '"topics":\["orders","metrics.\*"\]' <<<"$acl" || { echo "no topic ACL stored: $acl"; exit 1; }
 web="$(curl -sS "http://$admin/apisix/admin/routes/kafka-web" -H "X-API-KEY: $KEY")"
 grep -q '"allow_origins":"https://app.example.com,https://admin.example.com"' <<<"$web" ||
   { echo "no origin allow-list stored: $web"; exit 1; }
+# The limits block: limit-conn and limit-count on one route.
+limits="$(nth_block 4)"
+[ -n "$limits" ] || { echo "limits example block not found in $readme"; exit 1; }
+run_block "$limits"
+[ "$calls" -eq 14 ] || { echo "expected 1 limits curl example, ran $((calls - 13))"; exit 1; }
+limited="$(curl -sS "http://$admin/apisix/admin/routes/kafka-limited" -H "X-API-KEY: $KEY")"
+grep -q '"limit-conn":{' <<<"$limited" && grep -q '"limit-count":{' <<<"$limited" ||
+  { echo "limits not stored: $limited"; exit 1; }
 echo "README admin examples: $calls calls, all answered as documented"
