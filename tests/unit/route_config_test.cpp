@@ -83,7 +83,8 @@ TEST(RouteTable, ExactBeatsPrefixAndLongestPrefixWins) {
     auto j = good_route();
     j["uri"] = uri;
     auto r = std::get<kpg::config::Route>(kpg::config::parse_route(j, id));
-    return kpg::server::ActiveRoute{std::make_shared<const kpg::config::Route>(r), nullptr, nullptr};
+    return kpg::server::ActiveRoute{std::make_shared<const kpg::config::Route>(r), nullptr,
+                                    nullptr};
   };
   kpg::server::RouteTable table({make("a", "/k/*"), make("b", "/k/x"), make("c", "/k/x/*")});
   EXPECT_EQ(table.match("/k/x")->route->id, "b");
