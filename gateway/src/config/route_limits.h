@@ -21,6 +21,7 @@ enum class LimitKey {
 struct LimitRejection {
   int status = 503;
   std::optional<std::string> message;  ///< sent as {"error_msg": message}
+  bool operator==(const LimitRejection&) const = default;
 };
 
 /// `plugins.limit-conn`: at most `conn` connections open at once per key. APISIX's `burst` (extra
@@ -43,10 +44,6 @@ struct LimitCountPlugin {
   bool show_limit_quota_header = true;
   bool operator==(const LimitCountPlugin&) const = default;
 };
-
-inline bool operator==(const LimitRejection& a, const LimitRejection& b) {
-  return a.status == b.status && a.message == b.message;
-}
 
 struct RouteLimits {
   std::optional<LimitConnPlugin> limit_conn;
