@@ -46,6 +46,7 @@ int parse_flags(int argc, char** argv, Flags& flags) {
                    std::string(app::kDemoTopic) + "' and a route /kafka to it");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off (default info)");
   app.add_option("--io-threads", io_threads, "I/O threads (default: one per core)");
+  app.set_version_flag("--version", "kpg-gateway " KPG_VERSION);
   CLI11_PARSE(app, argc, argv);
 
   config::GatewayConfig& c = flags.config;

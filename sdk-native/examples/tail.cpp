@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   app.add_option("partition", partition, "partition (default 0)");
   app.add_option("--from", from, "earliest | latest | OFFSET (default latest)");
   app.add_option("--limit", limit, "stop after this many records");
+  app.set_version_flag("--version", "kpg-tail " KPG_VERSION);
   CLI11_PARSE(app, argc, argv);
 
   kpg::sdk::NativeClient client;

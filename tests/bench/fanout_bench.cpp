@@ -1737,6 +1737,7 @@ int main(int argc, char** argv) {
   app.add_option("--devkafka", o.devkafka, "kpg-devkafka binary")->check(CLI::ExistingFile);
   app.add_option("--alloc-counter", o.alloc_counter,
                  "LD_PRELOAD library counting the gateway's allocations (\"\": none)");
+  app.set_version_flag("--version", "kpg-bench-fanout " KPG_VERSION);
   CLI11_PARSE(app, argc, argv);
   if (o.smoke) {
     o.subscribers = {5};

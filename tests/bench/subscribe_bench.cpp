@@ -154,6 +154,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 100));
   app.add_option("--fetch-max-bytes", fetch_max_bytes, "bytes per fetch reply, both sides");
   app.add_option("--gateway", gateway_bin, "kpg-gateway binary")->check(CLI::ExistingFile);
+  app.set_version_flag("--version", "kpg-bench-subscribe " KPG_VERSION);
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::warn);
 

@@ -154,6 +154,7 @@ int main(int argc, char** argv) {
   app.add_option("--grow-every-ms", grow_every_ms, "append one record this often")
       ->check(CLI::PositiveNumber);
   app.add_option("--base-timestamp", log.base_timestamp, "timestamp (ms) of record 0");
+  app.set_version_flag("--version", "kpg-apisix-double " KPG_VERSION);
   CLI11_PARSE(app, argc, argv);
   log.size = std::min(initial, max);
 

@@ -136,6 +136,7 @@ int main(int argc, char** argv) {
       ->allow_extra_args(false);
   produce->add_option("values", values, "record values");
 
+  app.set_version_flag("--version", "kpg-devkafka " KPG_VERSION);
   CLI11_PARSE(app, argc, argv);
   try {
     if (*mock) return run_mock(brokers, topics, listen_address, port);
