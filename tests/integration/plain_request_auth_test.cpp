@@ -28,16 +28,6 @@ class PlainRequestAuthTest : public kpg::testing::AdminFixture {
               {{"key-auth", json::object()}, {"cors", {{"allow_origins", "https://app.example"}}}});
     put_route("open", "/open", json::object());
   }
-  void put_consumer(const json& body) {
-    auto r = admin(verb::put, "/apisix/admin/consumers", body.dump());
-    ASSERT_TRUE(r.status == 201 || r.status == 200) << r.body;
-  }
-  void put_route(const std::string& id, const std::string& uri, const json& plugins) {
-    auto body = route(uri);
-    if (!plugins.empty()) body["plugins"] = plugins;
-    auto r = admin(verb::put, "/apisix/admin/routes/" + id, body.dump());
-    ASSERT_EQ(r.status, 201) << r.body;
-  }
   kpg::testing::HttpResult get(const std::string& target, const Headers& headers = {}) const {
     return kpg::testing::http_request(gateway_.port, verb::get, target, std::nullopt, "", headers);
   }

@@ -21,7 +21,6 @@ using kpg::sdk::ErrorCode;
 using kpg::testing::sign_jwt;
 using kpg::testing::unix_now;
 using nlohmann::json;
-using verb = boost::beast::http::verb;
 
 class SdkAuthTest : public kpg::testing::AdminFixture {
  protected:
@@ -32,16 +31,6 @@ class SdkAuthTest : public kpg::testing::AdminFixture {
                   {"plugins", {{"jwt-auth", {{"key", "bob-key"}, {"secret", "bob-secret"}}}}}});
     put_route("keyed", "/keyed", {{"key-auth", json::object()}});
     put_route("jwt", "/jwt", {{"jwt-auth", json::object()}});
-  }
-  void put_consumer(const json& body) {
-    auto r = admin(verb::put, "/apisix/admin/consumers", body.dump());
-    ASSERT_TRUE(r.status == 201 || r.status == 200) << r.body;
-  }
-  void put_route(const std::string& id, const std::string& uri, const json& plugins) {
-    auto body = route(uri);
-    body["plugins"] = plugins;
-    auto r = admin(verb::put, "/apisix/admin/routes/" + id, body.dump());
-    ASSERT_EQ(r.status, 201) << r.body;
   }
   static std::string bob_token(std::int64_t exp) {
     return sign_jwt("HS256", "bob-secret", {{"key", "bob-key"}, {"exp", exp}});
