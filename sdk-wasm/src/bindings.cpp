@@ -162,12 +162,7 @@ class WasmClient {
  public:
   explicit WasmClient(val options)
       : hooks_(options["hooks"]),
-        client_(kpg::sdk::make_browser_transport(
-                    [this](const std::string& url, std::function<void(int, std::string)> done) {
-                      const int id = ++last_id_;
-                      probes_.emplace(id, std::move(done));
-                      hooks_.call<void>("probe", val(url), val(id));
-                    }),
+        client_(kpg::sdk::make_browser_transport(probe()),
                 with_token_provider(options_from(options), options["tokenProvider"].isTrue())) {}
 
   // error: a message, or "" when `token` is the answer.
@@ -334,8 +329,18 @@ class WasmClient {
   int pending() const { return static_cast<int>(client_.pending()); }
 
  private:
+  // No hooks (a WasmClient made without index.mjs): no probe, failures stay `transport`.
+  kpg::sdk::HttpProbe probe() {
+    if (hooks_.isUndefined() || hooks_.isNull()) return nullptr;
+    return [this](const std::string& url, std::function<void(int, std::string)> done) {
+      const int id = ++last_id_;
+      probes_.emplace(id, std::move(done));
+      hooks_.call<void>("probe", val(url), val(id));
+    };
+  }
+
   kpg::sdk::ClientOptions with_token_provider(kpg::sdk::ClientOptions o, bool wanted) {
-    if (wanted) {
+    if (wanted && !hooks_.isUndefined() && !hooks_.isNull()) {
       o.token_provider = [this](kpg::sdk::ClientOptions::TokenCallback done) {
         const int id = ++last_id_;
         tokens_.emplace(id, std::move(done));
