@@ -31,6 +31,9 @@ const ui = {
   form: $('#connect-form'),
   gateway: byTestId('gateway-input'),
   topic: byTestId('topic-input'),
+  apiKey: byTestId('apikey-input'),
+  token: byTestId('token-input'),
+  credentials: byTestId('credentials'),
   topics: $('#recent-topics'),
   partition: byTestId('partition-select'),
   status: byTestId('status'),
@@ -177,6 +180,9 @@ const view = {
     gateway: ui.gateway.value.trim(),
     topic: ui.topic.value.trim(),
     partition: parsePartition(ui.partition.value || ALL),
+    // Never put in the page's URL (readQuery): they would end up in history and logs.
+    apiKey: ui.apiKey.value.trim(),
+    token: ui.token.value.trim(),
   }),
 
   setGatewayInput: (url) => (ui.gateway.value = url),
@@ -219,6 +225,8 @@ const view = {
     ui.bannerCause.hidden = !cause;
     setAction('bannerAction', ui.bannerAction, action);
     ui.banner.hidden = false;
+    // The fields that fix it, in view.
+    if (kind === 'unauthorized') ui.credentials.open = true;
   },
 
   hideBanner() {

@@ -77,6 +77,28 @@ export function readQuery(gateway, { topic, partition, mode }) {
 }
 
 export const messageOf = (error) => error?.message || String(error);
+
+/** The SDK's options for a connect with what the form says; credentials only when given. */
+export function connectOptions({ apiKey, token }) {
+  const options = { reconnect: RECONNECT };
+  if (apiKey) options.apiKey = apiKey;
+  if (token) options.token = token;
+  return options;
+}
+
+// How the page names the gateway's refusals (KpgError codes 'unauthorized', 'forbidden').
+const REFUSALS = {
+  unauthorized: {
+    state: 'Unauthorized',
+    title: 'Unauthorized',
+    detail: 'The route requires a credential: enter the consumer\'s API key (key-auth) or a token (jwt-auth) under Credentials, then connect again.',
+  },
+  forbidden: {
+    state: 'Forbidden',
+    title: 'Forbidden',
+    detail: 'The gateway does not let this page open the route (its origin is not among the route\'s cors.allow_origins). Another credential does not help.',
+  },
+};
 // kpg gateways say why a call failed in KpgError.serverCode; an APISIX gateway only in words,
 // which are not parsed: its errors show as they are.
 const serverCode = (error) => (error?.code === 'server' ? error.serverCode : undefined);
@@ -297,13 +319,14 @@ export class Reader {
 
     let client;
     try {
-      client = await sdk.connect(params.gateway, { reconnect: RECONNECT });
+      client = await sdk.connect(params.gateway, connectOptions(params));
     } catch (error) {
       if (gen !== this.generation) return;
+      const retry = { label: 'Retry', run: () => this.connect({ mode }) };
+      if (this.showRefusal(error, retry)) return;
       const answers = await this.gatewayAnswers(params.gateway);
       if (gen !== this.generation) return;
       this.setState('error', 'Not connected');
-      const retry = { label: 'Retry', run: () => this.connect({ mode }) };
       if (answers) {
         this.showBanner('route-missing', {
           title: `No PubSub route at ${pathOf(params.gateway)}`,
@@ -330,6 +353,18 @@ export class Reader {
     this.status.mode = client.mode === 'kpg' ? 'kpg' : 'apisix';
     this.wireClient(client);
     await this.openTopic({ topic: params.topic, partition: params.partition, mode: mode ?? this.currentMode() }, gen);
+  }
+
+  /**
+   * The gateway refused the credential (unauthorized) or the page (forbidden): says so with the
+   * gateway's reason. False for any other error.
+   */
+  showRefusal(error, action) {
+    const refusal = REFUSALS[error?.code];
+    if (!refusal) return false;
+    this.setState('error', refusal.state);
+    this.showBanner(error.code, { title: `${refusal.title}: ${messageOf(error)}`, detail: refusal.detail, action });
+    return true;
   }
 
   currentMode() {
@@ -447,6 +482,8 @@ export class Reader {
       if (client !== conn.client) return;
       conn.reconnecting = false;
       this.stopSession();
+      // A reconnect refused (e.g. the token expired): the gateway's reason, not a lost network.
+      if (this.showRefusal(error, { label: 'Connect again', run: () => this.connect() })) return;
       this.setState('error', 'Not connected');
       this.showBanner('closed', {
         title: 'Connection closed',

@@ -405,7 +405,7 @@ class Client::TopicSubscription final : public Subscription,
 };
 
 Client::Client(std::unique_ptr<Transport> transport, ClientOptions options)
-    : transport_(std::move(transport)), options_(options) {}
+    : transport_(std::move(transport)), options_(std::move(options)) {}
 
 Client::~Client() {
   close();
@@ -485,17 +485,39 @@ void Client::connect(const std::string& url, ConnectHandler handler) {
 void Client::open_transport() {
   ++generation_;
   transport_->set_timer(options_.connect_timeout_ms, [this] { on_open_timeout(); });
-  transport_->open(url_, Transport::Handlers{
-                             [this] { on_opened(); },
-                             [this](std::string_view frame) {
-                               // Unpaired / undecodable frames cannot be attributed to a
-                               // request; they are dropped (the gateway's "wrong command"
-                               // reply to a garbage frame is one of them).
-                               session_.on_frame(frame);
-                               arm_timer();
-                             },
-                             [this](Error error) { on_transport_closed(std::move(error)); },
-                         });
+  if (!options_.token_provider) {
+    return on_token(generation_, options_.token);
+  }
+  // Asked on every attempt: a token that expired (the gateway closed with 1008) is replaced.
+  options_.token_provider([this, alive = std::weak_ptr<char>(alive_), generation = generation_,
+                           called = std::make_shared<bool>(false)](Result<std::string> token) {
+    if (*called || alive.expired()) return;  // once (copies too); never into a gone Client
+    *called = true;
+    on_token(generation, std::move(token));
+  });
+}
+
+void Client::on_token(std::uint64_t generation, Result<std::string> token) {
+  if (generation != generation_ || (state_ != State::connecting && state_ != State::reconnecting)) {
+    return;  // the attempt timed out or the client was closed meanwhile
+  }
+  if (!token) {
+    transport_->set_timer(-1, nullptr);
+    return fail_attempt(token.error());
+  }
+  const Credentials credentials{options_.api_key, std::move(token).value()};
+  transport_->open(url_, credentials,
+                   Transport::Handlers{
+                       [this] { on_opened(); },
+                       [this](std::string_view frame) {
+                         // Unpaired / undecodable frames cannot be attributed to a
+                         // request; they are dropped (the gateway's "wrong command"
+                         // reply to a garbage frame is one of them).
+                         session_.on_frame(frame);
+                         arm_timer();
+                       },
+                       [this](Error error) { on_transport_closed(std::move(error)); },
+                   });
 }
 
 void Client::on_open_timeout() {
@@ -558,8 +580,20 @@ void Client::fail_attempt(const Error& error) {
     state_ = State::closed;
     if (auto h = std::exchange(on_connect_, nullptr)) h(error);
   } else if (state_ == State::reconnecting) {
+    if (refused_for_good(error)) {
+      // Retrying a credential the gateway refused would knock at its door forever.
+      state_ = State::closed;
+      stop_subscriptions(error);
+      if (auto h = std::exchange(on_close_, nullptr)) h(error);
+      return;
+    }
     schedule_reconnect(error);
   }
+}
+
+bool Client::refused_for_good(const Error& error) const {
+  return error.code == ErrorCode::forbidden ||
+         (error.code == ErrorCode::unauthorized && !options_.token_provider);
 }
 
 void Client::on_transport_closed(Error error) {

@@ -15,6 +15,8 @@ const char* to_string(ErrorCode code) noexcept {
     case ErrorCode::closed: return "closed";
     case ErrorCode::server: return "server";
     case ErrorCode::protocol: return "protocol";
+    case ErrorCode::unauthorized: return "unauthorized";
+    case ErrorCode::forbidden: return "forbidden";
   }
   return "unknown";
 }

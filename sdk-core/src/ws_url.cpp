@@ -61,3 +61,47 @@ std::optional<WsUrl> parse_ws_url(std::string_view url, std::string* why) {
 }
 
 }  // namespace kpg::sdk
+
+namespace kpg::sdk {
+
+namespace {
+// RFC 3986 unreserved characters stay; every other byte is %XX.
+void append_percent_encoded(std::string& out, std::string_view value) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  for (const char c : value) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (std::isalnum(byte) || c == '-' || c == '.' || c == '_' || c == '~') {
+      out += c;
+    } else {
+      out += '%';
+      out += kHex[byte >> 4];
+      out += kHex[byte & 0xF];
+    }
+  }
+}
+}  // namespace
+
+std::string with_query_credentials(std::string_view url, std::string_view api_key,
+                                   std::string_view token) {
+  std::string out(url);
+  auto add = [&out](std::string_view name, std::string_view value) {
+    if (value.empty()) return;
+    const bool has_query = out.find('?') != std::string::npos;
+    if (has_query && out.back() != '?' && out.back() != '&') out += '&';
+    if (!has_query) out += '?';
+    out += name;
+    out += '=';
+    append_percent_encoded(out, value);
+  };
+  add("apikey", api_key);
+  add("jwt", token);
+  return out;
+}
+
+std::string http_url_of(std::string_view ws_url) {
+  if (ws_url.substr(0, 5) == "ws://") return "http://" + std::string(ws_url.substr(5));
+  if (ws_url.substr(0, 6) == "wss://") return "https://" + std::string(ws_url.substr(6));
+  return std::string(ws_url);
+}
+
+}  // namespace kpg::sdk

@@ -31,7 +31,7 @@ using TlsStream = websocket::stream<beast::ssl_stream<beast::tcp_stream>>;
 class ConnectionBase {
  public:
   virtual ~ConnectionBase() = default;
-  virtual void open(WsUrl url, Transport::Handlers handlers) = 0;
+  virtual void open(WsUrl url, Credentials credentials, Transport::Handlers handlers) = 0;
   virtual void send(std::string frame) = 0;
   virtual void close() = 0;
 };
@@ -50,9 +50,10 @@ class Connection final : public ConnectionBase,
   Connection(asio::any_io_executor ex, ssl::context& tls) requires(kTls)
       : executor_(ex), resolver_(ex), ws_(ex, tls) {}
 
-  void open(WsUrl url, Transport::Handlers handlers) override {
+  void open(WsUrl url, Credentials credentials, Transport::Handlers handlers) override {
     handlers_ = std::move(handlers);
     url_ = std::move(url);
+    credentials_ = std::move(credentials);
     resolver_.async_resolve(
         url_.host, url_.port,
         [self = shared_from_this()](beast::error_code ec, tcp::resolver::results_type results) {
@@ -149,6 +150,14 @@ class Connection final : public ConnectionBase,
     ws_.read_message_max(64 * 1024 * 1024);
     ws_.auto_fragment(false);
     ws_.binary(true);
+    // Headers, not the query: a URL ends up in logs more easily than a header.
+    ws_.set_option(websocket::stream_base::decorator(
+        [credentials = std::move(credentials_)](websocket::request_type& request) {
+          if (!credentials.api_key.empty()) request.set("apikey", credentials.api_key);
+          if (!credentials.token.empty()) {
+            request.set(beast::http::field::authorization, "Bearer " + credentials.token);
+          }
+        }));
     const std::string host = url_.host.find(':') != std::string::npos
                                  ? "[" + url_.host + "]:" + url_.port
                                  : url_.host + ":" + url_.port;
@@ -160,11 +169,17 @@ class Connection final : public ConnectionBase,
   void on_handshake(beast::error_code ec) {
     if (closed_) return;
     if (ec) {
-      std::string message = "WebSocket handshake with " + url_.host + ":" + url_.port +
-                            url_.target + " failed: " + ec.message();
-      if (handshake_response_.result_int() != 0 && handshake_response_.result_int() != 101) {
-        message += " (HTTP " + std::to_string(handshake_response_.result_int()) + ")";
+      const unsigned status = handshake_response_.result_int();
+      if (status == 401 || status == 403) {
+        // The gateway's reason ("Invalid API key in request", ...) is the whole story.
+        const Error refusal = http_refusal(static_cast<int>(status), handshake_response_.body());
+        return fail(refusal.code, refusal.message);
       }
+      // The path only: the query may carry a credential.
+      std::string message = "WebSocket handshake with " + url_.host + ":" + url_.port +
+                            url_.target.substr(0, url_.target.find('?')) +
+                            " failed: " + ec.message();
+      if (status != 0 && status != 101) message += " (HTTP " + std::to_string(status) + ")";
       return fail(ErrorCode::transport, message);
     }
     open_ = true;
@@ -218,6 +233,7 @@ class Connection final : public ConnectionBase,
   std::deque<std::string> outbox_;
   Transport::Handlers handlers_;
   WsUrl url_;
+  Credentials credentials_;  // until the handshake request carries them
   bool open_ = false;
   bool closed_ = false;
 };
@@ -240,7 +256,7 @@ class BeastTransport final : public Transport {
     timer_->timer.cancel();
   }
 
-  void open(const std::string& url, Handlers handlers) override {
+  void open(const std::string& url, const Credentials& credentials, Handlers handlers) override {
     if (connection_) connection_->close();
     connection_.reset();
     std::string why;
@@ -252,7 +268,7 @@ class BeastTransport final : public Transport {
     } else {
       connection_ = std::make_shared<Connection<PlainStream>>(executor_);  // one per attempt
     }
-    connection_->open(std::move(*parsed), std::move(handlers));
+    connection_->open(std::move(*parsed), credentials, std::move(handlers));
   }
   void send(std::string frame) override {
     if (connection_) connection_->send(std::move(frame));

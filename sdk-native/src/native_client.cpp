@@ -23,10 +23,26 @@ struct NativeClient::OwnedLoop {
   std::thread thread;
 };
 
+namespace {
+// The core wants the provider's answer on its thread: an answer from any thread is posted there.
+ClientOptions on_strand(ClientOptions options,
+                        const asio::strand<asio::io_context::executor_type>& strand) {
+  if (!options.token_provider) return options;
+  options.token_provider = [provider = std::move(options.token_provider),
+                            strand](ClientOptions::TokenCallback done) {
+    provider([strand, done = std::move(done)](Result<std::string> token) {
+      asio::post(strand, [done, token = std::move(token)]() mutable { done(std::move(token)); });
+    });
+  };
+  return options;
+}
+}  // namespace
+
 struct NativeClient::Impl {
   Impl(asio::io_context& io, ClientOptions options, TlsOptions tls)
       : strand(asio::make_strand(io)),
-        client(make_beast_transport(strand, std::move(tls)), options) {
+        client(make_beast_transport(strand, std::move(tls)),
+               on_strand(std::move(options), strand)) {
     client.on_reconnect([this] {
       publish_server_info();
       if (on_reconnect) on_reconnect();

@@ -1,5 +1,17 @@
-/** Why a call failed. */
-export type KpgErrorCode = 'transport' | 'timeout' | 'closed' | 'server' | 'protocol';
+/**
+ * Why a call failed. 'unauthorized': the gateway refused the credential (HTTP 401, e.g. "Missing
+ * API key found in request", "failed to verify jwt: token expired"); 'forbidden': it refused the
+ * client whatever the credential (HTTP 403, e.g. "origin not allowed on this route"). The
+ * message is then the gateway's reason.
+ */
+export type KpgErrorCode =
+  | 'transport'
+  | 'timeout'
+  | 'closed'
+  | 'server'
+  | 'protocol'
+  | 'unauthorized'
+  | 'forbidden';
 
 /**
  * The gateway's reason for a 'server' error (kpg gateways, after hello). 'unspecified' from an
@@ -144,6 +156,18 @@ export interface ConnectOptions {
   reconnect?: ReconnectOptions | boolean;
   /** Passed to the Emscripten module factory on first load (e.g. locateFile, wasmBinary). */
   module?: object;
+  /** For a key-auth route: the consumer's key, sent as `?apikey=` (percent-encoded). */
+  apiKey?: string;
+  /** For a jwt-auth route: a token, sent as `?jwt=`. */
+  token?: string;
+  /**
+   * Asked for a token before every connect and reconnect (replacing `token`), so a token that
+   * expires (the gateway closes the connection at its `exp`) is refreshed on the reconnect. A
+   * rejection or an empty string fails that attempt with code 'unauthorized'. Without a
+   * provider a reconnect refused with 'unauthorized' is not retried: the client ends and
+   * `onclose` receives the error; 'forbidden' always ends it.
+   */
+  tokenProvider?: () => string | Promise<string>;
 }
 
 /**

@@ -73,7 +73,11 @@ export class KpgError extends Error {
   constructor(code, message, serverCode = 'unspecified') {
     super(message);
     this.name = 'KpgError';
-    /** 'transport' | 'timeout' | 'closed' | 'server' | 'protocol' */
+    /**
+     * 'transport' | 'timeout' | 'closed' | 'server' | 'protocol' | 'unauthorized' (the gateway
+     * refused the credential: HTTP 401) | 'forbidden' (it refused the client: HTTP 403, e.g.
+     * the page's origin); `message` is then the gateway's reason.
+     */
     this.code = code;
     /**
      * With code 'server': the gateway's reason ('unknown_topic', 'offset_out_of_range',
@@ -416,6 +420,14 @@ function checkOptions(options) {
   positive(options.requestTimeoutMs, 'requestTimeoutMs');
   positive(options.idleFetchIntervalMs, 'idleFetchIntervalMs');
   positive(options.helloTimeoutMs, 'helloTimeoutMs');
+  for (const name of ['apiKey', 'token']) {
+    if (options[name] !== undefined && typeof options[name] !== 'string') {
+      throw new KpgError('protocol', `${name} must be a string`);
+    }
+  }
+  if (options.tokenProvider !== undefined && typeof options.tokenProvider !== 'function') {
+    throw new KpgError('protocol', 'tokenProvider must be a function returning a token (or a Promise of one)');
+  }
   const r = options.reconnect;
   if (r === undefined || r === true || r === false) return;
   if (r === null || typeof r !== 'object') {
@@ -431,18 +443,65 @@ function checkOptions(options) {
   }
 }
 
+// Asks a PubSub route's URL over http(s) (see the hooks below): a kpg gateway answers a refused
+// credential or origin as it refused the WebSocket, 401 / 403 with its reason, and lets the page
+// read that. Status 0 when nothing readable came back.
+async function probeHttp(url) {
+  try {
+    const response = await fetch(url, { credentials: 'omit', cache: 'no-store', redirect: 'manual' });
+    return { status: response.status, body: (await response.text()).slice(0, 4096) };
+  } catch {
+    return { status: 0, body: '' };
+  }
+}
+
+// Hands an answer to the wasm client, which may have been deleted meanwhile (then nobody waits).
+function answer(call) {
+  try {
+    call();
+  } catch {
+    // deleted client
+  }
+}
+
+// What the core asks of JS asynchronously: a token (before every connect and reconnect) and, when
+// a WebSocket could not be opened, an HTTP probe of the same URL. Answers go back by id.
+function nativeHooks(tokenProvider, getNative) {
+  return {
+    token(id) {
+      Promise.resolve()
+        .then(() => tokenProvider())
+        .then((token) => {
+          if (typeof token !== 'string' || token === '') throw new TypeError('tokenProvider must return a non-empty string');
+          return token;
+        })
+        .then(
+          (token) => answer(() => getNative().tokenDone(id, '', token)),
+          (error) => answer(() => getNative().tokenDone(id, String(error?.message ?? error) || 'no token', '')),
+        );
+    },
+    probe(url, id) {
+      probeHttp(url).then(({ status, body }) => answer(() => getNative().probeDone(id, status, body)));
+    },
+  };
+}
+
 /**
  * Opens a connection to a kpg (or Apache APISIX) PubSub route, e.g. 'ws://localhost:9080/kafka'.
  * options: { connectTimeoutMs = 10000, requestTimeoutMs = 15000, idleFetchIntervalMs = 100,
  *            helloTimeoutMs = 5000,
  *            reconnect = { initialDelayMs = 200, maxDelayMs = 10000, jitter = 0.25,
- *                          maxAttempts = 0 } | false, module }.
+ *                          maxAttempts = 0 } | false, module,
+ *            apiKey, token, tokenProvider: () => string | Promise<string> }.
+ * Credentials go in the URL's query (?apikey=, ?jwt=): browsers cannot set WebSocket headers.
  */
 export async function connect(url, options = {}) {
   checkOptions(options);
   const Module = await loadModule(options.module);
-  const { module: _ignored, ...clientOptions } = options;
-  const native = new Module.WasmClient(clientOptions);
+  const { module: _ignored, tokenProvider, ...clientOptions } = options;
+  let native;
+  const hooks = nativeHooks(tokenProvider, () => native);
+  native = new Module.WasmClient({ ...clientOptions, tokenProvider: !!tokenProvider, hooks });
   try {
     await promisify((cb) => native.connect(String(url), cb));
   } catch (error) {

@@ -9,6 +9,8 @@
 #include <emscripten/val.h>
 
 #include <charconv>
+#include <functional>
+#include <map>
 #include <string>
 #include <type_traits>
 
@@ -116,7 +118,8 @@ bool parse_int64(const std::string& text, std::int64_t& out) {
 }
 
 // Reads {connectTimeoutMs, requestTimeoutMs, idleFetchIntervalMs, helloTimeoutMs, reconnect: false
-// | {initialDelayMs, maxDelayMs, jitter, maxAttempts}}; index.mjs has validated the values.
+// | {initialDelayMs, maxDelayMs, jitter, maxAttempts}, apiKey, token}; index.mjs has validated
+// the values.
 kpg::sdk::ClientOptions options_from(const val& js) {
   kpg::sdk::ClientOptions o;
   o.client_name = "kpg-sdk-wasm/" KPG_SDK_VERSION;  // in hello, for the gateway's log
@@ -128,6 +131,12 @@ kpg::sdk::ClientOptions options_from(const val& js) {
   number("requestTimeoutMs", o.request_timeout_ms);
   number("idleFetchIntervalMs", o.idle_fetch_interval_ms);
   number("helloTimeoutMs", o.hello_timeout_ms);
+  auto text = [&js](const char* name, std::string& out) {
+    val v = js[name];
+    if (v.isString()) out = v.as<std::string>();
+  };
+  text("apiKey", o.api_key);
+  text("token", o.token);
   val reconnect = js["reconnect"];
   if (reconnect.isFalse()) {
     o.reconnect.enabled = false;
@@ -144,10 +153,39 @@ kpg::sdk::ClientOptions options_from(const val& js) {
   return o;
 }
 
+// The JS side of the client's asynchronous hooks (index.mjs): hooks.token(id) runs the
+// application's tokenProvider and hooks.probe(url, id) a fetch(); each answers through
+// WasmClient::token_done / probe_done with the same id. Ids, not JS closures over C++ state:
+// embind cannot make a JS function of a C++ lambda, and an answer arriving after the client was
+// deleted must find nothing.
 class WasmClient {
  public:
   explicit WasmClient(val options)
-      : client_(kpg::sdk::make_browser_transport(), options_from(options)) {}
+      : hooks_(options["hooks"]),
+        client_(kpg::sdk::make_browser_transport(probe()),
+                with_token_provider(options_from(options), options["tokenProvider"].isTrue())) {}
+
+  // error: a message, or "" when `token` is the answer.
+  void token_done(int id, const std::string& error, const std::string& token) {
+    auto it = tokens_.find(id);
+    if (it == tokens_.end()) return;
+    auto done = std::move(it->second);
+    tokens_.erase(it);
+    if (error.empty()) {
+      done(token);
+    } else {
+      done(Error{kpg::sdk::ErrorCode::unauthorized, "tokenProvider failed: " + error});
+    }
+  }
+
+  // status 0: no readable answer.
+  void probe_done(int id, int status, const std::string& body) {
+    auto it = probes_.find(id);
+    if (it == probes_.end()) return;
+    auto done = std::move(it->second);
+    probes_.erase(it);
+    done(status, body);
+  }
 
   // callback(error|null)
   void connect(const std::string& url, val callback) {
@@ -291,6 +329,32 @@ class WasmClient {
   int pending() const { return static_cast<int>(client_.pending()); }
 
  private:
+  // No hooks (a WasmClient made without index.mjs): no probe, failures stay `transport`.
+  kpg::sdk::HttpProbe probe() {
+    if (hooks_.isUndefined() || hooks_.isNull()) return nullptr;
+    return [this](const std::string& url, std::function<void(int, std::string)> done) {
+      const int id = ++last_id_;
+      probes_.emplace(id, std::move(done));
+      hooks_.call<void>("probe", val(url), val(id));
+    };
+  }
+
+  kpg::sdk::ClientOptions with_token_provider(kpg::sdk::ClientOptions o, bool wanted) {
+    if (wanted && !hooks_.isUndefined() && !hooks_.isNull()) {
+      o.token_provider = [this](kpg::sdk::ClientOptions::TokenCallback done) {
+        const int id = ++last_id_;
+        tokens_.emplace(id, std::move(done));
+        hooks_.call<void>("token", val(id));
+      };
+    }
+    return o;
+  }
+
+  // Declared before client_: the transport and the client call into them.
+  val hooks_;
+  int last_id_ = 0;
+  std::map<int, kpg::sdk::ClientOptions::TokenCallback> tokens_;
+  std::map<int, std::function<void(int, std::string)>> probes_;
   kpg::sdk::Client client_;
   val on_event_ = val::undefined();
 };
@@ -311,6 +375,8 @@ EMSCRIPTEN_BINDINGS(kpg_sdk) {
       .constructor<val>()
       .function("connect", &WasmClient::connect)
       .function("setOnEvent", &WasmClient::set_on_event)
+      .function("tokenDone", &WasmClient::token_done)
+      .function("probeDone", &WasmClient::probe_done)
       .function("ping", &WasmClient::ping)
       .function("listOffsets", &WasmClient::list_offsets)
       .function("fetch", &WasmClient::fetch)

@@ -13,13 +13,15 @@ namespace {
 
 class BrowserTransport final : public Transport {
  public:
+  explicit BrowserTransport(HttpProbe probe) : probe_(std::move(probe)) {}
   ~BrowserTransport() override {
     close();
     set_timer(-1, nullptr);
   }
 
-  void open(const std::string& url, Handlers handlers) override {
+  void open(const std::string& url, const Credentials& credentials, Handlers handlers) override {
     close_socket();  // a re-open (reconnect) starts from a clean slate
+    ++attempt_;      // a probe of an earlier attempt reports nothing
     saw_error_ = false;
     opened_ = false;
     handlers_ = std::move(handlers);
@@ -31,15 +33,19 @@ class BrowserTransport final : public Transport {
     // Validate here: a browser would resolve a relative "foo" against the page, or throw.
     std::string why;
     if (!parse_ws_url(url, &why)) return fail_soon("invalid URL '" + url + "': " + why);
+    // url_ (for messages) never carries the credentials; the socket's URL does.
+    const std::string socket_url =
+        with_query_credentials(url, credentials.api_key, credentials.token);
     EmscriptenWebSocketCreateAttributes attrs;
     emscripten_websocket_init_create_attributes(&attrs);
-    attrs.url = url.c_str();
+    attrs.url = socket_url.c_str();
     attrs.protocols = nullptr;
     attrs.createOnMainThread = EM_TRUE;
     const EMSCRIPTEN_WEBSOCKET_T socket = emscripten_websocket_new(&attrs);
     if (socket <= 0) return fail_soon("cannot open a WebSocket to '" + url + "'");
     socket_ = socket;
     url_ = url;
+    probe_url_ = http_url_of(socket_url);
     emscripten_websocket_set_onopen_callback(socket_, this, &BrowserTransport::on_open);
     emscripten_websocket_set_onmessage_callback(socket_, this, &BrowserTransport::on_message);
     emscripten_websocket_set_onerror_callback(socket_, this, &BrowserTransport::on_error);
@@ -54,6 +60,7 @@ class BrowserTransport final : public Transport {
 
   void close() override {
     close_socket();
+    ++attempt_;
     handlers_ = {};
   }
 
@@ -134,7 +141,15 @@ class BrowserTransport final : public Transport {
     socket_ = 0;
     auto on_close_handler = std::move(handlers_.on_close);
     handlers_ = {};
-    if (on_close_handler) on_close_handler(Error{ErrorCode::transport, message});
+    if (!on_close_handler) return;
+    if (opened_ || !probe_) return on_close_handler(Error{ErrorCode::transport, message});
+    // Refused or unreachable? Only an HTTP request can tell (see make_browser_transport).
+    probe_(probe_url_, [this, attempt = attempt_, on_close_handler = std::move(on_close_handler),
+                        message = std::move(message)](int status, std::string body) {
+      if (attempt != attempt_) return;  // closed, or a new attempt started meanwhile
+      if (status == 401 || status == 403) return on_close_handler(http_refusal(status, body));
+      on_close_handler(Error{ErrorCode::transport, message});
+    });
   }
 
   static void on_timer(void* user) {
@@ -145,9 +160,12 @@ class BrowserTransport final : public Transport {
     if (callback) callback();
   }
 
+  HttpProbe probe_;
   EMSCRIPTEN_WEBSOCKET_T socket_ = 0;
   Handlers handlers_;
   std::string url_;
+  std::string probe_url_;      // carries the credentials: never in a message
+  std::uint64_t attempt_ = 0;  // counts open() and close() calls
   bool saw_error_ = false;
   bool opened_ = false;
   long timer_id_ = 0;
@@ -157,8 +175,8 @@ class BrowserTransport final : public Transport {
 
 }  // namespace
 
-std::unique_ptr<Transport> make_browser_transport() {
-  return std::make_unique<BrowserTransport>();
+std::unique_ptr<Transport> make_browser_transport(HttpProbe probe) {
+  return std::make_unique<BrowserTransport>(std::move(probe));
 }
 
 }  // namespace kpg::sdk

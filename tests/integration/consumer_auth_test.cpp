@@ -74,16 +74,6 @@ class ConsumerAuthTest : public kpg::testing::AdminFixture {
                                      {"Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="}});
     return kpg::testing::http_request(gateway_.port, verb::get, target, std::nullopt, "", headers);
   }
-  void put_consumer(const json& body) {
-    auto r = admin(verb::put, "/apisix/admin/consumers", body.dump());
-    ASSERT_TRUE(r.status == 201 || r.status == 200) << r.body;
-  }
-  void put_route(const std::string& id, const std::string& uri, const json& plugins) {
-    auto body = route(uri);
-    body["plugins"] = plugins;
-    auto r = admin(verb::put, "/apisix/admin/routes/" + id, body.dump());
-    ASSERT_EQ(r.status, 201) << r.body;
-  }
   static json message(const std::string& text) { return json{{"message", text}}; }
 };
 

@@ -62,6 +62,19 @@ class AdminFixture : public ::testing::Test {
                    std::optional<std::string> key = std::string(kAdminTestKey)) const {
     return http_request(gateway_.admin_port, method, target, key, body);
   }
+  /// Creates (or replaces) a consumer through the admin API.
+  void put_consumer(const nlohmann::json& body) const {
+    auto r = admin(boost::beast::http::verb::put, "/apisix/admin/consumers", body.dump());
+    ASSERT_TRUE(r.status == 201 || r.status == 200) << r.body;
+  }
+  /// Creates route `id` at `uri` to the suite's broker, with `plugins` (none when empty).
+  void put_route(const std::string& id, const std::string& uri,
+                 const nlohmann::json& plugins) const {
+    auto body = route(uri);
+    if (!plugins.empty()) body["plugins"] = plugins;
+    auto r = admin(boost::beast::http::verb::put, "/apisix/admin/routes/" + id, body.dump());
+    ASSERT_EQ(r.status, 201) << r.body;
+  }
   std::string url(const std::string& path) const {
     return "ws://127.0.0.1:" + gateway_.port + path;
   }

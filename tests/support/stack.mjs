@@ -108,6 +108,46 @@ export class Stack {
     this.gatewayUrl = `ws://${this.gateway.match[1]}/kafka`;
   }
 
+  /**
+   * Calls the gateway's admin API (its address from the log, its key from the data dir, where the
+   * gateway generated it); resolves with {status, body}, body parsed as JSON when it is.
+   */
+  async admin(method, apiPath, body) {
+    const address = this.gateway.log.map((l) => l.match(/event=admin_listening address=(\S+)/)).find(Boolean)?.[1];
+    if (!address) throw new Error('the gateway did not log its admin address');
+    const key = fs.readFileSync(path.join(this.dir, 'gateway-data', 'admin.key'), 'utf8').trim();
+    const response = await fetch(`http://${address}${apiPath}`, {
+      method,
+      headers: { 'X-API-KEY': key, 'Content-Type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await response.text();
+    let parsed = text;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      // not JSON: the text
+    }
+    return { status: response.status, body: parsed };
+  }
+
+  /** Creates (or replaces) a route `id` at `uri` to this stack's broker; returns its ws:// URL. */
+  async putRoute(id, uri, plugins = {}) {
+    const { status, body } = await this.admin('PUT', `/apisix/admin/routes/${id}`, {
+      uri,
+      plugins,
+      upstream: { scheme: 'kafka', type: 'none', nodes: { [this.bootstrap]: 1 } },
+    });
+    if (status !== 200 && status !== 201) throw new Error(`route ${id}: HTTP ${status} ${JSON.stringify(body)}`);
+    return new URL(uri, this.gatewayUrl.replace(/^ws/, 'http')).href.replace(/^http/, 'ws');
+  }
+
+  /** Creates (or replaces) a consumer: {username, plugins}. */
+  async putConsumer(consumer) {
+    const { status, body } = await this.admin('PUT', '/apisix/admin/consumers', consumer);
+    if (status !== 200 && status !== 201) throw new Error(`consumer: HTTP ${status} ${JSON.stringify(body)}`);
+  }
+
   async stopGateway() {
     await stopProcess(this.gateway);
   }

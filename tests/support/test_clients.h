@@ -12,6 +12,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -20,6 +21,14 @@ namespace kpg::testing {
 struct HttpResult {
   int status = 0;
   std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;  ///< as received, in order
+  /// The first header of that name (any case), or "" when there is none.
+  std::string header(std::string_view name) const {
+    for (const auto& [n, v] : headers) {
+      if (boost::beast::iequals(n, name)) return v;
+    }
+    return "";
+  }
   nlohmann::json json() const { return nlohmann::json::parse(body, nullptr, false); }
 };
 
@@ -46,7 +55,11 @@ inline HttpResult http_request(
   beast::flat_buffer buffer;
   beast::http::response<beast::http::string_body> res;
   beast::http::read(stream, buffer, res);
-  return {static_cast<int>(res.result_int()), res.body()};
+  HttpResult result{static_cast<int>(res.result_int()), res.body(), {}};
+  for (const auto& field : res) {
+    result.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+  }
+  return result;
 }
 
 /// Raw WebSocket access for protocol edge cases the SDK never produces.

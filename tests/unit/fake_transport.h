@@ -15,6 +15,7 @@ namespace kpg::testing {
 struct FakeTransport : kpg::sdk::Transport {
   struct State {
     std::string url;
+    kpg::sdk::Credentials credentials;  ///< of the last open
     Handlers handlers;
     std::vector<std::string> sent;
     std::int64_t now = 1000;
@@ -24,8 +25,9 @@ struct FakeTransport : kpg::sdk::Transport {
     int opens = 0;
   };
   explicit FakeTransport(State& s) : state(s) {}
-  void open(const std::string& url, Handlers h) override {
+  void open(const std::string& url, const kpg::sdk::Credentials& c, Handlers h) override {
     state.url = url;
+    state.credentials = c;
     ++state.opens;
     state.closed = false;
     state.handlers = std::move(h);

@@ -154,6 +154,21 @@ test('connect rejects invalid options with a message naming the option', async (
     (e) => /requestTimeoutMs/.test(e.message));
 });
 
+test('credentials: an API key opens a key-auth route; a refusal rejects "unauthorized"', async () => {
+  await stack.putConsumer({ username: 'wasm-user', plugins: { 'key-auth': { key: 'wasm key&1' } } });
+  const url = `${await stack.putRoute('wasm-keyed', '/wasm-keyed', { 'key-auth': {} })}?x=1`;
+  const client = await sdk.connect(url, { apiKey: 'wasm key&1' }); // percent-encoded after ?x=1
+  assert.equal(sdk.text(await client.ping('hi')), 'hi');
+  client.close();
+  await assert.rejects(sdk.connect(url, { apiKey: 'wrong' }),
+    (e) => e.code === 'unauthorized' && e.message === 'Invalid API key in request');
+  await assert.rejects(sdk.connect(url, { tokenProvider: () => 'not a key' }),
+    (e) => e.code === 'unauthorized' && e.message === 'Missing API key found in request');
+  await assert.rejects(sdk.connect(url, { apiKey: 42 }), (e) => e.code === 'protocol' && /apiKey/.test(e.message));
+  await assert.rejects(sdk.connect(url, { tokenProvider: 'token' }),
+    (e) => e.code === 'protocol' && /tokenProvider/.test(e.message));
+});
+
 test('against an independent APISIX-behaviour server, subscribe still delivers every record once', async () => {
   const doubleBin = process.env.KPG_APISIX_DOUBLE_BIN
     ?? path.join(path.dirname(bin.gateway), '../tests/kpg-apisix-double');

@@ -124,22 +124,51 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
       }
       return;
     }
-    if (route) {
-      // The path only: the query may carry a credential (?apikey=, ?jwt=).
-      spdlog::info("event=rejected_plain_http route={} client={} target=\"{}\"", route->route->id,
-                   client_, std::string(path));
-      return respond(http::status::bad_request,
-                     "this is a PubSub route: connect with a WebSocket upgrade\n",
-                     request.keep_alive(), request.version());
-    }
+    if (route) return answer_plain_request(*route, request, path);
     respond(http::status::not_found, "404 Not Found\n", request.keep_alive(), request.version());
+  }
+
+  // A plain GET on a PubSub route meets the upgrade's Origin and credential checks and is
+  // refused as the upgrade would be (403 / 401, same JSON); one that passes gets 400 as before.
+  // Browsers tell a page nothing about a refused WebSocket handshake, so the browser SDK sends
+  // this request (fetch) to learn why. The answer names the page's Origin in
+  // Access-Control-Allow-Origin so that the page may read it: for an allowed origin (or a route
+  // without an origin list) the status is what its WebSocket met anyway, and a refused origin
+  // learns only that it is refused, whatever the credential.
+  void answer_plain_request(const ActiveRoute& route,
+                            const http::request<http::string_body>& request,
+                            std::string_view path) {
+    const bool probe = request.method() == http::verb::get;
+    HeaderList cors;  // on every answer to a probe; caches keep one answer per Origin
+    if (probe) {
+      if (const auto field = request.find(http::field::origin);
+          field != request.end() && request.count(http::field::origin) == 1 &&
+          config::normalize_origin(field->value())) {
+        // A well-formed origin: safe to echo.
+        cors.emplace_back("Access-Control-Allow-Origin", std::string(field->value()));
+      }
+      cors.emplace_back("Vary", "Origin");
+      if (refuse_disallowed_origin(route, request, cors)) return;
+      auto authorization = authorize_upgrade(request, route, context_, client_);
+      if (auto* refusal = std::get_if<AuthRefusal>(&authorization)) {
+        return respond(static_cast<http::status>(refusal->status),
+                       nlohmann::json{{"message", refusal->message}}.dump(), request.keep_alive(),
+                       request.version(), "application/json", std::move(cors));
+      }
+    }
+    // The path only: the query may carry a credential (?apikey=, ?jwt=).
+    spdlog::info("event=rejected_plain_http route={} client={} target=\"{}\"", route.route->id,
+                 client_, std::string(path));
+    respond(http::status::bad_request, "this is a PubSub route: connect with a WebSocket upgrade\n",
+            request.keep_alive(), request.version(), "text/plain; charset=utf-8", std::move(cors));
   }
 
   // The route's cors.allow_origins, enforced on the upgrade: browsers send the page's Origin but
   // do not apply CORS to WebSockets, so a page of any site could otherwise open one. True when
   // the upgrade was refused (answered 403).
   bool refuse_disallowed_origin(const ActiveRoute& route,
-                                const http::request<http::string_body>& request) {
+                                const http::request<http::string_body>& request,
+                                const HeaderList& headers = {}) {
     std::optional<std::string_view> origin;
     if (const auto field = request.find(http::field::origin); field != request.end()) {
       origin = field->value();
@@ -163,7 +192,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     respond(http::status::forbidden,
             missing ? R"({"message":"an Origin header is required on this route"})"
                     : R"({"message":"origin not allowed on this route"})",
-            request.keep_alive(), request.version(), "application/json");
+            request.keep_alive(), request.version(), "application/json", headers);
     return true;
   }
 

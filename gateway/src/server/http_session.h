@@ -1,5 +1,6 @@
 // Plain HTTP on the data plane: routes WebSocket upgrades to PubSub sessions and answers
-// everything else (400 on a PubSub route without upgrade, 404 elsewhere).
+// everything else (400 on a PubSub route without upgrade, or the upgrade's 401 / 403 to a GET
+// that would not pass its checks; 404 elsewhere).
 #pragma once
 
 #include "server/server_context.h"

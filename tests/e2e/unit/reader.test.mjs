@@ -144,8 +144,10 @@ function recordingView(form) {
 function makeReader({ topics = { t: [[0n, 30n]] }, form = {}, connectError = null, answers = false, maxRows = 500, client, mode } = {}) {
   const view = recordingView({ gateway: 'ws://127.0.0.1:1/kafka', topic: 't', partition: 0, ...form });
   const clients = [];
+  const connects = []; // the options of every sdk.connect
   const sdk = {
-    connect: async () => {
+    connect: async (url, options) => {
+      connects.push(options);
       if (connectError) throw connectError;
       const c = client ?? new FakeClient(topics, { mode });
       clients.push(c);
@@ -160,7 +162,7 @@ function makeReader({ topics = { t: [[0n, 30n]] }, form = {}, connectError = nul
     maxRows,
     sdkUrl: '/sdk/index.mjs',
   });
-  return { reader, view, clients, status: reader.status };
+  return { reader, view, clients, connects, status: reader.status };
 }
 
 test('connect discovers partitions and reads the last 20 records, then live', async () => {
@@ -236,6 +238,40 @@ test('a failed connect tells an unreachable gateway from a missing route, with R
   await reader.connect();
   assert.equal(status.banner, 'route-missing');
   assert.match(view.banner.title, /No PubSub route at \/kafka/);
+});
+
+test('credentials from the form go to connect, never into the page URL', async () => {
+  let { reader, view, connects } = makeReader({ form: { apiKey: 'k 1', token: '' } });
+  await reader.connect();
+  assert.equal(connects[0].apiKey, 'k 1');
+  assert.equal('token' in connects[0], false);
+  assert.doesNotMatch(view.query, /k 1|k%201|apikey/);
+  ({ reader, connects } = makeReader());
+  await reader.connect();
+  assert.deepEqual(Object.keys(connects[0]), ['reconnect']);
+});
+
+test('a refused connect says Unauthorized or Forbidden with the gateway reason', async () => {
+  const refused = Object.assign(new Error('Missing API key found in request'), { code: 'unauthorized' });
+  let { reader, view, status } = makeReader({ connectError: refused, answers: true });
+  await reader.connect();
+  assert.deepEqual([status.state, status.banner, view.state.label], ['error', 'unauthorized', 'Unauthorized']);
+  assert.equal(view.banner.title, 'Unauthorized: Missing API key found in request');
+  assert.equal(view.banner.action.label, 'Retry');
+
+  const forbidden = Object.assign(new Error('origin not allowed on this route'), { code: 'forbidden' });
+  ({ reader, view, status } = makeReader({ connectError: forbidden }));
+  await reader.connect();
+  assert.equal(status.banner, 'forbidden');
+  assert.equal(view.banner.title, 'Forbidden: origin not allowed on this route');
+
+  // A reconnect refused (the token expired) ends the read the same way.
+  ({ reader, view, status } = makeReader());
+  await reader.connect();
+  reader.conn.client.onclose(Object.assign(new Error('failed to verify jwt: token expired'), { code: 'unauthorized' }));
+  assert.deepEqual([status.state, status.banner], ['error', 'unauthorized']);
+  assert.equal(view.banner.title, 'Unauthorized: failed to verify jwt: token expired');
+  assert.equal(reader.session, null);
 });
 
 test('an SDK that fails to load is not a gateway problem', async () => {

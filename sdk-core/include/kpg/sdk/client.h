@@ -40,8 +40,24 @@ struct ClientOptions {
   /// Sent in hello, for the gateway's log; empty: "kpg-sdk/<version>".
   std::string client_name;
 
+  /// Credentials for a route with key-auth (`api_key`) or jwt-auth (`token`), presented on
+  /// every (re)connect. Never logged by the SDK.
+  std::string api_key;
+  std::string token;
+  /// Completes a token_provider call, once, with a token or an Error.
+  using TokenCallback = std::function<void(Result<std::string>)>;
+  /// Asked for a token before every connect and reconnect (so an expiring token is replaced
+  /// when the gateway closes the connection at its expiry, 1008 "token expired"); it replaces
+  /// `token`. Call `done` once, on the client's thread (NativeClient accepts it from any
+  /// thread), now or later. An Error fails that attempt: connect() with it, a reconnect like a
+  /// refused one. The connect timeout includes the provider's time.
+  std::function<void(TokenCallback done)> token_provider;
+
   /// Automatic reconnect after an established connection drops. Attempts wait
   /// min(max_delay, initial_delay * 2^n) +/- jitter; subscriptions resume at their next offset.
+  /// A refused credential is not retried: a reconnect answered forbidden (403), or unauthorized
+  /// (401) while no token_provider can supply another token, ends the client (on_close with
+  /// that error). With a token_provider each attempt asks it for a fresh token.
   struct Reconnect {
     bool enabled = true;
     std::int64_t initial_delay_ms = 200;
@@ -64,7 +80,8 @@ class Client {
   Client& operator=(const Client&) = delete;
 
   /// Opens the WebSocket and negotiates (hello). Completes once, with Connected or an Error
-  /// (transport / timeout).
+  /// (transport / timeout; unauthorized / forbidden when the gateway refused the credential or
+  /// the client, with its reason; the token_provider's own error).
   void connect(const std::string& url, ConnectHandler handler);
   /// Called each time an open connection drops (not after close()). With reconnect enabled the
   /// client then reconnects; pending calls have failed with ErrorCode::closed.
@@ -72,7 +89,8 @@ class Client {
   /// Called each time an automatic reconnect succeeds; subscriptions carry on by themselves.
   void on_reconnect(std::function<void()> handler) { on_reconnect_ = std::move(handler); }
   /// Called once when the client ends for good other than through close(): the connection
-  /// dropped with reconnect disabled, or reconnecting gave up (max_attempts).
+  /// dropped with reconnect disabled, reconnecting gave up (max_attempts), or a reconnect was
+  /// refused (ErrorCode::unauthorized / forbidden; see ClientOptions::reconnect).
   void on_close(DisconnectHandler handler) { on_close_ = std::move(handler); }
 
   void ping(std::string state, ProtocolSession::PingHandler handler);
@@ -127,6 +145,8 @@ class Client {
   void arm_timer();
   void on_transport_closed(Error error);
   void open_transport();
+  void on_token(std::uint64_t generation, Result<std::string> token);
+  bool refused_for_good(const Error& error) const;
   void on_opened();
   void on_hello(std::uint64_t generation, Result<ServerInfo> result);
   void on_established();
@@ -146,9 +166,8 @@ class Client {
   ClientOptions options_;
   ProtocolSession session_;
   ServerInfo server_info_;
-  std::uint64_t generation_ = 0;
-  bool negotiating_ = false;  // hello sent on the open transport, not answered yet  // counts
-                              // transport opens: a late hello reply is recognised
+  std::uint64_t generation_ = 0;  // counts attempts: a late hello reply or token is recognised
+  bool negotiating_ = false;      // hello sent on the open transport, not answered yet
   State state_ = State::idle;
   ConnectHandler on_connect_;
   DisconnectHandler on_disconnect_;
@@ -157,6 +176,9 @@ class Client {
   std::string url_;
   int reconnect_attempts_ = 0;
   std::uint64_t jitter_state_ = 0;
+  // Token provider callbacks hold it weakly: one that completes after the Client is gone does
+  // nothing.
+  std::shared_ptr<char> alive_ = std::make_shared<char>();
 };
 
 }  // namespace kpg::sdk

@@ -17,6 +17,12 @@ enum class ErrorCode {
   closed,     ///< the client was closed (by the user or the server) while the call was pending
   server,     ///< the gateway answered with an error_resp; message is the server's text
   protocol,   ///< the peer sent something that is not a valid PubSub response
+  /// The gateway refused the credential (HTTP 401 on the upgrade); message is the gateway's
+  /// reason, e.g. "Missing API key found in request" or "failed to verify jwt: token expired".
+  unauthorized,
+  /// The gateway refused the client (HTTP 403 on the upgrade), e.g. "origin not allowed on this
+  /// route"; another credential does not help.
+  forbidden,
 };
 
 /// Lower-case name of an error code ("transport", "timeout", ...).
@@ -55,6 +61,12 @@ struct Error {
   /// With code == ErrorCode::server: the gateway's code (unspecified from an APISIX gateway).
   ServerCode server_code = ServerCode::unspecified;
 };
+
+/// The Error for an HTTP refusal of the WebSocket upgrade: 401 is ErrorCode::unauthorized, 403
+/// ErrorCode::forbidden (anything else ErrorCode::transport), with the reason the gateway gave in
+/// its body ({"message": "..."}, as kpg and APISIX send it; else the body's text, else the
+/// status). Never throws on any body.
+Error http_refusal(int status, std::string_view body);
 
 /// A Kafka record header. key and value are raw bytes (keys are UTF-8 by Kafka convention).
 struct Header {

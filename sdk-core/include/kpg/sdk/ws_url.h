@@ -17,4 +17,12 @@ struct WsUrl {
 /// Parses ws://host[:port][/path] and wss://...; nullopt with `why` set when malformed.
 std::optional<WsUrl> parse_ws_url(std::string_view url, std::string* why = nullptr);
 
+/// `url` with the credentials as query parameters, for clients that cannot set upgrade headers
+/// (browsers): `apikey=` and `jwt=`, percent-encoded, after any query the URL has.
+std::string with_query_credentials(std::string_view url, std::string_view api_key,
+                                   std::string_view token);
+
+/// The http:// (https://) URL of a ws:// (wss://) one; other URLs are returned unchanged.
+std::string http_url_of(std::string_view ws_url);
+
 }  // namespace kpg::sdk

@@ -55,6 +55,10 @@ struct TlsOptions {
   std::string ca_file;  ///< PEM CA bundle to trust instead of the system's CAs
 };
 
+/// Credentials: ClientOptions::api_key (sent as header `apikey`) and token (header
+/// `Authorization: Bearer`), or a token_provider, which runs on the I/O thread and may complete
+/// from any thread. A refused upgrade fails with ErrorCode::unauthorized (401) or forbidden
+/// (403) and the gateway's reason.
 class NativeClient {
  public:
   /// Owns an io_context and one thread that runs it.
