@@ -101,6 +101,9 @@ TEST_F(SdkAuthTest, ExpiredTokenIsReplacedOnReconnectAndTheSubscriptionCarriesOn
     const int n = ++asked;
     done(bob_token(unix_now() + (n == 1 ? 2 : 600)));
   };
+  // Declared before the client, so it outlives it: destroying the client ends the subscription
+  // through the collector's handlers.
+  kpg::testing::RecordCollector seen;
   kpg::sdk::NativeClient client(o);
   std::promise<void> reconnected;
   std::atomic<bool> once{false};
@@ -116,7 +119,6 @@ TEST_F(SdkAuthTest, ExpiredTokenIsReplacedOnReconnectAndTheSubscriptionCarriesOn
   ASSERT_TRUE(connected) << connected.error().message;
   EXPECT_EQ(asked.load(), 1);
 
-  kpg::testing::RecordCollector seen;
   auto sub = client.subscribe("orders", 0, kpg::sdk::StartAt::earliest(), seen.handlers());
   ASSERT_TRUE(seen.wait_for_count(3));
 
@@ -140,12 +142,12 @@ TEST_F(SdkAuthTest, ExpiredTokenIsReplacedOnReconnectAndTheSubscriptionCarriesOn
 TEST_F(SdkAuthTest, ReconnectRefusedWithoutProviderEndsTheClient) {
   auto o = fast_reconnect();
   o.token = bob_token(unix_now() + 2);  // nothing can replace it
+  kpg::testing::RecordCollector seen;   // outlives the client (see above)
   kpg::sdk::NativeClient client(o);
   std::promise<kpg::sdk::Error> closed;
   client.on_close([&](const kpg::sdk::Error& e) { closed.set_value(e); });
   auto connected = client.connect(url("/jwt"));
   ASSERT_TRUE(connected) << connected.error().message;
-  kpg::testing::RecordCollector seen;
   auto sub = client.subscribe("orders", 0, kpg::sdk::StartAt::earliest(), seen.handlers());
 
   auto end = closed.get_future();
