@@ -1,6 +1,7 @@
 #include "config/auth.h"
 
 #include "config/route.h"
+#include "config/validation.h"
 
 #include <algorithm>
 #include <cctype>
@@ -10,24 +11,13 @@
 namespace kpg::config {
 
 using nlohmann::json;
+using validation::Invalid;
+using validation::invalid;
+using validation::only_known;
 
 namespace {
 
 constexpr const char* kRedacted = "******";
-
-struct Invalid {
-  std::string message;
-};
-
-[[noreturn]] void invalid(const std::string& field, const std::string& rule) {
-  throw Invalid{"invalid configuration: property \"" + field + "\" " + rule};
-}
-
-// Refuses every key not in `known` by name: a credential option nobody enforces is a hole.
-void only_known(const json& object, std::initializer_list<std::string_view> known,
-                const std::string& prefix) {
-  if (auto error = unsupported_property(object, known, prefix)) throw Invalid{*error};
-}
 
 // A non-empty string of at most `max` bytes.
 std::string bounded_string(const json& object, const std::string& key, const std::string& path,

@@ -1,5 +1,7 @@
 #include "config/route.h"
 
+#include "config/validation.h"
+
 #include <algorithm>
 #include <cctype>
 #include <initializer_list>
@@ -8,6 +10,9 @@
 namespace kpg::config {
 
 using nlohmann::json;
+using validation::Invalid;
+using validation::invalid;
+using validation::only_known;
 
 std::string BrokerNode::to_string() const {
   const bool v6 = host.find(':') != std::string::npos;
@@ -158,14 +163,6 @@ std::variant<json, std::string> parse_json_bounded(std::string_view text, std::s
 
 namespace {
 
-struct Invalid {
-  std::string message;
-};
-
-[[noreturn]] void invalid(const std::string& field, const std::string& rule) {
-  throw Invalid{"invalid configuration: property \"" + field + "\" " + rule};
-}
-
 const json& require(const json& object, const std::string& key, const std::string& path) {
   auto it = object.find(key);
   if (it == object.end()) invalid(path, "is required");
@@ -182,13 +179,6 @@ std::string require_string(const json& value, const std::string& path, bool non_
   if (non_empty && s.empty())
     invalid(path, "validation failed: string too short, expected at least 1");
   return s;
-}
-
-// Refuses every key of `object` not in `known`: kpg never stores a setting it would ignore
-// (a "key-auth" plugin or "hosts" that nobody enforces would be a silent security hole).
-void only_known(const json& object, std::initializer_list<std::string_view> known,
-                const std::string& prefix) {
-  if (auto error = unsupported_property(object, known, prefix)) throw Invalid{*error};
 }
 
 // APISIX's metadata fields (name, desc, labels): stored and shown, with APISIX's limits.

@@ -1,6 +1,6 @@
 #include "config/route_limits.h"
 
-#include "config/route.h"
+#include "config/validation.h"
 
 #include <initializer_list>
 #include <string_view>
@@ -8,16 +8,11 @@
 namespace kpg::config {
 
 using nlohmann::json;
+using validation::Invalid;
+using validation::invalid;
+using validation::only_known;
 
 namespace {
-
-struct Invalid {
-  std::string message;
-};
-
-[[noreturn]] void invalid(const std::string& field, const std::string& rule) {
-  throw Invalid{"invalid configuration: property \"" + field + "\" " + rule};
-}
 
 // An integer in [min, max]; APISIX's schema wording.
 int integer(const json& conf, const char* key, const std::string& prefix, long long min,
@@ -79,11 +74,6 @@ LimitRejection parse_rejection(const json& conf, const std::string& prefix) {
     rejection.message = message.get<std::string>();
   }
   return rejection;
-}
-
-void only_known(const json& conf, std::initializer_list<std::string_view> known,
-                const std::string& prefix) {
-  if (auto error = unsupported_property(conf, known, prefix)) throw Invalid{*error};
 }
 
 }  // namespace

@@ -81,17 +81,12 @@ void ConsumerManager::publish(std::map<std::string, Entry> next) {
   for (const auto& [name, entry] : next) consumers.emplace(name, entry.consumer);
   live_.store(std::make_shared<const config::ConsumerSet>(consumers));
   // Connections authenticated with a credential that no longer holds must not outlive it.
-  const auto definition = [](json value) {
-    value.erase("create_time");
-    value.erase("update_time");
-    return value;
-  };
   std::vector<std::pair<std::string, std::string>> affected;
   for (const auto& [name, entry] : consumers_) {
     const auto it = next.find(name);
     if (it == next.end()) {
       affected.emplace_back(name, "consumer deleted");
-    } else if (definition(it->second.value) != definition(entry.value)) {
+    } else if (definition_of(it->second.value) != definition_of(entry.value)) {
       affected.emplace_back(name, "consumer changed");
     }
   }

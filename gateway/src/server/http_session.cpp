@@ -78,7 +78,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
  private:
   void on_read(beast::error_code ec) {
     if (ec == beast::error::timeout) {
-      if (const auto count = context_.client_log.admit("handshake_timeout " + client_address())) {
+      if (const auto count = context_.client_log.admit("handshake_timeout " + peer_ip(client_))) {
         spdlog::info("event=handshake_timeout client={} timeout_ms={} count={}", client_,
                      context_.session_limits.handshake_timeout.count(), *count);
       }
@@ -98,17 +98,12 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     const server::ActiveRoute* route = table->match(path, request[http::field::host]);
 
     if (route && beast::websocket::is_upgrade(request)) {
-      if (refuse_disallowed_origin(*route, request)) return;
-      auto authorization = authorize_upgrade(request, *route, context_, client_);
-      if (auto* refusal = std::get_if<AuthRefusal>(&authorization)) {
-        return respond(static_cast<http::status>(refusal->status),
-                       nlohmann::json{{"message", refusal->message}}.dump(), request.keep_alive(),
-                       request.version(), "application/json");
-      }
-      auto identity = std::get<std::shared_ptr<const ClientIdentity>>(std::move(authorization));
+      auto checked = check_client(*route, request);
+      if (!checked) return;
+      auto identity = std::move(*checked);
       RouteLimiter::Admission admission;
       if (route->limiter) {
-        auto admitted = route->limiter->admit(client_address(), identity ? identity->consumer : "");
+        auto admitted = route->limiter->admit(peer_ip(client_), identity ? identity->consumer : "");
         if (auto* refusal = std::get_if<RouteLimiter::Refusal>(&admitted)) {
           return refuse_over_limit(*route, request, std::move(*refusal));
         }
@@ -148,19 +143,30 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
         cors.emplace_back("Access-Control-Allow-Origin", std::string(field->value()));
       }
       cors.emplace_back("Vary", "Origin");
-      if (refuse_disallowed_origin(route, request, cors)) return;
-      auto authorization = authorize_upgrade(request, route, context_, client_);
-      if (auto* refusal = std::get_if<AuthRefusal>(&authorization)) {
-        return respond(static_cast<http::status>(refusal->status),
-                       nlohmann::json{{"message", refusal->message}}.dump(), request.keep_alive(),
-                       request.version(), "application/json", std::move(cors));
-      }
+      if (!check_client(route, request, cors)) return;
     }
     // The path only: the query may carry a credential (?apikey=, ?jwt=).
     spdlog::info("event=rejected_plain_http route={} client={} target=\"{}\"", route.route->id,
                  client_, std::string(path));
     respond(http::status::bad_request, "this is a PubSub route: connect with a WebSocket upgrade\n",
             request.keep_alive(), request.version(), "text/plain; charset=utf-8", std::move(cors));
+  }
+
+  // What an upgrade on `route` must pass before anything else: the Origin allow-list, then the
+  // credential. Returns who the client is (nullptr when the route requires no credential), or
+  // nothing once the refusal (403 / 401 with its JSON message, plus `headers`) is answered.
+  std::optional<std::shared_ptr<const ClientIdentity>> check_client(
+      const ActiveRoute& route, const http::request<http::string_body>& request,
+      const HeaderList& headers = {}) {
+    if (refuse_disallowed_origin(route, request, headers)) return std::nullopt;
+    auto authorization = authorize_upgrade(request, route, context_, client_);
+    if (auto* refusal = std::get_if<AuthRefusal>(&authorization)) {
+      respond(static_cast<http::status>(refusal->status),
+              nlohmann::json{{"message", refusal->message}}.dump(), request.keep_alive(),
+              request.version(), "application/json", headers);
+      return std::nullopt;
+    }
+    return std::get<std::shared_ptr<const ClientIdentity>>(std::move(authorization));
   }
 
   // The route's cors.allow_origins, enforced on the upgrade: browsers send the page's Origin but
@@ -179,7 +185,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     if (verdict == config::OriginPolicy::Verdict::allowed) return false;
     const bool missing = verdict == config::OriginPolicy::Verdict::missing;
     // One line per address and second at most: a page retrying in a loop is one client's doing.
-    if (const auto count = context_.client_log.admit("origin_refused " + client_address())) {
+    if (const auto count = context_.client_log.admit("origin_refused " + peer_ip(client_))) {
       // Only an origin that parses as one is logged as it is (its characters are a host name's).
       std::string shown = "(none)";
       if (origin) {
@@ -196,15 +202,12 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     return true;
   }
 
-  std::string client_address() const { return client_.substr(0, client_.rfind(':')); }
-
   // An upgrade over the route's limit-conn or limit-count: its status and {"error_msg"}, logged at
   // most once per second per address and plugin.
   void refuse_over_limit(const ActiveRoute& route, const http::request<http::string_body>& request,
                          RouteLimiter::Refusal refusal) {
-    const std::string address = client_address();
-    if (const auto count =
-            context_.client_log.admit(std::string(refusal.plugin) + "_refused " + address)) {
+    if (const auto count = context_.client_log.admit(std::string(refusal.plugin) + "_refused " +
+                                                     peer_ip(client_))) {
       spdlog::warn("event=limit_refused plugin={} route={} client={} status={} count={}",
                    refusal.plugin, route.route->id, client_, refusal.status, *count);
     }

@@ -12,12 +12,18 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace kpg::server {
 
 /// "address:port" of the socket's peer, or "unknown" (for logs).
 std::string peer_address(const boost::asio::ip::tcp::socket& socket);
+
+/// The address part of peer_address()'s "address:port": what per-client logs and limits count by.
+inline std::string peer_ip(std::string_view peer) {
+  return std::string(peer.substr(0, peer.rfind(':')));
+}
 
 /// Accept errors (EMFILE when out of file descriptors, ENFILE, ENOBUFS, ...) usually last until
 /// connections close: the listener retries after a delay doubling from 50 ms to 1 s (reset by the

@@ -1,5 +1,7 @@
 #include "server/upgrade_auth.h"
 
+#include "server/listener.h"
+
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -21,8 +23,7 @@ UpgradeAuthorization authorize_upgrade(
   }
   auto& refusal = std::get<AuthRefusal>(decision);
   // One line per address and second at most: a client retrying in a loop must not flood the log.
-  const std::string address = client.substr(0, client.rfind(':'));
-  if (const auto count = context.client_log.admit("auth_refused " + address)) {
+  if (const auto count = context.client_log.admit("auth_refused " + peer_ip(client))) {
     spdlog::warn("event=auth_refused route={} client={} plugin={} status={} reason=\"{}\" count={}",
                  route.route->id, client, refusal.plugin, refusal.status, refusal.message, *count);
   }

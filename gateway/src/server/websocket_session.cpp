@@ -1,6 +1,7 @@
 #include "server/websocket_session.h"
 
 #include "pubsub/connection.h"
+#include "server/listener.h"
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/post.hpp>
@@ -181,8 +182,6 @@ class WebSocketSession final : public ClosableSession,
     }
   }
 
-  std::string client_address() const { return client_.substr(0, client_.rfind(':')); }
-
   void on_read(beast::error_code ec) {
     if (ec) {
       ended(ec == websocket::error::closed ? "client closed" : ec.message());
@@ -191,7 +190,7 @@ class WebSocketSession final : public ClosableSession,
     if (!ws_.got_binary()) {
       // One line per address and second at most: a client sending text in a loop must not
       // turn into a log line per frame.
-      if (const auto count = context_.client_log.admit("text_frame " + client_address())) {
+      if (const auto count = context_.client_log.admit("text_frame " + peer_ip(client_))) {
         spdlog::warn("event=text_frame_skipped route={} client={} bytes={} count={}", route_id(),
                      client_, buffer_.size(), *count);
       }
@@ -201,7 +200,7 @@ class WebSocketSession final : public ClosableSession,
       const auto refusals_before = connection_.rate_refusals();
       auto outcome = connection_.on_frame(frame);
       if (connection_.rate_refusals() != refusals_before) {
-        if (const auto count = context_.client_log.admit("rate_limited " + client_address())) {
+        if (const auto count = context_.client_log.admit("rate_limited " + peer_ip(client_))) {
           spdlog::warn("event=request_rate_limited route={} client={} limit_per_second={} count={}",
                        route_id(), client_, context_.pubsub_limits.max_requests_per_second, *count);
         }
