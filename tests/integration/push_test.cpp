@@ -40,7 +40,8 @@ std::string key_of(std::int32_t partition, std::int64_t offset) {
 // instead of hanging it.
 class PushClient {
  public:
-  explicit PushClient(const std::string& port) : socket_(port) {
+  explicit PushClient(const std::string& port, int receive_buffer_bytes = 0)
+      : socket_(port, "/kafka", receive_buffer_bytes) {
     timeval tv{};
     tv.tv_sec = 10;
     ::setsockopt(socket_.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
@@ -447,9 +448,7 @@ TEST_F(PushTest, AClientThatStopsReadingIsClosedWithAReasonWhileOthersAreServed)
       start("write_timeout_ms: 1000\nmax_write_queue_bytes: 1048576\nfetch_max_bytes: 262144\n");
   ASSERT_FALSE(gw.port.empty());
 
-  PushClient stalled(gw.port);
-  const int tiny = 4096;  // the kernel holds little for it: its writes stall early
-  ::setsockopt(stalled.native_handle(), SOL_SOCKET, SO_RCVBUF, &tiny, sizeof tiny);
+  PushClient stalled(gw.port, 4096);  // the kernel holds little for it: its writes stall early
   ASSERT_TRUE(stalled.hello().has_hello_resp());
   const auto stalled_sub =
       stalled.request(subscribe_req(1, "flood", CmdKafkaSubscribe::EARLIEST, 1000));

@@ -65,9 +65,18 @@ inline HttpResult http_request(
 /// Raw WebSocket access for protocol edge cases the SDK never produces.
 class RawSocket {
  public:
-  explicit RawSocket(const std::string& port, const std::string& path = "/kafka") : ws_(io_) {
-    boost::asio::ip::tcp::resolver resolver(io_);
-    boost::asio::connect(ws_.next_layer(), resolver.resolve("127.0.0.1", port));
+  /// `receive_buffer_bytes` > 0 sets SO_RCVBUF before connecting, so that the TCP window the
+  /// peer sees is small from the first byte (set after connecting, the kernel may already have
+  /// offered a large window, and how much it then takes depends on the machine's tcp_rmem).
+  explicit RawSocket(const std::string& port, const std::string& path = "/kafka",
+                     int receive_buffer_bytes = 0)
+      : ws_(io_) {
+    auto& socket = ws_.next_layer();
+    socket.open(boost::asio::ip::tcp::v4());
+    if (receive_buffer_bytes > 0)
+      socket.set_option(boost::asio::socket_base::receive_buffer_size(receive_buffer_bytes));
+    socket.connect(
+        {boost::asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(std::stoi(port))});
     ws_.handshake("127.0.0.1:" + port, path);
   }
   void send_binary(const std::string& bytes) {
