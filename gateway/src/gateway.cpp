@@ -7,6 +7,7 @@
 #include "kafka/rdkafka_source.h"
 #include "pubsub/frames.h"
 #include "server/admission.h"
+#include "server/cluster_sync.h"
 #include "server/consumer_manager.h"
 #include "server/listener.h"
 #include "server/route_manager.h"
@@ -132,6 +133,9 @@ struct Gateway::Parts {
   std::unique_ptr<server::ServerContext> context;
   std::unique_ptr<server::RouteManager> routes;
   std::unique_ptr<server::ConsumerManager> consumers;
+  // Cluster mode only: the routes and consumers live in etcd, followed by cluster_sync.
+  std::unique_ptr<store::EtcdClient> etcd;
+  std::unique_ptr<server::ClusterSync> cluster_sync;
   std::unique_ptr<admin::AdminApi> admin_api;
   int io_threads = 1;
   // The data plane: one io context per thread, each connection on one of them. `io` (run by
@@ -218,27 +222,23 @@ std::shared_ptr<kafka::RecordSource> Gateway::Parts::make_source(const config::R
 }
 
 void Gateway::Parts::start_routes() {
+  // In cluster mode etcd replaces the data dir's stores (an empty path: nothing is written).
+  const bool cluster = config.etcd.enabled();
+  const auto store_path = [&](const char* name) {
+    return cluster ? std::string() : (std::filesystem::path(config.data_dir) / name).string();
+  };
   routes = std::make_unique<server::RouteManager>(
       context->routes,
       [this](const config::Route& route, std::string* error) { return make_source(route, error); },
-      (std::filesystem::path(config.data_dir) / "routes.json").string(),
+      store_path("routes.json"),
       [this](const std::string& route_id, const std::string& why) {
         spdlog::info("event=route_sessions_closing route={} reason=\"{}\"", route_id, why);
         context->sessions.close_if(
             [&route_id](const server::ClosableSession& s) { return s.route_id() == route_id; },
             1001, why);
       });
-  try {
-    routes->load(config.routes);
-  } catch (const server::StoreError& e) {
-    throw StartupError(e.what());
-  }
-  for (const auto& active : context->routes.get()->routes()) {
-    spdlog::info("event=route_loaded route={} uris={}", active.route->id,
-                 joined(active.route->uris));
-  }
   consumers = std::make_unique<server::ConsumerManager>(
-      context->consumers, (std::filesystem::path(config.data_dir) / "consumers.json").string(),
+      context->consumers, store_path("consumers.json"),
       [this](const std::string& username, const std::string& why) {
         spdlog::info("event=consumer_sessions_closing consumer={} reason=\"{}\"", username, why);
         context->sessions.close_if(
@@ -246,9 +246,24 @@ void Gateway::Parts::start_routes() {
             1008, why);
       });
   try {
+    if (cluster) {
+      etcd = std::make_unique<store::EtcdClient>(config.etcd);
+      cluster_sync = std::make_unique<server::ClusterSync>(*etcd, *routes, *consumers);
+    }
+    routes->load(config.routes);
     consumers->load();
+    if (cluster_sync) {
+      cluster_sync->load();
+      cluster_sync->start();
+    }
   } catch (const server::StoreError& e) {
     throw StartupError(e.what());
+  } catch (const std::runtime_error& e) {  // the etcd client's TLS settings
+    throw StartupError(e.what());
+  }
+  for (const auto& active : context->routes.get()->routes()) {
+    spdlog::info("event=route_loaded route={} uris={}", active.route->id,
+                 joined(active.route->uris));
   }
 }
 
@@ -348,6 +363,8 @@ void Gateway::Parts::empty_route_table() {
 }
 
 void Gateway::Parts::release() {
+  // No more changes from etcd: they would close sessions being taken down.
+  if (cluster_sync) cluster_sync->stop();
   // The admin API first: a request in progress may be creating sources with the route manager.
   if (admin_thread.joinable()) {
     admin_guard.reset();
@@ -367,6 +384,8 @@ void Gateway::Parts::release() {
   io.reset();
   admin_io.reset();
   admin_api.reset();
+  cluster_sync.reset();
+  etcd.reset();
   consumers.reset();
   routes.reset();
   context.reset();

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The gateway's layers include only downwards (config <- kafka <- pubsub <- server <- admin), the
-# composition root (the files directly in the source dir) is above them all, and only kafka/
-# includes librdkafka. Prints every violation; exits 1 when there is one.
+# The gateway's layers include only downwards (config <- kafka <- pubsub <- server <- admin, and
+# config <- store <- server for etcd), the composition root (the files directly in the source
+# dir) is above them all, and only kafka/ includes librdkafka. Prints every violation; exits 1
+# when there is one.
 #
 #   check_layers.sh GATEWAY_SRC_DIR
 set -euo pipefail
@@ -12,9 +13,10 @@ src="$1"
 declare -A allowed=(
   [config]="config"
   [kafka]="config kafka"
+  [store]="config store"
   [pubsub]="config kafka pubsub"
-  [server]="config kafka pubsub server"
-  [admin]="config kafka pubsub server admin"
+  [server]="config kafka pubsub store server"
+  [admin]="config kafka pubsub store server admin"
 )
 # pubsub and server may use only the kafka layer's interfaces, never its implementation.
 kafka_api="kafka/record_source.h kafka/kafka_client.h kafka/topic_name.h"

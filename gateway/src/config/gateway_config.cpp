@@ -107,6 +107,7 @@ void apply_yaml(const YAML::Node& root, const std::string& path, GatewayConfig& 
                                               "kafka_max_queued_requests",
                                               "max_subscriptions",
                                               "max_credit",
+                                              "etcd",
                                               "routes"};
   try {
     for (const auto& kv : root) {
@@ -169,7 +170,12 @@ void apply_yaml(const YAML::Node& root, const std::string& path, GatewayConfig& 
         config.max_subscriptions = get_as<int>(v, key);
       else if (key == "max_credit")
         config.max_credit = get_as<int>(v, key);
-      else if (key == "routes") {
+      else if (key == "etcd") {
+        std::size_t budget = 1'000;
+        auto parsed = parse_etcd_config(yaml_to_json(v, budget));
+        if (auto* error = std::get_if<std::string>(&parsed)) throw ConfigError(*error);
+        config.etcd = std::get<EtcdConfig>(std::move(parsed));
+      } else if (key == "routes") {
         if (!v.IsSequence()) throw ConfigError("'routes' must be a list");
         std::set<std::string> ids;
         std::size_t budget = kMaxRouteValues;

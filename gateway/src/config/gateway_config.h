@@ -3,6 +3,7 @@
 // plus `routes`, a list of APISIX-shaped route objects each with an `id`.
 #pragma once
 
+#include "config/etcd_config.h"
 #include "config/route.h"
 
 #include <cstddef>
@@ -53,6 +54,8 @@ struct GatewayConfig {
   /// APISIX fetch-loop client keeps one queued, so this bounds how many such clients are served.
   int kafka_max_queued_requests = 4096;
   std::vector<Route> routes;
+  /// Cluster mode: routes and consumers in etcd instead of data_dir (see etcd_config.h).
+  EtcdConfig etcd;
 };
 
 struct ConfigError : std::runtime_error {

@@ -97,8 +97,18 @@ void ConsumerManager::publish(std::map<std::string, Entry> next) {
 }
 
 std::optional<ConsumerManager::Outcome> ConsumerManager::commit(const std::string& username,
+                                                                const json* value,
                                                                 std::map<std::string, Entry> next) {
-  if (!store_path_.empty()) {
+  if (shared_) {
+    auto written = value ? shared_->put("consumers", username, value->dump())
+                         : shared_->remove("consumers", username);
+    if (auto* error = std::get_if<std::string>(&written)) {
+      spdlog::error("event=consumer_store_failed consumer={} err=\"{}\"", username, *error);
+      return Outcome{503, error_body("the configuration store is unavailable: " + *error)};
+    }
+    auto& applied = revisions_[username];
+    applied = std::max(applied, std::get<std::int64_t>(written));
+  } else if (!store_path_.empty()) {
     json doc = {{"version", 1}, {"consumers", json::array()}};
     for (const auto& [name, entry] : next) doc["consumers"].push_back(entry.value);
     try {
@@ -137,7 +147,7 @@ ConsumerManager::Outcome ConsumerManager::put(const std::optional<std::string>& 
   value["update_time"] = now;
   auto next = consumers_;
   next[name] = Entry{std::move(consumer), value};
-  if (auto failed = commit(name, std::move(next))) return *failed;
+  if (auto failed = commit(name, &value, std::move(next))) return *failed;
   spdlog::info("event=consumer_{} consumer={}", created ? "created" : "updated", name);
   return {created ? 201 : 200, wrapped(name, value)};
 }
@@ -161,9 +171,71 @@ ConsumerManager::Outcome ConsumerManager::remove(const std::string& username) {
   if (!consumers_.count(username)) return {404, not_found(username)};
   auto next = consumers_;
   next.erase(username);
-  if (auto failed = commit(username, std::move(next))) return *failed;
+  if (auto failed = commit(username, nullptr, std::move(next))) return *failed;
   spdlog::info("event=consumer_deleted consumer={}", username);
   return {200, json{{"key", "/apisix/consumers/" + username}, {"deleted", "1"}}};
+}
+
+std::variant<ConsumerManager::Entry, std::string> ConsumerManager::stored_entry(
+    const std::string& username, const std::string& text,
+    const std::map<std::string, Entry>& others) const {
+  if (!config::valid_username(username)) return std::string("invalid username");
+  auto parsed_json = config::parse_json_bounded(text, config::kMaxJsonDepth);
+  if (auto* error = std::get_if<std::string>(&parsed_json)) return *error;
+  json value = std::get<json>(std::move(parsed_json));
+  if (!value.is_object()) return std::string("not a JSON object");
+  value["username"] = username;  // the key names it
+  auto parsed = config::parse_consumer(definition_of(value), username);
+  if (auto* error = std::get_if<std::string>(&parsed)) return *error;
+  config::Consumer consumer = std::get<config::Consumer>(std::move(parsed));
+  if (auto conflict = key_conflict(consumer, others); !conflict.empty()) return conflict;
+  return Entry{std::move(consumer), std::move(value)};
+}
+
+void ConsumerManager::replace_stored(const std::map<std::string, StoredValue>& consumers) {
+  std::lock_guard lock(mutex_);
+  std::map<std::string, Entry> next;
+  revisions_.clear();
+  for (const auto& [name, stored] : consumers) {
+    revisions_[name] = stored.revision;
+    auto entry = stored_entry(name, stored.json, next);
+    if (auto* error = std::get_if<std::string>(&entry)) {
+      spdlog::error("event=stored_consumer_invalid consumer={} revision={} err=\"{}\"", name,
+                    stored.revision, *error);
+      continue;
+    }
+    next.emplace(name, std::get<Entry>(std::move(entry)));
+  }
+  publish(std::move(next));
+  spdlog::info("event=consumers_loaded source=store count={}", consumers_.size());
+}
+
+void ConsumerManager::apply_stored(const std::string& username,
+                                   const std::optional<std::string>& value, std::int64_t revision) {
+  std::lock_guard lock(mutex_);
+  auto& applied = revisions_[username];
+  if (revision <= applied) return;  // this gateway made the change, or a newer one came first
+  applied = revision;
+  auto next = consumers_;
+  if (!value) {
+    if (!next.erase(username)) return;
+  } else {
+    auto entry = stored_entry(username, *value, consumers_);
+    if (auto* error = std::get_if<std::string>(&entry)) {
+      spdlog::error(
+          "event=stored_consumer_invalid consumer={} revision={} err=\"{}\" "
+          "kept=\"the last good version\"",
+          username, revision, *error);
+      return;
+    }
+    auto current = consumers_.find(username);
+    auto& fresh = std::get<Entry>(entry);
+    if (current != consumers_.end() && current->second.value == fresh.value) return;
+    next[username] = std::move(fresh);
+  }
+  publish(std::move(next));
+  spdlog::info("event=consumer_{} consumer={} source=store revision={}",
+               value ? "applied" : "deleted", username, revision);
 }
 
 }  // namespace kpg::server

@@ -18,6 +18,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <variant>
 
 namespace kpg::server {
 
@@ -37,6 +38,12 @@ class ConsumerManager {
   void load();
 
   /// PUT /consumers (username from the body) or /consumers/{username}.
+  /// Cluster mode (call before load(), with an empty store_path): as RouteManager's.
+  void use_shared_store(SharedStore* store) { shared_ = store; }
+  void replace_stored(const std::map<std::string, StoredValue>& consumers);
+  void apply_stored(const std::string& username, const std::optional<std::string>& value,
+                    std::int64_t revision);
+
   Outcome put(const std::optional<std::string>& username, const nlohmann::json& body);
   Outcome get(const std::string& username) const;
   Outcome list() const;
@@ -47,8 +54,14 @@ class ConsumerManager {
     config::Consumer consumer;
     nlohmann::json value;  // the stored object: definition, username, create/update_time
   };
-  /// Persists `next`, then makes it live; the error reply when it could not be stored.
-  std::optional<Outcome> commit(const std::string& username, std::map<std::string, Entry> next);
+  /// Persists `next` (`value`: what is written for `username`, null when it is deleted), then
+  /// makes it live; the error reply when it could not be stored.
+  std::optional<Outcome> commit(const std::string& username, const nlohmann::json* value,
+                                std::map<std::string, Entry> next);
+  /// A stored value as an entry; the error when it is not a valid consumer.
+  std::variant<Entry, std::string> stored_entry(const std::string& username,
+                                                const std::string& text,
+                                                const std::map<std::string, Entry>& others) const;
   void publish(std::map<std::string, Entry> next);
 
   ConsumerSnapshot& live_;
@@ -56,6 +69,8 @@ class ConsumerManager {
   mutable std::mutex mutex_;
   std::map<std::string, Entry> consumers_;
   ChangeListener on_change_;
+  SharedStore* shared_ = nullptr;
+  std::map<std::string, std::int64_t> revisions_;  // of the shared store, per username
 };
 
 }  // namespace kpg::server

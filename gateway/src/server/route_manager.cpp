@@ -50,6 +50,22 @@ void write_all(int fd, const std::string& data, const std::string& path) {
   }
 }
 
+// The message when `route` uses a uri of another route in `routes`; nothing when it does not.
+template <class Entries>
+std::optional<std::string> uri_conflict(const Route& route, const Entries& routes) {
+  for (const auto& [other_id, entry] : routes) {
+    if (other_id == route.id) continue;
+    for (const auto& uri : route.uris) {
+      const auto& used = entry.route->uris;
+      if (std::find(used.begin(), used.end(), uri) != used.end()) {
+        return "invalid configuration: property \"uri\" \"" + uri + "\" is already used by route " +
+               other_id;
+      }
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::int64_t unix_seconds() {
@@ -147,6 +163,7 @@ void RouteManager::load(const std::vector<Route>& initial) {
     value["create_time"] = now;
     value["update_time"] = now;
     next[route.id] = Entry{std::make_shared<const Route>(route), value};
+    file_ids_.insert(route.id);
   }
   const json stored = read_store(store_path_, "route");
   if (!stored.is_null()) {
@@ -159,6 +176,13 @@ void RouteManager::load(const std::vector<Route>& initial) {
         throw StoreError(store_path_ + ": corrupt route store (a route without a valid id)");
       }
       const auto id = value["id"].get<std::string>();
+      if (file_ids_.count(id)) {
+        spdlog::warn(
+            "event=stored_route_skipped route={} reason=\"the config file defines this "
+            "id; the config file wins\"",
+            id);
+        continue;
+      }
       auto parsed = parse_route(definition_of(value), id);
       if (auto* error = std::get_if<std::string>(&parsed)) {
         throw StoreError(store_path_ + ": route '" + id + "': " + *error);
@@ -263,16 +287,8 @@ RouteManager::Outcome RouteManager::store(const std::string& id, const json& bod
   Route route = std::get<Route>(std::move(parsed));
 
   std::lock_guard lock(mutex_);
-  for (const auto& [other_id, entry] : routes_) {
-    if (other_id == id) continue;
-    for (const auto& uri : route.uris) {
-      const auto& used = entry.route->uris;
-      if (std::find(used.begin(), used.end(), uri) != used.end()) {
-        return {400, error_body("invalid configuration: property \"uri\" \"" + uri +
-                                "\" is already used by route " + other_id)};
-      }
-    }
-  }
+  if (auto refused = refuse_file_route(id)) return *refused;
+  if (auto conflict = uri_conflict(route, routes_)) return {400, error_body(*conflict)};
   auto next = routes_;
   const auto now = unix_seconds();
   const auto existing = routes_.find(id);
@@ -282,7 +298,7 @@ RouteManager::Outcome RouteManager::store(const std::string& id, const json& bod
   value["create_time"] = created ? now : existing->second.value.value("create_time", now);
   value["update_time"] = now;
   next[id] = Entry{std::make_shared<const Route>(std::move(route)), value};
-  if (auto failed = commit(id, std::move(next), 400, "cannot persist the route: ")) {
+  if (auto failed = commit(id, &value, std::move(next), 400, "cannot persist the route: ")) {
     return *failed;
   }
   spdlog::info("event=route_{} route={}", created ? "created" : "updated", id);
@@ -291,13 +307,25 @@ RouteManager::Outcome RouteManager::store(const std::string& id, const json& bod
 
 // Build first (it can fail), then persist, then publish: a change that cannot be served is never
 // stored. Returns the error reply, or nothing once the change is live.
-std::optional<RouteManager::Outcome> RouteManager::commit(const std::string& id,
+std::optional<RouteManager::Outcome> RouteManager::commit(const std::string& id, const json* value,
                                                           std::map<std::string, Entry> next,
                                                           int build_error_status,
                                                           const char* persist_error) {
   auto built = build(next);
   if (auto* error = std::get_if<std::string>(&built)) {
     return Outcome{build_error_status, error_body(*error)};
+  }
+  if (shared_) {
+    auto written =
+        value ? shared_->put("routes", id, value->dump()) : shared_->remove("routes", id);
+    if (auto* error = std::get_if<std::string>(&written)) {
+      spdlog::error("event=route_store_failed route={} err=\"{}\"", id, *error);
+      return Outcome{503, error_body("the configuration store is unavailable: " + *error)};
+    }
+    auto& applied = revisions_[id];
+    applied = std::max(applied, std::get<std::int64_t>(written));
+    publish(std::get<std::shared_ptr<const RouteTable>>(std::move(built)), std::move(next));
+    return std::nullopt;
   }
   try {
     persist(next);
@@ -354,13 +382,119 @@ RouteManager::Outcome RouteManager::remove(const std::string& id) {
   if (!routes_.count(id)) {
     return {404, {{"error_msg", "route " + id + " not found"}, {"message", "Key not found"}}};
   }
+  if (auto refused = refuse_file_route(id)) return *refused;
   auto next = routes_;
   next.erase(id);
-  if (auto failed = commit(id, std::move(next), 500, "cannot persist the change: ")) {
+  if (auto failed = commit(id, nullptr, std::move(next), 500, "cannot persist the change: ")) {
     return *failed;
   }
   spdlog::info("event=route_deleted route={}", id);
   return {200, json{{"key", "/apisix/routes/" + id}, {"deleted", "1"}}};
+}
+
+std::optional<RouteManager::Outcome> RouteManager::refuse_file_route(const std::string& id) const {
+  if (!file_ids_.count(id)) return std::nullopt;
+  return Outcome{400, error_body("route " + id +
+                                 " is defined in the gateway's config file: change it there "
+                                 "(the admin API manages the other routes)")};
+}
+
+std::variant<RouteManager::Entry, std::string> RouteManager::stored_entry(
+    const std::string& id, const json& value, const std::map<std::string, Entry>& others) const {
+  if (!valid_route_id(id)) return "invalid route id";
+  if (!value.is_object()) return "not a JSON object";
+  auto parsed = parse_route(definition_of(value), id);
+  if (auto* error = std::get_if<std::string>(&parsed)) return *error;
+  auto route = std::make_shared<const Route>(std::get<Route>(std::move(parsed)));
+  if (auto conflict = uri_conflict(*route, others)) return *conflict;
+  json stored = value;
+  stored["id"] = id;
+  return Entry{std::move(route), std::move(stored)};
+}
+
+void RouteManager::replace_stored(const std::map<std::string, StoredValue>& routes) {
+  std::lock_guard lock(mutex_);
+  std::map<std::string, Entry> next;
+  for (const auto& [id, entry] : routes_) {
+    if (file_ids_.count(id)) next.emplace(id, entry);
+  }
+  revisions_.clear();
+  for (const auto& [id, stored] : routes) {
+    revisions_[id] = stored.revision;
+    if (file_ids_.count(id)) {
+      spdlog::warn(
+          "event=stored_route_skipped route={} reason=\"the config file defines this "
+          "id; the config file wins\"",
+          id);
+      continue;
+    }
+    auto parsed = parse_json_bounded(stored.json, kMaxJsonDepth);
+    std::variant<Entry, std::string> entry = std::string();
+    if (auto* error = std::get_if<std::string>(&parsed)) {
+      entry = *error;
+    } else {
+      entry = stored_entry(id, std::get<json>(parsed), next);
+    }
+    if (auto* error = std::get_if<std::string>(&entry)) {
+      spdlog::error("event=stored_route_invalid route={} revision={} err=\"{}\"", id,
+                    stored.revision, *error);
+      continue;
+    }
+    next[id] = std::get<Entry>(std::move(entry));
+  }
+  auto built = build(next);
+  if (auto* error = std::get_if<std::string>(&built)) {
+    spdlog::error("event=stored_routes_not_applied err=\"{}\"", *error);
+    return;
+  }
+  publish(std::get<std::shared_ptr<const RouteTable>>(std::move(built)), std::move(next));
+  spdlog::info("event=routes_loaded source=store count={}", routes_.size());
+}
+
+void RouteManager::apply_stored(const std::string& id, const std::optional<std::string>& value,
+                                std::int64_t revision) {
+  std::lock_guard lock(mutex_);
+  auto& applied = revisions_[id];
+  if (revision <= applied) return;  // this gateway made the change, or a newer one came first
+  applied = revision;
+  if (file_ids_.count(id)) {
+    spdlog::warn(
+        "event=stored_route_skipped route={} reason=\"the config file defines this id; "
+        "the config file wins\"",
+        id);
+    return;
+  }
+  auto next = routes_;
+  if (!value) {
+    if (!next.erase(id)) return;  // already gone (deleted here)
+  } else {
+    auto parsed = parse_json_bounded(*value, kMaxJsonDepth);
+    std::variant<Entry, std::string> entry = std::string();
+    if (auto* error = std::get_if<std::string>(&parsed)) {
+      entry = *error;
+    } else {
+      entry = stored_entry(id, std::get<json>(parsed), routes_);
+    }
+    if (auto* error = std::get_if<std::string>(&entry)) {
+      spdlog::error(
+          "event=stored_route_invalid route={} revision={} err=\"{}\" kept=\"the "
+          "last good version\"",
+          id, revision, *error);
+      return;
+    }
+    auto current = routes_.find(id);
+    auto& fresh = std::get<Entry>(entry);
+    if (current != routes_.end() && current->second.value == fresh.value) return;
+    next[id] = std::move(fresh);
+  }
+  auto built = build(next);
+  if (auto* error = std::get_if<std::string>(&built)) {
+    spdlog::error("event=stored_route_not_applied route={} err=\"{}\"", id, *error);
+    return;
+  }
+  publish(std::get<std::shared_ptr<const RouteTable>>(std::move(built)), std::move(next));
+  spdlog::info("event=route_{} route={} source=store revision={}", value ? "applied" : "deleted",
+               id, revision);
 }
 
 }  // namespace kpg::server

@@ -10,6 +10,7 @@
 
 #include "config/route.h"
 #include "server/route_table.h"
+#include "server/shared_store.h"
 
 #include <nlohmann/json.hpp>
 
@@ -19,6 +20,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <variant>
@@ -41,11 +43,26 @@ class RouteManager {
   RouteManager(RouteTableHolder& holder, SourceFactory factory, std::string store_path,
                ChangeListener on_change);
 
-  /// Start-up: `initial` routes (config file, embedded demo), then the persisted ones (which
-  /// win on equal ids). Throws StoreError naming the file when the store is unreadable or
-  /// corrupt: it is never silently replaced. A temporary file left by a write that never
-  /// completed (a crash) is removed: the store itself is whole.
+  /// Start-up: `initial` routes (config file, embedded demo), then the persisted ones. The
+  /// config file owns its ids: the admin API refuses to change or delete them, and a stored
+  /// route with such an id is skipped with a warning (never silently shadowed or resurrected).
+  /// Throws StoreError naming the file when the store is unreadable or corrupt: it is never
+  /// silently replaced. A temporary file left by a write that never completed (a crash) is
+  /// removed: the store itself is whole.
   void load(const std::vector<Route>& initial);
+
+  /// Cluster mode (call before load(), with an empty store_path): changes are written to
+  /// `store` and applied locally once it has accepted them; the store's watch feeds
+  /// replace_stored() and apply_stored(). `store` must outlive this manager.
+  void use_shared_store(SharedStore* store) { shared_ = store; }
+  /// Every route of the shared store at once (start-up, after a compaction): the file's routes
+  /// plus these. Invalid values are skipped with an error log.
+  void replace_stored(const std::map<std::string, StoredValue>& routes);
+  /// One change from the shared store at `revision` (value nullopt: deleted). Changes at or
+  /// below the revision already applied for that id are ignored; an invalid value keeps the
+  /// last good one.
+  void apply_stored(const std::string& id, const std::optional<std::string>& value,
+                    std::int64_t revision);
 
   struct Outcome {
     int status;           ///< HTTP status: 200, 201, 400, 404, 500
@@ -74,8 +91,14 @@ class RouteManager {
   /// Makes `table` live and closes the sessions of routes that went away, changed or were
   /// disabled.
   void publish(std::shared_ptr<const RouteTable> table, std::map<std::string, Entry> next);
-  std::optional<Outcome> commit(const std::string& id, std::map<std::string, Entry> next,
-                                int build_error_status, const char* persist_error);
+  /// `value`: what is written for `id` (null: it is deleted).
+  std::optional<Outcome> commit(const std::string& id, const nlohmann::json* value,
+                                std::map<std::string, Entry> next, int build_error_status,
+                                const char* persist_error);
+  /// A stored value as an entry; the error when it is not a valid route for `id`.
+  std::variant<Entry, std::string> stored_entry(const std::string& id, const nlohmann::json& value,
+                                                const std::map<std::string, Entry>& others) const;
+  std::optional<Outcome> refuse_file_route(const std::string& id) const;
   void persist(const std::map<std::string, Entry>& routes) const;
 
   RouteTableHolder& holder_;
@@ -84,6 +107,9 @@ class RouteManager {
   ChangeListener on_change_;
   mutable std::mutex mutex_;
   std::map<std::string, Entry> routes_;
+  std::set<std::string> file_ids_;  // routes of the config file (and the embedded demo)
+  SharedStore* shared_ = nullptr;
+  std::map<std::string, std::int64_t> revisions_;  // of the shared store, per id (deleted too)
 };
 
 /// Replaces `path` with `data` so that a crash at any moment leaves the old content or the new,
