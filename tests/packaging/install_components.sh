@@ -11,12 +11,9 @@ case "${1:-}" in -h | --help) usage; exit 0 ;; esac
 build_dir="$1" libdir="$2" bindir="$3" datadir="$4" unitdir="$5" max_gateway="$6"
 config="${7:-noconfig}"  # the build type, lower case (it names the exported targets' file)
 work="$(mktemp -d)"
-gateway_pid=""
-cleanup() {
-  if [ -n "$gateway_pid" ]; then kill "$gateway_pid" 2>/dev/null || true; wait "$gateway_pid" 2>/dev/null || true; fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=../support/gateway.sh
+. "$(dirname "$0")/../support/gateway.sh"
+trap 'gateway_stop; rm -rf "$work"' EXIT
 fail() { echo "FAILED: $*" >&2; exit 1; }
 
 expected_sdk="include/kpg/pubsub.pb.h
@@ -85,15 +82,8 @@ echo "ok: SDK archives without debug sections"
 
 # The installed example configuration is one the installed gateway accepts (ports and data
 # directory aside, which a test cannot take from it).
-"$work/gateway/$bindir/kpg-gateway" --config "$work/gateway/$datadir/kpg/gateway.example.yaml" \
-  --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --data-dir "$work/kpg-data" \
-  >"$work/gateway.log" 2>&1 &
-gateway_pid=$!
-for _ in $(seq 1 100); do
-  grep -q "event=admin_listening" "$work/gateway.log" && break
-  kill -0 "$gateway_pid" 2>/dev/null || break
-  sleep 0.1
-done
-grep -q "event=admin_listening" "$work/gateway.log" ||
-  { cat "$work/gateway.log" >&2; fail "the installed gateway did not start from the example config"; }
+gateway_start "$work/gateway.log" "$work/gateway/$bindir/kpg-gateway" \
+  --config "$work/gateway/$datadir/kpg/gateway.example.yaml" \
+  --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --data-dir "$work/kpg-data" ||
+  fail "the installed gateway did not start from the installed example config"
 echo "ok: the installed gateway starts from the installed example config"
