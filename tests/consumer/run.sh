@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# Installs the SDK from the build tree into a temporary prefix, then builds a consumer project
-# against it twice: through find_package(kpg CONFIG) and through pkg-config.
+# Installs the SDK (install component `sdk` alone) from the build tree into an empty prefix, then
+# builds a consumer project against it twice: through find_package(kpg CONFIG) and pkg-config.
 set -euo pipefail
 build_dir="$1"
 here="$(cd "$(dirname "$0")" && pwd)"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
-cmake --install "$build_dir" --prefix "$work/prefix" >/dev/null
+cmake --install "$build_dir" --component sdk --prefix "$work/prefix" >/dev/null
 cmake -S "$here" -B "$work/cmake-build" -G Ninja -DCMAKE_PREFIX_PATH="$work/prefix" >/dev/null
 cmake --build "$work/cmake-build" >/dev/null
 "$work/cmake-build/consumer" ws://127.0.0.1:1/kafka

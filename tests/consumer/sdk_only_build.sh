@@ -20,11 +20,18 @@ cmake -S "$source_dir" -B "$work/build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DKPG_BUILD_GATEWAY=OFF -DKPG_BUILD_TESTS=OFF "${launcher[@]}" \
   -DCMAKE_DISABLE_FIND_PACKAGE_spdlog=ON -DCMAKE_DISABLE_FIND_PACKAGE_yaml-cpp=ON \
   -DCMAKE_DISABLE_FIND_PACKAGE_CLI11=ON -DCMAKE_DISABLE_FIND_PACKAGE_GTest=ON \
-  -DCMAKE_DISABLE_FIND_PACKAGE_nlohmann_json=ON \
+  -DCMAKE_DISABLE_FIND_PACKAGE_nlohmann_json=ON -DCMAKE_DISABLE_FIND_PACKAGE_fmt=ON \
+  -DCMAKE_DISABLE_FIND_PACKAGE_benchmark=ON \
   >"$work/configure.log" || { cat "$work/configure.log"; exit 1; }
 cmake --build "$work/build" -j 2 >"$work/build.log" || { cat "$work/build.log"; exit 1; }
-if [ -e "$work/build/gateway" ] || [ -e "$work/build/tools" ] || [ -e "$work/build/tests" ]; then
-  echo "sdk-only build: gateway, tools or tests were configured" >&2
+for dir in gateway tools tests packaging; do
+  if [ -e "$work/build/$dir" ]; then
+    echo "sdk-only build: $dir was configured" >&2
+    exit 1
+  fi
+done
+if [ -e "$work/build/sdk-native/kpg-tail" ]; then
+  echo "sdk-only build: the CLI (needs CLI11) was built" >&2
   exit 1
 fi
 "$(dirname "$0")/run.sh" "$work/build"

@@ -9,22 +9,13 @@ case "${1:-}" in -h | --help) usage; exit 0 ;; esac
 gateway_bin="$1"
 readme="$2"
 work="$(mktemp -d)"
-gateway_pid=""
-cleanup() {
-  if [ -n "$gateway_pid" ]; then kill "$gateway_pid" 2>/dev/null || true; wait "$gateway_pid" 2>/dev/null || true; fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=../support/gateway.sh
+. "$(dirname "$0")/../support/gateway.sh"
+trap 'gateway_stop; rm -rf "$work"' EXIT
 
-"$gateway_bin" --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --data-dir "$work/kpg-data" \
-  >"$work/gateway.log" 2>&1 &
-gateway_pid=$!
-for _ in $(seq 1 100); do
-  grep -q "event=admin_listening" "$work/gateway.log" && break
-  sleep 0.1
-done
+gateway_start "$work/gateway.log" "$gateway_bin" --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 \
+  --data-dir "$work/kpg-data"
 admin="$(grep -o 'event=admin_listening address=[^ ]*' "$work/gateway.log" | cut -d= -f3)"
-[ -n "$admin" ] || { echo "gateway did not start:"; cat "$work/gateway.log"; exit 1; }
 
 # The Nth block that starts with KEY=$(cat kpg-data/admin.key), up to its closing fence.
 nth_block() {
