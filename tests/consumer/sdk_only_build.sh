@@ -30,7 +30,7 @@ for dir in gateway tools tests packaging; do
     exit 1
   fi
 done
-if [ -e "$work/build/sdk-native/kpg-tail" ]; then
+if [ -e "$work/build/sdk-native/kpg" ]; then
   echo "sdk-only build: the CLI (needs CLI11) was built" >&2
   exit 1
 fi

@@ -2,7 +2,7 @@
 # packaging/Dockerfile cannot be built here (no container engine); this checks what can be
 # checked without one:
 #  - the build stage installs only packages tools/install-deps installs (so CI builds with them);
-#  - every shared library the built kpg-gateway and kpg-tail link directly is provided by a
+#  - every shared library the built kpg-gateway and kpg link directly is provided by a
 #    package the runtime stage installs, or by one every Debian image has (libc6, libstdc++6,
 #    libgcc-s1); those packages are installed here, so their names and sonames are bookworm's;
 #  - the ports it EXPOSEs are the example configuration's, it runs as a non-root USER, and every
@@ -55,7 +55,7 @@ for bin in "$gateway_bin" "$tail_bin"; do
       fail "$(basename "$bin") needs $soname from $owner, which the runtime stage does not install"
   done
 done
-echo "ok: runtime stage provides every library kpg-gateway and kpg-tail link"
+echo "ok: runtime stage provides every library kpg-gateway and kpg link"
 
 ports="$(sed -n 's/^\(admin_\)\{0,1\}listen: .*:\([0-9]*\)$/\2/p' "$source_dir/packaging/gateway.example.yaml" | sort -n | xargs)"
 exposed="$(sed -n 's/^EXPOSE //p' "$dockerfile" | tr ' ' '\n' | sort -n | xargs)"

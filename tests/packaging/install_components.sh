@@ -35,7 +35,7 @@ $libdir/pkgconfig/kpg.pc"
 expected_gateway="$bindir/kpg-gateway
 $datadir/kpg/gateway.example.yaml
 $unitdir/kpg-gateway.service"
-expected_cli="$bindir/kpg-tail"
+expected_cli="$bindir/kpg"
 
 files_in() { (cd "$1" && find . -type f -o -type l) | sed 's|^\./||' | LC_ALL=C sort; }
 install_component() {  # component prefix
@@ -67,14 +67,14 @@ cmake --install "$build_dir" --component Unspecified --prefix "$work/unspecified
 echo "ok: every installed file belongs to sdk, gateway or cli"
 
 # Stripped and small: the binaries carry no symbols; the archives no debug information.
-for bin in "$work/gateway/$bindir/kpg-gateway" "$work/cli/$bindir/kpg-tail"; do
+for bin in "$work/gateway/$bindir/kpg-gateway" "$work/cli/$bindir/kpg"; do
   file -b "$bin" | grep -q ', stripped' || fail "$(basename "$bin") is not stripped: $(file -b "$bin")"
   [ -x "$bin" ] || fail "$bin is not executable"
   "$bin" --version | grep -qx "$(basename "$bin") [0-9.]*" || fail "$bin --version"
 done
 size="$(stat -c %s "$work/gateway/$bindir/kpg-gateway")"
 [ "$size" -le "$max_gateway" ] || fail "installed kpg-gateway is $size bytes (bound $max_gateway)"
-echo "ok: kpg-gateway stripped, $size bytes (bound $max_gateway); kpg-tail stripped"
+echo "ok: kpg-gateway stripped, $size bytes (bound $max_gateway); kpg stripped"
 for lib in "$work/sdk/$libdir"/*.a; do
   if objdump -h "$lib" | grep -q '\.debug_'; then fail "$(basename "$lib") keeps debug sections"; fi
 done
