@@ -53,6 +53,10 @@ struct GatewayConfig {
   /// APISIX fetch-loop client keeps one queued, so this bounds how many such clients are served.
   int kafka_max_queued_requests = 4096;
   std::vector<Route> routes;
+  /// text: "event=... key=value" lines; json: one JSON object per line (see server/log_format.h).
+  std::string log_format = "text";
+  /// CIDRs of proxies whose X-Forwarded-For / X-Real-IP name the client; empty: none is trusted.
+  std::vector<std::string> trusted_proxies;
 };
 
 struct ConfigError : std::runtime_error {
