@@ -6,10 +6,6 @@
 #include "admin_fixture.h"
 
 #include <gtest/gtest.h>
-#include <boost/asio/connect.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
-#include <boost/beast/websocket.hpp>
 
 #include <chrono>
 #include <csignal>
@@ -21,60 +17,9 @@ namespace {
 using namespace std::chrono_literals;
 using nlohmann::json;
 using verb = boost::beast::http::verb;
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace websocket = beast::websocket;
 using kpg::testing::field;
 
-// A WebSocket client that may send extra headers with its upgrade and close with a reason.
-class Client {
- public:
-  Client(const std::string& port, const std::string& target,
-         const std::vector<std::pair<std::string, std::string>>& headers = {})
-      : ws_(io_) {
-    asio::ip::tcp::resolver resolver(io_);
-    asio::connect(ws_.next_layer(), resolver.resolve("127.0.0.1", port));
-    ws_.set_option(websocket::stream_base::decorator([headers](websocket::request_type& req) {
-      for (const auto& [name, value] : headers) req.insert(name, value);
-    }));
-    beast::error_code ec;
-    ws_.handshake(response_, "127.0.0.1:" + port, target, ec);
-    open_ = !ec;
-    if (open_) local_port_ = std::to_string(ws_.next_layer().local_endpoint().port());
-  }
-  bool open() const { return open_; }
-  int status() const { return static_cast<int>(response_.result_int()); }
-  /// "127.0.0.1:PORT" as the gateway sees this connection's TCP peer.
-  std::string peer() const { return "127.0.0.1:" + local_port_; }
-  /// Sends `frame` and returns the reply.
-  kpg::pubsub::PubSubResp request(const std::string& frame) {
-    ws_.binary(true);
-    ws_.write(asio::buffer(frame));
-    beast::flat_buffer buffer;
-    ws_.read(buffer);
-    kpg::pubsub::PubSubResp resp;
-    EXPECT_TRUE(resp.ParseFromString(beast::buffers_to_string(buffer.data())));
-    return resp;
-  }
-  void close(std::uint16_t code, const std::string& reason = "") {
-    beast::error_code ec;
-    ws_.close(websocket::close_reason(static_cast<websocket::close_code>(code), reason), ec);
-  }
-  /// Reads until the gateway closes; its close code.
-  int closed_by_gateway() {
-    beast::flat_buffer buffer;
-    beast::error_code ec;
-    while (!ec) ws_.read(buffer, ec);
-    return static_cast<int>(ws_.reason().code);
-  }
-
- private:
-  asio::io_context io_;
-  websocket::stream<asio::ip::tcp::socket> ws_;
-  websocket::response_type response_;
-  bool open_ = false;
-  std::string local_port_;
-};
+using Client = kpg::testing::Upgrade;
 
 class OperatorLogsTest : public kpg::testing::AdminFixture {
  protected:
@@ -102,7 +47,7 @@ TEST_F(OperatorLogsTest, AnAccessLineSaysWhoReadWhatHowMuchAndWhoClosed) {
     Client client(gateway_.port, "/r1");
     ASSERT_TRUE(client.open());
     const auto reply = client.request(kpg::testing::fetch_frame(1, "orders", 0, 0));
-    ASSERT_EQ(reply.kafka_fetch_resp().messages_size(), 3);
+    ASSERT_EQ(reply.kafka_fetch_resp().messages_size(), 3) << reply.DebugString();
     const auto peer = client.peer();
     client.close(1000, "done");
     const auto line = access_line();
@@ -122,7 +67,7 @@ TEST_F(OperatorLogsTest, AnAccessLineSaysWhoReadWhatHowMuchAndWhoClosed) {
     Client client(gateway_.port, "/r1");
     ASSERT_TRUE(client.open());
     ASSERT_EQ(admin(verb::delete_, "/apisix/admin/routes/r1").status, 200);
-    EXPECT_EQ(client.closed_by_gateway(), 1001);
+    EXPECT_EQ(client.wait_closed(), 1001);
     const auto line = access_line();
     EXPECT_EQ(field(line, "closed_by"), "gateway") << line;
     EXPECT_EQ(field(line, "code"), "1001") << line;
