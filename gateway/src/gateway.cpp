@@ -27,7 +27,6 @@
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
-#include <iostream>
 #include <optional>
 #include <thread>
 #include <vector>
@@ -278,9 +277,8 @@ void Gateway::Parts::start_admin_api() {
   }
   if (key_generated) {
     // Only where it is: the output usually ends up in logs, which are not secret.
-    std::cout << "kpg-gateway: generated an admin API key in "
-              << (std::filesystem::path(config.data_dir) / "admin.key").string()
-              << " (mode 0600); send its content as X-API-KEY" << std::endl;
+    spdlog::warn("generated an admin API key in {} (mode 0600); send its content as X-API-KEY",
+                 (std::filesystem::path(config.data_dir) / "admin.key").string());
   }
   admin_api = std::make_unique<admin::AdminApi>(*routes, *consumers, admin_key);
 }
@@ -310,6 +308,11 @@ void Gateway::Parts::start_listeners() {
   const auto admin_bound = admin_listener->local_endpoint();
   spdlog::info("event=admin_listening address={}:{}", admin_bound.address().to_string(),
                admin_bound.port());
+  // Named to requests for /apisix/admin/ on the data port; set before any is served (run()).
+  context->admin_listen =
+      admin_bound.address().is_v6()
+          ? fmt::format("[{}]:{}", admin_bound.address().to_string(), admin_bound.port())
+          : fmt::format("{}:{}", admin_bound.address().to_string(), admin_bound.port());
   admin_guard.emplace(asio::make_work_guard(*admin_io));
   admin_thread = std::thread([io = admin_io.get()] { io->run(); });
 
@@ -447,6 +450,9 @@ std::unique_ptr<Gateway> Gateway::start(config::GatewayConfig config) {
   context.connections.limits.max_connections = static_cast<std::size_t>(cfg.max_connections);
   context.connections.limits.max_connections_per_address =
       static_cast<std::size_t>(cfg.max_connections_per_address);
+  // Validated with the rest of the configuration.
+  context.trusted_proxies =
+      std::get<config::TrustedProxies>(config::TrustedProxies::parse(cfg.trusted_proxies));
 
   p.start_routes();
   p.start_admin_api();

@@ -2,6 +2,7 @@
 // main() parses flags and sets up logging; the Gateway (gateway.h) builds and runs the rest.
 #include "config/gateway_config.h"
 #include "gateway.h"
+#include "server/log_format.h"
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -27,7 +28,7 @@ int parse_flags(int argc, char** argv, Flags& flags) {
       "kpg-gateway"};
   app.get_formatter()->column_width(36);
   config::GatewayConfig defaults;
-  std::string listen, admin_listen, data_dir, log_level, tls_cert, tls_key;
+  std::string listen, admin_listen, data_dir, log_level, log_format, tls_cert, tls_key;
   bool embedded = false;
   int io_threads = -1;
   app.add_option("--config", flags.config_file, "YAML configuration file")
@@ -45,6 +46,8 @@ int parse_flags(int argc, char** argv, Flags& flags) {
                "start an in-process Kafka-protocol cluster with a live topic '" +
                    std::string(app::kDemoTopic) + "' and a route /kafka to it");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off (default info)");
+  app.add_option("--log-format", log_format,
+                 "text|json: key=value lines, or one JSON object per line (default text)");
   app.add_option("--io-threads", io_threads, "I/O threads (default: one per core)");
   app.set_version_flag("--version", "kpg-gateway " KPG_VERSION);
   CLI11_PARSE(app, argc, argv);
@@ -57,6 +60,7 @@ int parse_flags(int argc, char** argv, Flags& flags) {
   if (app.count("--tls-cert")) c.tls_cert_file = tls_cert;
   if (app.count("--tls-key")) c.tls_key_file = tls_key;
   if (app.count("--log-level")) c.log_level = log_level;
+  if (app.count("--log-format")) c.log_format = log_format;
   if (app.count("--io-threads")) c.io_threads = io_threads;
   if (embedded) c.embedded_kafka = true;
   config::validate(c);
@@ -77,7 +81,11 @@ int main(int argc, char** argv) {
   auto logger = spdlog::stdout_color_mt("kpg");
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::from_str(flags.config.log_level));
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ %v");
+  if (flags.config.log_format == "json") {
+    spdlog::set_formatter(server::make_json_log_formatter());
+  } else {
+    spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ %v");
+  }
   spdlog::flush_on(spdlog::level::info);
 
   std::unique_ptr<app::Gateway> gateway;

@@ -5,10 +5,6 @@
 #include "admin_fixture.h"
 
 #include <gtest/gtest.h>
-#include <boost/asio/connect.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
-#include <boost/beast/websocket.hpp>
 
 #include <chrono>
 #include <memory>
@@ -19,40 +15,8 @@ namespace {
 using namespace std::chrono_literals;
 using nlohmann::json;
 using verb = boost::beast::http::verb;
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-namespace websocket = beast::websocket;
 
-// An open WebSocket connection, or the HTTP answer that refused it (status, headers, body).
-class Upgrade {
- public:
-  Upgrade(const std::string& port, const std::string& target,
-          const std::vector<std::pair<std::string, std::string>>& headers = {})
-      : ws_(io_) {
-    asio::ip::tcp::resolver resolver(io_);
-    asio::connect(ws_.next_layer(), resolver.resolve("127.0.0.1", port));
-    ws_.set_option(websocket::stream_base::decorator([headers](websocket::request_type& req) {
-      for (const auto& [name, value] : headers) req.set(name, value);
-    }));
-    beast::error_code ec;
-    ws_.handshake(response_, "127.0.0.1:" + port, target, ec);
-    open_ = !ec;
-  }
-  bool open() const { return open_; }
-  int status() const { return static_cast<int>(response_.result_int()); }
-  std::string header(const std::string& name) const {
-    const auto it = response_.find(name);
-    return it == response_.end() ? "(none)" : std::string(it->value());
-  }
-  json body() const { return json::parse(response_.body(), nullptr, false); }
-
- private:
-  asio::io_context io_;
-  websocket::stream<asio::ip::tcp::socket> ws_;
-  websocket::response_type response_;
-  bool open_ = false;
-};
+using kpg::testing::Upgrade;
 
 class RouteLimitsTest : public kpg::testing::AdminFixture {
  protected:

@@ -113,6 +113,65 @@ class RawSocket {
   boost::beast::websocket::stream<boost::asio::ip::tcp::socket> ws_;
 };
 
+/// An upgrade that may carry extra headers (repeated names allowed): an open WebSocket connection,
+/// or the HTTP answer that refused it (status, headers, body).
+class Upgrade {
+ public:
+  Upgrade(const std::string& port, const std::string& target,
+          const std::vector<std::pair<std::string, std::string>>& headers = {})
+      : ws_(io_) {
+    namespace websocket = boost::beast::websocket;
+    boost::asio::ip::tcp::resolver resolver(io_);
+    boost::asio::connect(ws_.next_layer(), resolver.resolve("127.0.0.1", port));
+    ws_.set_option(websocket::stream_base::decorator([headers](websocket::request_type& req) {
+      for (const auto& [name, value] : headers) req.insert(name, value);
+    }));
+    boost::beast::error_code ec;
+    ws_.handshake(response_, "127.0.0.1:" + port, target, ec);
+    open_ = !ec;
+    if (open_) local_port_ = std::to_string(ws_.next_layer().local_endpoint().port());
+  }
+  bool open() const { return open_; }
+  int status() const { return static_cast<int>(response_.result_int()); }
+  std::string header(const std::string& name) const {
+    const auto it = response_.find(name);
+    return it == response_.end() ? "(none)" : std::string(it->value());
+  }
+  nlohmann::json body() const { return nlohmann::json::parse(response_.body(), nullptr, false); }
+  /// "127.0.0.1:PORT": this connection as the gateway sees its TCP peer.
+  std::string peer() const { return "127.0.0.1:" + local_port_; }
+  /// Sends `frame` and returns the reply (default when there is none).
+  pubsub::PubSubResp request(const std::string& frame) {
+    ws_.binary(true);
+    ws_.write(boost::asio::buffer(frame));
+    boost::beast::flat_buffer buffer;
+    boost::beast::error_code ec;
+    ws_.read(buffer, ec);
+    pubsub::PubSubResp resp;
+    if (!ec) resp.ParseFromString(boost::beast::buffers_to_string(buffer.data()));
+    return resp;
+  }
+  void close(std::uint16_t code, const std::string& reason = "") {
+    namespace websocket = boost::beast::websocket;
+    boost::beast::error_code ec;
+    ws_.close(websocket::close_reason(static_cast<websocket::close_code>(code), reason), ec);
+  }
+  /// Reads until the gateway closes the connection; the close code it sent.
+  int wait_closed() {
+    boost::beast::flat_buffer buffer;
+    boost::beast::error_code ec;
+    while (!ec) ws_.read(buffer, ec);
+    return static_cast<int>(ws_.reason().code);
+  }
+
+ private:
+  boost::asio::io_context io_;
+  boost::beast::websocket::stream<boost::asio::ip::tcp::socket> ws_;
+  boost::beast::websocket::response_type response_;
+  bool open_ = false;
+  std::string local_port_;
+};
+
 inline std::string ping_frame(std::int64_t sequence, const std::string& state) {
   pubsub::PubSubReq req;
   req.set_sequence(sequence);

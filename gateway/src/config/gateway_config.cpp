@@ -1,5 +1,7 @@
 #include "config/gateway_config.h"
 
+#include "config/trusted_proxies.h"
+
 #include <yaml-cpp/yaml.h>
 
 #include <set>
@@ -108,7 +110,9 @@ void apply_yaml(const YAML::Node& root, const std::string& path, GatewayConfig& 
                                               "max_subscriptions",
                                               "max_credit",
                                               "etcd",
-                                              "routes"};
+                                              "routes",
+                                              "log_format",
+                                              "trusted_proxies"};
   try {
     for (const auto& kv : root) {
       const auto key = key_text(kv.first);
@@ -175,6 +179,11 @@ void apply_yaml(const YAML::Node& root, const std::string& path, GatewayConfig& 
         auto parsed = parse_etcd_config(yaml_to_json(v, budget));
         if (auto* error = std::get_if<std::string>(&parsed)) throw ConfigError(*error);
         config.etcd = std::get<EtcdConfig>(std::move(parsed));
+      } else if (key == "log_format")
+        config.log_format = get_as<std::string>(v, key);
+      else if (key == "trusted_proxies") {
+        if (!v.IsSequence()) throw ConfigError("'trusted_proxies' must be a list of CIDRs");
+        config.trusted_proxies = get_as<std::vector<std::string>>(v, key);
       } else if (key == "routes") {
         if (!v.IsSequence()) throw ConfigError("'routes' must be a list");
         std::set<std::string> ids;
@@ -251,6 +260,11 @@ void validate(const GatewayConfig& c) {
     throw ConfigError("--log-level: '" + c.log_level +
                       "' is not one of trace, debug, info, warn, error, off");
   }
+  if (c.log_format != "text" && c.log_format != "json") {
+    throw ConfigError("--log-format: '" + c.log_format + "' is not one of text, json");
+  }
+  const auto proxies = TrustedProxies::parse(c.trusted_proxies);
+  if (const auto* error = std::get_if<std::string>(&proxies)) throw ConfigError(*error);
   auto range = [](const char* name, long long value, long long lo, long long hi) {
     if (value < lo || value > hi) {
       throw ConfigError(std::string(name) + ": " + std::to_string(value) + " is outside " +

@@ -56,6 +56,10 @@ struct GatewayConfig {
   std::vector<Route> routes;
   /// Cluster mode: routes and consumers in etcd instead of data_dir (see etcd_config.h).
   EtcdConfig etcd;
+  /// text: "event=... key=value" lines; json: one JSON object per line (see server/log_format.h).
+  std::string log_format = "text";
+  /// CIDRs of proxies whose X-Forwarded-For / X-Real-IP name the client; empty: none is trusted.
+  std::vector<std::string> trusted_proxies;
 };
 
 struct ConfigError : std::runtime_error {

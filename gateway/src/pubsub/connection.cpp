@@ -99,7 +99,8 @@ void Connection::shutdown() {
 }
 
 RequestContext Connection::context() const {
-  return RequestContext{hello_, cancel_, topics_};
+  // records_sent: fetch answers hold this connection's owner (keep_alive) until they have run.
+  return RequestContext{hello_, cancel_, topics_, &fetched_records_};
 }
 
 Outcome Connection::error(std::int64_t sequence, int code, std::string_view message) const {
@@ -144,6 +145,10 @@ Outcome Connection::on_frame(std::string_view frame) {
       case PubSubReq::kCmdUnsubscribe: return unsubscribe(seq, req.cmd_unsubscribe());
       default: break;
     }
+  }
+  if (req.req_case() == PubSubReq::kCmdKafkaFetch) {
+    const auto& topic = req.cmd_kafka_fetch().topic();
+    if (kafka::is_valid_topic_name(topic) && topics_.allowed(topic)) topics_read_.add(topic);
   }
   return handle_request(req, source_, limits_, on_thread([this](std::string bytes) {
                           callbacks_.reply(frame_of(std::move(bytes)));
@@ -304,6 +309,7 @@ Outcome Connection::subscribe(std::int64_t sequence, const CmdKafkaSubscribe& cm
     return refuse(ErrorCode::BAD_REQUEST, "invalid topic name");
   }
   if (!topics_.allowed(topic)) return refuse(ErrorCode::NOT_ALLOWED, "topic not allowed");
+  topics_read_.add(topic);
   if (subscriptions_.size() + starting_ >= limits_.max_subscriptions) {
     return refuse(ErrorCode::LIMIT_EXCEEDED, "more than " +
                                                  std::to_string(limits_.max_subscriptions) +
@@ -523,13 +529,18 @@ void Connection::pump(Subscription& sub) {
     auto batch = std::move(stream.held);
     stream.next = batch->next_offset;
     --sub.credit;
-    callbacks_.push(records_frame(sub.sequence, sub.id, stream.partition, std::move(batch)));
+    push_batch(sub, stream.partition, std::move(batch));
   }
   if (n > 0) sub.turn = (sub.turn + 1) % n;
   if (sub.credit == 0 || congested_ || shut_down_) return;
   for (auto& stream : sub.partitions) {
     if (!stream.reading && !stream.held) read(sub, stream);
   }
+}
+
+void Connection::push_batch(Subscription& sub, std::int32_t partition, kafka::BatchPtr batch) {
+  pushed_records_ += batch->records;
+  callbacks_.push(records_frame(sub.sequence, sub.id, partition, std::move(batch)));
 }
 
 void Connection::read(Subscription& sub, PartitionStream& stream) {
@@ -562,7 +573,7 @@ void Connection::on_batch(std::int64_t id, std::int32_t partition, kafka::BatchR
     if (sub.credit > 0 && !congested_) {
       stream->next = result.batch->next_offset;
       --sub.credit;
-      callbacks_.push(records_frame(sub.sequence, sub.id, partition, std::move(result.batch)));
+      push_batch(sub, partition, std::move(result.batch));
       if (callbacks_.write_pending && callbacks_.write_pending()) {
         after_write_.emplace_back(id, partition);
         return;

@@ -12,7 +12,9 @@
 #include "kafka/record_source.h"
 #include "pubsub/frames.h"
 #include "pubsub/pubsub_handler.h"
+#include "pubsub/topic_set.h"
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -81,6 +83,12 @@ class Connection {
   /// log: the protocol layer does not log).
   std::uint64_t rate_refusals() const noexcept { return rate_refusals_; }
   std::size_t subscriptions() const noexcept { return subscriptions_.size(); }
+  /// For the owner's access log: records sent (in fetch replies and pushed batches) and the topics
+  /// the client asked to read (fetch, subscribe) that its route allows.
+  std::uint64_t records_sent() const noexcept {
+    return pushed_records_ + fetched_records_.load(std::memory_order_relaxed);
+  }
+  const TopicSet& topics_read() const noexcept { return topics_read_; }
 
  private:
   struct PartitionStream {
@@ -115,6 +123,7 @@ class Connection {
   void read(Subscription& sub, PartitionStream& stream);
   void on_batch(std::int64_t id, std::int32_t partition, kafka::BatchResult result);
   void end(Subscription& sub, int code, const std::string& message);
+  void push_batch(Subscription& sub, std::int32_t partition, kafka::BatchPtr batch);
 
   // Runs `task` on the connection's thread, unless the connection has shut down by then.
   template <class Task>
@@ -138,6 +147,10 @@ class Connection {
   double request_tokens_ = 0;  // the allowance left; refilled at max_requests_per_second
   std::chrono::steady_clock::time_point tokens_at_{};  // when request_tokens_ was last refilled
   std::uint64_t rate_refusals_ = 0;
+  std::uint64_t pushed_records_ = 0;
+  // Counted by fetch answers on Kafka threads (RequestContext::records_sent).
+  mutable std::atomic<std::uint64_t> fetched_records_{0};
+  TopicSet topics_read_;
   bool hello_ = false;
   bool congested_ = false;
   bool shut_down_ = false;

@@ -173,12 +173,16 @@ Outcome handle_request(PubSubReq& req, kafka::RecordSource& source, const Limits
       source.fetch(
           cmd.topic(), cmd.partition(), cmd.offset(), limits.fetch, context.cancel,
           [seq, topic = cmd.topic(), partition = cmd.partition(), kpg = context.kpg,
+           records_sent = context.records_sent,
            reply = std::move(async_reply)](kafka::FetchResult result) {
             if (result.error) {
               reply(encode_error(
                   seq, kafka_error_message("fetch message", topic, partition, *result.error),
                   kpg ? error_code_of(*result.error) : 0));
               return;
+            }
+            if (records_sent) {
+              records_sent->fetch_add(result.records.size(), std::memory_order_relaxed);
             }
             PubSubResp resp;
             resp.set_sequence(seq);

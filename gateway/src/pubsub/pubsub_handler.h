@@ -5,6 +5,7 @@
 #include "config/topic_acl.h"
 #include "kafka/record_source.h"
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -47,6 +48,8 @@ struct RequestContext {
   /// Cancelled when the connection ends: its pending Kafka work is dropped.
   kafka::CancelToken cancel = {};
   TopicAccess topics = {};
+  /// Optional: the records of every fetch answer are added to it (from a Kafka thread).
+  std::atomic<std::uint64_t>* records_sent = nullptr;
 };
 
 struct Outcome {

@@ -1,6 +1,8 @@
 #include "server/http_session.h"
 
+#include "server/client_address.h"
 #include "server/listener.h"
+#include "server/log_format.h"
 #include "server/upgrade_auth.h"
 #include "server/websocket_session.h"
 
@@ -36,13 +38,15 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
  public:
   HttpSession(asio::ip::tcp::socket socket, ServerContext& context,
               ConnectionSlot slot) requires(!kTls)
-      : client_(peer_address(socket)),
+      : peer_(peer_address(socket)),
+        client_(peer_),
         stream_(std::move(socket)),
         context_(context),
         slot_(std::move(slot)) {}
   HttpSession(asio::ip::tcp::socket socket, ServerContext& context,
               ConnectionSlot slot) requires(kTls)
-      : client_(peer_address(socket)),
+      : peer_(peer_address(socket)),
+        client_(peer_),
         stream_(std::move(socket), *context.tls),
         context_(context),
         slot_(std::move(slot)) {}
@@ -56,7 +60,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
                               [self = shared_from_this()](beast::error_code ec) {
                                 if (ec) {
                                   spdlog::info("event=tls_handshake_failed client={} err=\"{}\"",
-                                               self->client_, ec.message());
+                                               self->peer_, ec.message());
                                   return;
                                 }
                                 self->read_next();
@@ -92,6 +96,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
       return;
     }
     auto request = parser_->release();
+    client_ = client_of(request);
     const std::string_view target = request.target();
     const std::string_view path = target.substr(0, target.find('?'));
     const auto table = context_.routes.get();
@@ -120,7 +125,32 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
       return;
     }
     if (route) return answer_plain_request(*route, request, path);
+    if (path == "/apisix/admin" || path.starts_with("/apisix/admin/")) {
+      // Where APISIX 2.x served its admin API (and where guides written for it send requests).
+      return respond(
+          http::status::not_found,
+          nlohmann::json{{"error_msg", "the admin API is not served on this port: use http://" +
+                                           context_.admin_listen + "/apisix/admin/..."}}
+              .dump(),
+          request.keep_alive(), request.version(), "application/json");
+    }
     respond(http::status::not_found, "404 Not Found\n", request.keep_alive(), request.version());
+  }
+
+  // The TCP peer ("address:port"), or the address a trusted proxy in front names (see
+  // client_address.h). Resolved per request: each one that passed the proxy says it anew.
+  std::string client_of(const http::request<http::string_body>& request) const {
+    if (context_.trusted_proxies.empty()) return peer_;
+    const auto peer = config::parse_ip(peer_ip(peer_));
+    if (!peer) return peer_;
+    std::vector<std::string_view> forwarded_for;
+    for (auto [it, end] = request.equal_range("X-Forwarded-For"); it != end; ++it) {
+      forwarded_for.push_back(it->value());
+    }
+    std::optional<std::string_view> real_ip;
+    if (request.count("X-Real-IP") == 1) real_ip = request["X-Real-IP"];
+    return forwarded_client(*peer, context_.trusted_proxies, forwarded_for, real_ip)
+        .value_or(peer_);
   }
 
   // A plain GET on a PubSub route meets the upgrade's Origin and credential checks and is
@@ -146,8 +176,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
       if (!check_client(route, request, cors)) return;
     }
     // The path only: the query may carry a credential (?apikey=, ?jwt=).
-    spdlog::info("event=rejected_plain_http route={} client={} target=\"{}\"", route.route->id,
-                 client_, std::string(path));
+    spdlog::info("event=rejected_plain_http route={} client={} target={}", route.route->id, client_,
+                 log_quoted(path));
     respond(http::status::bad_request, "this is a PubSub route: connect with a WebSocket upgrade\n",
             request.keep_alive(), request.version(), "text/plain; charset=utf-8", std::move(cors));
   }
@@ -244,7 +274,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     }
   }
 
-  std::string client_;
+  const std::string peer_;  // the TCP peer, "address:port"
+  std::string client_;      // who the current request is from (client_of())
   Stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;

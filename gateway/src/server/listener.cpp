@@ -12,7 +12,10 @@ namespace asio = boost::asio;
 std::string peer_address(const asio::ip::tcp::socket& socket) {
   boost::system::error_code ec;
   const auto remote = socket.remote_endpoint(ec);
-  return ec ? "unknown" : remote.address().to_string() + ":" + std::to_string(remote.port());
+  if (ec) return "unknown";
+  const auto address = remote.address().to_string();
+  const auto port = std::to_string(remote.port());
+  return remote.address().is_v6() ? "[" + address + "]:" + port : address + ":" + port;
 }
 
 Listener::Listener(asio::io_context& io, const asio::ip::tcp::endpoint& endpoint,

@@ -17,12 +17,18 @@
 
 namespace kpg::server {
 
-/// "address:port" of the socket's peer, or "unknown" (for logs).
+/// "address:port" ("[address]:port" for IPv6) of the socket's peer, or "unknown" (for logs).
 std::string peer_address(const boost::asio::ip::tcp::socket& socket);
 
-/// The address part of peer_address()'s "address:port": what per-client logs and limits count by.
+/// The address part of peer_address()'s "address:port", or of a bare address (a client named by
+/// a trusted proxy): what per-client logs and limits count by.
 inline std::string peer_ip(std::string_view peer) {
-  return std::string(peer.substr(0, peer.rfind(':')));
+  if (peer.starts_with('[')) return std::string(peer.substr(1, peer.find(']') - 1));
+  const auto colon = peer.find(':');
+  if (colon != std::string_view::npos && peer.find(':', colon + 1) == std::string_view::npos) {
+    return std::string(peer.substr(0, colon));
+  }
+  return std::string(peer);  // IPv4 without port, or a bare IPv6 address
 }
 
 /// Accept errors (EMFILE when out of file descriptors, ENFILE, ENOBUFS, ...) usually last until

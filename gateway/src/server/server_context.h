@@ -2,6 +2,7 @@
 // used to close sessions on shutdown or route changes.
 #pragma once
 
+#include "config/trusted_proxies.h"
 #include "pubsub/pubsub_handler.h"
 #include "server/authenticator.h"
 #include "server/connection_counter.h"
@@ -100,6 +101,10 @@ struct ServerContext {
   std::atomic<std::size_t> queued_write_bytes{0};
   /// Log lines about what clients do wrong, per client address.
   LogLimiter client_log;
+  /// Peers whose X-Forwarded-For / X-Real-IP name the client (see server/client_address.h).
+  config::TrustedProxies trusted_proxies;
+  /// Where the admin API listens (HOST:PORT), named to requests for /apisix/admin/ on this port.
+  std::string admin_listen;
 };
 
 }  // namespace kpg::server

@@ -2,6 +2,7 @@
 
 #include "pubsub/connection.h"
 #include "server/listener.h"
+#include "server/log_format.h"
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/post.hpp>
@@ -64,6 +65,7 @@ class WebSocketSession final : public ClosableSession,
                     context_.server_name, topic_access()) {}
 
   ~WebSocketSession() override {
+    log_access();  // when nothing ended the session before (e.g. closed while reading paused)
     context_.queued_write_bytes -= queued_bytes_;
     context_.sessions.remove(this);
   }
@@ -112,6 +114,8 @@ class WebSocketSession final : public ClosableSession,
       return;
     }
     context_.sessions.add(shared_from_this());
+    accepted_ = true;
+    started_ = std::chrono::steady_clock::now();
     spdlog::info("event=connect route={} client={} consumer={}", route_id(), client_,
                  identity_ ? identity_->consumer : "-");
     // Registered before the flag is read, and the drain sets it before asking every registered
@@ -154,6 +158,8 @@ class WebSocketSession final : public ClosableSession,
     const std::uint16_t code = ws_.reason().code;
     if (!is_undefined_close_code(code)) return;
     closing_ = true;
+    note_end("gateway", static_cast<std::uint16_t>(websocket::close_code::protocol_error),
+             "protocol error: invalid close code " + std::to_string(code));
     ended("protocol error: invalid close code " + std::to_string(code));
     drop_connection();
   }
@@ -184,6 +190,15 @@ class WebSocketSession final : public ClosableSession,
 
   void on_read(beast::error_code ec) {
     if (ec) {
+      if (ec == websocket::error::closed) {
+        const auto& reason = ws_.reason();
+        note_end("client",
+                 reason.code != 0 ? static_cast<std::uint16_t>(reason.code)
+                                  : static_cast<std::uint16_t>(websocket::close_code::no_status),
+                 std::string(reason.reason.data(), reason.reason.size()));
+      } else {
+        note_end("client", kAbnormalClose, ec.message());
+      }
       ended(ec == websocket::error::closed ? "client closed" : ec.message());
       return;
     }
@@ -297,9 +312,11 @@ class WebSocketSession final : public ClosableSession,
   void on_write(beast::error_code ec) {
     writing_ = false;
     if (ec) {
+      note_end("client", kAbnormalClose, "write failed: " + ec.message());
       ended("write failed: " + ec.message());
       return;
     }
+    bytes_sent_ += outbox_.front().size();
     queued_bytes_ -= outbox_.front().size();
     context_.queued_write_bytes -= outbox_.front().size();
     outbox_.pop_front();
@@ -349,6 +366,8 @@ class WebSocketSession final : public ClosableSession,
     spdlog::warn("event=write_timeout route={} client={} queued_bytes={} timeout_ms={}", route_id(),
                  client_, queued_bytes_, ms);
     closing_ = true;
+    note_end("gateway", kAbnormalClose,
+             "write timeout: the client took no data for " + std::to_string(ms) + " ms");
     ended("write timeout: the client took no data for " + std::to_string(ms) + " ms");
     drop_connection();  // no close frame can get through a connection that takes no data
   }
@@ -361,6 +380,7 @@ class WebSocketSession final : public ClosableSession,
   void close_with(std::uint16_t code, const std::string& reason) {
     if (closing_ || ended_) return;
     closing_ = true;
+    note_end("gateway", code, reason);
     connection_.shutdown();
     if (expiry_timer_) expiry_timer_->cancel();
     close_reason_ =
@@ -397,7 +417,36 @@ class WebSocketSession final : public ClosableSession,
     if (expiry_timer_) expiry_timer_->cancel();  // so does this one
     connection_.shutdown();  // its pending Kafka work holds this session; cancel it
     spdlog::info("event=disconnect route={} client={} reason=\"{}\"", route_id(), client_, why);
+    log_access();
   }
+
+  // The first cause of the end wins: the client's close or failure, or the gateway's reason for
+  // closing (route or consumer deleted, shutdown, slow client, expired credential).
+  void note_end(const char* by, std::uint16_t code, std::string reason) {
+    if (closed_by_ != nullptr) return;
+    closed_by_ = by;
+    end_code_ = code;
+    end_reason_ = std::move(reason);
+    ended_at_ = std::chrono::steady_clock::now();
+  }
+
+  // One line per session, when it ends: who read what, how much, for how long, and why it ended.
+  void log_access() {
+    if (!accepted_ || access_logged_) return;
+    access_logged_ = true;
+    const auto end = closed_by_ != nullptr ? ended_at_ : std::chrono::steady_clock::now();
+    spdlog::info(
+        "event=access route={} client={} consumer={} topics={} records={} bytes={} "
+        "duration_ms={} closed_by={} code={} reason={}",
+        route_id(), client_, identity_ ? identity_->consumer : "-",
+        log_quoted(connection_.topics_read().summary()), connection_.records_sent(), bytes_sent_,
+        std::chrono::duration_cast<std::chrono::milliseconds>(end - started_).count(),
+        closed_by_ != nullptr ? closed_by_ : "gateway", end_code_,
+        log_quoted(closed_by_ != nullptr ? end_reason_ : "session released"));
+  }
+
+  // No close frame was exchanged (RFC 6455's 1006, never sent on the wire).
+  static constexpr std::uint16_t kAbnormalClose = 1006;
 
   websocket::stream<NextLayer> ws_;
   asio::steady_timer write_timer_;
@@ -422,6 +471,15 @@ class WebSocketSession final : public ClosableSession,
   bool pending_close_ = false;
   bool ended_ = false;
   websocket::close_reason close_reason_;
+  // For the access line (log_access()).
+  bool accepted_ = false;
+  bool access_logged_ = false;
+  std::chrono::steady_clock::time_point started_{};
+  std::chrono::steady_clock::time_point ended_at_{};
+  std::uint64_t bytes_sent_ = 0;
+  const char* closed_by_ = nullptr;  // "client" or "gateway" once the end's cause is known
+  std::uint16_t end_code_ = kAbnormalClose;
+  std::string end_reason_;
   pubsub::Connection connection_;  // last: its callbacks use the members above
 };
 
