@@ -4,6 +4,7 @@
 
 #include "config/topic_acl.h"
 #include "kafka/record_source.h"
+#include "pubsub/observer.h"
 
 #include <cstdint>
 #include <functional>
@@ -47,6 +48,8 @@ struct RequestContext {
   /// Cancelled when the connection ends: its pending Kafka work is dropped.
   kafka::CancelToken cancel = {};
   TopicAccess topics = {};
+  /// Told what fetch replies deliver; called on a Kafka thread. nullptr: nobody.
+  ConnectionObserver* observer = nullptr;
 };
 
 struct Outcome {

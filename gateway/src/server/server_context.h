@@ -6,6 +6,7 @@
 #include "server/authenticator.h"
 #include "server/connection_counter.h"
 #include "server/log_limiter.h"
+#include "server/metrics.h"
 #include "server/route_table.h"
 
 #include <boost/asio/ssl/context.hpp>
@@ -100,6 +101,8 @@ struct ServerContext {
   std::atomic<std::size_t> queued_write_bytes{0};
   /// Log lines about what clients do wrong, per client address.
   LogLimiter client_log;
+  /// What the data plane counts; nullptr: nothing (tests). Outlives every session.
+  Metrics* metrics = nullptr;
 };
 
 }  // namespace kpg::server
