@@ -241,6 +241,7 @@ void Gateway::Parts::start_routes() {
   for (const auto& active : context->routes.get()->routes()) {
     spdlog::info("event=route_loaded route={} uris={}", active.route->id,
                  joined(active.route->uris));
+    metrics->route(active.route->id);  // its series start at 0 before its first session
   }
   consumers = std::make_unique<server::ConsumerManager>(
       context->consumers, (std::filesystem::path(config.data_dir) / "consumers.json").string(),
