@@ -2,6 +2,7 @@
 // (largest over subscriptions, gone with the last one) and the status endpoints' answers.
 #include "server/metrics.h"
 #include "admin/status_endpoints.h"
+#include "config/gateway_config.h"
 #include "prometheus_text.h"
 #include "pubsub/observer.h"
 
@@ -114,6 +115,20 @@ TEST(StatusEndpoints, AnswerTheThreePathsOnly) {
   const auto draining = status_response("GET", "/readyz", metrics);
   EXPECT_EQ(draining->status, 503);
   EXPECT_EQ(draining->body, "not ready\ndraining: the gateway is shutting down\n");
+}
+
+TEST(StatusListen, IsOptionalAndMustBeHostPort) {
+  kpg::config::GatewayConfig config;
+  EXPECT_NO_THROW(kpg::config::validate(config)) << "empty: no status listener";
+  config.status_listen = "127.0.0.1:9091";
+  EXPECT_NO_THROW(kpg::config::validate(config));
+  config.status_listen = "9091";
+  try {
+    kpg::config::validate(config);
+    ADD_FAILURE() << "accepted a status_listen without a host";
+  } catch (const kpg::config::ConfigError& e) {
+    EXPECT_STREQ(e.what(), "--status-listen: '9091' is not HOST:PORT");
+  }
 }
 
 }  // namespace

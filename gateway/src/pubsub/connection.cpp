@@ -236,8 +236,8 @@ Outcome Connection::metadata(std::int64_t sequence, const CmdKafkaMetadata& cmd)
       names, cancel_, on_thread([this, sequence, names, all](kafka::TopicsResult listed) {
         if (listed.error) {
           answer(Command::metadata,
-                 (encode_error(sequence, "failed to describe topics, err: " + listed.error->text,
-                               error_code_of(*listed.error))));
+                 encode_error(sequence, "failed to describe topics, err: " + listed.error->text,
+                              error_code_of(*listed.error)));
           return;
         }
         // The answer's shape: topics in request order (name order for "all"), partitions
@@ -261,10 +261,9 @@ Outcome Connection::metadata(std::int64_t sequence, const CmdKafkaMetadata& cmd)
           for (const auto& name : names) {
             auto it = listed.topics.find(name);
             if (it == listed.topics.end()) {
-              answer(
-                  Command::metadata,
-                  (encode_error(sequence, failure("describe topics", name, -1, "not found topic"),
-                                ErrorCode::UNKNOWN_TOPIC)));
+              answer(Command::metadata,
+                     encode_error(sequence, failure("describe topics", name, -1, "not found topic"),
+                                  ErrorCode::UNKNOWN_TOPIC));
               return;
             }
             add_topic(name, it->second);
@@ -272,14 +271,14 @@ Outcome Connection::metadata(std::int64_t sequence, const CmdKafkaMetadata& cmd)
         }
         if (partitions > limits_.max_metadata_partitions) {
           answer(Command::metadata,
-                 (encode_error(sequence,
-                               "failed to describe topics, err: more than " +
-                                   std::to_string(limits_.max_metadata_partitions) + " partitions",
-                               ErrorCode::LIMIT_EXCEEDED)));
+                 encode_error(sequence,
+                              "failed to describe topics, err: more than " +
+                                  std::to_string(limits_.max_metadata_partitions) + " partitions",
+                              ErrorCode::LIMIT_EXCEEDED));
           return;
         }
         if (partitions == 0) {
-          answer(Command::metadata, (serialize(*resp)));
+          answer(Command::metadata, serialize(*resp));
           return;
         }
         auto gather = std::make_shared<Gather>();
@@ -306,13 +305,13 @@ Outcome Connection::metadata(std::int64_t sequence, const CmdKafkaMetadata& cmd)
                     if (--gather->remaining > 0) return;
                     if (gather->error) {
                       answer(Command::metadata,
-                             (encode_error(sequence,
-                                           failure("describe topics", gather->error_topic,
-                                                   gather->error_partition, gather->error->text),
-                                           error_code_of(*gather->error))));
+                             encode_error(sequence,
+                                          failure("describe topics", gather->error_topic,
+                                                  gather->error_partition, gather->error->text),
+                                          error_code_of(*gather->error)));
                       return;
                     }
-                    answer(Command::metadata, (serialize(*resp)));
+                    answer(Command::metadata, serialize(*resp));
                   }));
             }
           }
@@ -381,9 +380,9 @@ Outcome Connection::subscribe(std::int64_t sequence, const CmdKafkaSubscribe& cm
       {topic}, cancel_, on_thread([this, plan, wanted](kafka::TopicsResult listed) {
         auto fail = [&](int code, std::int32_t partition, std::string_view why) {
           --starting_;
-          answer(Command::subscribe,
-                 (encode_error(plan.sequence, failure("subscribe", plan.topic, partition, why),
-                               code)));
+          answer(
+              Command::subscribe,
+              encode_error(plan.sequence, failure("subscribe", plan.topic, partition, why), code));
         };
         if (listed.error) return fail(error_code_of(*listed.error), -1, listed.error->text);
         auto it = listed.topics.find(plan.topic);
@@ -415,9 +414,9 @@ Outcome Connection::subscribe(std::int64_t sequence, const CmdKafkaSubscribe& cm
           const auto& g = *start->gather;
           if (g.error) {
             answer(Command::subscribe,
-                   (encode_error(plan.sequence,
-                                 failure("subscribe", plan.topic, g.error_partition, g.error->text),
-                                 error_code_of(*g.error))));
+                   encode_error(plan.sequence,
+                                failure("subscribe", plan.topic, g.error_partition, g.error->text),
+                                error_code_of(*g.error)));
             return;
           }
           Subscription sub;
@@ -435,7 +434,7 @@ Outcome Connection::subscribe(std::int64_t sequence, const CmdKafkaSubscribe& cm
             po->set_partition(p);
             po->set_offset(offset);
           }
-          answer(Command::subscribe, (serialize(resp)));
+          answer(Command::subscribe, serialize(resp));
           auto [entry, inserted] = subscriptions_.emplace(sub.id, std::move(sub));
           pump(entry->second);
         };
