@@ -10,6 +10,7 @@
 #include "server/cluster_sync.h"
 #include "server/consumer_manager.h"
 #include "server/listener.h"
+#include "server/metrics.h"
 #include "server/route_manager.h"
 #include "server/route_table.h"
 #include "server/server_context.h"
@@ -123,6 +124,8 @@ struct CountedSource {
 // Members in construction order (see gateway.h); release() takes them down explicitly.
 struct Gateway::Parts {
   config::GatewayConfig config;
+  // First: sessions, Kafka sources and the admin thread report to it until release() ends.
+  std::unique_ptr<server::Metrics> metrics;
   std::unique_ptr<kafka::MockCluster> embedded_cluster;
   std::unique_ptr<kafka::DemoFeed> demo_feed;
   std::unique_ptr<asio::thread_pool> source_reaper;
@@ -146,6 +149,7 @@ struct Gateway::Parts {
   std::unique_ptr<asio::io_context> admin_io;
   std::shared_ptr<server::Listener> listener;
   std::shared_ptr<server::Listener> admin_listener;
+  std::shared_ptr<server::Listener> status_listener;  // status_listen, on the admin thread
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> admin_guard;
   std::thread admin_thread;
   std::unique_ptr<asio::signal_set> signals;
@@ -205,6 +209,7 @@ std::shared_ptr<kafka::RecordSource> Gateway::Parts::make_source(const config::R
   options.read.max_readers = static_cast<std::size_t>(config.kafka_max_readers);
   options.read.max_waiting = static_cast<std::size_t>(config.kafka_max_queued_requests);
   // Push frames and fetch replies of connections that said hello carry headers.
+  options.read.observer = metrics.get();
   options.read.encoder = [](const std::vector<kafka::Record>& records) {
     return pubsub::encode_messages(records, /*with_headers=*/true);
   };
@@ -253,6 +258,11 @@ void Gateway::Parts::start_routes() {
     consumers->load();
     if (cluster_sync) {
       cluster_sync->load();
+      metrics->set_config_revision(cluster_sync->revision());
+      cluster_sync->on_status([m = metrics.get()](bool up, std::int64_t revision) {
+        m->set_config_store_up(up);
+        m->set_config_revision(revision);
+      });
       cluster_sync->start();
     }
   } catch (const server::StoreError& e) {
@@ -263,6 +273,7 @@ void Gateway::Parts::start_routes() {
   for (const auto& active : context->routes.get()->routes()) {
     spdlog::info("event=route_loaded route={} uris={}", active.route->id,
                  joined(active.route->uris));
+    metrics->route(active.route->id);  // its series start at 0 before its first session
   }
 }
 
@@ -298,13 +309,15 @@ void Gateway::Parts::start_listeners() {
       *io, "--listen", config.listen,
       [this](asio::ip::tcp::socket s) { server::admit_connection(std::move(s), *context); },
       std::move(session_contexts));
+  metrics->readiness.listening = true;
 
   // The admin API runs on its own thread: its handlers do blocking work (fsync, Kafka client
   // creation) that must not stall the data plane.
   admin_io = std::make_unique<asio::io_context>(1);
   admin_listener = start_listener(
-      *admin_io, "--admin-listen", config.admin_listen,
-      [this](asio::ip::tcp::socket s) { admin::run_admin_session(std::move(s), *admin_api); });
+      *admin_io, "--admin-listen", config.admin_listen, [this](asio::ip::tcp::socket s) {
+        admin::run_admin_session(std::move(s), admin_api.get(), *metrics);
+      });
   const auto admin_bound = admin_listener->local_endpoint();
   spdlog::info("event=admin_listening address={}:{}", admin_bound.address().to_string(),
                admin_bound.port());
@@ -313,6 +326,14 @@ void Gateway::Parts::start_listeners() {
       admin_bound.address().is_v6()
           ? fmt::format("[{}]:{}", admin_bound.address().to_string(), admin_bound.port())
           : fmt::format("{}:{}", admin_bound.address().to_string(), admin_bound.port());
+  if (!config.status_listen.empty()) {
+    status_listener = start_listener(*admin_io, "--status-listen", config.status_listen,
+                                     [this](asio::ip::tcp::socket s) {
+                                       admin::run_admin_session(std::move(s), nullptr, *metrics);
+                                     });
+    const auto bound = status_listener->local_endpoint();
+    spdlog::info("event=status_listening address={}:{}", bound.address().to_string(), bound.port());
+  }
   admin_guard.emplace(asio::make_work_guard(*admin_io));
   admin_thread = std::thread([io = admin_io.get()] { io->run(); });
 
@@ -331,6 +352,7 @@ void Gateway::Parts::start_listeners() {
 
 void Gateway::Parts::begin_drain(int signal) {
   if (draining.exchange(true)) return;
+  metrics->readiness.draining = true;
   spdlog::info("event=shutdown signal={} sessions={}", signal, context->sessions.size());
   listener->stop();
   context->draining = true;
@@ -380,6 +402,7 @@ void Gateway::Parts::release() {
   drain_timer.reset();
   listener.reset();
   admin_listener.reset();
+  status_listener.reset();
   if (context && !table_emptied) empty_route_table();
   // Destroying an io context destroys the handlers it still holds: sessions stuck past the drain
   // go with them, and the Kafka sources they hold are handed to the reaper.
@@ -420,6 +443,7 @@ std::unique_ptr<Gateway> Gateway::start(config::GatewayConfig config) {
     throw StartupError(
         fmt::format("cannot create data dir {}: {}", p.config.data_dir, fs_error.message()));
   }
+  p.metrics = std::make_unique<server::Metrics>(KPG_VERSION);
   if (p.config.embedded_kafka) p.start_embedded_kafka();
   p.source_reaper = std::make_unique<asio::thread_pool>(1);
   // TLS on the data plane: loaded once at start; a bad file stops start-up with its name.
@@ -431,6 +455,7 @@ std::unique_ptr<Gateway> Gateway::start(config::GatewayConfig config) {
   server::ServerContext& context = *p.context;
   const config::GatewayConfig& cfg = p.config;
   context.tls = p.tls ? &*p.tls : nullptr;
+  context.metrics = p.metrics.get();
   context.pubsub_limits.fetch.max_bytes = cfg.fetch_max_bytes;
   context.pubsub_limits.fetch.max_wait = std::chrono::milliseconds(cfg.fetch_max_wait_ms);
   context.pubsub_limits.max_subscriptions = static_cast<std::uint32_t>(cfg.max_subscriptions);
@@ -455,6 +480,7 @@ std::unique_ptr<Gateway> Gateway::start(config::GatewayConfig config) {
       std::get<config::TrustedProxies>(config::TrustedProxies::parse(cfg.trusted_proxies));
 
   p.start_routes();
+  p.metrics->readiness.config_loaded = true;
   p.start_admin_api();
   p.start_listeners();
   p.started = true;

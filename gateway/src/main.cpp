@@ -28,7 +28,8 @@ int parse_flags(int argc, char** argv, Flags& flags) {
       "kpg-gateway"};
   app.get_formatter()->column_width(36);
   config::GatewayConfig defaults;
-  std::string listen, admin_listen, data_dir, log_level, log_format, tls_cert, tls_key;
+  std::string listen, admin_listen, status_listen, data_dir, log_level, log_format, tls_cert,
+      tls_key;
   bool embedded = false;
   int io_threads = -1;
   app.add_option("--config", flags.config_file, "YAML configuration file")
@@ -36,6 +37,8 @@ int parse_flags(int argc, char** argv, Flags& flags) {
   app.add_option("--listen", listen, "data-plane HOST:PORT (default " + defaults.listen + ")");
   app.add_option("--admin-listen", admin_listen,
                  "admin API HOST:PORT (default " + defaults.admin_listen + ")");
+  app.add_option("--status-listen", status_listen,
+                 "HOST:PORT serving only /metrics, /healthz and /readyz (plain HTTP)");
   app.add_option("--tls-cert", tls_cert,
                  "PEM certificate chain: serve the data plane over TLS (wss://)")
       ->check(CLI::ExistingFile);
@@ -56,6 +59,7 @@ int parse_flags(int argc, char** argv, Flags& flags) {
   if (!flags.config_file.empty()) config::load_yaml_file(flags.config_file, c);
   if (app.count("--listen")) c.listen = listen;
   if (app.count("--admin-listen")) c.admin_listen = admin_listen;
+  if (app.count("--status-listen")) c.status_listen = status_listen;
   if (app.count("--data-dir")) c.data_dir = data_dir;
   if (app.count("--tls-cert")) c.tls_cert_file = tls_cert;
   if (app.count("--tls-key")) c.tls_key_file = tls_key;

@@ -84,6 +84,7 @@ void apply_yaml(const YAML::Node& root, const std::string& path, GatewayConfig& 
   static const std::set<std::string> known = {"listen",
                                               "admin_key",
                                               "admin_listen",
+                                              "status_listen",
                                               "tls_cert_file",
                                               "tls_key_file",
                                               "data_dir",
@@ -122,6 +123,8 @@ void apply_yaml(const YAML::Node& root, const std::string& path, GatewayConfig& 
         config.listen = get_as<std::string>(v, key);
       else if (key == "admin_listen")
         config.admin_listen = get_as<std::string>(v, key);
+      else if (key == "status_listen")
+        config.status_listen = get_as<std::string>(v, key);
       else if (key == "tls_cert_file")
         config.tls_cert_file = get_as<std::string>(v, key);
       else if (key == "tls_key_file")
@@ -250,6 +253,9 @@ void validate(const GatewayConfig& c) {
     throw ConfigError("--listen: '" + c.listen + "' is not HOST:PORT");
   if (!parse_host_port(c.admin_listen, true)) {
     throw ConfigError("--admin-listen: '" + c.admin_listen + "' is not HOST:PORT");
+  }
+  if (!c.status_listen.empty() && !parse_host_port(c.status_listen, true)) {
+    throw ConfigError("--status-listen: '" + c.status_listen + "' is not HOST:PORT");
   }
   if (c.tls_cert_file.empty() != c.tls_key_file.empty()) {
     throw ConfigError(

@@ -20,6 +20,9 @@ namespace kpg::config {
 struct GatewayConfig {
   std::string listen = "0.0.0.0:9080";
   std::string admin_listen = "127.0.0.1:9180";
+  /// Serves only /metrics, /healthz and /readyz (plain HTTP); empty: none (the admin listener
+  /// serves them anyway).
+  std::string status_listen;
   /// TLS on the data plane (wss://): a PEM certificate chain and its private key, both or none.
   std::string tls_cert_file;
   std::string tls_key_file;

@@ -196,6 +196,23 @@ struct ReadEngine::Impl {
     });
     return true;
   }
+  // `job`, reporting how long it took and how it ended to the observer. A job whose requesters
+  // all cancelled before it ran is not a round trip and is not reported.
+  template <class Job>
+  auto timed(Request request, Job job) {
+    return [observer = options.observer, request, job = std::move(job)]() mutable {
+      const auto started = Clock::now();
+      auto result = job();
+      if (observer) {
+        const bool cancelled = result.error && result.error->text == "cancelled";
+        if (!cancelled) {
+          observer->request_done(request, Clock::now() - started,
+                                 result.error ? std::optional(result.error->kind) : std::nullopt);
+        }
+      }
+      return result;
+    };
+  }
   template <class Job, class Then>
   bool run_blocking(Job job, Then then) {
     return run_blocking(blocking.get_executor(), std::move(job), std::move(then));
@@ -257,7 +274,7 @@ struct ReadEngine::Impl {
     if (metadata_in_flight) return;
     metadata_in_flight = true;
     const bool queued = run_blocking(
-        [cluster = cluster.get()] { return cluster->topics(); },
+        timed(Request::metadata, [cluster = cluster.get()] { return cluster->topics(); }),
         [this](Expected<KafkaCluster::TopicMap> result) { on_topics(std::move(result)); });
     if (!queued) {
       metadata_in_flight = false;
@@ -325,13 +342,14 @@ struct ReadEngine::Impl {
             });
       }
       auto shared_done = std::make_shared<decltype(done)>(std::move(done));
-      const bool queued = run_blocking(
-          [cluster = cluster.get(), tp, timestamp, cancel]() -> OffsetResult {
-            if (is_cancelled(cancel)) return {cancelled_error(), -1};
-            auto r = cluster->offset_for_time(tp, timestamp);
-            return {std::move(r.error), r.value};
-          },
-          [shared_done](OffsetResult r) { (*shared_done)(std::move(r)); });
+      const bool queued =
+          run_blocking(timed(Request::offset_for_time,
+                             [cluster = cluster.get(), tp, timestamp, cancel]() -> OffsetResult {
+                               if (is_cancelled(cancel)) return {cancelled_error(), -1};
+                               auto r = cluster->offset_for_time(tp, timestamp);
+                               return {std::move(r.error), r.value};
+                             }),
+                       [shared_done](OffsetResult r) { (*shared_done)(std::move(r)); });
       if (!queued) (*shared_done)(OffsetResult{busy(), -1});
     });
   }
@@ -378,10 +396,11 @@ struct ReadEngine::Impl {
     call.replies.push_back(std::move(reply));
     if (call.replies.size() > 1) return;
     const bool queued = run_blocking(
-        [cluster = cluster.get(), tp, interest = call.interest]() -> Expected<Watermarks> {
-          if (!interest->wanted()) return {cancelled_error(), {}};
-          return cluster->watermarks(tp);
-        },
+        timed(Request::watermarks,
+              [cluster = cluster.get(), tp, interest = call.interest]() -> Expected<Watermarks> {
+                if (!interest->wanted()) return {cancelled_error(), {}};
+                return cluster->watermarks(tp);
+              }),
         [this, tp](Expected<Watermarks> result) { answer_watermarks(tp, result); });
     if (!queued) answer_watermarks(tp, {busy(), {}});
   }
@@ -700,10 +719,10 @@ struct ReadEngine::Impl {
       }
       return {consumer->start(tp, offset, generation), marks.value};
     };
-    const bool queued =
-        run_blocking(*lane.strand, std::move(job), [this, r, generation](Positioned result) {
-          on_positioned(r, generation, std::move(result));
-        });
+    const bool queued = run_blocking(*lane.strand, timed(Request::position, std::move(job)),
+                                     [this, r, generation](Positioned result) {
+                                       on_positioned(r, generation, std::move(result));
+                                     });
     if (!queued) on_positioned(r, generation, Positioned{busy(), std::nullopt});
   }
 
@@ -823,6 +842,7 @@ struct ReadEngine::Impl {
       // Read for an earlier position of the cursor, or for a cursor since released: dropped.
       if (!reader || event.generation != reader->generation) return;
       if (event.error) {
+        if (options.observer) options.observer->read_error(event.error->kind);
         failed.emplace_back(reader, std::move(*event.error));
         return;
       }

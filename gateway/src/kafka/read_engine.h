@@ -15,6 +15,7 @@
 #pragma once
 
 #include "kafka/kafka_client.h"
+#include "kafka/observer.h"
 #include "kafka/record_source.h"
 
 #include <chrono>
@@ -39,7 +40,8 @@ struct ReadOptions {
   int blocking_threads = 2;                        ///< for librdkafka's blocking calls
   /// Reads that wait at the end of a partition until records come (one per subscribed partition).
   std::size_t max_standing = 200'000;
-  BatchEncoder encoder;  ///< makes the bodies of fetch_batch's shared batches
+  BatchEncoder encoder;          ///< makes the bodies of fetch_batch's shared batches
+  Observer* observer = nullptr;  ///< told of requests and errors (metrics); outlives the engine
 };
 
 /// Threading: RecordSource's contract. The destructor blocks until the engine's threads are done

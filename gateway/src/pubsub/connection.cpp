@@ -94,13 +94,16 @@ void Connection::shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
   cancel_->cancel();
-  for (auto& [id, sub] : subscriptions_) sub.cancel->cancel();
+  for (auto& [id, sub] : subscriptions_) {
+    sub.cancel->cancel();
+    if (callbacks_.observer) callbacks_.observer->subscription_ended(&sub);
+  }
   // (Subscriptions stay until destruction: shutdown may run inside a callback that iterates.)
 }
 
 RequestContext Connection::context() const {
   // records_sent: fetch answers hold this connection's owner (keep_alive) until they have run.
-  return RequestContext{hello_, cancel_, topics_, &fetched_records_};
+  return RequestContext{hello_, cancel_, topics_, &fetched_records_, callbacks_.observer};
 }
 
 Outcome Connection::error(std::int64_t sequence, int code, std::string_view message) const {
@@ -121,11 +124,33 @@ bool Connection::take_request_token() {
 
 Outcome Connection::on_frame(std::string_view frame) {
   if (shut_down_) return {Outcome::Kind::none, {}};
+  Command command = Command::invalid;
+  auto outcome = dispatch(frame, command);
+  if (callbacks_.observer) {
+    // Pending commands are counted when their answer comes (answer()).
+    if (outcome.kind == Outcome::Kind::reply) {
+      callbacks_.observer->command(command, !is_error_reply(outcome.reply));
+    } else if (outcome.kind == Outcome::Kind::none && command != Command::unknown) {
+      callbacks_.observer->command(command, true);  // credit: no answer when granted
+    }
+  }
+  return outcome;
+}
+
+void Connection::answer(Command command, std::string reply) {
+  if (callbacks_.observer) callbacks_.observer->command(command, !is_error_reply(reply));
+  callbacks_.reply(frame_of(std::move(reply)));
+}
+
+Outcome Connection::dispatch(std::string_view frame, Command& command) {
   PubSubReq req;
   if (frame.size() > static_cast<std::size_t>(std::numeric_limits<int>::max()) ||
       !req.ParseFromArray(frame.data(), static_cast<int>(frame.size()))) {
     return error(0, ErrorCode::BAD_REQUEST, "wrong command");
   }
+  // A frame with no command at all is answered with nothing and not counted.
+  command =
+      req.req_case() == PubSubReq::REQ_NOT_SET ? Command::unknown : command_of_case(req.req_case());
   const std::int64_t seq = req.sequence();
   // Credit frames are not counted: they are cheap, bounded by max_credit, and refusing one would
   // leave the client's count of its grants wrong.
@@ -150,8 +175,12 @@ Outcome Connection::on_frame(std::string_view frame) {
     const auto& topic = req.cmd_kafka_fetch().topic();
     if (kafka::is_valid_topic_name(topic) && topics_.allowed(topic)) topics_read_.add(topic);
   }
-  return handle_request(req, source_, limits_, on_thread([this](std::string bytes) {
-                          callbacks_.reply(frame_of(std::move(bytes)));
+  if (!hello_ && command != Command::ping && command != Command::fetch &&
+      command != Command::list_offset) {
+    command = Command::unknown;  // kpg's commands are unknown to connections that said no hello
+  }
+  return handle_request(req, source_, limits_, on_thread([this, command](std::string bytes) {
+                          answer(command, std::move(bytes));
                         }),
                         context());
 }
@@ -211,9 +240,9 @@ Outcome Connection::metadata(std::int64_t sequence, const CmdKafkaMetadata& cmd)
   source_.topics(
       names, cancel_, on_thread([this, sequence, names, all](kafka::TopicsResult listed) {
         if (listed.error) {
-          callbacks_.reply(frame_of(
-              encode_error(sequence, "failed to describe topics, err: " + listed.error->text,
-                           error_code_of(*listed.error))));
+          answer(Command::metadata,
+                 encode_error(sequence, "failed to describe topics, err: " + listed.error->text,
+                              error_code_of(*listed.error)));
           return;
         }
         // The answer's shape: topics in request order (name order for "all"), partitions
@@ -237,24 +266,24 @@ Outcome Connection::metadata(std::int64_t sequence, const CmdKafkaMetadata& cmd)
           for (const auto& name : names) {
             auto it = listed.topics.find(name);
             if (it == listed.topics.end()) {
-              callbacks_.reply(frame_of(
-                  encode_error(sequence, failure("describe topics", name, -1, "not found topic"),
-                               ErrorCode::UNKNOWN_TOPIC)));
+              answer(Command::metadata,
+                     encode_error(sequence, failure("describe topics", name, -1, "not found topic"),
+                                  ErrorCode::UNKNOWN_TOPIC));
               return;
             }
             add_topic(name, it->second);
           }
         }
         if (partitions > limits_.max_metadata_partitions) {
-          callbacks_.reply(frame_of(
-              encode_error(sequence,
-                           "failed to describe topics, err: more than " +
-                               std::to_string(limits_.max_metadata_partitions) + " partitions",
-                           ErrorCode::LIMIT_EXCEEDED)));
+          answer(Command::metadata,
+                 encode_error(sequence,
+                              "failed to describe topics, err: more than " +
+                                  std::to_string(limits_.max_metadata_partitions) + " partitions",
+                              ErrorCode::LIMIT_EXCEEDED));
           return;
         }
         if (partitions == 0) {
-          callbacks_.reply(frame_of(serialize(*resp)));
+          answer(Command::metadata, serialize(*resp));
           return;
         }
         auto gather = std::make_shared<Gather>();
@@ -280,14 +309,14 @@ Outcome Connection::metadata(std::int64_t sequence, const CmdKafkaMetadata& cmd)
                     }
                     if (--gather->remaining > 0) return;
                     if (gather->error) {
-                      callbacks_.reply(frame_of(
-                          encode_error(sequence,
-                                       failure("describe topics", gather->error_topic,
-                                               gather->error_partition, gather->error->text),
-                                       error_code_of(*gather->error))));
+                      answer(Command::metadata,
+                             encode_error(sequence,
+                                          failure("describe topics", gather->error_topic,
+                                                  gather->error_partition, gather->error->text),
+                                          error_code_of(*gather->error)));
                       return;
                     }
-                    callbacks_.reply(frame_of(serialize(*resp)));
+                    answer(Command::metadata, serialize(*resp));
                   }));
             }
           }
@@ -357,8 +386,9 @@ Outcome Connection::subscribe(std::int64_t sequence, const CmdKafkaSubscribe& cm
       {topic}, cancel_, on_thread([this, plan, wanted](kafka::TopicsResult listed) {
         auto fail = [&](int code, std::int32_t partition, std::string_view why) {
           --starting_;
-          callbacks_.reply(frame_of(
-              encode_error(plan.sequence, failure("subscribe", plan.topic, partition, why), code)));
+          answer(
+              Command::subscribe,
+              encode_error(plan.sequence, failure("subscribe", plan.topic, partition, why), code));
         };
         if (listed.error) return fail(error_code_of(*listed.error), -1, listed.error->text);
         auto it = listed.topics.find(plan.topic);
@@ -389,9 +419,10 @@ Outcome Connection::subscribe(std::int64_t sequence, const CmdKafkaSubscribe& cm
           --starting_;
           const auto& g = *start->gather;
           if (g.error) {
-            callbacks_.reply(frame_of(encode_error(
-                plan.sequence, failure("subscribe", plan.topic, g.error_partition, g.error->text),
-                error_code_of(*g.error))));
+            answer(Command::subscribe,
+                   encode_error(plan.sequence,
+                                failure("subscribe", plan.topic, g.error_partition, g.error->text),
+                                error_code_of(*g.error)));
             return;
           }
           Subscription sub;
@@ -409,7 +440,7 @@ Outcome Connection::subscribe(std::int64_t sequence, const CmdKafkaSubscribe& cm
             po->set_partition(p);
             po->set_offset(offset);
           }
-          callbacks_.reply(frame_of(serialize(resp)));
+          answer(Command::subscribe, serialize(resp));
           auto [entry, inserted] = subscriptions_.emplace(sub.id, std::move(sub));
           pump(entry->second);
         };
@@ -499,6 +530,7 @@ Outcome Connection::unsubscribe(std::int64_t sequence, const CmdUnsubscribe& cmd
                  "unsubscribe: no subscription " + std::to_string(cmd.subscription_id()));
   }
   it->second.cancel->cancel();
+  if (callbacks_.observer) callbacks_.observer->subscription_ended(&it->second);
   subscriptions_.erase(it);
   PubSubResp resp;
   resp.set_sequence(sequence);
@@ -526,21 +558,13 @@ void Connection::pump(Subscription& sub) {
   for (std::size_t i = 0; i < n && sub.credit > 0 && !congested_ && !shut_down_; ++i) {
     auto& stream = sub.partitions[(sub.turn + i) % n];
     if (!stream.held) continue;
-    auto batch = std::move(stream.held);
-    stream.next = batch->next_offset;
-    --sub.credit;
-    push_batch(sub, stream.partition, std::move(batch));
+    deliver(sub, stream, std::move(stream.held));
   }
   if (n > 0) sub.turn = (sub.turn + 1) % n;
   if (sub.credit == 0 || congested_ || shut_down_) return;
   for (auto& stream : sub.partitions) {
     if (!stream.reading && !stream.held) read(sub, stream);
   }
-}
-
-void Connection::push_batch(Subscription& sub, std::int32_t partition, kafka::BatchPtr batch) {
-  pushed_records_ += batch->records;
-  callbacks_.push(records_frame(sub.sequence, sub.id, partition, std::move(batch)));
 }
 
 void Connection::read(Subscription& sub, PartitionStream& stream) {
@@ -571,19 +595,37 @@ void Connection::on_batch(std::int64_t id, std::int32_t partition, kafka::BatchR
   }
   if (result.batch && result.batch->records > 0 && result.batch->next_offset > stream->next) {
     if (sub.credit > 0 && !congested_) {
-      stream->next = result.batch->next_offset;
-      --sub.credit;
-      push_batch(sub, partition, std::move(result.batch));
+      deliver(sub, *stream, std::move(result.batch));
       if (callbacks_.write_pending && callbacks_.write_pending()) {
         after_write_.emplace_back(id, partition);
         return;
       }
     } else {
+      if (callbacks_.observer) {
+        if (sub.credit == 0) callbacks_.observer->credit_stall();
+        callbacks_.observer->lag(
+            &sub, sub.topic, partition,
+            std::max<std::int64_t>(0, result.batch->high_watermark - stream->next));
+      }
       stream->held = std::move(result.batch);
       return;
     }
   }
   if (sub.credit > 0 && !congested_ && !shut_down_ && !stream->held) read(sub, *stream);
+}
+
+void Connection::deliver(Subscription& sub, PartitionStream& stream, kafka::BatchPtr batch) {
+  stream.next = batch->next_offset;
+  --sub.credit;
+  pushed_records_ += batch->records;
+  auto frame = records_frame(sub.sequence, sub.id, stream.partition, batch);
+  if (callbacks_.observer) {
+    callbacks_.observer->delivered(batch->records, frame.size(), true);
+    // The high watermark is the partition's when the batch was read: a lower bound of the lag.
+    callbacks_.observer->lag(&sub, sub.topic, stream.partition,
+                             std::max<std::int64_t>(0, batch->high_watermark - stream.next));
+  }
+  callbacks_.push(std::move(frame));
 }
 
 void Connection::on_written() {
@@ -604,6 +646,7 @@ void Connection::on_written() {
 
 void Connection::end(Subscription& sub, int code, const std::string& message) {
   sub.cancel->cancel();
+  if (callbacks_.observer) callbacks_.observer->subscription_ended(&sub);
   const std::int64_t sequence = sub.sequence;
   subscriptions_.erase(sub.id);
   callbacks_.push(frame_of(encode_error(sequence, message, code)));

@@ -11,6 +11,7 @@
 
 #include "kafka/record_source.h"
 #include "pubsub/frames.h"
+#include "pubsub/observer.h"
 #include "pubsub/pubsub_handler.h"
 #include "pubsub/topic_set.h"
 
@@ -54,6 +55,8 @@ class Connection {
     /// records that arrive meanwhile leave together in one frame instead of one frame each: under
     /// load, frames grow instead of multiplying. Unset: the next batch is asked for at once.
     std::function<bool()> write_pending;
+    /// Optional: told about commands, deliveries and lag (metrics); must outlive the Connection.
+    ConnectionObserver* observer = nullptr;
   };
 
   /// `topics`: which topics this connection may name; what it points to must outlive the
@@ -109,6 +112,11 @@ class Connection {
   };
 
   RequestContext context() const;
+  Outcome dispatch(std::string_view frame, Command& command);
+  // Sends the answer to a pending `command`, counting it.
+  void answer(Command command, std::string reply);
+  // Sends `batch` (one credit), counting what it delivers.
+  void deliver(Subscription& sub, PartitionStream& stream, kafka::BatchPtr batch);
   Outcome hello(std::int64_t sequence, const CmdHello& cmd);
   Outcome metadata(std::int64_t sequence, const CmdKafkaMetadata& cmd);
   Outcome subscribe(std::int64_t sequence, const CmdKafkaSubscribe& cmd);
@@ -123,7 +131,6 @@ class Connection {
   void read(Subscription& sub, PartitionStream& stream);
   void on_batch(std::int64_t id, std::int32_t partition, kafka::BatchResult result);
   void end(Subscription& sub, int code, const std::string& message);
-  void push_batch(Subscription& sub, std::int32_t partition, kafka::BatchPtr batch);
 
   // Runs `task` on the connection's thread, unless the connection has shut down by then.
   template <class Task>

@@ -173,7 +173,7 @@ Outcome handle_request(PubSubReq& req, kafka::RecordSource& source, const Limits
       source.fetch(
           cmd.topic(), cmd.partition(), cmd.offset(), limits.fetch, context.cancel,
           [seq, topic = cmd.topic(), partition = cmd.partition(), kpg = context.kpg,
-           records_sent = context.records_sent,
+           records_sent = context.records_sent, observer = context.observer,
            reply = std::move(async_reply)](kafka::FetchResult result) {
             if (result.error) {
               reply(encode_error(
@@ -202,7 +202,9 @@ Outcome handle_request(PubSubReq& req, kafka::RecordSource& source, const Limits
                 }
               }
             }
-            reply(serialize(resp));
+            auto bytes = serialize(resp);
+            if (observer) observer->delivered(result.records.size(), bytes.size(), false);
+            reply(std::move(bytes));
           });
       return {Outcome::Kind::pending, {}};
     }

@@ -4,6 +4,7 @@
 
 #include "config/topic_acl.h"
 #include "kafka/record_source.h"
+#include "pubsub/observer.h"
 
 #include <atomic>
 #include <cstdint>
@@ -50,6 +51,8 @@ struct RequestContext {
   TopicAccess topics = {};
   /// Optional: the records of every fetch answer are added to it (from a Kafka thread).
   std::atomic<std::uint64_t>* records_sent = nullptr;
+  /// Told what fetch replies deliver; called on a Kafka thread. nullptr: nobody.
+  ConnectionObserver* observer = nullptr;
 };
 
 struct Outcome {

@@ -76,6 +76,7 @@ void admit_connection(asio::ip::tcp::socket socket, ServerContext& context) {
     return;
   }
   const char* why = std::get<const char*>(slot);
+  if (context.metrics) context.metrics->handshake_refused("connection_limit");
   if (const auto refused = context.connections.refusal_log.admit(address)) {
     spdlog::warn("event=connection_refused client={} reason=\"{}\" refused={} open={}", address,
                  why, *refused, context.connections.open());

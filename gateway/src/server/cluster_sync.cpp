@@ -81,6 +81,7 @@ void ClusterSync::stop() {
 }
 
 void ClusterSync::set_up(bool up) {
+  if (on_status_) on_status_(up, revision_.load());
   if (up_.exchange(up) != up) {
     if (up) {
       spdlog::info("event=config_store_up revision={}", revision_.load());
@@ -136,6 +137,7 @@ void ClusterSync::run() {
               revision_ = std::max(revision_.load(), event.kv.mod_revision);
               watched_from_ = std::max(watched_from_.load(), event.kv.mod_revision);
             }
+            if (!response.events.empty() && on_status_) on_status_(true, revision_.load());
             return true;
           });
       if (compacted) {

@@ -20,6 +20,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -34,6 +35,10 @@ class ClusterSync final : public SharedStore {
 
   /// Reads every route and consumer. Throws StoreError when etcd cannot be read.
   void load();
+  /// Told whether the watch is established and the revision applied last, whenever either
+  /// changes (on the watch's thread; set before start()).
+  using StatusListener = std::function<void(bool up, std::int64_t revision)>;
+  void on_status(StatusListener listener) { on_status_ = std::move(listener); }
   /// Starts following changes (after load()).
   void start();
   /// Ends the watch and joins its thread; idempotent.
@@ -66,6 +71,7 @@ class ClusterSync final : public SharedStore {
   std::mutex mutex_;
   std::condition_variable wake_;
   bool stopping_ = false;  // guarded by mutex_
+  StatusListener on_status_;
   std::thread thread_;
 };
 

@@ -86,6 +86,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
         spdlog::info("event=handshake_timeout client={} timeout_ms={} count={}", client_,
                      context_.session_limits.handshake_timeout.count(), *count);
       }
+      if (context_.metrics) context_.metrics->handshake_refused("handshake_timeout");
       return close();
     }
     if (ec == http::error::end_of_stream) return close();
@@ -248,6 +249,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
 
   void respond(http::status status, std::string body, bool keep_alive, unsigned version,
                const char* content_type = "text/plain; charset=utf-8", HeaderList headers = {}) {
+    if (context_.metrics && static_cast<int>(status) >= 400) {
+      context_.metrics->handshake_refused(refusal_reason(static_cast<int>(status)));
+    }
     auto res = std::make_shared<http::response<http::string_body>>(status, version);
     res->set(http::field::server, "kpg-gateway");
     for (const auto& [name, value] : headers) res->set(name, value);

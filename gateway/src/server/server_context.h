@@ -7,6 +7,7 @@
 #include "server/authenticator.h"
 #include "server/connection_counter.h"
 #include "server/log_limiter.h"
+#include "server/metrics.h"
 #include "server/route_table.h"
 
 #include <boost/asio/ssl/context.hpp>
@@ -105,6 +106,8 @@ struct ServerContext {
   config::TrustedProxies trusted_proxies;
   /// Where the admin API listens (HOST:PORT), named to requests for /apisix/admin/ on this port.
   std::string admin_listen;
+  /// What the data plane counts; nullptr: nothing (tests). Outlives every session.
+  Metrics* metrics = nullptr;
 };
 
 }  // namespace kpg::server

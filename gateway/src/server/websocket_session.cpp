@@ -61,11 +61,13 @@ class WebSocketSession final : public ClosableSession,
         slot_(std::move(slot)),
         identity_(std::move(identity)),
         route_hold_(std::move(route_hold)),
+        metrics_(context_.metrics ? context_.metrics->route(route_.route->id) : nullptr),
         connection_(*route_.source, context_.pubsub_limits, connection_callbacks(),
                     context_.server_name, topic_access()) {}
 
   ~WebSocketSession() override {
     log_access();  // when nothing ended the session before (e.g. closed while reading paused)
+    if (counted_) metrics_->connection_closed();
     context_.queued_write_bytes -= queued_bytes_;
     context_.sessions.remove(this);
   }
@@ -116,6 +118,10 @@ class WebSocketSession final : public ClosableSession,
     context_.sessions.add(shared_from_this());
     accepted_ = true;
     started_ = std::chrono::steady_clock::now();
+    if (metrics_) {
+      metrics_->connection_opened();
+      counted_ = true;
+    }
     spdlog::info("event=connect route={} client={} consumer={}", route_id(), client_,
                  identity_ ? identity_->consumer : "-");
     // Registered before the flag is read, and the drain sets it before asking every registered
@@ -256,6 +262,7 @@ class WebSocketSession final : public ClosableSession,
     };
     callbacks.keep_alive = [this] { return std::shared_ptr<void>(shared_from_this()); };
     callbacks.write_pending = [this] { return !outbox_.empty(); };
+    callbacks.observer = metrics_.get();
     return callbacks;
   }
 
@@ -277,6 +284,7 @@ class WebSocketSession final : public ClosableSession,
     if (queued_bytes_ + size > limits.max_write_queue_bytes) {
       spdlog::warn("event=write_queue_overflow route={} client={} queued_bytes={}", route_id(),
                    client_, queued_bytes_);
+      if (metrics_) metrics_->slow_client_closed(SlowClose::queue_overflow);
       close_with(static_cast<std::uint16_t>(websocket::close_code::policy_error),
                  "write queue overflow: client reads too slowly");
       return;
@@ -287,6 +295,7 @@ class WebSocketSession final : public ClosableSession,
         context_.queued_write_bytes.load() + size > limits.max_total_write_queue_bytes) {
       spdlog::warn("event=total_write_queue_full route={} client={} queued_bytes={} total={}",
                    route_id(), client_, queued_bytes_, context_.queued_write_bytes.load());
+      if (metrics_) metrics_->slow_client_closed(SlowClose::total_queue_full);
       close_with(static_cast<std::uint16_t>(websocket::close_code::try_again_later),
                  "gateway write buffers full: client reads too slowly");
       return;
@@ -365,6 +374,7 @@ class WebSocketSession final : public ClosableSession,
     const auto ms = context_.session_limits.write_timeout.count();
     spdlog::warn("event=write_timeout route={} client={} queued_bytes={} timeout_ms={}", route_id(),
                  client_, queued_bytes_, ms);
+    if (metrics_) metrics_->slow_client_closed(SlowClose::write_timeout);
     closing_ = true;
     note_end("gateway", kAbnormalClose,
              "write timeout: the client took no data for " + std::to_string(ms) + " ms");
@@ -457,6 +467,8 @@ class WebSocketSession final : public ClosableSession,
   ConnectionSlot slot_;
   std::shared_ptr<const ClientIdentity> identity_;
   std::shared_ptr<void> route_hold_;  // this connection's place in the route's limit-conn count
+  std::shared_ptr<RouteMetrics> metrics_;  // nullptr: not counted
+  bool counted_ = false;                   // in the route's connections gauge
   // Only for credentials that expire: most sessions do not pay for a timer.
   std::unique_ptr<asio::steady_timer> expiry_timer_;
   // Not std::deque: libstdc++'s allocates half a KiB even while empty, per idle connection.
