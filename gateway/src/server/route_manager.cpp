@@ -400,8 +400,12 @@ std::optional<RouteManager::Outcome> RouteManager::refuse_file_route(const std::
 }
 
 std::variant<RouteManager::Entry, std::string> RouteManager::stored_entry(
-    const std::string& id, const json& value, const std::map<std::string, Entry>& others) const {
+    const std::string& id, const std::string& text,
+    const std::map<std::string, Entry>& others) const {
   if (!valid_route_id(id)) return "invalid route id";
+  auto parsed_json = parse_json_bounded(text, kMaxJsonDepth);
+  if (auto* error = std::get_if<std::string>(&parsed_json)) return *error;
+  const json& value = std::get<json>(parsed_json);
   if (!value.is_object()) return "not a JSON object";
   auto parsed = parse_route(definition_of(value), id);
   if (auto* error = std::get_if<std::string>(&parsed)) return *error;
@@ -428,13 +432,7 @@ void RouteManager::replace_stored(const std::map<std::string, StoredValue>& rout
           id);
       continue;
     }
-    auto parsed = parse_json_bounded(stored.json, kMaxJsonDepth);
-    std::variant<Entry, std::string> entry = std::string();
-    if (auto* error = std::get_if<std::string>(&parsed)) {
-      entry = *error;
-    } else {
-      entry = stored_entry(id, std::get<json>(parsed), next);
-    }
+    auto entry = stored_entry(id, stored.json, next);
     if (auto* error = std::get_if<std::string>(&entry)) {
       spdlog::error("event=stored_route_invalid route={} revision={} err=\"{}\"", id,
                     stored.revision, *error);
@@ -468,13 +466,7 @@ void RouteManager::apply_stored(const std::string& id, const std::optional<std::
   if (!value) {
     if (!next.erase(id)) return;  // already gone (deleted here)
   } else {
-    auto parsed = parse_json_bounded(*value, kMaxJsonDepth);
-    std::variant<Entry, std::string> entry = std::string();
-    if (auto* error = std::get_if<std::string>(&parsed)) {
-      entry = *error;
-    } else {
-      entry = stored_entry(id, std::get<json>(parsed), routes_);
-    }
+    auto entry = stored_entry(id, *value, routes_);
     if (auto* error = std::get_if<std::string>(&entry)) {
       spdlog::error(
           "event=stored_route_invalid route={} revision={} err=\"{}\" kept=\"the "

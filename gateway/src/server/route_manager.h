@@ -96,7 +96,7 @@ class RouteManager {
                                 std::map<std::string, Entry> next, int build_error_status,
                                 const char* persist_error);
   /// A stored value as an entry; the error when it is not a valid route for `id`.
-  std::variant<Entry, std::string> stored_entry(const std::string& id, const nlohmann::json& value,
+  std::variant<Entry, std::string> stored_entry(const std::string& id, const std::string& text,
                                                 const std::map<std::string, Entry>& others) const;
   std::optional<Outcome> refuse_file_route(const std::string& id) const;
   void persist(const std::map<std::string, Entry>& routes) const;
