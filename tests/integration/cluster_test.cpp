@@ -158,8 +158,22 @@ TEST_F(ClusterTest, WhileEtcdIsDownEveryGatewayServesTheLastConfigAndCatchesUpWh
   ASSERT_EQ(admin_of(a, verb::put, "/apisix/admin/routes/kept", route("/kept").dump()).status, 201);
   ASSERT_TRUE(eventually([&] { return serves(b.port, "/kept"); }, 1s));
 
+  // Metrics: the watch is up, and the revision is etcd's of the last change applied.
+  auto metric = [](const Gateway& g, const std::string& name) {
+    const auto text = http_request(g.admin_port, verb::get, "/metrics").body;
+    const auto at = text.find("\n" + name + " ");
+    return at == std::string::npos ? -1.0 : std::stod(text.substr(at + name.size() + 2));
+  };
+  const auto stored =
+      etcd_call("/v3/kv/range", {{"key", kpg::store::base64_encode("/kpg-test/routes/kept")}});
+  const double kept_revision = std::stod(stored["kvs"][0]["mod_revision"].get<std::string>());
+  EXPECT_EQ(metric(a, "kpg_config_store_up"), 1);
+  EXPECT_TRUE(eventually([&] { return metric(a, "kpg_config_revision") == kept_revision; }, 1s));
+  EXPECT_TRUE(eventually([&] { return metric(b, "kpg_config_revision") == kept_revision; }, 1s));
+
   etcd_->stop();
   ASSERT_TRUE(a.process->wait_for_line("event=config_store_down", 10s)) << a.process->transcript();
+  EXPECT_EQ(metric(a, "kpg_config_store_up"), 0);
   ASSERT_TRUE(b.process->wait_for_line("event=config_store_down", 10s)) << b.process->transcript();
   EXPECT_TRUE(serves(a.port, "/kept"));
   EXPECT_TRUE(serves(b.port, "/kept"));
