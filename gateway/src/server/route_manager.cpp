@@ -176,13 +176,7 @@ void RouteManager::load(const std::vector<Route>& initial) {
         throw StoreError(store_path_ + ": corrupt route store (a route without a valid id)");
       }
       const auto id = value["id"].get<std::string>();
-      if (file_ids_.count(id)) {
-        spdlog::warn(
-            "event=stored_route_skipped route={} reason=\"the config file defines this "
-            "id; the config file wins\"",
-            id);
-        continue;
-      }
+      if (shadowed_by_file(id)) continue;
       auto parsed = parse_route(definition_of(value), id);
       if (auto* error = std::get_if<std::string>(&parsed)) {
         throw StoreError(store_path_ + ": route '" + id + "': " + *error);
@@ -392,6 +386,15 @@ RouteManager::Outcome RouteManager::remove(const std::string& id) {
   return {200, json{{"key", "/apisix/routes/" + id}, {"deleted", "1"}}};
 }
 
+bool RouteManager::shadowed_by_file(const std::string& id) const {
+  if (!file_ids_.count(id)) return false;
+  spdlog::warn(
+      "event=stored_route_skipped route={} reason=\"the config file defines this id; the "
+      "config file wins\"",
+      id);
+  return true;
+}
+
 std::optional<RouteManager::Outcome> RouteManager::refuse_file_route(const std::string& id) const {
   if (!file_ids_.count(id)) return std::nullopt;
   return Outcome{400, error_body("route " + id +
@@ -425,13 +428,7 @@ void RouteManager::replace_stored(const std::map<std::string, StoredValue>& rout
   revisions_.clear();
   for (const auto& [id, stored] : routes) {
     revisions_[id] = stored.revision;
-    if (file_ids_.count(id)) {
-      spdlog::warn(
-          "event=stored_route_skipped route={} reason=\"the config file defines this "
-          "id; the config file wins\"",
-          id);
-      continue;
-    }
+    if (shadowed_by_file(id)) continue;
     auto entry = stored_entry(id, stored.json, next);
     if (auto* error = std::get_if<std::string>(&entry)) {
       spdlog::error("event=stored_route_invalid route={} revision={} err=\"{}\"", id,
@@ -455,13 +452,7 @@ void RouteManager::apply_stored(const std::string& id, const std::optional<std::
   auto& applied = revisions_[id];
   if (revision <= applied) return;  // this gateway made the change, or a newer one came first
   applied = revision;
-  if (file_ids_.count(id)) {
-    spdlog::warn(
-        "event=stored_route_skipped route={} reason=\"the config file defines this id; "
-        "the config file wins\"",
-        id);
-    return;
-  }
+  if (shadowed_by_file(id)) return;
   auto next = routes_;
   if (!value) {
     if (!next.erase(id)) return;  // already gone (deleted here)

@@ -99,6 +99,8 @@ class RouteManager {
   std::variant<Entry, std::string> stored_entry(const std::string& id, const std::string& text,
                                                 const std::map<std::string, Entry>& others) const;
   std::optional<Outcome> refuse_file_route(const std::string& id) const;
+  /// True (logged) when a stored route has an id of the config file, which wins.
+  bool shadowed_by_file(const std::string& id) const;
   void persist(const std::map<std::string, Entry>& routes) const;
 
   RouteTableHolder& holder_;
