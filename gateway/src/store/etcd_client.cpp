@@ -10,7 +10,9 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 
+#include <atomic>
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 
@@ -27,8 +29,22 @@ namespace {
 constexpr std::size_t kMaxResponseBytes = 64 * 1024 * 1024;  // a range of every route and consumer
 constexpr std::size_t kMaxWatchLineBytes = 16 * 1024 * 1024;
 
-auto with_ec(error_code& ec) {
-  return asio::redirect_error(asio::use_awaitable, ec);
+// Starts one asynchronous operation (`initiate(handler)`) and runs `context` on this thread until
+// it completes. The asynchronous forms are used for their deadlines (beast::tcp_stream's expiry),
+// which blocking calls do not have. operation_aborted when `cancelled` is set (cancel_watch()
+// sets it, then stops the context).
+template <class Initiate>
+error_code complete(asio::io_context& context, const std::atomic<bool>* cancelled,
+                    Initiate&& initiate) {
+  // Shared: a handler that runs after this returned (cancelled) still has somewhere to write.
+  auto done = std::make_shared<std::optional<error_code>>();
+  initiate([done](error_code ec, auto&&...) { *done = ec; });
+  context.restart();
+  // Checked after restart(): a cancel that came later stops the context again.
+  if (cancelled && cancelled->load()) return asio::error::operation_aborted;
+  while (!*done && context.run_one() > 0) {
+  }
+  return done->value_or(asio::error::operation_aborted);
 }
 
 http::request<http::string_body> post(const config::EtcdEndpoint& endpoint, const std::string& path,
@@ -58,54 +74,49 @@ void keep_alive(tcp::socket& socket) {
   ::setsockopt(socket.native_handle(), IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
 }
 
-// Runs `f(stream)` on a connected stream to `endpoint`: plain TCP, or TLS on top of it.
-// `f` returns awaitable<EtcdResult<R>>.
+// Runs `f(stream)` on a connected stream to `endpoint`: plain TCP, or TLS on top of it. `f`
+// returns EtcdResult<R> and runs its operations with complete().
 template <class R, class F>
-asio::awaitable<EtcdResult<R>> with_stream(const config::EtcdEndpoint& endpoint,
-                                           asio::ssl::context* tls,
-                                           std::chrono::milliseconds timeout, F f) {
-  auto executor = co_await asio::this_coro::executor;
-  error_code ec;
-  tcp::resolver resolver(executor);
-  const auto addresses = co_await resolver.async_resolve(endpoint.host, endpoint.port, with_ec(ec));
-  if (ec) co_return unavailable(endpoint, "cannot resolve", ec);
-  beast::tcp_stream tcp_stream(executor);
+EtcdResult<R> with_stream(asio::io_context& context, const std::atomic<bool>* cancelled,
+                          const config::EtcdEndpoint& endpoint, asio::ssl::context* tls,
+                          std::chrono::milliseconds timeout, F f) {
+  tcp::resolver resolver(context);
+  tcp::resolver::results_type addresses;
+  auto ec = complete(context, cancelled, [&](auto handler) {
+    resolver.async_resolve(endpoint.host, endpoint.port,
+                           [&addresses, handler](error_code e, tcp::resolver::results_type r) {
+                             addresses = std::move(r);
+                             handler(e);
+                           });
+  });
+  if (ec) return unavailable(endpoint, "cannot resolve", ec);
+  beast::tcp_stream tcp_stream(context);
   tcp_stream.expires_after(timeout);
-  co_await tcp_stream.async_connect(addresses, with_ec(ec));
-  if (ec) co_return unavailable(endpoint, "cannot connect", ec);
-  if (!endpoint.tls || !tls) co_return co_await f(tcp_stream);
+  ec = complete(context, cancelled,
+                [&](auto handler) { tcp_stream.async_connect(addresses, handler); });
+  if (ec) return unavailable(endpoint, "cannot connect", ec);
+  // Operations cut short by a cancel still refer to the stream: they finish before it goes.
+  auto drained = [&](auto& stream, EtcdResult<R> result) {
+    error_code ignored;
+    beast::get_lowest_layer(stream).socket().close(ignored);
+    context.restart();
+    context.poll();
+    return result;
+  };
+  if (!endpoint.tls || !tls) return drained(tcp_stream, f(tcp_stream));
 
   beast::ssl_stream<beast::tcp_stream> tls_stream(std::move(tcp_stream), *tls);
   // SSL_ctrl is what the SSL_set_tlsext_host_name macro expands to, without its C cast.
   if (!SSL_ctrl(tls_stream.native_handle(), SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
                 const_cast<char*>(endpoint.host.c_str()))) {
-    co_return EtcdError{EtcdErrc::unavailable, endpoint.text() + ": cannot set the TLS name"};
+    return EtcdError{EtcdErrc::unavailable, endpoint.text() + ": cannot set the TLS name"};
   }
   tls_stream.set_verify_callback(asio::ssl::host_name_verification(endpoint.host));
-  co_await tls_stream.async_handshake(asio::ssl::stream_base::client, with_ec(ec));
-  if (ec) co_return unavailable(endpoint, "TLS handshake failed", ec);
-  co_return co_await f(tls_stream);
-}
-
-// Runs a coroutine to completion on an io_context of its own; `on_context` sees the context
-// while it runs (to stop it from another thread).
-template <class R>
-EtcdResult<R> run(asio::awaitable<EtcdResult<R>> work,
-                  const std::function<void(asio::io_context*)>& on_context = {}) {
-  asio::io_context context;
-  std::optional<EtcdResult<R>> result;
-  asio::co_spawn(context, std::move(work), [&](std::exception_ptr failed, EtcdResult<R> r) {
-    if (failed) {
-      result = EtcdError{EtcdErrc::unavailable, "etcd request failed unexpectedly"};
-    } else {
-      result = std::move(r);
-    }
+  ec = complete(context, cancelled, [&](auto handler) {
+    tls_stream.async_handshake(asio::ssl::stream_base::client, handler);
   });
-  if (on_context) on_context(&context);
-  context.run();
-  if (on_context) on_context(nullptr);
-  if (!result) return EtcdError{EtcdErrc::unavailable, "cancelled"};
-  return std::move(*result);
+  if (ec) return drained(tls_stream, unavailable(endpoint, "TLS handshake failed", ec));
+  return drained(tls_stream, f(tls_stream));
 }
 
 }  // namespace
@@ -147,23 +158,26 @@ EtcdResult<std::string> EtcdClient::call_once(const std::string& path, const std
   for (std::size_t i = 0; i < n; ++i) {
     const std::size_t index = (first + i) % n;
     const auto& endpoint = config_.endpoints[index];
-    auto exchange = [&](auto& stream) -> asio::awaitable<EtcdResult<std::string>> {
-      error_code ec;
+    asio::io_context context;
+    auto exchange = [&](auto& stream) -> EtcdResult<std::string> {
       auto req = post(endpoint, path, body, token);
       beast::get_lowest_layer(stream).expires_after(timeout);
-      co_await http::async_write(stream, req, with_ec(ec));
-      if (ec) co_return unavailable(endpoint, "cannot send", ec);
+      auto ec = complete(context, nullptr,
+                         [&](auto handler) { http::async_write(stream, req, handler); });
+      if (ec) return unavailable(endpoint, "cannot send", ec);
       beast::flat_buffer buffer;
       http::response_parser<http::string_body> parser;
       parser.body_limit(kMaxResponseBytes);
-      co_await http::async_read(stream, buffer, parser, with_ec(ec));
-      if (ec) co_return unavailable(endpoint, "no answer", ec);
+      ec = complete(context, nullptr,
+                    [&](auto handler) { http::async_read(stream, buffer, parser, handler); });
+      if (ec) return unavailable(endpoint, "no answer", ec);
       auto res = parser.release();
       if (res.result() != http::status::ok)
-        co_return error_of(static_cast<int>(res.result_int()), res.body());
-      co_return std::move(res.body());
+        return error_of(static_cast<int>(res.result_int()), res.body());
+      return std::move(res.body());
     };
-    auto result = run(with_stream<std::string>(endpoint, tls_.get(), timeout, exchange));
+    auto result =
+        with_stream<std::string>(context, nullptr, endpoint, tls_.get(), timeout, exchange);
     auto* error = std::get_if<EtcdError>(&result);
     if (!error) {
       preferred_endpoint_ = index;
@@ -235,22 +249,26 @@ EtcdError EtcdClient::watch(const std::string& prefix, std::int64_t start_revisi
   const auto timeout = std::chrono::milliseconds(config_.timeout_ms);
   const auto& endpoint = config_.endpoints[preferred_endpoint_.load() % config_.endpoints.size()];
   const std::string token = this->token();
-  auto stream_watch = [&](auto& stream) -> asio::awaitable<EtcdResult<bool>> {
-    error_code ec;
+  asio::io_context context;
+  const std::atomic<bool>* cancelled = &watch_cancelled_;
+  auto stream_watch = [&](auto& stream) -> EtcdResult<bool> {
     auto req = post(endpoint, "/v3/watch", watch_request(prefix, start_revision), token);
     auto& lowest = beast::get_lowest_layer(stream);
     lowest.expires_after(timeout);
-    co_await http::async_write(stream, req, with_ec(ec));
-    if (ec) co_return unavailable(endpoint, "cannot send", ec);
+    auto ec = complete(context, cancelled,
+                       [&](auto handler) { http::async_write(stream, req, handler); });
+    if (ec) return unavailable(endpoint, "cannot send", ec);
     beast::flat_buffer buffer;
     http::response_parser<http::string_body> parser;
     parser.body_limit(boost::none);  // a stream: each line is bounded instead
-    co_await http::async_read_header(stream, buffer, parser, with_ec(ec));
-    if (ec) co_return unavailable(endpoint, "no answer to the watch", ec);
+    ec = complete(context, cancelled,
+                  [&](auto handler) { http::async_read_header(stream, buffer, parser, handler); });
+    if (ec) return unavailable(endpoint, "no answer to the watch", ec);
     if (parser.get().result() != http::status::ok) {
       parser.body_limit(kMaxResponseBytes);
-      co_await http::async_read(stream, buffer, parser, with_ec(ec));
-      co_return error_of(static_cast<int>(parser.get().result_int()), parser.get().body());
+      complete(context, cancelled,
+               [&](auto handler) { http::async_read(stream, buffer, parser, handler); });
+      return error_of(static_cast<int>(parser.get().result_int()), parser.get().body());
     }
     lowest.expires_never();
     keep_alive(lowest.socket());
@@ -283,19 +301,24 @@ EtcdError EtcdClient::watch(const std::string& prefix, std::int64_t start_revisi
     };
     parser.on_chunk_body(on_chunk);
     while (!parser.is_done()) {
-      co_await http::async_read_some(stream, buffer, parser, with_ec(ec));
-      if (failed) co_return *failed;
-      if (stop) co_return true;
-      if (ec) co_return unavailable(endpoint, "the watch stream ended", ec);
+      ec = complete(context, cancelled,
+                    [&](auto handler) { http::async_read_some(stream, buffer, parser, handler); });
+      if (failed) return *failed;
+      if (stop) return true;
+      if (ec) return unavailable(endpoint, "the watch stream ended", ec);
     }
-    co_return unavailable(endpoint, "the watch stream ended", asio::error::eof);
+    return unavailable(endpoint, "the watch stream ended", asio::error::eof);
   };
-  auto result = run(with_stream<bool>(endpoint, tls_.get(), timeout, stream_watch),
-                    [this](asio::io_context* context) {
-                      std::lock_guard lock(mutex_);
-                      watch_context_ = context;
-                      if (context && watch_cancelled_) context->stop();
-                    });
+  {
+    std::lock_guard lock(mutex_);
+    watch_context_ = &context;
+  }
+  auto result = with_stream<bool>(context, cancelled, endpoint, tls_.get(), timeout, stream_watch);
+  {
+    std::lock_guard lock(mutex_);
+    watch_context_ = nullptr;
+  }
+  if (watch_cancelled_) return EtcdError{EtcdErrc::unavailable, "cancelled"};
   if (auto* e = std::get_if<EtcdError>(&result)) {
     if (e->code == EtcdErrc::unavailable && config_.endpoints.size() > 1) {
       preferred_endpoint_ = (preferred_endpoint_.load() + 1) % config_.endpoints.size();
@@ -311,7 +334,7 @@ EtcdError EtcdClient::watch(const std::string& prefix, std::int64_t start_revisi
 
 void EtcdClient::cancel_watch() {
   std::lock_guard lock(mutex_);
-  watch_cancelled_ = true;
+  watch_cancelled_ = true;  // before stop(): see complete()
   if (watch_context_) watch_context_->stop();
 }
 

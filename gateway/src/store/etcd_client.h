@@ -67,7 +67,7 @@ class EtcdClient {
   std::mutex mutex_;
   std::string token_;                                 // guarded by mutex_
   boost::asio::io_context* watch_context_ = nullptr;  // guarded by mutex_
-  bool watch_cancelled_ = false;                      // guarded by mutex_
+  std::atomic<bool> watch_cancelled_{false};
 };
 
 }  // namespace kpg::store
