@@ -74,6 +74,20 @@ void keep_alive(tcp::socket& socket) {
   ::setsockopt(socket.native_handle(), IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
 }
 
+// Closes the stream's socket and runs what that ends (operations a cancel cut short) before the
+// objects they use go: declared after them, it is destroyed first.
+template <class Stream>
+struct DrainOnExit {
+  asio::io_context& context;
+  Stream& stream;
+  ~DrainOnExit() {
+    error_code ignored;
+    beast::get_lowest_layer(stream).socket().close(ignored);
+    context.restart();
+    context.poll();
+  }
+};
+
 // Runs `f(stream)` on a connected stream to `endpoint`: plain TCP, or TLS on top of it. `f`
 // returns EtcdResult<R> and runs its operations with complete().
 template <class R, class F>
@@ -253,25 +267,8 @@ EtcdError EtcdClient::watch(const std::string& prefix, std::int64_t start_revisi
   const std::atomic<bool>* cancelled = &watch_cancelled_;
   auto stream_watch = [&](auto& stream) -> EtcdResult<bool> {
     auto req = post(endpoint, "/v3/watch", watch_request(prefix, start_revision), token);
-    auto& lowest = beast::get_lowest_layer(stream);
-    lowest.expires_after(timeout);
-    auto ec = complete(context, cancelled,
-                       [&](auto handler) { http::async_write(stream, req, handler); });
-    if (ec) return unavailable(endpoint, "cannot send", ec);
     beast::flat_buffer buffer;
     http::response_parser<http::string_body> parser;
-    parser.body_limit(boost::none);  // a stream: each line is bounded instead
-    ec = complete(context, cancelled,
-                  [&](auto handler) { http::async_read_header(stream, buffer, parser, handler); });
-    if (ec) return unavailable(endpoint, "no answer to the watch", ec);
-    if (parser.get().result() != http::status::ok) {
-      parser.body_limit(kMaxResponseBytes);
-      complete(context, cancelled,
-               [&](auto handler) { http::async_read(stream, buffer, parser, handler); });
-      return error_of(static_cast<int>(parser.get().result_int()), parser.get().body());
-    }
-    lowest.expires_never();
-    keep_alive(lowest.socket());
     std::string pending;
     std::optional<EtcdError> failed;
     bool stop = false;
@@ -300,6 +297,25 @@ EtcdError EtcdClient::watch(const std::string& prefix, std::int64_t start_revisi
       return data.size();
     };
     parser.on_chunk_body(on_chunk);
+    // Last: what a cancelled read still refers to above outlives it.
+    const DrainOnExit<std::remove_reference_t<decltype(stream)>> drain{context, stream};
+    auto& lowest = beast::get_lowest_layer(stream);
+    lowest.expires_after(timeout);
+    auto ec = complete(context, cancelled,
+                       [&](auto handler) { http::async_write(stream, req, handler); });
+    if (ec) return unavailable(endpoint, "cannot send", ec);
+    parser.body_limit(boost::none);  // a stream: each line is bounded instead
+    ec = complete(context, cancelled,
+                  [&](auto handler) { http::async_read_header(stream, buffer, parser, handler); });
+    if (ec) return unavailable(endpoint, "no answer to the watch", ec);
+    if (parser.get().result() != http::status::ok) {
+      parser.body_limit(kMaxResponseBytes);
+      complete(context, cancelled,
+               [&](auto handler) { http::async_read(stream, buffer, parser, handler); });
+      return error_of(static_cast<int>(parser.get().result_int()), parser.get().body());
+    }
+    lowest.expires_never();
+    keep_alive(lowest.socket());
     while (!parser.is_done()) {
       ec = complete(context, cancelled,
                     [&](auto handler) { http::async_read_some(stream, buffer, parser, handler); });
