@@ -24,6 +24,7 @@ enum class ErrorKind {
   rejected,         ///< the broker refused us (authentication, TLS certificate, authorization)
   invalid_request,  ///< the request itself is malformed (topic name, partition, offset)
   overloaded,       ///< too much work is queued for this Kafka cluster; try again later
+  record_too_large,  ///< a produced record is larger than the broker (or producer) accepts
   other,
 };
 
