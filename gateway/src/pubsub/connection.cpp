@@ -117,8 +117,11 @@ Outcome Connection::dispatch(std::string_view frame, Command& command) {
       req.req_case() == PubSubReq::REQ_NOT_SET ? Command::unknown : command_of_case(req.req_case());
   const std::int64_t seq = req.sequence();
   // Credit frames are not counted: they are cheap, bounded by max_credit, and refusing one would
-  // leave the client's count of its grants wrong.
-  if (req.req_case() != PubSubReq::kCmdCredit && !request_tokens_.take()) {
+  // leave the client's count of its grants wrong. Produce requests, where the route allows them,
+  // count against the route's own records-per-second allowance instead (produce()).
+  const bool own_allowance = req.req_case() == PubSubReq::kCmdCredit ||
+                             (req.req_case() == PubSubReq::kCmdKafkaProduce && produce_.enabled());
+  if (!own_allowance && !request_tokens_.take()) {
     ++rate_refusals_;
     return error(seq, ErrorCode::LIMIT_EXCEEDED,
                  "too many requests: more than " + std::to_string(limits_.max_requests_per_second) +

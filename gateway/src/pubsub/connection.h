@@ -176,6 +176,13 @@ class Connection {
   ProduceAccess produce_;
   TokenBucket record_tokens_;               // the produce policy's max_records_per_second
   std::size_t produce_inflight_bytes_ = 0;  // produced, not acknowledged yet
+  // Partition counts of topics this connection wrote to recently, so that a stream of records to
+  // one topic costs one look-up every kProduceTopicTtl, not one per record.
+  struct KnownTopic {
+    int partitions = 0;
+    std::chrono::steady_clock::time_point until;
+  };
+  std::map<std::string, KnownTopic, std::less<>> produce_topics_;
   std::uint64_t records_produced_ = 0;
   std::uint64_t rate_refusals_ = 0;
   std::uint64_t pushed_records_ = 0;
