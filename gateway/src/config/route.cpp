@@ -1,5 +1,6 @@
 #include "config/route.h"
 
+#include "config/route_groups.h"
 #include "config/validation.h"
 
 #include <algorithm>
@@ -475,8 +476,9 @@ Route parse(const json& object, std::string id) {
       const json& proxy = plugins.at("kafka-proxy");
       if (!proxy.is_object())
         invalid("kafka-proxy", "validation failed: wrong type: expected object");
-      only_known(proxy, {"sasl", "topics"}, "plugins.kafka-proxy.");
+      only_known(proxy, {"sasl", "topics", "groups"}, "plugins.kafka-proxy.");
       if (proxy.contains("topics")) route.topics = parse_topics(proxy.at("topics"), plugins);
+      if (proxy.contains("groups")) route.groups = parse_groups(proxy.at("groups"));
       if (proxy.contains("sasl")) {
         const json& sasl = proxy.at("sasl");
         if (!sasl.is_object()) invalid("sasl", "validation failed: wrong type: expected object");

@@ -6,6 +6,7 @@
 
 #include "config/auth.h"
 #include "config/origin_policy.h"
+#include "config/route_groups.h"
 #include "config/route_limits.h"
 #include "config/topic_acl.h"
 
@@ -66,6 +67,8 @@ struct Route {
   RouteLimits limits;  ///< plugins "limit-conn" / "limit-count": checked on the upgrade
   /// kpg's `plugins.kafka-proxy.topics`: the topics its connections may name. Absent: every one.
   std::optional<TopicAcl> topics;
+  /// kpg's `plugins.kafka-proxy.groups`: consumer groups. Absent: not offered.
+  std::optional<GroupSettings> groups;
   /// APISIX's `plugins.cors`: the origins that may open its WebSocket. Absent: any.
   std::optional<OriginPolicy> cors;
   nlohmann::json definition;  ///< the object as given (for the admin API)

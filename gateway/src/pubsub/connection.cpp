@@ -77,14 +77,20 @@ auto Connection::on_thread_while_owned(Task task) {
 }
 
 Connection::Connection(kafka::RecordSource& source, const Limits& limits, Callbacks callbacks,
-                       std::string server_name, TopicAccess topics)
+                       std::string server_name, TopicAccess topics, GroupContext groups)
     : source_(source),
       limits_(limits),
       callbacks_(std::move(callbacks)),
       server_name_(std::move(server_name)),
       topics_(topics),
       request_tokens_(limits.max_requests_per_second),
-      tokens_at_(std::chrono::steady_clock::now()) {}
+      tokens_at_(std::chrono::steady_clock::now()) {
+  GroupSubscriptions::Hooks hooks{
+      callbacks_.push, [this](std::string reply) { answer(Command::unknown, std::move(reply)); },
+      callbacks_.post, callbacks_.keep_alive};
+  groups_ = std::make_unique<GroupSubscriptions>(source_, limits_, std::move(groups),
+                                                 std::move(hooks), topics_, last_id_);
+}
 
 Connection::~Connection() {
   shutdown();
@@ -94,6 +100,7 @@ void Connection::shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
   cancel_->cancel();
+  groups_->shutdown();
   for (auto& [id, sub] : subscriptions_) {
     sub.cancel->cancel();
     if (callbacks_.observer) callbacks_.observer->subscription_ended(&sub);
@@ -168,6 +175,9 @@ Outcome Connection::dispatch(std::string_view frame, Command& command) {
       case PubSubReq::kCmdKafkaSubscribe: return subscribe(seq, req.cmd_kafka_subscribe());
       case PubSubReq::kCmdCredit: return credit(seq, req.cmd_credit());
       case PubSubReq::kCmdUnsubscribe: return unsubscribe(seq, req.cmd_unsubscribe());
+      case PubSubReq::kCmdKafkaGroupSubscribe:
+        return groups_->subscribe(seq, req.cmd_kafka_group_subscribe());
+      case PubSubReq::kCmdKafkaCommit: return groups_->commit(seq, req.cmd_kafka_commit());
       default: break;
     }
   }
@@ -199,6 +209,7 @@ Outcome Connection::hello(std::int64_t sequence, const CmdHello& cmd) {
   for (const char* feature : {"push", "metadata", "headers", "error_codes"}) {
     h->add_features(feature);
   }
+  if (groups_->max_subscriptions() > 0) h->add_features("groups");
   h->set_server(server_name_);
   auto* l = h->mutable_limits();
   l->set_max_frame_bytes(limits_.max_frame_bytes);
@@ -209,6 +220,7 @@ Outcome Connection::hello(std::int64_t sequence, const CmdHello& cmd) {
   l->set_max_credit(limits_.max_credit);
   l->set_max_metadata_partitions(limits_.max_metadata_partitions);
   l->set_max_requests_per_second(limits_.max_requests_per_second);
+  l->set_max_group_subscriptions(groups_->max_subscriptions());
   return {Outcome::Kind::reply, serialize(resp)};
 }
 
@@ -511,7 +523,13 @@ Outcome Connection::credit(std::int64_t sequence, const CmdCredit& cmd) {
     return error(sequence, ErrorCode::BAD_REQUEST, "credit: must be at least 1");
   }
   auto it = subscriptions_.find(cmd.subscription_id());
-  if (it == subscriptions_.end()) return {Outcome::Kind::none, {}};  // ended meanwhile: normal
+  if (it == subscriptions_.end()) {
+    if (auto group =
+            groups_->credit(sequence, cmd.subscription_id(), cmd.credit(), limits_.max_credit)) {
+      return *group;
+    }
+    return {Outcome::Kind::none, {}};  // ended meanwhile: normal
+  }
   Subscription& sub = it->second;
   if (static_cast<std::uint64_t>(sub.credit) + cmd.credit() > limits_.max_credit) {
     return error(sequence, ErrorCode::LIMIT_EXCEEDED,
@@ -526,6 +544,7 @@ Outcome Connection::credit(std::int64_t sequence, const CmdCredit& cmd) {
 Outcome Connection::unsubscribe(std::int64_t sequence, const CmdUnsubscribe& cmd) {
   auto it = subscriptions_.find(cmd.subscription_id());
   if (it == subscriptions_.end()) {
+    if (auto group = groups_->unsubscribe(sequence, cmd.subscription_id())) return *group;
     return error(sequence, ErrorCode::UNKNOWN_SUBSCRIPTION,
                  "unsubscribe: no subscription " + std::to_string(cmd.subscription_id()));
   }

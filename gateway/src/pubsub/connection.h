@@ -11,6 +11,7 @@
 
 #include "kafka/record_source.h"
 #include "pubsub/frames.h"
+#include "pubsub/group_subscriptions.h"
 #include "pubsub/observer.h"
 #include "pubsub/pubsub_handler.h"
 #include "pubsub/topic_set.h"
@@ -60,9 +61,9 @@ class Connection {
   };
 
   /// `topics`: which topics this connection may name; what it points to must outlive the
-  /// Connection.
+  /// Connection. `groups`: consumer groups (not offered without a service and settings).
   Connection(kafka::RecordSource& source, const Limits& limits, Callbacks callbacks,
-             std::string server_name, TopicAccess topics = {});
+             std::string server_name, TopicAccess topics = {}, GroupContext groups = {});
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -161,6 +162,7 @@ class Connection {
   bool hello_ = false;
   bool congested_ = false;
   bool shut_down_ = false;
+  std::unique_ptr<GroupSubscriptions> groups_;  // consumer-group subscriptions
 };
 
 }  // namespace kpg::pubsub

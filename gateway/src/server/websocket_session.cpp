@@ -63,7 +63,7 @@ class WebSocketSession final : public ClosableSession,
         route_hold_(std::move(route_hold)),
         metrics_(context_.metrics ? context_.metrics->route(route_.route->id) : nullptr),
         connection_(*route_.source, context_.pubsub_limits, connection_callbacks(),
-                    context_.server_name, topic_access()) {}
+                    context_.server_name, topic_access(), group_context()) {}
 
   ~WebSocketSession() override {
     log_access();  // when nothing ended the session before (e.g. closed while reading paused)
@@ -245,6 +245,12 @@ class WebSocketSession final : public ClosableSession,
     const nlohmann::json* claims =
         identity_ && identity_->claims.is_object() ? &identity_->claims : nullptr;
     return {route_.route->topics ? &*route_.route->topics : nullptr, claims};
+  }
+
+  // Consumer groups are scoped to the route and the authenticated consumer.
+  pubsub::GroupContext group_context() const {
+    const auto& route = *route_.route;
+    return {context_.groups, route.groups, route.cluster(), route.id, std::string(consumer())};
   }
 
   // The protocol layer's way out. Kafka answers hop onto this session's strand through `post`;
