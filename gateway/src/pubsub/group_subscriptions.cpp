@@ -152,15 +152,13 @@ Outcome GroupSubscriptions::subscribe(std::int64_t sequence, const CmdKafkaGroup
   options.store_commits = cmd.commit() == CmdKafkaGroupSubscribe::AUTO;
 
   ++starting_;
-  std::weak_ptr<void> owner;
-  if (hooks_.keep_alive) owner = hooks_.keep_alive();
-  const bool owned = static_cast<bool>(hooks_.keep_alive);
+  // Pending answers hold the owner (and so this object) until they have run, as push
+  // subscriptions' do; the member's standing sink below holds it only while an event is on its way.
+  std::shared_ptr<void> holder = hooks_.keep_alive ? hooks_.keep_alive() : nullptr;
   // Topics that do not exist are refused by name (a group member would wait for them).
   source_.topics(
       names, cancel_,
-      [this, owner, owned, sequence, options = std::move(options)](kafka::TopicsResult listed) {
-        auto holder = owner.lock();
-        if (owned && !holder) return;
+      [this, holder, sequence, options = std::move(options)](kafka::TopicsResult listed) {
         hooks_.post([this, holder, sequence, options, listed = std::move(listed)]() mutable {
           if (shut_down_) return;
           --starting_;
@@ -349,14 +347,11 @@ Outcome GroupSubscriptions::commit(std::int64_t sequence, const CmdKafkaCommit& 
     resp.mutable_kafka_commit_resp();
     return {Outcome::Kind::reply, serialize(resp)};
   }
-  std::weak_ptr<void> owner;
-  if (hooks_.keep_alive) owner = hooks_.keep_alive();
-  const bool owned = static_cast<bool>(hooks_.keep_alive);
+  // The member always answers (also when it leaves first); the answer holds the owner.
+  std::shared_ptr<void> holder = hooks_.keep_alive ? hooks_.keep_alive() : nullptr;
   sub.member->commit(
       std::move(offsets),
-      [this, owner, owned, reply](std::optional<kafka::KafkaError> failed, bool rebalanced) {
-        auto holder = owner.lock();
-        if (owned && !holder) return;
+      [this, holder, reply](std::optional<kafka::KafkaError> failed, bool rebalanced) {
         hooks_.post(
             [holder, reply, failed = std::move(failed), rebalanced] { reply(failed, rebalanced); });
       });
