@@ -1,6 +1,7 @@
 #include "kafka/group_consumer.h"
 
 #include "kafka/rdkafka_client.h"
+#include "kafka/rdkafka_group.h"
 
 #include <librdkafka/rdkafka.h>
 #include <spdlog/spdlog.h>

@@ -1,6 +1,7 @@
 // Consumer groups: a Kafka group member that the gateway runs on a client's behalf (one
 // librdkafka high-level consumer per member, on its own thread). The PubSub layer sees only these
-// interfaces; group_consumer.cpp implements them over librdkafka and tests fake them.
+// interfaces; group_consumer.cpp implements them over librdkafka (rdkafka_group.h makes it) and
+// tests fake them.
 #pragma once
 
 #include "config/route.h"
@@ -82,10 +83,5 @@ class GroupService {
                                             GroupOptions options, Sink sink,
                                             std::string* error) = 0;
 };
-
-/// librdkafka's high-level consumer. Destroying the service waits until every member it started
-/// has left its group. `request_timeout` bounds each blocking Kafka call of a member's thread.
-std::unique_ptr<GroupService> make_rdkafka_group_service(std::size_t max_members,
-                                                         std::chrono::milliseconds request_timeout);
 
 }  // namespace kpg::kafka
