@@ -178,13 +178,15 @@ TEST_F(GroupConnection, AutoCommitsWhatTheGrantedBackCreditAcknowledges) {
   EXPECT_TRUE(service.options.store_commits);
   EXPECT_EQ(service.options.credit, 4u);
 
-  event(partitions(GroupEvent::Kind::assigned, {{"t", 0, 0}, {"t", 1, 5}}));
+  // (-1001: librdkafka's "not known", sent as -1)
+  event(partitions(GroupEvent::Kind::assigned, {{"t", 0, 0}, {"t", 1, 5}, {"t", 2, -1001}}));
   event(records(0, 0, 3));  // 0..2
   event(records(1, 5, 1));  // 5
   event(records(0, 3, 2));  // 3..4
   ASSERT_EQ(pushed.size(), 4u);
   EXPECT_EQ(pushed[0].kafka_group_assignment().kind(), KafkaGroupAssignment::ASSIGNED);
   EXPECT_EQ(pushed[0].kafka_group_assignment().partitions(1).offset(), 5);
+  EXPECT_EQ(pushed[0].kafka_group_assignment().partitions(2).offset(), -1);
   EXPECT_EQ(pushed[1].kafka_records().topic(), "t");
   EXPECT_EQ(pushed[1].kafka_records().messages_size(), 3);
   EXPECT_EQ(pushed[1].sequence(), 5);

@@ -258,7 +258,8 @@ void GroupSubscriptions::on_event(std::int64_t id, kafka::GroupEvent event) {
     auto* tp = a->add_partitions();
     tp->set_topic(p.topic);
     tp->set_partition(p.partition);
-    tp->set_offset(event.kind == Kind::assigned ? p.offset : -1);
+    // (-1: not known, whatever librdkafka's own marker for it)
+    tp->set_offset(event.kind == Kind::assigned && p.offset >= 0 ? p.offset : -1);
   }
   hooks_.push(Frame{serialize(resp), nullptr});
 }
