@@ -13,6 +13,7 @@
 #include "kafka/record_sink.h"
 #include "kafka/record_source.h"
 #include "pubsub/frames.h"
+#include "pubsub/group_subscriptions.h"
 #include "pubsub/observer.h"
 #include "pubsub/pubsub_handler.h"
 #include "pubsub/token_bucket.h"
@@ -76,9 +77,11 @@ class Connection {
   };
 
   /// `topics`: which topics this connection may name; `produce`: what it may write. What they
-  /// point to must outlive the Connection.
+  /// point to must outlive the Connection. `groups`: consumer groups (not offered without a
+  /// service and settings).
   Connection(kafka::RecordSource& source, const Limits& limits, Callbacks callbacks,
-             std::string server_name, TopicAccess topics = {}, ProduceAccess produce = {});
+             std::string server_name, TopicAccess topics = {}, ProduceAccess produce = {},
+             GroupContext groups = {});
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -192,6 +195,7 @@ class Connection {
   bool hello_ = false;
   bool congested_ = false;
   bool shut_down_ = false;
+  std::unique_ptr<GroupSubscriptions> groups_;  // consumer-group subscriptions
 };
 
 }  // namespace kpg::pubsub
