@@ -89,7 +89,7 @@ GroupEvent records(std::int32_t partition, std::int64_t from, int n) {
 
 struct GroupConnection : ::testing::Test {
   explicit GroupConnection(bool enabled = true)
-      : connection(source, limits, callbacks(), "kpg-gateway/test", {},
+      : connection(source, limits, callbacks(), "kpg-gateway/test", {}, {},
                    enabled ? kpg::pubsub::GroupContext{&service,
                                                        kpg::config::GroupSettings{},
                                                        {},
