@@ -693,6 +693,10 @@ bool Client::reject_if_not_open(Handler& handler) {
   return true;
 }
 
+// produce.cpp uses it too.
+template bool Client::reject_if_not_open<ProtocolSession::ProduceHandler>(
+    ProtocolSession::ProduceHandler&);
+
 void Client::ping(std::string state, ProtocolSession::PingHandler handler) {
   if (reject_if_not_open(handler)) return;
   send(session_.ping(std::move(state), transport_->now_ms() + options_.request_timeout_ms,
