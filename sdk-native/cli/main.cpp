@@ -281,14 +281,10 @@ int run_tail(sdk::NativeClient& client, const Options& o, const std::string& top
 /// and makes the exit code that of the first failure.
 int run_produce(sdk::NativeClient& client, const Options& o, const std::string& topic,
                 const std::optional<std::string>& value, const std::optional<std::string>& key,
-                const std::vector<std::string>& header_texts, std::int32_t partition) {
+                std::vector<sdk::Header> headers, std::int32_t partition) {
   sdk::ProduceOptions options;
   options.key = key;
-  for (const auto& text : header_texts) {
-    auto header = cli::parse_header(text);
-    if (!header) return usage("--header must be KEY=VALUE, not '" + text + "'");
-    options.headers.push_back(std::move(*header));
-  }
+  options.headers = std::move(headers);
   if (partition >= 0) options.partition = partition;
   if (!client.server_info().has("produce")) {
     return fail(sdk::Error{sdk::ErrorCode::server,
@@ -317,10 +313,8 @@ int run_produce(sdk::NativeClient& client, const Options& o, const std::string& 
       } else {
         const auto& e = it->second.error();
         std::cerr << "kpg: record " << it->first + 1 << ": " << cli::error_label(e) << ": "
-                  << e.message << (e.possibly_written ? " (it may have been written)" : "")
-                  << "
-                     ";
-                     if (!results->first_failure) results->first_failure = e;
+                  << e.message << (e.possibly_written ? " (it may have been written)" : "") << "\n";
+        if (!results->first_failure) results->first_failure = e;
       }
       results->ready.erase(it);
       ++results->next_to_print;
@@ -474,13 +468,10 @@ int main(int argc, char** argv) {
                          "or --value. Prints TOPIC PARTITION OFFSET TIMESTAMP per record, in "
                          "input order; failures go to stderr (saying whether the record may "
                          "have been written) and set the exit code"),
-      "  echo hello | kpg --url ws://127.0.0.1:9080/kafka produce demo
-"
-      "  kpg --url ws://127.0.0.1:9080/kafka produce demo --key order-7 --value '{\"qty\":2}'
-"
+      "  echo hello | kpg --url ws://127.0.0.1:9080/kafka produce demo\n"
+      "  kpg --url ws://127.0.0.1:9080/kafka produce demo --key order-7 --value '{\"qty\":2}'\n"
       "  seq 1000 | kpg --url ws://127.0.0.1:9080/kafka --output json produce demo "
-      "--header source=cli -p 1
-");
+      "--header source=cli -p 1\n");
   produce->add_option("topic", topic, "topic")->required();
   produce->add_option("--value", produce_value, "the record's value (default: one per stdin line)");
   produce->add_option("-k,--key", produce_key, "the records' key (default: none, a null key)");
@@ -497,6 +488,13 @@ int main(int argc, char** argv) {
     return status == 0 ? cli::kOk : cli::kUsage;
   }
 
+  std::vector<sdk::Header> headers;
+  for (const auto& text : produce_headers) {  // checked before connecting: a usage error
+    auto header = cli::parse_header(text);
+    if (!header) return usage("--header must be KEY=VALUE, not '" + text + "'");
+    headers.push_back(std::move(*header));
+  }
+
   std::signal(SIGINT, on_stop_signal);
   std::signal(SIGTERM, on_stop_signal);
   // A reconnecting client suits only --follow: elsewhere a lost connection ends the command.
@@ -506,7 +504,8 @@ int main(int argc, char** argv) {
   if (offsets->parsed()) return run_offsets(*client, o, topic, partition, at);
   if (fetch->parsed()) return run_fetch(*client, o, topic, partition, offset, count);
   if (produce->parsed()) {
-    return run_produce(*client, o, topic, produce_value, produce_key, produce_headers, partition);
+    return run_produce(*client, o, topic, produce_value, produce_key, std::move(headers),
+                       partition);
   }
   return run_tail(*client, o, topic, partition, from, count, follow_on);
 }
