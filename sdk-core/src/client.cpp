@@ -261,14 +261,9 @@ class Client::TopicSubscription final : public Subscription,
     if (!active_ || !client_) return;
     if (error.code == ErrorCode::server && retryable(error.server_code)) {
       // Try again later, from the next offsets, with the reconnect backoff.
-      const auto& r = client_->options_.reconnect;
-      std::int64_t delay = std::max<std::int64_t>(r.initial_delay_ms, 1);
-      for (int i = 0; i < retries_ && delay < r.max_delay_ms; ++i) delay *= 2;
-      ++retries_;
-      client_->schedule(std::min(delay, std::max<std::int64_t>(r.max_delay_ms, 1)),
-                        [weak = weak_from_this()] {
-                          if (auto self = weak.lock()) self->start();
-                        });
+      client_->schedule(client_->retry_delay_ms(retries_++), [weak = weak_from_this()] {
+        if (auto self = weak.lock()) self->start();
+      });
       return;
     }
     failed(error);
@@ -444,6 +439,13 @@ std::shared_ptr<Subscription> Client::add_subscription(std::shared_ptr<TopicSubs
                     state_ == State::connecting ? "not connected yet" : "client is not connected"});
   }
   return sub;
+}
+
+std::int64_t Client::retry_delay_ms(int retries) const {
+  const auto& r = options_.reconnect;
+  std::int64_t delay = std::max<std::int64_t>(r.initial_delay_ms, 1);
+  for (int i = 0; i < retries && delay < r.max_delay_ms; ++i) delay *= 2;
+  return std::min(delay, std::max<std::int64_t>(r.max_delay_ms, 1));
 }
 
 void Client::schedule(std::int64_t delay_ms, std::function<void()> task) {

@@ -149,14 +149,9 @@ void Client::GroupMember::ended(const Error& error) {
   }
   if (error.code == ErrorCode::closed && client_->reconnecting()) return;  // rejoins on reconnect
   if (error.code == ErrorCode::server && retryable(error.server_code)) {
-    const auto& r = client_->options_.reconnect;
-    std::int64_t delay = std::max<std::int64_t>(r.initial_delay_ms, 1);
-    for (int i = 0; i < retries_ && delay < r.max_delay_ms; ++i) delay *= 2;
-    ++retries_;
-    client_->schedule(std::min(delay, std::max<std::int64_t>(r.max_delay_ms, 1)),
-                      [weak = weak_from_this()] {
-                        if (auto self = weak.lock()) self->start();
-                      });
+    client_->schedule(client_->retry_delay_ms(retries_++), [weak = weak_from_this()] {
+      if (auto self = weak.lock()) self->start();
+    });
     return;
   }
   stop(error);

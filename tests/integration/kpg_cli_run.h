@@ -43,9 +43,9 @@ inline KpgRun run_kpg(const std::vector<std::string>& args, const std::filesyste
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   // stdin: `input` from a file (empty: an empty file, so kpg never waits on the terminal).
-  const auto in = dir / "kpg.in";
-  std::ofstream(in, std::ios::binary) << input;
-  posix_spawn_file_actions_addopen(&actions, 0, in.c_str(), O_RDONLY, 0);
+  const auto input_file = dir / "kpg.in";
+  std::ofstream(input_file, std::ios::binary) << input;
+  posix_spawn_file_actions_addopen(&actions, 0, input_file.c_str(), O_RDONLY, 0);
   posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
   posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
   auto pointers = [](std::vector<std::string>& strings) {

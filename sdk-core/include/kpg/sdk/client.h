@@ -195,6 +195,9 @@ class Client {
     ProtocolSession::ProduceHandler handler;
   };
   void pump_produce();
+  /// The backoff before retry number `retries` (from 0) after a retryable server error: the
+  /// reconnect delays, without jitter.
+  std::int64_t retry_delay_ms(int retries) const;
   void fail_queued_produce(const Error& error);
   std::shared_ptr<Subscription> add_subscription(std::shared_ptr<TopicSubscription> sub);
   void run_due_tasks();
