@@ -4,6 +4,7 @@
 #include "admin/admin_server.h"
 #include "kafka/demo_feed.h"
 #include "kafka/mock_cluster.h"
+#include "kafka/rdkafka_sink.h"
 #include "kafka/rdkafka_source.h"
 #include "pubsub/frames.h"
 #include "server/admission.h"
@@ -99,23 +100,24 @@ struct SourceCount {
   std::atomic<long> alive{0};
 };
 
-// Holds one source for the route table and sessions. The last of them lets go of it, which hands
-// it to the reaper; the count drops on the reaper too, after the source's destruction (the
-// reaper has one thread), so a source handed over after the reaper was joined stays counted.
-struct CountedSource {
-  CountedSource(std::shared_ptr<kafka::RecordSource> s, asio::thread_pool& r,
-                std::shared_ptr<SourceCount> c)
-      : source(std::move(s)), reaper(r), count(std::move(c)) {
+// Holds one Kafka client (a source or a sink) for the route table and sessions. The last of them
+// lets go of it, which hands it to the reaper; the count drops on the reaper too, after the
+// client's destruction (the reaper has one thread), so a client handed over after the reaper was
+// joined stays counted.
+template <class Client>
+struct Counted {
+  Counted(std::shared_ptr<Client> c, asio::thread_pool& r, std::shared_ptr<SourceCount> n)
+      : client(std::move(c)), reaper(r), count(std::move(n)) {
     ++count->alive;
   }
-  ~CountedSource() {
-    source.reset();
+  ~Counted() {
+    client.reset();
     asio::post(reaper, [count = std::move(count)] { --count->alive; });
   }
-  CountedSource(const CountedSource&) = delete;
-  CountedSource& operator=(const CountedSource&) = delete;
-  std::shared_ptr<kafka::RecordSource> source;
-  asio::thread_pool& reaper;  // outlives every source (make_rdkafka_source's contract)
+  Counted(const Counted&) = delete;
+  Counted& operator=(const Counted&) = delete;
+  std::shared_ptr<Client> client;
+  asio::thread_pool& reaper;  // outlives every client (make_rdkafka_source's contract)
   std::shared_ptr<SourceCount> count;
 };
 
@@ -129,7 +131,7 @@ struct Gateway::Parts {
   std::unique_ptr<kafka::MockCluster> embedded_cluster;
   std::unique_ptr<kafka::DemoFeed> demo_feed;
   std::unique_ptr<asio::thread_pool> source_reaper;
-  // Shared with every CountedSource, which may outlive the gateway when one leaks.
+  // Shared with every Counted Kafka client, which may outlive the gateway when one leaks.
   std::shared_ptr<SourceCount> sources = std::make_shared<SourceCount>();
   std::optional<asio::ssl::context> tls;
   std::unique_ptr<server::ServerContext> context;
@@ -163,6 +165,7 @@ struct Gateway::Parts {
 
   void start_embedded_kafka();
   std::shared_ptr<kafka::RecordSource> make_source(const config::Route& route, std::string* error);
+  std::shared_ptr<kafka::RecordSink> make_sink(const config::Route& route, std::string* error);
   void start_routes();
   void start_admin_api();
   void start_listeners();
@@ -189,7 +192,9 @@ void Gateway::Parts::start_embedded_kafka() {
   auto route = config::parse_route(
       {{"uri", "/kafka"},
        {"upstream",
-        {{"scheme", "kafka"}, {"type", "none"}, {"nodes", {{embedded_cluster->bootstrap(), 1}}}}}},
+        {{"scheme", "kafka"}, {"type", "none"}, {"nodes", {{embedded_cluster->bootstrap(), 1}}}}},
+       // The demo's produce panel writes to the demo topic (and nowhere else).
+       {"plugins", {{"kafka-proxy", {{"produce", {{"topics", {kDemoTopic}}}}}}}}},
       "embedded-demo");
   config.routes.push_back(std::get<config::Route>(std::move(route)));
   demo_feed = std::make_unique<kafka::DemoFeed>(embedded_cluster->bootstrap(), kDemoTopic, 4.0);
@@ -221,8 +226,27 @@ std::shared_ptr<kafka::RecordSource> Gateway::Parts::make_source(const config::R
   for (const auto& n : route.nodes) nodes.push_back(n.to_string());
   spdlog::info("event=kafka_client_created route={} nodes={} tls={} sasl={}", route.id,
                joined(nodes), route.tls.has_value(), route.sasl.has_value());
-  auto counted = std::make_shared<CountedSource>(std::move(source), *source_reaper, sources);
-  return std::shared_ptr<kafka::RecordSource>(counted, counted->source.get());
+  auto counted =
+      std::make_shared<Counted<kafka::RecordSource>>(std::move(source), *source_reaper, sources);
+  return std::shared_ptr<kafka::RecordSource>(counted, counted->client.get());
+}
+
+std::shared_ptr<kafka::RecordSink> Gateway::Parts::make_sink(const config::Route& route,
+                                                             std::string* error) {
+  kafka::SinkOptions options;
+  options.delivery_timeout = std::chrono::milliseconds(config.kafka_produce_timeout_ms);
+  std::shared_ptr<kafka::RecordSink> sink =
+      kafka::make_rdkafka_sink(route.cluster(), options, error);
+  if (!sink) return nullptr;
+  spdlog::info("event=kafka_producer_created route={}", route.id);
+  // Destroying the producer flushes it (blocking): on the reaper, like a source.
+  std::shared_ptr<kafka::RecordSink> reaped(
+      sink.get(), [sink, reaper = source_reaper.get()](kafka::RecordSink*) mutable {
+        asio::post(*reaper, [sink = std::move(sink)]() mutable { sink.reset(); });
+      });
+  auto counted =
+      std::make_shared<Counted<kafka::RecordSink>>(std::move(reaped), *source_reaper, sources);
+  return std::shared_ptr<kafka::RecordSink>(counted, counted->client.get());
 }
 
 void Gateway::Parts::start_routes() {
@@ -240,7 +264,8 @@ void Gateway::Parts::start_routes() {
         context->sessions.close_if(
             [&route_id](const server::ClosableSession& s) { return s.route_id() == route_id; },
             1001, why);
-      });
+      },
+      [this](const config::Route& route, std::string* error) { return make_sink(route, error); });
   consumers = std::make_unique<server::ConsumerManager>(
       context->consumers, store_path("consumers.json"),
       [this](const std::string& username, const std::string& why) {

@@ -104,6 +104,7 @@ void apply_yaml(const YAML::Node& root, const std::string& path, GatewayConfig& 
                                               "handshake_timeout_ms",
                                               "max_requests_per_second",
                                               "kafka_timeout_ms",
+                                              "kafka_produce_timeout_ms",
                                               "kafka_reader_idle_ms",
                                               "kafka_fetch_wait_ms",
                                               "kafka_max_readers",
@@ -165,6 +166,8 @@ void apply_yaml(const YAML::Node& root, const std::string& path, GatewayConfig& 
         config.max_requests_per_second = get_as<int>(v, key);
       else if (key == "kafka_timeout_ms")
         config.kafka_timeout_ms = get_as<int>(v, key);
+      else if (key == "kafka_produce_timeout_ms")
+        config.kafka_produce_timeout_ms = get_as<int>(v, key);
       else if (key == "kafka_reader_idle_ms")
         config.kafka_reader_idle_ms = get_as<int>(v, key);
       else if (key == "kafka_fetch_wait_ms")
@@ -300,6 +303,7 @@ void validate(const GatewayConfig& c) {
   range("handshake_timeout_ms", c.handshake_timeout_ms, 100, 600'000);
   range("max_requests_per_second", c.max_requests_per_second, 0, 1'000'000);
   range("--kafka-timeout-ms", c.kafka_timeout_ms, 100, 600'000);
+  range("kafka_produce_timeout_ms", c.kafka_produce_timeout_ms, 1000, 300'000);
   range("kafka_reader_idle_ms", c.kafka_reader_idle_ms, 100, 3'600'000);
   range("kafka_fetch_wait_ms", c.kafka_fetch_wait_ms, 1, 10'000);
   range("kafka_max_readers", c.kafka_max_readers, 1, 100'000);

@@ -47,7 +47,10 @@ struct GatewayConfig {
   /// Requests one connection may make per second (a burst of as many is allowed); beyond, the
   /// request is refused with LIMIT_EXCEEDED. Credit frames are not counted. 0: no bound.
   int max_requests_per_second = 1'000;
-  int kafka_timeout_ms = 2500;        ///< metadata / offset look-ups give up after this
+  int kafka_timeout_ms = 2500;  ///< metadata / offset look-ups give up after this
+  /// A produced record not acknowledged within this time (retries included) fails as
+  /// UNAVAILABLE, telling whether it may have been written.
+  int kafka_produce_timeout_ms = 10'000;
   int kafka_reader_idle_ms = 30'000;  ///< a partition cursor nobody used this long is released
   int kafka_fetch_wait_ms = 50;       ///< librdkafka fetch.wait.max.ms of the gateway's reads
   int kafka_max_readers = 256;        ///< partition cursors per Kafka cluster (memory bound)

@@ -256,8 +256,8 @@ std::string excerpt(const std::string& text) {
 // kpg's topic ACL: `plugins.kafka-proxy.topics`, a list of topic names, prefix patterns ("name*")
 // and claim entries ({"claim": "name"}); `plugins` tells whether jwt-auth is there to verify
 // those claims.
-TopicAcl parse_topics(const json& topics, const json& plugins) {
-  const std::string path = "plugins.kafka-proxy.topics";
+TopicAcl parse_topics(const json& topics, const json& plugins,
+                      const std::string& path = "plugins.kafka-proxy.topics") {
   if (!topics.is_array() || topics.empty()) {
     invalid(path,
             "validation failed: expected a non-empty array of topic names, patterns "
@@ -298,6 +298,42 @@ TopicAcl parse_topics(const json& topics, const json& plugins) {
             "(the claims of a verified token)");
   }
   return acl;
+}
+
+// kpg's `plugins.kafka-proxy.produce`: writing is off unless the route has it, and then limited
+// to its own topic list.
+ProducePolicy parse_produce(const json& produce, const json& plugins) {
+  const std::string prefix = "plugins.kafka-proxy.produce.";
+  if (!produce.is_object()) {
+    invalid("plugins.kafka-proxy.produce", "validation failed: wrong type: expected object");
+  }
+  only_known(produce,
+             {"topics", "max_record_bytes", "max_inflight_bytes", "max_records_per_second"},
+             prefix);
+  if (!produce.contains("topics")) {
+    invalid(prefix + "topics",
+            "is required: the topics the route's clients may write (\"*\" for every topic)");
+  }
+  ProducePolicy policy;
+  policy.topics = parse_topics(produce.at("topics"), plugins, prefix + "topics");
+  if (produce.contains("max_record_bytes")) {
+    policy.max_record_bytes = static_cast<std::uint32_t>(validation::integer_in(
+        produce, "max_record_bytes", prefix, 1, ProducePolicy::kMaxRecordBytes));
+  }
+  if (produce.contains("max_inflight_bytes")) {
+    policy.max_inflight_bytes = static_cast<std::uint32_t>(validation::integer_in(
+        produce, "max_inflight_bytes", prefix, 1, ProducePolicy::kMaxInflightBytes));
+  }
+  if (produce.contains("max_records_per_second")) {
+    policy.max_records_per_second = static_cast<std::uint32_t>(
+        validation::integer_in(produce, "max_records_per_second", prefix, 0, 1'000'000));
+  }
+  if (policy.max_inflight_bytes < policy.max_record_bytes) {
+    invalid(prefix + "max_inflight_bytes",
+            "validation failed: must be at least max_record_bytes (" +
+                std::to_string(policy.max_record_bytes) + ")");
+  }
+  return policy;
 }
 
 // APISIX's cors plugin, as far as kpg implements it: `allow_origins` ("*", APISIX's default, or
@@ -475,8 +511,9 @@ Route parse(const json& object, std::string id) {
       const json& proxy = plugins.at("kafka-proxy");
       if (!proxy.is_object())
         invalid("kafka-proxy", "validation failed: wrong type: expected object");
-      only_known(proxy, {"sasl", "topics"}, "plugins.kafka-proxy.");
+      only_known(proxy, {"sasl", "topics", "produce"}, "plugins.kafka-proxy.");
       if (proxy.contains("topics")) route.topics = parse_topics(proxy.at("topics"), plugins);
+      if (proxy.contains("produce")) route.produce = parse_produce(proxy.at("produce"), plugins);
       if (proxy.contains("sasl")) {
         const json& sasl = proxy.at("sasl");
         if (!sasl.is_object()) invalid("sasl", "validation failed: wrong type: expected object");

@@ -52,6 +52,19 @@ struct ClusterSettings {
   int fetch_wait_ms = 50;
 };
 
+/// kpg's `plugins.kafka-proxy.produce`: what the connections of a route may write. Absent: nothing.
+struct ProducePolicy {
+  TopicAcl topics;  ///< the write list (the read list, `topics`, does not grant writing)
+  std::uint32_t max_record_bytes = 1'000'000;  ///< key + value + headers of one record
+  /// Record bytes of one connection awaiting acknowledgement; beyond it the connection's produce
+  /// requests are refused (LIMIT_EXCEEDED) until acknowledgements come.
+  std::uint32_t max_inflight_bytes = 4 * 1024 * 1024;
+  std::uint32_t max_records_per_second = 1000;  ///< per connection (a burst of as many); 0: none
+
+  static constexpr std::uint32_t kMaxRecordBytes = 16 * 1024 * 1024;
+  static constexpr std::uint32_t kMaxInflightBytes = 256 * 1024 * 1024;
+};
+
 struct Route {
   std::string id;
   std::vector<std::string> uris;  ///< exact paths; a trailing '*' matches a prefix
@@ -66,6 +79,8 @@ struct Route {
   RouteLimits limits;  ///< plugins "limit-conn" / "limit-count": checked on the upgrade
   /// kpg's `plugins.kafka-proxy.topics`: the topics its connections may name. Absent: every one.
   std::optional<TopicAcl> topics;
+  /// kpg's `plugins.kafka-proxy.produce`. Absent: the route's connections cannot write.
+  std::optional<ProducePolicy> produce;
   /// APISIX's `plugins.cors`: the origins that may open its WebSocket. Absent: any.
   std::optional<OriginPolicy> cors;
   nlohmann::json definition;  ///< the object as given (for the admin API)

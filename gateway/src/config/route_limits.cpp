@@ -17,17 +17,7 @@ namespace {
 // An integer in [min, max]; APISIX's schema wording.
 int integer(const json& conf, const char* key, const std::string& prefix, long long min,
             long long max) {
-  const json& value = conf.at(key);
-  if (!value.is_number_integer()) {
-    invalid(prefix + key, std::string("validation failed: wrong type: expected integer, got ") +
-                              value.type_name());
-  }
-  const auto n = value.get<long long>();
-  if (n < min || n > max) {
-    invalid(prefix + key, "validation failed: expected " + std::to_string(min) + ".." +
-                              std::to_string(max) + ", got " + std::to_string(n));
-  }
-  return static_cast<int>(n);
+  return static_cast<int>(validation::integer_in(conf, key, prefix, min, max));
 }
 
 const json& required(const json& conf, const char* key, const std::string& plugin) {

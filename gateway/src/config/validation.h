@@ -29,4 +29,20 @@ inline void only_known(const nlohmann::json& object, std::initializer_list<std::
   if (auto error = unsupported_property(object, known, prefix)) throw Invalid{*error};
 }
 
+/// The integer `conf[key]`, which must lie in [min, max]; APISIX's schema wording otherwise.
+inline long long integer_in(const nlohmann::json& conf, const char* key, const std::string& prefix,
+                            long long min, long long max) {
+  const nlohmann::json& value = conf.at(key);
+  if (!value.is_number_integer()) {
+    invalid(prefix + key, std::string("validation failed: wrong type: expected integer, got ") +
+                              value.type_name());
+  }
+  const auto n = value.get<long long>();
+  if (n < min || n > max) {
+    invalid(prefix + key, "validation failed: expected " + std::to_string(min) + ".." +
+                              std::to_string(max) + ", got " + std::to_string(n));
+  }
+  return n;
+}
+
 }  // namespace kpg::config::validation

@@ -36,6 +36,7 @@ inline const char* error_kind_name(ErrorKind kind) {
     case ErrorKind::rejected: return "rejected";
     case ErrorKind::invalid_request: return "invalid_request";
     case ErrorKind::overloaded: return "overloaded";
+    case ErrorKind::record_too_large: return "record_too_large";
     case ErrorKind::other: return "other";
   }
   return "other";

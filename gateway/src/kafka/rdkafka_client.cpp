@@ -188,6 +188,15 @@ void error_cb(rd_kafka_t* rk, int err, const char* reason, void* opaque) {
                rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err)), reason);
 }
 
+}  // namespace
+
+void set_log_callbacks(rd_kafka_conf_s* conf) {
+  rd_kafka_conf_set_log_cb(conf, log_cb);
+  rd_kafka_conf_set_error_cb(conf, error_cb);
+}
+
+namespace {
+
 // A consumer handle for `settings`, reporting to `health`. nullptr + error on failure.
 rd_kafka_t* new_handle(const config::ClusterSettings& settings, const std::string& client_suffix,
                        BrokerHealth* health, std::string* error) {
@@ -202,8 +211,7 @@ rd_kafka_t* new_handle(const config::ClusterSettings& settings, const std::strin
       return nullptr;
     }
   }
-  rd_kafka_conf_set_log_cb(conf, log_cb);
-  rd_kafka_conf_set_error_cb(conf, error_cb);
+  set_log_callbacks(conf);
   rd_kafka_conf_set_opaque(conf, health);
   rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
   if (!rk) {

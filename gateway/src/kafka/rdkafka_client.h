@@ -11,7 +11,13 @@
 #include <utility>
 #include <vector>
 
+struct rd_kafka_conf_s;
+
 namespace kpg::kafka {
+
+/// Sends librdkafka's log lines and error reports of a handle made with `conf` to the gateway's
+/// log. (The handle's opaque, when set, must be the cluster's broker health record.)
+void set_log_callbacks(rd_kafka_conf_s* conf);
 
 /// Returns nullptr with `error` set (naming the route field where it can) when librdkafka rejects
 /// the settings or a file they name is unreadable.

@@ -20,10 +20,11 @@ enum class ErrorKind {
   unknown_topic,
   unknown_partition,
   offset_out_of_range,
-  unreachable,      ///< no broker answered in time
-  rejected,         ///< the broker refused us (authentication, TLS certificate, authorization)
-  invalid_request,  ///< the request itself is malformed (topic name, partition, offset)
-  overloaded,       ///< too much work is queued for this Kafka cluster; try again later
+  unreachable,       ///< no broker answered in time
+  rejected,          ///< the broker refused us (authentication, TLS certificate, authorization)
+  invalid_request,   ///< the request itself is malformed (topic name, partition, offset)
+  overloaded,        ///< too much work is queued for this Kafka cluster; try again later
+  record_too_large,  ///< a produced record is larger than the broker (or producer) accepts
   other,
 };
 

@@ -1,5 +1,7 @@
 #include "pubsub/connection.h"
 
+#include "pubsub/connection_thread.h"
+
 #include "kafka/topic_name.h"
 
 #include <kpg/pubsub.pb.h>
@@ -49,42 +51,16 @@ struct Gather {
 
 }  // namespace
 
-// The callback given to the source: it holds the owner alive (so that `this` is valid when the
-// task runs) and hops to the connection's thread.
-template <class Task>
-auto Connection::on_thread(Task task) {
-  std::shared_ptr<void> holder = callbacks_.keep_alive ? callbacks_.keep_alive() : nullptr;
-  return [this, post = callbacks_.post, holder = std::move(holder),
-          task = std::move(task)](auto result) {
-    post([this, holder, task, result = std::move(result)]() mutable {
-      if (!shut_down_) task(std::move(result));
-    });
-  };
-}
-
-template <class Task>
-auto Connection::on_thread_while_owned(Task task) {
-  std::weak_ptr<void> owner;
-  if (callbacks_.keep_alive) owner = callbacks_.keep_alive();
-  return [this, post = callbacks_.post, owned = static_cast<bool>(callbacks_.keep_alive), owner,
-          task = std::move(task)](auto result) {
-    std::shared_ptr<void> holder = owner.lock();
-    if (owned && !holder) return;  // the owner is gone, and this Connection with it
-    post([this, holder = std::move(holder), task, result = std::move(result)]() mutable {
-      if (!shut_down_) task(std::move(result));
-    });
-  };
-}
-
 Connection::Connection(kafka::RecordSource& source, const Limits& limits, Callbacks callbacks,
-                       std::string server_name, TopicAccess topics)
+                       std::string server_name, TopicAccess topics, ProduceAccess produce)
     : source_(source),
       limits_(limits),
       callbacks_(std::move(callbacks)),
       server_name_(std::move(server_name)),
       topics_(topics),
       request_tokens_(limits.max_requests_per_second),
-      tokens_at_(std::chrono::steady_clock::now()) {}
+      produce_(produce),
+      record_tokens_(produce.enabled() ? produce.policy->max_records_per_second : 0) {}
 
 Connection::~Connection() {
   shutdown();
@@ -108,18 +84,6 @@ RequestContext Connection::context() const {
 
 Outcome Connection::error(std::int64_t sequence, int code, std::string_view message) const {
   return {Outcome::Kind::reply, encode_error(sequence, message, hello_ ? code : 0)};
-}
-
-bool Connection::take_request_token() {
-  const double rate = limits_.max_requests_per_second;
-  if (rate == 0) return true;
-  const auto now = std::chrono::steady_clock::now();
-  const std::chrono::duration<double> elapsed = now - tokens_at_;
-  tokens_at_ = now;
-  request_tokens_ = std::min(rate, request_tokens_ + elapsed.count() * rate);
-  if (request_tokens_ < 1) return false;
-  request_tokens_ -= 1;
-  return true;
 }
 
 Outcome Connection::on_frame(std::string_view frame) {
@@ -154,7 +118,7 @@ Outcome Connection::dispatch(std::string_view frame, Command& command) {
   const std::int64_t seq = req.sequence();
   // Credit frames are not counted: they are cheap, bounded by max_credit, and refusing one would
   // leave the client's count of its grants wrong.
-  if (req.req_case() != PubSubReq::kCmdCredit && !take_request_token()) {
+  if (req.req_case() != PubSubReq::kCmdCredit && !request_tokens_.take()) {
     ++rate_refusals_;
     return error(seq, ErrorCode::LIMIT_EXCEEDED,
                  "too many requests: more than " + std::to_string(limits_.max_requests_per_second) +
@@ -168,6 +132,7 @@ Outcome Connection::dispatch(std::string_view frame, Command& command) {
       case PubSubReq::kCmdKafkaSubscribe: return subscribe(seq, req.cmd_kafka_subscribe());
       case PubSubReq::kCmdCredit: return credit(seq, req.cmd_credit());
       case PubSubReq::kCmdUnsubscribe: return unsubscribe(seq, req.cmd_unsubscribe());
+      case PubSubReq::kCmdKafkaProduce: return produce(seq, req.cmd_kafka_produce());
       default: break;
     }
   }
@@ -199,6 +164,7 @@ Outcome Connection::hello(std::int64_t sequence, const CmdHello& cmd) {
   for (const char* feature : {"push", "metadata", "headers", "error_codes"}) {
     h->add_features(feature);
   }
+  if (produce_.enabled()) h->add_features("produce");
   h->set_server(server_name_);
   auto* l = h->mutable_limits();
   l->set_max_frame_bytes(limits_.max_frame_bytes);
@@ -209,6 +175,11 @@ Outcome Connection::hello(std::int64_t sequence, const CmdHello& cmd) {
   l->set_max_credit(limits_.max_credit);
   l->set_max_metadata_partitions(limits_.max_metadata_partitions);
   l->set_max_requests_per_second(limits_.max_requests_per_second);
+  if (produce_.enabled()) {
+    l->set_max_record_bytes(produce_.policy->max_record_bytes);
+    l->set_max_produce_inflight_bytes(produce_.policy->max_inflight_bytes);
+    l->set_max_produce_records_per_second(produce_.policy->max_records_per_second);
+  }
   return {Outcome::Kind::reply, serialize(resp)};
 }
 

@@ -9,10 +9,13 @@
 // partition at most) until credit comes.
 #pragma once
 
+#include "config/route.h"
+#include "kafka/record_sink.h"
 #include "kafka/record_source.h"
 #include "pubsub/frames.h"
 #include "pubsub/observer.h"
 #include "pubsub/pubsub_handler.h"
+#include "pubsub/token_bucket.h"
 #include "pubsub/topic_set.h"
 
 #include <atomic>
@@ -32,6 +35,19 @@ class CmdKafkaMetadata;
 class CmdKafkaSubscribe;
 class CmdCredit;
 class CmdUnsubscribe;
+class CmdKafkaProduce;
+
+/// What a connection may write: its route's produce policy, evaluated with the connection's
+/// verified JWT claims, and the cluster's shared producer. No policy or no sink: nothing.
+struct ProduceAccess {
+  kafka::RecordSink* sink = nullptr;
+  const config::ProducePolicy* policy = nullptr;
+  const nlohmann::json* claims = nullptr;
+  bool enabled() const noexcept { return sink != nullptr && policy != nullptr; }
+  bool allowed(std::string_view topic) const {
+    return enabled() && policy->topics.allowed(topic, claims);
+  }
+};
 
 /// Threading: every method, and every callback, runs on the connection's thread (one strand);
 /// Kafka answers come back to it through `post`. Lifetime: pending Kafka work holds the owner
@@ -59,10 +75,10 @@ class Connection {
     ConnectionObserver* observer = nullptr;
   };
 
-  /// `topics`: which topics this connection may name; what it points to must outlive the
-  /// Connection.
+  /// `topics`: which topics this connection may name; `produce`: what it may write. What they
+  /// point to must outlive the Connection.
   Connection(kafka::RecordSource& source, const Limits& limits, Callbacks callbacks,
-             std::string server_name, TopicAccess topics = {});
+             std::string server_name, TopicAccess topics = {}, ProduceAccess produce = {});
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -86,6 +102,8 @@ class Connection {
   /// log: the protocol layer does not log).
   std::uint64_t rate_refusals() const noexcept { return rate_refusals_; }
   std::size_t subscriptions() const noexcept { return subscriptions_.size(); }
+  /// Records this connection wrote (acknowledged by the broker).
+  std::uint64_t records_produced() const noexcept { return records_produced_; }
   /// For the owner's access log: records sent (in fetch replies and pushed batches) and the topics
   /// the client asked to read (fetch, subscribe) that its route allows.
   std::uint64_t records_sent() const noexcept {
@@ -122,10 +140,13 @@ class Connection {
   Outcome subscribe(std::int64_t sequence, const CmdKafkaSubscribe& cmd);
   Outcome credit(std::int64_t sequence, const CmdCredit& cmd);
   Outcome unsubscribe(std::int64_t sequence, const CmdUnsubscribe& cmd);
+  // In connection_produce.cpp.
+  Outcome produce(std::int64_t sequence, const CmdKafkaProduce& cmd);
+  void send_produce(std::int64_t sequence, std::shared_ptr<kafka::ProduceRecord> record,
+                    std::size_t bytes);
+  void produced(std::int64_t sequence, std::size_t bytes, const std::string& topic,
+                const kafka::ProduceResult& result);
   Outcome error(std::int64_t sequence, int code, std::string_view message) const;
-  // Takes one request from the per-second allowance (a token bucket holding one second's worth);
-  // false when it is used up.
-  bool take_request_token();
 
   void pump(Subscription& sub);
   void read(Subscription& sub, PartitionStream& stream);
@@ -151,8 +172,11 @@ class Connection {
   std::vector<std::pair<std::int64_t, std::int32_t>> after_write_;
   std::uint32_t starting_ = 0;  // subscribe requests being resolved
   std::int64_t last_id_ = 0;
-  double request_tokens_ = 0;  // the allowance left; refilled at max_requests_per_second
-  std::chrono::steady_clock::time_point tokens_at_{};  // when request_tokens_ was last refilled
+  TokenBucket request_tokens_;  // max_requests_per_second
+  ProduceAccess produce_;
+  TokenBucket record_tokens_;               // the produce policy's max_records_per_second
+  std::size_t produce_inflight_bytes_ = 0;  // produced, not acknowledged yet
+  std::uint64_t records_produced_ = 0;
   std::uint64_t rate_refusals_ = 0;
   std::uint64_t pushed_records_ = 0;
   // Counted by fetch answers on Kafka threads (RequestContext::records_sent).

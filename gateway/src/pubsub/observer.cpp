@@ -12,8 +12,8 @@ namespace kpg::pubsub {
 
 const char* command_name(Command command) {
   static constexpr std::array<const char*, kCommandCount> kNames{
-      "ping",      "fetch",  "list_offset", "hello",   "metadata",
-      "subscribe", "credit", "unsubscribe", "unknown", "invalid"};
+      "ping",        "fetch",   "list_offset",     "hello",  "metadata", "subscribe", "credit",
+      "unsubscribe", "produce", "group_subscribe", "commit", "unknown",  "invalid"};
   const auto index = static_cast<std::size_t>(command);
   return index < kNames.size() ? kNames[index] : "unknown";
 }
@@ -28,6 +28,9 @@ Command command_of_case(int req_case) {
     case PubSubReq::kCmdKafkaSubscribe: return Command::subscribe;
     case PubSubReq::kCmdCredit: return Command::credit;
     case PubSubReq::kCmdUnsubscribe: return Command::unsubscribe;
+    case PubSubReq::kCmdKafkaProduce: return Command::produce;
+    case PubSubReq::kCmdKafkaGroupSubscribe: return Command::group_subscribe;
+    case PubSubReq::kCmdKafkaCommit: return Command::commit;
     default: return Command::unknown;
   }
 }

@@ -19,10 +19,13 @@ enum class Command {
   subscribe,
   credit,
   unsubscribe,
+  produce,
+  group_subscribe,
+  commit,
   unknown,
   invalid,
 };
-inline constexpr std::size_t kCommandCount = 10;
+inline constexpr std::size_t kCommandCount = 13;
 
 /// The label value of `command` (snake case, fixed: a bounded set).
 const char* command_name(Command command);

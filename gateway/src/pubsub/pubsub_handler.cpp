@@ -92,6 +92,7 @@ int error_code_of(const kafka::KafkaError& error) {
     case kafka::ErrorKind::rejected: return ErrorCode::REJECTED;
     case kafka::ErrorKind::invalid_request: return ErrorCode::BAD_REQUEST;
     case kafka::ErrorKind::overloaded: return ErrorCode::OVERLOADED;
+    case kafka::ErrorKind::record_too_large: return ErrorCode::RECORD_TOO_LARGE;
     case kafka::ErrorKind::other: return ErrorCode::INTERNAL;
   }
   return ErrorCode::INTERNAL;

@@ -53,6 +53,10 @@ void Listener::accept_next() {
     if (ec == asio::error::operation_aborted || !self->acceptor_.is_open()) return;
     if (ec) return self->retry_after_error(ec);
     self->retry_delay_ = kFirstRetryDelay;
+    // Every frame is written whole: Nagle's algorithm would only hold a small reply (a produce
+    // acknowledgement, a pong) back until the client's delayed ACK, up to 40 ms.
+    boost::system::error_code ignored;
+    socket.set_option(asio::ip::tcp::no_delay(true), ignored);
     self->on_connection_(std::move(socket));
     self->accept_next();
   });

@@ -117,9 +117,10 @@ json RouteManager::masked(const json& value) {
 }
 
 RouteManager::RouteManager(RouteTableHolder& holder, SourceFactory factory, std::string store_path,
-                           ChangeListener on_change)
+                           ChangeListener on_change, SinkFactory sinks)
     : holder_(holder),
       factory_(std::move(factory)),
+      sinks_(std::move(sinks)),
       store_path_(std::move(store_path)),
       on_change_(std::move(on_change)) {}
 
@@ -223,7 +224,22 @@ std::variant<std::shared_ptr<const RouteTable>, std::string> RouteManager::build
       }
       if (!limiter) limiter = std::make_shared<RouteLimiter>(entry.route->limits);
     }
-    active.push_back({entry.route, std::move(source), std::move(limiter)});
+    // The cluster's one producer, made when the first route that allows produce needs it.
+    std::shared_ptr<kafka::RecordSink> sink;
+    if (entry.route->produce && sinks_) {
+      for (const auto& old : current->routes()) {
+        if (!sink && old.sink && old.route->same_kafka_settings(*entry.route)) sink = old.sink;
+      }
+      for (const auto& made : active) {
+        if (!sink && made.sink && made.route->same_kafka_settings(*entry.route)) sink = made.sink;
+      }
+      if (!sink) {
+        std::string error;
+        sink = sinks_(*entry.route, &error);
+        if (!sink) return "route '" + id + "': " + error;
+      }
+    }
+    active.push_back({entry.route, std::move(source), std::move(limiter), std::move(sink)});
   }
   return std::make_shared<const RouteTable>(std::move(active));
 }

@@ -36,12 +36,16 @@ class RouteManager {
  public:
   using SourceFactory =
       std::function<std::shared_ptr<kafka::RecordSource>(const Route&, std::string* error)>;
+  /// Makes the producer of a route that allows produce (nullptr + error when it cannot).
+  using SinkFactory =
+      std::function<std::shared_ptr<kafka::RecordSink>(const Route&, std::string* error)>;
   /// Told which routes went away or changed, after the new table is live (to close sessions).
   using ChangeListener = std::function<void(const std::string& route_id, const std::string& why)>;
 
   /// store_path empty = no persistence.
+  /// `sinks` empty: no route gets a producer (produce is refused as not enabled).
   RouteManager(RouteTableHolder& holder, SourceFactory factory, std::string store_path,
-               ChangeListener on_change);
+               ChangeListener on_change, SinkFactory sinks = {});
 
   /// Start-up: `initial` routes (config file, embedded demo), then the persisted ones. The
   /// config file owns its ids: the admin API refuses to change or delete them, and a stored
@@ -105,6 +109,7 @@ class RouteManager {
 
   RouteTableHolder& holder_;
   SourceFactory factory_;
+  SinkFactory sinks_;
   std::string store_path_;
   ChangeListener on_change_;
   mutable std::mutex mutex_;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "config/route.h"
+#include "kafka/record_sink.h"
 #include "kafka/record_source.h"
 #include "server/route_limiter.h"
 
@@ -22,6 +23,8 @@ struct ActiveRoute {
   /// The route's limit-conn / limit-count counts (nullptr without those plugins). Kept across
   /// rebuilds of the table while the route's limits stay the same.
   std::shared_ptr<RouteLimiter> limiter;
+  /// The cluster's producer, shared like `source`; nullptr when the route does not allow produce.
+  std::shared_ptr<kafka::RecordSink> sink = nullptr;
 };
 
 class RouteTable {

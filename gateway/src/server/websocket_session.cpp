@@ -63,7 +63,7 @@ class WebSocketSession final : public ClosableSession,
         route_hold_(std::move(route_hold)),
         metrics_(context_.metrics ? context_.metrics->route(route_.route->id) : nullptr),
         connection_(*route_.source, context_.pubsub_limits, connection_callbacks(),
-                    context_.server_name, topic_access()) {}
+                    context_.server_name, topic_access(), produce_access()) {}
 
   ~WebSocketSession() override {
     log_access();  // when nothing ended the session before (e.g. closed while reading paused)
@@ -245,6 +245,13 @@ class WebSocketSession final : public ClosableSession,
     const nlohmann::json* claims =
         identity_ && identity_->claims.is_object() ? &identity_->claims : nullptr;
     return {route_.route->topics ? &*route_.route->topics : nullptr, claims};
+  }
+
+  pubsub::ProduceAccess produce_access() const {
+    const nlohmann::json* claims =
+        identity_ && identity_->claims.is_object() ? &identity_->claims : nullptr;
+    if (!route_.route->produce || !route_.sink) return {};
+    return {route_.sink.get(), &*route_.route->produce, claims};
   }
 
   // The protocol layer's way out. Kafka answers hop onto this session's strand through `post`;

@@ -1,0 +1,360 @@
+// Produce (cmd_kafka_produce) on the real kpg-gateway and a real Kafka-protocol broker
+// (kpg-devkafka): records written through the gateway are read back from the broker with every
+// field; each refusal (not enabled, not in the write list, unknown topic or partition, too large,
+// over the connection's rate or in-flight bytes, broker unavailable) is asserted with its code.
+#include "child_process.h"
+#include "gateway_process.h"
+#include "test_clients.h"
+
+#include <kpg/pubsub.pb.h>
+
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <csignal>
+
+#include <filesystem>
+#include <map>
+#include <set>
+
+namespace {
+
+using namespace std::chrono_literals;
+using kpg::pubsub::ErrorCode;
+using kpg::pubsub::PubSubReq;
+using kpg::pubsub::PubSubResp;
+using kpg::testing::http_request;
+using nlohmann::json;
+using verb = boost::beast::http::verb;
+
+constexpr const char* kAdminKey = "produce-admin-key-0123456789abcdef";
+
+json route(const std::string& bootstrap, const std::string& uri, const json& proxy) {
+  json r = {{"uri", uri},
+            {"upstream", {{"scheme", "kafka"}, {"type", "none"}, {"nodes", {{bootstrap, 1}}}}}};
+  if (!proxy.empty()) r["plugins"] = {{"kafka-proxy", proxy}};
+  return r;
+}
+
+void put_route(const kpg::testing::Gateway& gateway, const std::string& id, const json& body) {
+  const auto res = http_request(gateway.admin_port, verb::put, "/apisix/admin/routes/" + id,
+                                std::string(kAdminKey), body.dump());
+  ASSERT_EQ(res.status, 201) << res.body;
+}
+
+// A connection that said hello, with reads that time out instead of hanging the test.
+std::unique_ptr<kpg::testing::RawSocket> connect(const kpg::testing::Gateway& gateway,
+                                                 const std::string& path,
+                                                 PubSubResp* hello_resp = nullptr) {
+  auto socket = std::make_unique<kpg::testing::RawSocket>(gateway.port, path);
+  timeval tv{};
+  tv.tv_sec = 15;
+  ::setsockopt(socket->native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  // Pipelined frames leave at once (as the SDK's do), not after the gateway's delayed ACK.
+  const int one = 1;
+  ::setsockopt(socket->native_handle(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  PubSubReq req;
+  req.set_sequence(1);
+  req.mutable_cmd_hello()->set_protocol_version(1);
+  socket->send_binary(req.SerializeAsString());
+  auto resp = socket->receive();
+  EXPECT_TRUE(resp && resp->has_hello_resp());
+  if (hello_resp && resp) *hello_resp = *resp;
+  return socket;
+}
+
+PubSubReq produce(std::int64_t sequence, const std::string& topic, const std::string& value) {
+  PubSubReq req;
+  req.set_sequence(sequence);
+  req.mutable_cmd_kafka_produce()->set_topic(topic);
+  req.mutable_cmd_kafka_produce()->set_value(value);
+  return req;
+}
+
+PubSubResp request(kpg::testing::RawSocket& socket, const PubSubReq& req) {
+  socket.send_binary(req.SerializeAsString());
+  auto resp = socket.receive();
+  EXPECT_TRUE(resp) << "no answer within the timeout";
+  return resp.value_or(PubSubResp{});
+}
+
+// One broker and one gateway for the suite. Topics: orders (3 partitions), audit (1), logs (1).
+class Produce : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    broker_ = new kpg::testing::ChildProcess({KPG_DEVKAFKA_BIN, "mock", "--topic", "orders:3",
+                                              "--topic", "audit:1", "--topic", "logs:1"});
+    auto line = broker_->wait_for_line("bootstrap=", 15s);
+    ASSERT_TRUE(line) << broker_->transcript();
+    bootstrap_ = kpg::testing::field(*line, "bootstrap");
+    dir_ = std::filesystem::temp_directory_path() / ("kpg-produce-" + std::to_string(::getpid()));
+    std::filesystem::remove_all(dir_);
+    gateway_ = new kpg::testing::Gateway(
+        kpg::testing::start_gateway(dir_, std::string("admin_key: ") + kAdminKey + "\n"));
+    ASSERT_FALSE(gateway_->port.empty());
+    // Reads orders, audit and logs; writes orders and logs only.
+    put_route(*gateway_, "writer",
+              route(bootstrap_, "/writer",
+                    {{"topics", {"orders", "audit", "logs", "missing"}},
+                     {"produce",
+                      {{"topics", {"orders", "logs", "missing"}},
+                       {"max_record_bytes", 1000},
+                       {"max_inflight_bytes", 1500},
+                       {"max_records_per_second", 0}}}}));
+    put_route(*gateway_, "reader", route(bootstrap_, "/reader", json::object()));
+    put_route(*gateway_, "slow",
+              route(bootstrap_, "/slow",
+                    {{"produce", {{"topics", {"logs"}}, {"max_records_per_second", 5}}}}));
+  }
+  static void TearDownTestSuite() {
+    delete gateway_;
+    gateway_ = nullptr;
+    delete broker_;
+    broker_ = nullptr;
+    std::filesystem::remove_all(dir_);
+  }
+
+  static inline kpg::testing::ChildProcess* broker_ = nullptr;
+  static inline kpg::testing::Gateway* gateway_ = nullptr;
+  static inline std::string bootstrap_;
+  static inline std::filesystem::path dir_;
+};
+
+TEST_F(Produce, ARecordIsWrittenWithEveryFieldAndReadBack) {
+  PubSubResp hello;
+  auto socket = connect(*gateway_, "/writer", &hello);
+  const auto& features = hello.hello_resp().features();
+  EXPECT_NE(std::find(features.begin(), features.end(), "produce"), features.end());
+  EXPECT_EQ(hello.hello_resp().limits().max_record_bytes(), 1000u);
+  EXPECT_EQ(hello.hello_resp().limits().max_produce_inflight_bytes(), 1500u);
+
+  PubSubReq req = produce(7, "orders", "v1");
+  auto* cmd = req.mutable_cmd_kafka_produce();
+  cmd->set_partition(2);
+  cmd->set_key("k1");
+  cmd->set_timestamp(1'700'000'000'123);
+  auto* h = cmd->add_headers();
+  h->set_key("trace");
+  h->set_value(std::string("a\0b", 3));
+  const auto resp = request(*socket, req);
+  ASSERT_TRUE(resp.has_kafka_produce_resp()) << resp.DebugString();
+  EXPECT_EQ(resp.sequence(), 7);
+  EXPECT_EQ(resp.kafka_produce_resp().partition(), 2);
+  // (The answer's timestamp is what the broker reports: -1 from a real broker for a CreateTime
+  // topic, so the gateway reports the record's; the mock broker reports a made-up LogAppendTime,
+  // 1234, for every record. The written timestamp is checked by reading the record back.)
+  const auto offset = resp.kafka_produce_resp().offset();
+  EXPECT_GE(offset, 0);
+
+  // Read back through the gateway (a route that only reads).
+  auto reader = connect(*gateway_, "/reader");
+  reader->send_binary(kpg::testing::fetch_frame(8, "orders", 2, offset));
+  auto answer = reader->receive();
+  ASSERT_TRUE(answer && answer->has_kafka_fetch_resp()) << (answer ? answer->DebugString() : "");
+  ASSERT_GE(answer->kafka_fetch_resp().messages_size(), 1);
+  const auto& m = answer->kafka_fetch_resp().messages(0);
+  EXPECT_EQ(m.offset(), offset);
+  EXPECT_EQ(m.key(), "k1");
+  EXPECT_EQ(m.value(), "v1");
+  EXPECT_EQ(m.timestamp(), 1'700'000'000'123);
+  ASSERT_EQ(m.headers_size(), 1);
+  EXPECT_EQ(m.headers(0).key(), "trace");
+  EXPECT_EQ(m.headers(0).value(), std::string("a\0b", 3));
+}
+
+TEST_F(Produce, ManyRequestsInFlightAreAnsweredBySequenceInPartitionOrder) {
+  auto socket = connect(*gateway_, "/writer");
+  constexpr int kRecords = 200;
+  for (int i = 0; i < kRecords; ++i) {
+    PubSubReq req = produce(1000 + i, "logs", "r" + std::to_string(i));
+    socket->send_binary(req.SerializeAsString());
+  }
+  std::map<std::int64_t, std::int64_t> offsets;  // sequence -> offset
+  for (int i = 0; i < kRecords; ++i) {
+    auto resp = socket->receive();
+    ASSERT_TRUE(resp);
+    ASSERT_TRUE(resp->has_kafka_produce_resp()) << resp->DebugString();
+    EXPECT_EQ(resp->kafka_produce_resp().partition(), 0);
+    offsets[resp->sequence()] = resp->kafka_produce_resp().offset();
+  }
+  ASSERT_EQ(offsets.size(), static_cast<std::size_t>(kRecords));
+  EXPECT_EQ(offsets.begin()->first, 1000);
+  // One connection's records of one partition keep their order (idempotent producer).
+  std::int64_t previous = -1;
+  for (const auto& [sequence, offset] : offsets) {
+    EXPECT_GT(offset, previous) << "sequence " << sequence;
+    previous = offset;
+  }
+  EXPECT_EQ(offsets.rbegin()->second - offsets.begin()->second, kRecords - 1);
+}
+
+TEST_F(Produce, WithoutAPartitionTheKeyChoosesIt) {
+  auto socket = connect(*gateway_, "/writer");
+  std::set<std::int32_t> partitions;
+  for (int round = 0; round < 2; ++round) {
+    PubSubReq req = produce(20 + round, "orders", "same key");
+    req.mutable_cmd_kafka_produce()->set_key("customer-42");
+    const auto resp = request(*socket, req);
+    ASSERT_TRUE(resp.has_kafka_produce_resp()) << resp.DebugString();
+    partitions.insert(resp.kafka_produce_resp().partition());
+  }
+  EXPECT_EQ(partitions.size(), 1u) << "one key, one partition";
+  EXPECT_LT(*partitions.begin(), 3);
+}
+
+TEST_F(Produce, RefusalsSayWhatIsWrong) {
+  struct Case {
+    const char* name;
+    std::string path;
+    PubSubReq req;
+    int code;
+    std::string message;
+  };
+  PubSubReq bad_partition = produce(3, "orders", "x");
+  bad_partition.mutable_cmd_kafka_produce()->set_partition(3);
+  PubSubReq negative = produce(4, "orders", "x");
+  negative.mutable_cmd_kafka_produce()->set_partition(-1);
+  PubSubReq too_large = produce(5, "orders", std::string(990, 'v'));
+  too_large.mutable_cmd_kafka_produce()->set_key(std::string(11, 'k'));
+  const Case cases[] = {
+      {"not enabled", "/reader", produce(1, "orders", "x"), ErrorCode::NOT_ALLOWED,
+       "failed to produce, topic: orders, err: produce is not enabled on this route"},
+      {"read-only topic", "/writer", produce(2, "audit", "x"), ErrorCode::NOT_ALLOWED,
+       "failed to produce, topic: audit, err: topic not allowed for writing"},
+      {"unknown partition", "/writer", bad_partition, ErrorCode::UNKNOWN_PARTITION,
+       "failed to produce, topic: orders, partition: 3, err: not found partition"},
+      {"negative partition", "/writer", negative, ErrorCode::BAD_REQUEST,
+       "failed to produce, topic: orders, err: invalid partition"},
+      {"too large", "/writer", too_large, ErrorCode::RECORD_TOO_LARGE,
+       "failed to produce, topic: orders, err: record of 1001 bytes is larger than the route's "
+       "1000 (max_record_bytes)"},
+      {"unknown topic", "/writer", produce(6, "missing", "x"), ErrorCode::UNKNOWN_TOPIC,
+       "failed to produce, topic: missing, err: not found topic"},
+      {"invalid name", "/writer", produce(7, "bad topic!", "x"), ErrorCode::BAD_REQUEST,
+       "failed to produce, topic: (invalid), err: invalid topic name"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    auto socket = connect(*gateway_, c.path);
+    const auto resp = request(*socket, c.req);
+    ASSERT_TRUE(resp.has_error_resp()) << resp.DebugString();
+    EXPECT_EQ(resp.sequence(), c.req.sequence());
+    EXPECT_EQ(resp.error_resp().code(), c.code);
+    EXPECT_EQ(resp.error_resp().message(), c.message);
+    EXPECT_FALSE(resp.error_resp().possibly_written());
+  }
+  // Naming a topic that does not exist did not create it.
+  auto socket = connect(*gateway_, "/writer");
+  PubSubReq metadata;
+  metadata.set_sequence(9);
+  metadata.mutable_cmd_kafka_metadata()->add_topics("missing");
+  const auto resp = request(*socket, metadata);
+  ASSERT_TRUE(resp.has_error_resp()) << resp.DebugString();
+  EXPECT_EQ(resp.error_resp().code(), ErrorCode::UNKNOWN_TOPIC);
+}
+
+TEST_F(Produce, AConnectionOverItsInflightBytesIsRefusedUntilAcknowledgementsCome) {
+  auto socket = connect(*gateway_, "/writer");
+  // 1500 in-flight bytes: the second 900-byte record, sent before the first is acknowledged, is
+  // refused; once the first is acknowledged the third goes through.
+  socket->send_binary(produce(1, "logs", std::string(900, 'a')).SerializeAsString());
+  socket->send_binary(produce(2, "logs", std::string(900, 'b')).SerializeAsString());
+  std::map<std::int64_t, PubSubResp> answers;
+  for (int i = 0; i < 2; ++i) {
+    auto resp = socket->receive();
+    ASSERT_TRUE(resp);
+    answers[resp->sequence()] = *resp;
+  }
+  EXPECT_TRUE(answers[1].has_kafka_produce_resp()) << answers[1].DebugString();
+  ASSERT_TRUE(answers[2].has_error_resp()) << answers[2].DebugString();
+  EXPECT_EQ(answers[2].error_resp().code(), ErrorCode::LIMIT_EXCEEDED);
+  EXPECT_EQ(answers[2].error_resp().message(),
+            "failed to produce, topic: logs, err: more than 1500 record bytes awaiting "
+            "acknowledgement on this connection");
+  EXPECT_TRUE(request(*socket, produce(3, "logs", std::string(900, 'c'))).has_kafka_produce_resp());
+}
+
+TEST_F(Produce, AConnectionOverItsRecordRateIsRefused) {
+  auto socket = connect(*gateway_, "/slow");
+  constexpr int kSent = 12;  // a burst of 5 is allowed, refilled at 5 per second
+  for (int i = 0; i < kSent; ++i) {
+    socket->send_binary(produce(100 + i, "logs", "x").SerializeAsString());
+  }
+  int written = 0;
+  int refused = 0;
+  for (int i = 0; i < kSent; ++i) {
+    auto resp = socket->receive();
+    ASSERT_TRUE(resp);
+    if (resp->has_kafka_produce_resp()) {
+      ++written;
+    } else {
+      ASSERT_TRUE(resp->has_error_resp());
+      EXPECT_EQ(resp->error_resp().code(), ErrorCode::LIMIT_EXCEEDED);
+      EXPECT_EQ(resp->error_resp().message(),
+                "failed to produce, topic: logs, err: more than 5 records per second on this "
+                "connection");
+      ++refused;
+    }
+  }
+  EXPECT_GE(written, 5);
+  EXPECT_LE(written, 7) << "the burst, plus what refilled while the requests were read";
+  EXPECT_EQ(written + refused, kSent);
+}
+
+TEST_F(Produce, RouteSettingsAreValidated) {
+  const struct {
+    json produce;
+    std::string message;
+  } cases[] = {
+      {{{"max_record_bytes", 10}},
+       "invalid configuration: property \"plugins.kafka-proxy.produce.topics\" is required: the "
+       "topics the route's clients may write (\"*\" for every topic)"},
+      {{{"topics", {"a"}}, {"max_record_bytes", 0}},
+       "invalid configuration: property \"plugins.kafka-proxy.produce.max_record_bytes\" "
+       "validation failed: expected 1..16777216, got 0"},
+      {{{"topics", {"a"}}, {"max_record_bytes", 2000}, {"max_inflight_bytes", 1000}},
+       "invalid configuration: property \"plugins.kafka-proxy.produce.max_inflight_bytes\" "
+       "validation failed: must be at least max_record_bytes (2000)"},
+      {{{"topics", {"a"}}, {"acks", 1}},
+       "invalid configuration: property \"plugins.kafka-proxy.produce.acks\" is not supported by "
+       "kpg"},
+  };
+  for (const auto& c : cases) {
+    const auto res = http_request(gateway_->admin_port, verb::put, "/apisix/admin/routes/bad",
+                                  std::string(kAdminKey),
+                                  route(bootstrap_, "/bad", {{"produce", c.produce}}).dump());
+    EXPECT_EQ(res.status, 400) << res.body;
+    EXPECT_EQ(json::parse(res.body).value("error_msg", ""), c.message);
+  }
+}
+
+// Its own broker, stopped during the test, and a short produce timeout.
+TEST(ProduceUnavailable, ABrokerThatIsGoneFailsTheRecordAsNotWritten) {
+  kpg::testing::ChildProcess broker({KPG_DEVKAFKA_BIN, "mock", "--topic", "logs:1"});
+  auto line = broker.wait_for_line("bootstrap=", 15s);
+  ASSERT_TRUE(line) << broker.transcript();
+  const auto bootstrap = kpg::testing::field(*line, "bootstrap");
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("kpg-produce-down-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  auto gateway = kpg::testing::start_gateway(
+      dir, std::string("admin_key: ") + kAdminKey + "\nkafka_produce_timeout_ms: 1500\n");
+  ASSERT_FALSE(gateway.port.empty());
+  put_route(gateway, "w", route(bootstrap, "/w", {{"produce", {{"topics", {"logs"}}}}}));
+  auto socket = connect(gateway, "/w");
+  ASSERT_TRUE(request(*socket, produce(1, "logs", "before")).has_kafka_produce_resp());
+  broker.stop(SIGKILL, 5s);
+  const auto resp = request(*socket, produce(2, "logs", "after"));
+  ASSERT_TRUE(resp.has_error_resp()) << resp.DebugString();
+  EXPECT_EQ(resp.error_resp().code(), ErrorCode::UNAVAILABLE);
+  EXPECT_NE(resp.error_resp().message().find("failed to produce, topic: logs"), std::string::npos)
+      << resp.error_resp().message();
+  EXPECT_FALSE(resp.error_resp().possibly_written()) << "it was never sent";
+  gateway.process.reset();
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
