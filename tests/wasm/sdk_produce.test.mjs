@@ -1,6 +1,6 @@
 // The WASM SDK's produce API against the real gateway and a Kafka-protocol broker, from node:
 // produce then read back (key, value, headers, timestamp), the batching producer, and the typed
-// refusals (route without produce, topic not allowed, record too large).
+// refusals (route without produce, topic not allowed, record too large, no consumer groups).
 // Run with: node --experimental-websocket --test tests/wasm/sdk_produce.test.mjs
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -99,6 +99,13 @@ test('refusals are typed: no produce on the route, topic not allowed, record too
       return true;
     });
     assert.throws(() => client.subscribeGroup('g', []), /non-empty array/);
+    // A route without plugins.kafka-proxy.groups: the membership ends at once with a typed error.
+    let ended;
+    const member = client.subscribeGroup('g', ['wasm-produce'], {}, { onError: (e) => { ended = e; } });
+    assert.equal(ended?.serverCode, 'unknown_command');
+    assert.match(ended.message, /does not offer consumer groups/);
+    assert.equal(member.active, false);
+    await assert.rejects(member.commit(), (e) => e.code === 'closed');
   } finally {
     client.close();
   }
