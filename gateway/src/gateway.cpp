@@ -4,6 +4,7 @@
 #include "admin/admin_server.h"
 #include "kafka/demo_feed.h"
 #include "kafka/mock_cluster.h"
+#include "kafka/rdkafka_group.h"
 #include "kafka/rdkafka_sink.h"
 #include "kafka/rdkafka_source.h"
 #include "pubsub/frames.h"
@@ -131,6 +132,8 @@ struct Gateway::Parts {
   std::unique_ptr<kafka::MockCluster> embedded_cluster;
   std::unique_ptr<kafka::DemoFeed> demo_feed;
   std::unique_ptr<asio::thread_pool> source_reaper;
+  // Consumer-group members (each on its own thread); released after the sessions.
+  std::unique_ptr<kafka::GroupService> groups;
   // Shared with every Counted Kafka client, which may outlive the gateway when one leaks.
   std::shared_ptr<SourceCount> sources = std::make_shared<SourceCount>();
   std::optional<asio::ssl::context> tls;
@@ -440,6 +443,7 @@ void Gateway::Parts::release() {
   consumers.reset();
   routes.reset();
   context.reset();
+  groups.reset();  // waits until every member has left its group
   tls.reset();
   if (source_reaper) {
     source_reaper->join();
@@ -479,6 +483,11 @@ std::unique_ptr<Gateway> Gateway::start(config::GatewayConfig config) {
   p.context = std::make_unique<server::ServerContext>();
   server::ServerContext& context = *p.context;
   const config::GatewayConfig& cfg = p.config;
+  // Each member is a Kafka client with its own threads: bounded for the whole gateway.
+  constexpr std::size_t kMaxGroupMembers = 1000;
+  p.groups = kafka::make_rdkafka_group_service(kMaxGroupMembers,
+                                               std::chrono::milliseconds(cfg.kafka_timeout_ms));
+  context.groups = p.groups.get();
   context.tls = p.tls ? &*p.tls : nullptr;
   context.metrics = p.metrics.get();
   context.pubsub_limits.fetch.max_bytes = cfg.fetch_max_bytes;

@@ -19,7 +19,8 @@ declare -A allowed=(
   [admin]="config kafka pubsub store server admin"
 )
 # pubsub and server may use only the kafka layer's interfaces, never its implementation.
-kafka_api="kafka/record_source.h kafka/record_sink.h kafka/kafka_client.h kafka/topic_name.h kafka/observer.h"
+kafka_api="kafka/record_source.h kafka/record_sink.h kafka/kafka_client.h kafka/topic_name.h
+  kafka/observer.h kafka/group_consumer.h"
 status=0
 for layer in "${!allowed[@]}"; do
   while IFS= read -r line; do

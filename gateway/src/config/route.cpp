@@ -1,5 +1,6 @@
 #include "config/route.h"
 
+#include "config/route_groups.h"
 #include "config/validation.h"
 
 #include <algorithm>
@@ -317,16 +318,16 @@ ProducePolicy parse_produce(const json& produce, const json& plugins) {
   ProducePolicy policy;
   policy.topics = parse_topics(produce.at("topics"), plugins, prefix + "topics");
   if (produce.contains("max_record_bytes")) {
-    policy.max_record_bytes = static_cast<std::uint32_t>(validation::integer_in(
+    policy.max_record_bytes = static_cast<std::uint32_t>(validation::integer(
         produce, "max_record_bytes", prefix, 1, ProducePolicy::kMaxRecordBytes));
   }
   if (produce.contains("max_inflight_bytes")) {
-    policy.max_inflight_bytes = static_cast<std::uint32_t>(validation::integer_in(
+    policy.max_inflight_bytes = static_cast<std::uint32_t>(validation::integer(
         produce, "max_inflight_bytes", prefix, 1, ProducePolicy::kMaxInflightBytes));
   }
   if (produce.contains("max_records_per_second")) {
     policy.max_records_per_second = static_cast<std::uint32_t>(
-        validation::integer_in(produce, "max_records_per_second", prefix, 0, 1'000'000));
+        validation::integer(produce, "max_records_per_second", prefix, 0, 1'000'000));
   }
   if (policy.max_inflight_bytes < policy.max_record_bytes) {
     invalid(prefix + "max_inflight_bytes",
@@ -511,9 +512,10 @@ Route parse(const json& object, std::string id) {
       const json& proxy = plugins.at("kafka-proxy");
       if (!proxy.is_object())
         invalid("kafka-proxy", "validation failed: wrong type: expected object");
-      only_known(proxy, {"sasl", "topics", "produce"}, "plugins.kafka-proxy.");
+      only_known(proxy, {"sasl", "topics", "produce", "groups"}, "plugins.kafka-proxy.");
       if (proxy.contains("topics")) route.topics = parse_topics(proxy.at("topics"), plugins);
       if (proxy.contains("produce")) route.produce = parse_produce(proxy.at("produce"), plugins);
+      if (proxy.contains("groups")) route.groups = parse_groups(proxy.at("groups"));
       if (proxy.contains("sasl")) {
         const json& sasl = proxy.at("sasl");
         if (!sasl.is_object()) invalid("sasl", "validation failed: wrong type: expected object");

@@ -8,17 +8,12 @@
 namespace kpg::config {
 
 using nlohmann::json;
+using validation::integer;
 using validation::Invalid;
 using validation::invalid;
 using validation::only_known;
 
 namespace {
-
-// An integer in [min, max]; APISIX's schema wording.
-int integer(const json& conf, const char* key, const std::string& prefix, long long min,
-            long long max) {
-  return static_cast<int>(validation::integer_in(conf, key, prefix, min, max));
-}
 
 const json& required(const json& conf, const char* key, const std::string& plugin) {
   if (!conf.contains(key)) {

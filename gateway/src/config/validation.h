@@ -22,16 +22,10 @@ struct Invalid {
   throw Invalid{"invalid configuration: property \"" + field + "\" " + rule};
 }
 
-/// Refuses every key of `object` not in `known` by name: kpg never stores a setting it would
-/// ignore (a "key-auth" plugin or "hosts" that nobody enforces would be a silent security hole).
-inline void only_known(const nlohmann::json& object, std::initializer_list<std::string_view> known,
-                       const std::string& prefix) {
-  if (auto error = unsupported_property(object, known, prefix)) throw Invalid{*error};
-}
-
-/// The integer `conf[key]`, which must lie in [min, max]; APISIX's schema wording otherwise.
-inline long long integer_in(const nlohmann::json& conf, const char* key, const std::string& prefix,
-                            long long min, long long max) {
+/// `conf[key]` as an integer in [min, max]; throws Invalid naming `<prefix><key>` (APISIX's
+/// schema wording) otherwise.
+inline int integer(const nlohmann::json& conf, const char* key, const std::string& prefix,
+                   long long min, long long max) {
   const nlohmann::json& value = conf.at(key);
   if (!value.is_number_integer()) {
     invalid(prefix + key, std::string("validation failed: wrong type: expected integer, got ") +
@@ -42,7 +36,14 @@ inline long long integer_in(const nlohmann::json& conf, const char* key, const s
     invalid(prefix + key, "validation failed: expected " + std::to_string(min) + ".." +
                               std::to_string(max) + ", got " + std::to_string(n));
   }
-  return n;
+  return static_cast<int>(n);
+}
+
+/// Refuses every key of `object` not in `known` by name: kpg never stores a setting it would
+/// ignore (a "key-auth" plugin or "hosts" that nobody enforces would be a silent security hole).
+inline void only_known(const nlohmann::json& object, std::initializer_list<std::string_view> known,
+                       const std::string& prefix) {
+  if (auto error = unsupported_property(object, known, prefix)) throw Invalid{*error};
 }
 
 }  // namespace kpg::config::validation

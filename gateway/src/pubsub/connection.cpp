@@ -52,7 +52,8 @@ struct Gather {
 }  // namespace
 
 Connection::Connection(kafka::RecordSource& source, const Limits& limits, Callbacks callbacks,
-                       std::string server_name, TopicAccess topics, ProduceAccess produce)
+                       std::string server_name, TopicAccess topics, ProduceAccess produce,
+                       GroupContext groups)
     : source_(source),
       limits_(limits),
       callbacks_(std::move(callbacks)),
@@ -60,7 +61,13 @@ Connection::Connection(kafka::RecordSource& source, const Limits& limits, Callba
       topics_(topics),
       request_tokens_(limits.max_requests_per_second),
       produce_(produce),
-      record_tokens_(produce.enabled() ? produce.policy->max_records_per_second : 0) {}
+      record_tokens_(produce.enabled() ? produce.policy->max_records_per_second : 0) {
+  GroupSubscriptions::Hooks hooks{
+      callbacks_.push, [this](std::string reply) { answer(Command::unknown, std::move(reply)); },
+      callbacks_.post, callbacks_.keep_alive};
+  groups_ = std::make_unique<GroupSubscriptions>(source_, limits_, std::move(groups),
+                                                 std::move(hooks), topics_, last_id_);
+}
 
 Connection::~Connection() {
   shutdown();
@@ -70,6 +77,7 @@ void Connection::shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
   cancel_->cancel();
+  groups_->shutdown();
   for (auto& [id, sub] : subscriptions_) {
     sub.cancel->cancel();
     if (callbacks_.observer) callbacks_.observer->subscription_ended(&sub);
@@ -117,8 +125,11 @@ Outcome Connection::dispatch(std::string_view frame, Command& command) {
       req.req_case() == PubSubReq::REQ_NOT_SET ? Command::unknown : command_of_case(req.req_case());
   const std::int64_t seq = req.sequence();
   // Credit frames are not counted: they are cheap, bounded by max_credit, and refusing one would
-  // leave the client's count of its grants wrong.
-  if (req.req_case() != PubSubReq::kCmdCredit && !request_tokens_.take()) {
+  // leave the client's count of its grants wrong. Produce requests, where the route allows them,
+  // count against the route's own records-per-second allowance instead (produce()).
+  const bool own_allowance = req.req_case() == PubSubReq::kCmdCredit ||
+                             (req.req_case() == PubSubReq::kCmdKafkaProduce && produce_.enabled());
+  if (!own_allowance && !request_tokens_.take()) {
     ++rate_refusals_;
     return error(seq, ErrorCode::LIMIT_EXCEEDED,
                  "too many requests: more than " + std::to_string(limits_.max_requests_per_second) +
@@ -133,6 +144,9 @@ Outcome Connection::dispatch(std::string_view frame, Command& command) {
       case PubSubReq::kCmdCredit: return credit(seq, req.cmd_credit());
       case PubSubReq::kCmdUnsubscribe: return unsubscribe(seq, req.cmd_unsubscribe());
       case PubSubReq::kCmdKafkaProduce: return produce(seq, req.cmd_kafka_produce());
+      case PubSubReq::kCmdKafkaGroupSubscribe:
+        return groups_->subscribe(seq, req.cmd_kafka_group_subscribe());
+      case PubSubReq::kCmdKafkaCommit: return groups_->commit(seq, req.cmd_kafka_commit());
       default: break;
     }
   }
@@ -165,6 +179,7 @@ Outcome Connection::hello(std::int64_t sequence, const CmdHello& cmd) {
     h->add_features(feature);
   }
   if (produce_.enabled()) h->add_features("produce");
+  if (groups_->max_subscriptions() > 0) h->add_features("groups");
   h->set_server(server_name_);
   auto* l = h->mutable_limits();
   l->set_max_frame_bytes(limits_.max_frame_bytes);
@@ -180,6 +195,7 @@ Outcome Connection::hello(std::int64_t sequence, const CmdHello& cmd) {
     l->set_max_produce_inflight_bytes(produce_.policy->max_inflight_bytes);
     l->set_max_produce_records_per_second(produce_.policy->max_records_per_second);
   }
+  l->set_max_group_subscriptions(groups_->max_subscriptions());
   return {Outcome::Kind::reply, serialize(resp)};
 }
 
@@ -482,7 +498,13 @@ Outcome Connection::credit(std::int64_t sequence, const CmdCredit& cmd) {
     return error(sequence, ErrorCode::BAD_REQUEST, "credit: must be at least 1");
   }
   auto it = subscriptions_.find(cmd.subscription_id());
-  if (it == subscriptions_.end()) return {Outcome::Kind::none, {}};  // ended meanwhile: normal
+  if (it == subscriptions_.end()) {
+    if (auto group =
+            groups_->credit(sequence, cmd.subscription_id(), cmd.credit(), limits_.max_credit)) {
+      return *group;
+    }
+    return {Outcome::Kind::none, {}};  // ended meanwhile: normal
+  }
   Subscription& sub = it->second;
   if (static_cast<std::uint64_t>(sub.credit) + cmd.credit() > limits_.max_credit) {
     return error(sequence, ErrorCode::LIMIT_EXCEEDED,
@@ -497,6 +519,7 @@ Outcome Connection::credit(std::int64_t sequence, const CmdCredit& cmd) {
 Outcome Connection::unsubscribe(std::int64_t sequence, const CmdUnsubscribe& cmd) {
   auto it = subscriptions_.find(cmd.subscription_id());
   if (it == subscriptions_.end()) {
+    if (auto group = groups_->unsubscribe(sequence, cmd.subscription_id())) return *group;
     return error(sequence, ErrorCode::UNKNOWN_SUBSCRIPTION,
                  "unsubscribe: no subscription " + std::to_string(cmd.subscription_id()));
   }

@@ -13,6 +13,7 @@
 #include "kafka/record_sink.h"
 #include "kafka/record_source.h"
 #include "pubsub/frames.h"
+#include "pubsub/group_subscriptions.h"
 #include "pubsub/observer.h"
 #include "pubsub/pubsub_handler.h"
 #include "pubsub/token_bucket.h"
@@ -76,9 +77,11 @@ class Connection {
   };
 
   /// `topics`: which topics this connection may name; `produce`: what it may write. What they
-  /// point to must outlive the Connection.
+  /// point to must outlive the Connection. `groups`: consumer groups (not offered without a
+  /// service and settings).
   Connection(kafka::RecordSource& source, const Limits& limits, Callbacks callbacks,
-             std::string server_name, TopicAccess topics = {}, ProduceAccess produce = {});
+             std::string server_name, TopicAccess topics = {}, ProduceAccess produce = {},
+             GroupContext groups = {});
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -176,6 +179,13 @@ class Connection {
   ProduceAccess produce_;
   TokenBucket record_tokens_;               // the produce policy's max_records_per_second
   std::size_t produce_inflight_bytes_ = 0;  // produced, not acknowledged yet
+  // Partition counts of topics this connection wrote to recently, so that a stream of records to
+  // one topic costs one look-up every kProduceTopicTtl, not one per record.
+  struct KnownTopic {
+    int partitions = 0;
+    std::chrono::steady_clock::time_point until;
+  };
+  std::map<std::string, KnownTopic, std::less<>> produce_topics_;
   std::uint64_t records_produced_ = 0;
   std::uint64_t rate_refusals_ = 0;
   std::uint64_t pushed_records_ = 0;
@@ -185,6 +195,7 @@ class Connection {
   bool hello_ = false;
   bool congested_ = false;
   bool shut_down_ = false;
+  std::unique_ptr<GroupSubscriptions> groups_;  // consumer-group subscriptions
 };
 
 }  // namespace kpg::pubsub

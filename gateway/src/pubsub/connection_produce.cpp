@@ -18,6 +18,10 @@ namespace {
 
 // Most headers of one record: the byte bound counts their bytes, this their per-header overhead.
 constexpr int kMaxHeaders = 1024;
+// How long a connection trusts the partition count it looked up for a topic it writes to, and
+// how many such topics it remembers.
+constexpr auto kProduceTopicTtl = std::chrono::seconds(10);
+constexpr std::size_t kMaxProduceTopics = 64;
 
 std::string produce_failure(const std::string& topic, std::int32_t partition,
                             std::string_view why) {
@@ -80,6 +84,16 @@ Outcome Connection::produce(std::int64_t sequence, const CmdKafkaProduce& cmd) {
                                                  " records per second on this connection");
   }
   produce_inflight_bytes_ += bytes;
+  const auto now = std::chrono::steady_clock::now();
+  if (auto known = produce_topics_.find(topic);
+      known != produce_topics_.end() && known->second.until > now) {
+    if (record->partition && *record->partition >= known->second.partitions) {
+      produce_inflight_bytes_ -= bytes;
+      return refuse(ErrorCode::UNKNOWN_PARTITION, "not found partition");
+    }
+    send_produce(sequence, record, bytes);
+    return {Outcome::Kind::pending, {}};
+  }
   source_.topics({topic}, cancel_,
                  on_thread([this, sequence, record, bytes](kafka::TopicsResult listed) {
                    auto fail = [&](const kafka::KafkaError& e) {
@@ -93,6 +107,9 @@ Outcome Connection::produce(std::int64_t sequence, const CmdKafkaProduce& cmd) {
                    if (it == listed.topics.end()) {
                      return fail({kafka::ErrorKind::unknown_topic, "not found topic"});
                    }
+                   if (produce_topics_.size() >= kMaxProduceTopics) produce_topics_.clear();
+                   produce_topics_[record->topic] = {
+                       it->second, std::chrono::steady_clock::now() + kProduceTopicTtl};
                    if (record->partition && *record->partition >= it->second) {
                      return fail({kafka::ErrorKind::unknown_partition, "not found partition"});
                    }

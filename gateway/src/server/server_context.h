@@ -3,6 +3,7 @@
 #pragma once
 
 #include "config/trusted_proxies.h"
+#include "kafka/group_consumer.h"
 #include "pubsub/pubsub_handler.h"
 #include "server/authenticator.h"
 #include "server/connection_counter.h"
@@ -108,6 +109,9 @@ struct ServerContext {
   std::string admin_listen;
   /// What the data plane counts; nullptr: nothing (tests). Outlives every session.
   Metrics* metrics = nullptr;
+  /// Runs consumer-group members for sessions; nullptr: groups are offered nowhere. Outlives
+  /// every session.
+  kafka::GroupService* groups = nullptr;
 };
 
 }  // namespace kpg::server

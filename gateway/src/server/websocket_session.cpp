@@ -63,7 +63,7 @@ class WebSocketSession final : public ClosableSession,
         route_hold_(std::move(route_hold)),
         metrics_(context_.metrics ? context_.metrics->route(route_.route->id) : nullptr),
         connection_(*route_.source, context_.pubsub_limits, connection_callbacks(),
-                    context_.server_name, topic_access(), produce_access()) {}
+                    context_.server_name, topic_access(), produce_access(), group_context()) {}
 
   ~WebSocketSession() override {
     log_access();  // when nothing ended the session before (e.g. closed while reading paused)
@@ -252,6 +252,12 @@ class WebSocketSession final : public ClosableSession,
         identity_ && identity_->claims.is_object() ? &identity_->claims : nullptr;
     if (!route_.route->produce || !route_.sink) return {};
     return {route_.sink.get(), &*route_.route->produce, claims};
+  }
+
+  // Consumer groups are scoped to the route and the authenticated consumer.
+  pubsub::GroupContext group_context() const {
+    const auto& route = *route_.route;
+    return {context_.groups, route.groups, route.cluster(), route.id, std::string(consumer())};
   }
 
   // The protocol layer's way out. Kafka answers hop onto this session's strand through `post`;
