@@ -7,10 +7,12 @@
 //   inspector.mjs    one record in full
 //   rates.mjs        records per second and the sparkline
 //   reader.mjs       connection, partition discovery and the read itself (no DOM)
+//   produce-panel.mjs  writes a record to the topic (when the route allows produce)
 import { el } from './dom.mjs';
 import { dateTimeLocalValue, fmt } from './format.mjs';
 import { Inspector } from './inspector.mjs';
 import { drawSparkline, formatRate, RateMeter } from './rates.mjs';
+import { ProducePanel } from './produce-panel.mjs';
 import { ALL, initialStatus, parseFrom, parsePartition, Reader } from './reader.mjs';
 import { RecordList } from './record-list.mjs';
 
@@ -311,6 +313,21 @@ async function gatewayAnswers(url) {
 // The list's and the view's callbacks refer to the reader; none runs before this line.
 const reader = new Reader(view, { loadSdk, gatewayAnswers, rate, status, maxRows: MAX_ROWS, sdkUrl: SDK_URL });
 
+const producePanel = new ProducePanel({
+  panel: byTestId('produce-panel'),
+  form: $('#produce-form'),
+  key: byTestId('produce-key'),
+  value: byTestId('produce-value'),
+  headers: byTestId('produce-headers'),
+  partition: byTestId('produce-partition'),
+  button: byTestId('produce-button'),
+  result: byTestId('produce-result'),
+  unavailable: byTestId('produce-unavailable'),
+}, {
+  getClient: () => reader.conn.client,
+  getTopic: () => reader.session?.topic ?? ui.topic.value.trim(),
+});
+
 // ---------------------------------------------------------------------------------------------
 // Controls and timers
 
@@ -367,6 +384,7 @@ function updateRate() {
 }
 setInterval(updateRate, 500);
 setInterval(() => reader.tick(), 1000);
+setInterval(() => producePanel.refresh(), 500);  // follows connects, reconnects and topic changes
 setInterval(() => reader.refreshLatest(), LATEST_REFRESH_MS);
 
 // ---------------------------------------------------------------------------------------------

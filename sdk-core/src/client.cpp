@@ -1,5 +1,7 @@
 #include <kpg/sdk/client.h>
 
+#include "group_member.h"
+
 #include <algorithm>
 #include <deque>
 #include <limits>
@@ -259,14 +261,9 @@ class Client::TopicSubscription final : public Subscription,
     if (!active_ || !client_) return;
     if (error.code == ErrorCode::server && retryable(error.server_code)) {
       // Try again later, from the next offsets, with the reconnect backoff.
-      const auto& r = client_->options_.reconnect;
-      std::int64_t delay = std::max<std::int64_t>(r.initial_delay_ms, 1);
-      for (int i = 0; i < retries_ && delay < r.max_delay_ms; ++i) delay *= 2;
-      ++retries_;
-      client_->schedule(std::min(delay, std::max<std::int64_t>(r.max_delay_ms, 1)),
-                        [weak = weak_from_this()] {
-                          if (auto self = weak.lock()) self->start();
-                        });
+      client_->schedule(client_->retry_delay_ms(retries_++), [weak = weak_from_this()] {
+        if (auto self = weak.lock()) self->start();
+      });
       return;
     }
     failed(error);
@@ -410,6 +407,7 @@ Client::Client(std::unique_ptr<Transport> transport, ClientOptions options)
 Client::~Client() {
   close();
   for (auto& sub : subscriptions_) sub->detach();
+  for (auto& group : groups_) group->detach();
 }
 
 std::shared_ptr<Subscription> Client::subscribe(const std::string& topic, std::int32_t partition,
@@ -443,6 +441,13 @@ std::shared_ptr<Subscription> Client::add_subscription(std::shared_ptr<TopicSubs
   return sub;
 }
 
+std::int64_t Client::retry_delay_ms(int retries) const {
+  const auto& r = options_.reconnect;
+  std::int64_t delay = std::max<std::int64_t>(r.initial_delay_ms, 1);
+  for (int i = 0; i < retries && delay < r.max_delay_ms; ++i) delay *= 2;
+  return std::min(delay, std::max<std::int64_t>(r.max_delay_ms, 1));
+}
+
 void Client::schedule(std::int64_t delay_ms, std::function<void()> task) {
   if (state_ != State::open) return;
   tasks_.emplace(transport_->now_ms() + std::max<std::int64_t>(delay_ms, 0), std::move(task));
@@ -462,6 +467,9 @@ void Client::run_due_tasks() {
 void Client::resume_subscriptions() {
   auto subscriptions = subscriptions_;
   for (auto& sub : subscriptions) sub->start();
+  auto groups = groups_;
+  for (auto& group : groups) group->start();
+  pump_produce();
 }
 
 void Client::stop_subscriptions(const Error& error) {
@@ -469,6 +477,26 @@ void Client::stop_subscriptions(const Error& error) {
   auto subscriptions = std::move(subscriptions_);
   subscriptions_.clear();
   for (auto& sub : subscriptions) sub->stop(error);
+  auto groups = std::move(groups_);
+  groups_.clear();
+  for (auto& group : groups) group->stop(error);
+}
+
+std::shared_ptr<GroupSubscription> Client::subscribe_group(const std::string& group,
+                                                           std::vector<std::string> topics,
+                                                           GroupHandlers handlers,
+                                                           GroupOptions options) {
+  auto member =
+      std::make_shared<GroupMember>(*this, group, std::move(topics), std::move(handlers), options);
+  std::erase_if(groups_, [](const auto& running) { return !running->active(); });
+  groups_.push_back(member);
+  if (state_ == State::open) {
+    member->start();
+  } else if (state_ != State::reconnecting) {
+    member->stop(Error{ErrorCode::closed, state_ == State::connecting ? "not connected yet"
+                                                                      : "client is not connected"});
+  }
+  return member;
 }
 
 void Client::connect(const std::string& url, ConnectHandler handler) {
@@ -607,6 +635,8 @@ void Client::on_transport_closed(Error error) {
   if (state_ != State::open) return;
   tasks_.clear();
   const Error lost{ErrorCode::closed, "connection lost: " + error.message};
+  fail_queued_produce(
+      Error{ErrorCode::closed, "connection lost before the record was sent: " + error.message});
   if (options_.reconnect.enabled) {
     // Subscriptions stay: their failed requests are retried once the connection is back.
     state_ = State::reconnecting;
@@ -664,6 +694,10 @@ bool Client::reject_if_not_open(Handler& handler) {
                                                                    : "client is not connected"});
   return true;
 }
+
+// produce.cpp uses it too.
+template bool Client::reject_if_not_open<ProtocolSession::ProduceHandler>(
+    ProtocolSession::ProduceHandler&);
 
 void Client::ping(std::string state, ProtocolSession::PingHandler handler) {
   if (reject_if_not_open(handler)) return;
@@ -745,6 +779,7 @@ void Client::close() {
       h(Error{ErrorCode::closed, "closed before the connection opened"});
     }
   }
+  fail_queued_produce(Error{ErrorCode::closed, "client closed before the record was sent"});
   session_.fail_all(Error{ErrorCode::closed, "client closed"});
   stop_subscriptions(Error{ErrorCode::closed, "client closed"});
 }

@@ -36,6 +36,8 @@ const char* to_string(ServerCode code) noexcept {
     case ServerCode::limit_exceeded: return "limit_exceeded";
     case ServerCode::internal: return "internal";
     case ServerCode::not_allowed: return "not_allowed";
+    case ServerCode::record_too_large: return "record_too_large";
+    case ServerCode::rebalanced: return "rebalanced";
   }
   return "unknown";
 }
@@ -54,7 +56,27 @@ void complete(Handler& handler, T&& value) {
 }
 
 Error server_error(const pubsub::ErrorResp& e) {
-  return Error{ErrorCode::server, e.message(), static_cast<ServerCode>(e.code())};
+  return Error{ErrorCode::server, e.message(), static_cast<ServerCode>(e.code()),
+               e.possibly_written()};
+}
+
+// A produce that was sent and then timed out or lost its connection may have been written.
+template <class Handler>
+Error local_failure(const Handler&, Error error) {
+  if constexpr (std::is_same_v<Handler, ProtocolSession::ProduceHandler>) {
+    error.possibly_written = true;
+  }
+  return error;
+}
+
+std::vector<TopicPartitionOffset> take_offsets(
+    google::protobuf::RepeatedPtrField<pubsub::KafkaTopicPartitionOffset>* offsets) {
+  std::vector<TopicPartitionOffset> out;
+  out.reserve(static_cast<std::size_t>(offsets->size()));
+  for (auto& o : *offsets) {
+    out.push_back({std::move(*o.mutable_topic()), o.partition(), o.offset()});
+  }
+  return out;
 }
 
 // Moves the messages out of a decoded reply (fetch or push) into Records of `partition`.
@@ -181,6 +203,60 @@ ProtocolSession::Outgoing ProtocolSession::unsubscribe(std::int64_t subscription
   return {seq, serialize(req)};
 }
 
+ProtocolSession::Outgoing ProtocolSession::produce(const ProduceRequest& request,
+                                                   std::int64_t deadline_ms,
+                                                   ProduceHandler handler) {
+  pubsub::PubSubReq req;
+  auto* cmd = req.mutable_cmd_kafka_produce();
+  cmd->set_topic(request.topic);
+  const auto& o = request.options;
+  if (o.partition) cmd->set_partition(*o.partition);
+  if (o.key) cmd->set_key(*o.key);
+  if (request.value) cmd->set_value(*request.value);
+  for (const auto& h : o.headers) {
+    auto* header = cmd->add_headers();
+    header->set_key(h.key);
+    header->set_value(h.value);
+  }
+  if (o.timestamp) cmd->set_timestamp(*o.timestamp);
+  const auto seq = register_request({deadline_ms, std::move(handler)});
+  req.set_sequence(seq);
+  return {seq, serialize(req)};
+}
+
+ProtocolSession::Outgoing ProtocolSession::group_subscribe(const GroupSubscribeRequest& request,
+                                                           std::int64_t deadline_ms,
+                                                           GroupSubscribeHandler acked,
+                                                           GroupPushHandler pushed) {
+  pubsub::PubSubReq req;
+  auto* cmd = req.mutable_cmd_kafka_group_subscribe();
+  cmd->set_group(request.group);
+  for (const auto& t : request.topics) cmd->add_topics(t);
+  cmd->set_start(static_cast<pubsub::CmdKafkaSubscribe::Start>(request.start));
+  cmd->set_credit(request.credit);
+  cmd->set_commit(static_cast<pubsub::CmdKafkaGroupSubscribe::Commit>(request.commit));
+  const auto seq = register_request({deadline_ms, std::move(acked), nullptr, 0, std::move(pushed)});
+  req.set_sequence(seq);
+  return {seq, serialize(req)};
+}
+
+ProtocolSession::Outgoing ProtocolSession::commit(std::int64_t subscription_id,
+                                                  const std::vector<TopicPartitionOffset>& offsets,
+                                                  std::int64_t deadline_ms, CommitHandler handler) {
+  pubsub::PubSubReq req;
+  auto* cmd = req.mutable_cmd_kafka_commit();
+  cmd->set_subscription_id(subscription_id);
+  for (const auto& o : offsets) {
+    auto* entry = cmd->add_offsets();
+    entry->set_topic(o.topic);
+    entry->set_partition(o.partition);
+    entry->set_offset(o.offset);
+  }
+  const auto seq = register_request({deadline_ms, std::move(handler)});
+  req.set_sequence(seq);
+  return {seq, serialize(req)};
+}
+
 ProtocolSession::FrameStatus ProtocolSession::on_frame(std::string_view frame) {
   pubsub::PubSubResp resp;
   if (frame.size() > static_cast<std::size_t>(std::numeric_limits<int>::max()) ||
@@ -193,19 +269,41 @@ ProtocolSession::FrameStatus ProtocolSession::on_frame(std::string_view frame) {
       if (resp.has_kafka_records()) {
         auto* r = resp.mutable_kafka_records();
         PushedRecords pushed{r->subscription_id(), r->partition(), r->high_watermark(),
-                             take_records(r->mutable_messages(), r->partition())};
+                             take_records(r->mutable_messages(), r->partition()),
+                             std::move(*r->mutable_topic())};
         // Copied: the handler may end its own stream (end_stream) while it runs.
         auto handler = stream->second;
-        complete(handler, std::move(pushed));
+        if (handler.group) {
+          handler.group(GroupEvent{std::move(pushed)});
+        } else {
+          complete(handler.pushed, std::move(pushed));
+        }
+        return FrameStatus::paired;
+      }
+      if (resp.has_kafka_group_assignment() && stream->second.group) {
+        auto* a = resp.mutable_kafka_group_assignment();
+        const auto kind = a->kind();
+        if (kind < 0 || kind > 2) return FrameStatus::undecodable;  // a kind this SDK does not know
+        GroupAssignment assignment{a->subscription_id(), static_cast<GroupAssignment::Kind>(kind),
+                                   take_offsets(a->mutable_partitions())};
+        auto handler = stream->second.group;
+        handler(GroupEvent{std::move(assignment)});
         return FrameStatus::paired;
       }
       // Anything else on a subscription's sequence ends it: an error_resp by the protocol,
       // another reply kind because the gateway is broken.
       auto handler = std::move(stream->second);
       streams_.erase(stream);
-      complete(handler, resp.has_error_resp()
-                            ? server_error(resp.error_resp())
-                            : Error{ErrorCode::protocol, "expected kafka_records"});
+      Error error = resp.has_error_resp()
+                        ? server_error(resp.error_resp())
+                        : Error{ErrorCode::protocol, handler.group ? "expected kafka_records or "
+                                                                     "kafka_group_assignment"
+                                                                   : "expected kafka_records"};
+      if (handler.group) {
+        handler.group(std::move(error));
+      } else {
+        complete(handler.pushed, std::move(error));
+      }
       return FrameStatus::paired;
     }
     if (resp.has_error_resp()) last_unpaired_error_ = resp.error_resp().message();
@@ -251,8 +349,17 @@ ProtocolSession::FrameStatus ProtocolSession::on_frame(std::string_view frame) {
           info.protocol_version = h->protocol_version();
           for (auto& f : *h->mutable_features()) info.features.push_back(std::move(f));
           const auto& l = h->limits();
-          info.limits = {l.max_frame_bytes(),   l.max_batch_bytes(), l.max_inflight_requests(),
-                         l.max_subscriptions(), l.max_credit(),      l.max_metadata_partitions()};
+          info.limits = {l.max_frame_bytes(),
+                         l.max_batch_bytes(),
+                         l.max_inflight_requests(),
+                         l.max_subscriptions(),
+                         l.max_credit(),
+                         l.max_metadata_partitions(),
+                         l.max_requests_per_second(),
+                         l.max_record_bytes(),
+                         l.max_produce_inflight_bytes(),
+                         l.max_produce_records_per_second(),
+                         l.max_group_subscriptions()};
           info.server = std::move(*h->mutable_server());
           complete(handler, std::move(info));
         } else if constexpr (std::is_same_v<H, MetadataHandler>) {
@@ -278,8 +385,30 @@ ProtocolSession::FrameStatus ProtocolSession::on_frame(std::string_view frame) {
           SubscribeAck ack{r.subscription_id(), {}};
           for (const auto& s : r.start()) ack.start.emplace_back(s.partition(), s.offset());
           // The stream exists before the handler runs: it may end it (cancel) right away.
-          if (pending.pushed) streams_.emplace(sequence, std::move(pending.pushed));
+          if (pending.pushed) streams_.emplace(sequence, Stream{std::move(pending.pushed), {}});
           complete(handler, std::move(ack));
+        } else if constexpr (std::is_same_v<H, ProduceHandler>) {
+          if (!resp.has_kafka_produce_resp()) {
+            complete(handler, Error{ErrorCode::protocol, "expected kafka_produce_resp", {}, true});
+            return;
+          }
+          const auto& r = resp.kafka_produce_resp();
+          complete(handler, Produced{r.partition(), r.offset(), r.timestamp()});
+        } else if constexpr (std::is_same_v<H, GroupSubscribeHandler>) {
+          if (!resp.has_kafka_group_subscribe_resp()) {
+            complete(handler, Error{ErrorCode::protocol, "expected kafka_group_subscribe_resp"});
+            return;
+          }
+          if (pending.group_pushed) {
+            streams_.emplace(sequence, Stream{{}, std::move(pending.group_pushed)});
+          }
+          complete(handler, GroupSubscribeAck{resp.kafka_group_subscribe_resp().subscription_id()});
+        } else if constexpr (std::is_same_v<H, CommitHandler>) {
+          if (!resp.has_kafka_commit_resp()) {
+            complete(handler, Error{ErrorCode::protocol, "expected kafka_commit_resp"});
+            return;
+          }
+          complete(handler, take_offsets(resp.mutable_kafka_commit_resp()->mutable_committed()));
         } else {
           static_assert(std::is_same_v<H, UnsubscribeHandler>);
           if (!resp.has_unsubscribe_resp()) {
@@ -307,7 +436,7 @@ void ProtocolSession::expire(std::int64_t now_ms) {
   for (auto& p : expired) {
     std::visit(
         [](auto& h) {
-          complete(h, Error{ErrorCode::timeout, "request timed out"});
+          complete(h, local_failure(h, Error{ErrorCode::timeout, "request timed out"}));
         },
         p.handler);
   }
@@ -327,9 +456,15 @@ void ProtocolSession::fail_all(const Error& error) {
   auto streams = std::move(streams_);
   streams_.clear();
   for (auto& [seq, p] : failed) {
-    std::visit([&error](auto& h) { complete(h, error); }, p.handler);
+    std::visit([&error](auto& h) { complete(h, local_failure(h, error)); }, p.handler);
   }
-  for (auto& [seq, handler] : streams) complete(handler, error);
+  for (auto& [seq, stream] : streams) {
+    if (stream.group) {
+      stream.group(error);
+    } else {
+      complete(stream.pushed, error);
+    }
+  }
 }
 
 }  // namespace kpg::sdk

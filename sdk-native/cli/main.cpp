@@ -11,6 +11,7 @@
 #include <condition_variable>
 #include <csignal>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -275,6 +276,73 @@ int run_tail(sdk::NativeClient& client, const Options& o, const std::string& top
   return cli::kOk;
 }
 
+/// Writes records through the batching producer: `value` when given, else one record per line of
+/// stdin. Prints where each was written, in input order; a failed record is reported on stderr
+/// and makes the exit code that of the first failure.
+int run_produce(sdk::NativeClient& client, const Options& o, const std::string& topic,
+                const std::optional<std::string>& value, const std::optional<std::string>& key,
+                std::vector<sdk::Header> headers, std::int32_t partition) {
+  sdk::ProduceOptions options;
+  options.key = key;
+  options.headers = std::move(headers);
+  if (partition >= 0) options.partition = partition;
+  if (!client.server_info().has("produce")) {
+    return fail(sdk::Error{sdk::ErrorCode::server,
+                           client.server_info().kpg()
+                               ? "this route does not allow produce (the gateway does not offer "
+                                 "it: the route has no plugins.kafka-proxy.produce)"
+                               : "this gateway cannot produce: it speaks only the read-only "
+                                 "APISIX PubSub subset",
+                           sdk::ServerCode::unknown_command});
+  }
+  // Results arrive on the I/O thread in any order; they are printed in input order.
+  struct Results {
+    std::mutex mutex;
+    std::map<std::uint64_t, sdk::Result<sdk::Produced>> ready;
+    std::uint64_t next_to_print = 0;
+    std::optional<sdk::Error> first_failure;
+  };
+  auto results = std::make_shared<Results>();
+  const auto format = o.format();
+  auto print_ready = [results, format, topic] {
+    std::string out;
+    for (auto it = results->ready.find(results->next_to_print); it != results->ready.end();
+         it = results->ready.find(results->next_to_print)) {
+      if (it->second) {
+        out += cli::format_produced(format, topic, it->second.value());
+      } else {
+        const auto& e = it->second.error();
+        std::cerr << "kpg: record " << it->first + 1 << ": " << cli::error_label(e) << ": "
+                  << e.message << (e.possibly_written ? " (it may have been written)" : "") << "\n";
+        if (!results->first_failure) results->first_failure = e;
+      }
+      results->ready.erase(it);
+      ++results->next_to_print;
+    }
+    std::cout << out << std::flush;
+  };
+  auto producer = client.producer();
+  std::uint64_t sent = 0;
+  auto send = [&](std::string record) {
+    producer->send(topic, std::move(record), options,
+                   [results, print_ready, index = sent](sdk::Result<sdk::Produced> r) {
+                     std::lock_guard lock(results->mutex);
+                     results->ready.emplace(index, std::move(r));
+                     print_ready();
+                   });
+    ++sent;
+  };
+  if (value) {
+    send(*value);
+  } else {
+    std::string line;
+    while (!g_stop && std::getline(std::cin, line)) send(std::move(line));
+  }
+  producer->flush();
+  std::lock_guard lock(results->mutex);
+  return results->first_failure ? cli::exit_code(*results->first_failure) : cli::kOk;
+}
+
 CLI::App* with_help(CLI::App* command, const char* examples) {
   command->footer(std::string("\nExamples:\n") + examples + kExitCodes);
   return command;
@@ -283,7 +351,8 @@ CLI::App* with_help(CLI::App* command, const char* examples) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"kpg: read Kafka through a kpg (or Apache APISIX PubSub) gateway", "kpg"};
+  CLI::App app{"kpg: read (and write) Kafka through a kpg (or Apache APISIX PubSub) gateway",
+               "kpg"};
   app.set_version_flag("--version", "kpg " KPG_VERSION);
   app.require_subcommand(1);
   app.fallthrough();  // common options may come after the command too
@@ -390,11 +459,40 @@ int main(int argc, char** argv) {
                  "keep printing records as they are written (pushed by the gateway, paced by "
                  "credit) until Ctrl-C or --count");
 
+  std::optional<std::string> produce_value;
+  std::optional<std::string> produce_key;
+  std::vector<std::string> produce_headers;
+  auto* produce = with_help(
+      app.add_subcommand("produce",
+                         "write records (a route that allows produce): one per line of stdin, "
+                         "or --value. Prints TOPIC PARTITION OFFSET TIMESTAMP per record, in "
+                         "input order; failures go to stderr (saying whether the record may "
+                         "have been written) and set the exit code"),
+      "  echo hello | kpg --url ws://127.0.0.1:9080/kafka produce demo\n"
+      "  kpg --url ws://127.0.0.1:9080/kafka produce demo --key order-7 --value '{\"qty\":2}'\n"
+      "  seq 1000 | kpg --url ws://127.0.0.1:9080/kafka --output json produce demo "
+      "--header source=cli -p 1\n");
+  produce->add_option("topic", topic, "topic")->required();
+  produce->add_option("--value", produce_value, "the record's value (default: one per stdin line)");
+  produce->add_option("-k,--key", produce_key, "the records' key (default: none, a null key)");
+  produce->add_option("-H,--header", produce_headers, "a header KEY=VALUE (repeatable)");
+  produce
+      ->add_option("-p,--partition", partition,
+                   "partition (default: Kafka's partitioner on the key)")
+      ->check(CLI::NonNegativeNumber);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     const int status = app.exit(e);  // prints help, the version or the error
     return status == 0 ? cli::kOk : cli::kUsage;
+  }
+
+  std::vector<sdk::Header> headers;
+  for (const auto& text : produce_headers) {  // checked before connecting: a usage error
+    auto header = cli::parse_header(text);
+    if (!header) return usage("--header must be KEY=VALUE, not '" + text + "'");
+    headers.push_back(std::move(*header));
   }
 
   std::signal(SIGINT, on_stop_signal);
@@ -405,5 +503,9 @@ int main(int argc, char** argv) {
   if (metadata->parsed()) return run_metadata(*client, o, meta_topics);
   if (offsets->parsed()) return run_offsets(*client, o, topic, partition, at);
   if (fetch->parsed()) return run_fetch(*client, o, topic, partition, offset, count);
+  if (produce->parsed()) {
+    return run_produce(*client, o, topic, produce_value, produce_key, std::move(headers),
+                       partition);
+  }
   return run_tail(*client, o, topic, partition, from, count, follow_on);
 }

@@ -234,4 +234,23 @@ std::string format_offset(Format format, std::string_view topic, std::int32_t pa
   return line(o);
 }
 
+std::string format_produced(Format format, std::string_view topic, const sdk::Produced& produced) {
+  if (format == Format::text) {
+    return columns({text_escape(topic), std::to_string(produced.partition),
+                    std::to_string(produced.offset), std::to_string(produced.timestamp)});
+  }
+  boost::json::object o;
+  put_bytes(o, "topic", topic);
+  o["partition"] = produced.partition;
+  o["offset"] = produced.offset;
+  o["timestamp"] = produced.timestamp;
+  return line(o);
+}
+
+std::optional<sdk::Header> parse_header(std::string_view text) {
+  const auto eq = text.find('=');
+  if (eq == std::string_view::npos || eq == 0) return std::nullopt;
+  return sdk::Header{std::string(text.substr(0, eq)), std::string(text.substr(eq + 1))};
+}
+
 }  // namespace kpg::cli

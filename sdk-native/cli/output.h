@@ -66,4 +66,11 @@ std::string format_range(Format format, std::string_view topic, std::int32_t par
 std::string format_offset(Format format, std::string_view topic, std::int32_t partition,
                           std::int64_t offset);
 
+/// Where `kpg produce` wrote a record. Text: TOPIC PARTITION OFFSET TIMESTAMP. JSON:
+/// {"topic","partition","offset","timestamp"}.
+std::string format_produced(Format format, std::string_view topic, const sdk::Produced& produced);
+/// `--header KEY=VALUE` (the first '=' separates; the value may be empty or hold '='); nullopt
+/// without '=' or with an empty key.
+std::optional<sdk::Header> parse_header(std::string_view text);
+
 }  // namespace kpg::cli

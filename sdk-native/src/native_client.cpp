@@ -274,6 +274,117 @@ std::shared_ptr<NativeSubscription> NativeClient::subscribe_topic(
       });
 }
 
+void NativeClient::async_produce(const std::string& topic, std::optional<std::string> value,
+                                 ProduceOptions options, ProtocolSession::ProduceHandler handler) {
+  asio::post(impl_->strand, [impl = impl_, topic, value = std::move(value),
+                             options = std::move(options), handler = std::move(handler)]() mutable {
+    impl->client.produce(topic, std::move(value), std::move(options), std::move(handler));
+  });
+}
+
+namespace {
+
+class StrandGroupSubscription final : public NativeGroupSubscription {
+ public:
+  explicit StrandGroupSubscription(asio::strand<asio::io_context::executor_type> strand)
+      : strand_(std::move(strand)) {}
+  void async_commit(std::vector<TopicPartitionOffset> offsets,
+                    GroupSubscription::CommitHandler handler) override {
+    asio::post(strand_, [inner = inner_, offsets = std::move(offsets),
+                         handler = std::move(handler)]() mutable {
+      if (*inner) return (*inner)->commit(std::move(offsets), std::move(handler));
+      if (handler) handler(Error{ErrorCode::closed, "the group subscription has ended"});
+    });
+  }
+  Result<std::vector<TopicPartitionOffset>> commit(
+      std::vector<TopicPartitionOffset> offsets) override {
+    std::promise<Result<std::vector<TopicPartitionOffset>>> promise;
+    auto future = promise.get_future();
+    async_commit(std::move(offsets), [&promise](Result<std::vector<TopicPartitionOffset>> r) {
+      promise.set_value(std::move(r));
+    });
+    return future.get();
+  }
+  void cancel() override {
+    active_->store(false);
+    asio::post(strand_, [inner = inner_] {
+      if (*inner) (*inner)->cancel();
+    });
+  }
+  bool active() const override { return active_->load(); }
+
+  std::shared_ptr<std::shared_ptr<GroupSubscription>> inner_ =
+      std::make_shared<std::shared_ptr<GroupSubscription>>();
+  std::shared_ptr<std::atomic<bool>> active_ = std::make_shared<std::atomic<bool>>(true);
+
+ private:
+  asio::strand<asio::io_context::executor_type> strand_;
+};
+
+class StrandProducer final : public NativeProducer {
+ public:
+  StrandProducer(asio::strand<asio::io_context::executor_type> strand, std::shared_ptr<void> owner,
+                 std::shared_ptr<Producer> inner)
+      : strand_(std::move(strand)), owner_(std::move(owner)), inner_(std::move(inner)) {}
+  ~StrandProducer() override {
+    // Destroyed on the I/O thread, where the Producer lives.
+    asio::post(strand_, [inner = std::move(inner_), owner = std::move(owner_)] {});
+  }
+  void send(const std::string& topic, std::optional<std::string> value, ProduceOptions options,
+            ProtocolSession::ProduceHandler handler) override {
+    asio::post(strand_, [inner = inner_, topic, value = std::move(value),
+                         options = std::move(options), handler = std::move(handler)]() mutable {
+      inner->send(topic, std::move(value), std::move(options), std::move(handler));
+    });
+  }
+  void async_flush(std::function<void()> done) override {
+    asio::post(strand_, [inner = inner_, done = std::move(done)]() mutable {
+      inner->flush(std::move(done));
+    });
+  }
+  void flush() override {
+    std::promise<void> promise;
+    auto future = promise.get_future();
+    async_flush([&promise] { promise.set_value(); });
+    future.wait();
+  }
+
+ private:
+  asio::strand<asio::io_context::executor_type> strand_;
+  std::shared_ptr<void> owner_;  // keeps the client's core alive as long as the Producer
+  std::shared_ptr<Producer> inner_;
+};
+
+}  // namespace
+
+std::shared_ptr<NativeProducer> NativeClient::producer(ProducerOptions options) {
+  return std::make_shared<StrandProducer>(impl_->strand, impl_,
+                                          std::make_shared<Producer>(impl_->client, options));
+}
+
+std::shared_ptr<NativeGroupSubscription> NativeClient::subscribe_group(
+    const std::string& group, std::vector<std::string> topics, GroupHandlers handlers,
+    GroupOptions options) {
+  auto handle = std::make_shared<StrandGroupSubscription>(impl_->strand);
+  asio::post(impl_->strand, [impl = impl_, group, topics = std::move(topics),
+                             handlers = std::move(handlers), options, inner = handle->inner_,
+                             active = handle->active_]() mutable {
+    if (!active->load()) return;  // cancelled before it started
+    handlers.on_error = [on_error = std::move(handlers.on_error), active](const Error& error) {
+      active->store(false);
+      if (on_error) on_error(error);
+    };
+    auto on_records = std::move(handlers.on_records);
+    handlers.on_records = [on_records = std::move(on_records), active](
+                              const std::string& topic, std::int32_t partition,
+                              const std::vector<Record>& records) {
+      if (active->load() && on_records) on_records(topic, partition, records);
+    };
+    *inner = impl->client.subscribe_group(group, std::move(topics), std::move(handlers), options);
+  });
+  return handle;
+}
+
 void NativeClient::close() {
   asio::post(impl_->strand, [impl = impl_] { impl->client.close(); });
 }
@@ -305,6 +416,12 @@ Result<std::int64_t> NativeClient::list_offsets(const std::string& topic, std::i
 Result<std::vector<TopicInfo>> NativeClient::metadata(std::vector<std::string> topics) {
   return wait_for<std::vector<TopicInfo>>(
       [&](auto done) { async_metadata(std::move(topics), done); });
+}
+
+Result<Produced> NativeClient::produce(const std::string& topic, std::optional<std::string> value,
+                                       ProduceOptions options) {
+  return wait_for<Produced>(
+      [&](auto done) { async_produce(topic, std::move(value), std::move(options), done); });
 }
 
 Result<std::vector<Record>> NativeClient::fetch(const std::string& topic, std::int32_t partition,

@@ -32,6 +32,8 @@ export type KpgServerCode =
   | 'limit_exceeded'
   | 'internal'
   | 'not_allowed'
+  | 'record_too_large'
+  | 'rebalanced'
   | 'unknown';
 
 export class KpgError extends Error {
@@ -39,6 +41,12 @@ export class KpgError extends Error {
   readonly code: KpgErrorCode;
   /** With code 'server': the gateway's reason. Use it, never the message text. */
   readonly serverCode: KpgServerCode;
+  /**
+   * produce() only: true when the record may have been written although the call failed (no
+   * acknowledgement came: a timeout or lost connection after sending, or the gateway said so);
+   * false when it certainly was not written.
+   */
+  readonly possiblyWritten: boolean;
 }
 
 /** A Kafka record header (keys are UTF-8 by Kafka convention; both are raw bytes). */
@@ -68,12 +76,19 @@ export interface ServerLimits {
   maxSubscriptions: number;
   maxCredit: number;
   maxMetadataPartitions: number;
+  maxRequestsPerSecond: number;
+  /** Produce (0 when the route does not allow it): key + value + headers of one record. */
+  maxRecordBytes: number;
+  maxProduceInflightBytes: number;
+  maxProduceRecordsPerSecond: number;
+  /** 0: consumer groups not offered. */
+  maxGroupSubscriptions: number;
 }
 
 /** What hello negotiated; protocolVersion 0 and no features on an APISIX gateway. */
 export interface ServerInfo {
   protocolVersion: number;
-  /** 'push', 'metadata', 'headers', 'error_codes' */
+  /** 'push', 'metadata', 'headers', 'error_codes', 'produce', 'groups' */
   features: string[];
   limits: ServerLimits;
   /** e.g. 'kpg-gateway/0.2.0'; empty on APISIX. */
@@ -126,6 +141,96 @@ export interface KpgSubscription extends AsyncIterable<KafkaRecord[]> {
   pause(): void;
   resume(): void;
   cancel(): void;
+}
+
+/** Bytes as a record takes them: strings are encoded as UTF-8. */
+export type Bytes = string | Uint8Array | ArrayBuffer | ArrayBufferView;
+
+export interface ProduceOptions {
+  /** null or absent: a null key (distinct from ''). */
+  key?: Bytes | null;
+  headers?: Array<{ key: Bytes; value: Bytes }> | Array<[Bytes, Bytes]> | Record<string, Bytes>;
+  /** Absent: Kafka's default partitioner on the key. */
+  partition?: number;
+  /** Milliseconds since the epoch; absent: the time of sending. */
+  timestamp?: bigint | number | string | Date;
+}
+
+/** Where a produced record was written. */
+export interface Produced {
+  partition: number;
+  offset: bigint;
+  /** The record's timestamp (ms) as written. */
+  timestamp: bigint;
+}
+
+export interface ProducerOptions {
+  /** Records in flight at most; 0 (default): as many as the gateway's limits allow. */
+  maxInFlight?: number;
+  /** How long a record may wait for others before they are sent together; default 0. */
+  lingerMs?: number;
+}
+
+/**
+ * A batching producer: send() returns at once; records go out in send() order and those of one
+ * partition are written in that order. A failed record does not stop the ones after it (they may
+ * be written after it, so retrying it puts it after them): stop at the first error if strict
+ * order matters.
+ */
+export class KpgProducer {
+  send(topic: string, value: Bytes | null, options?: ProduceOptions): Promise<Produced>;
+  /** Resolves once every record sent before it has been answered (failed ones included). */
+  flush(): Promise<void>;
+  /** Records sent and not answered yet. */
+  readonly pending: number;
+  readonly succeeded: number;
+  readonly failed: number;
+}
+
+/** A partition of a topic, with an offset (where reading starts, or the next offset to read). */
+export interface TopicPartitionOffset {
+  topic: string;
+  partition: number;
+  offset: bigint;
+}
+
+export interface GroupOptions {
+  /** Where a partition without a committed offset starts; default 'latest'. */
+  start?: 'earliest' | 'latest';
+  /** Record frames pushed ahead of the application; default 8. */
+  credit?: number;
+  /**
+   * 'explicit' (default): only commit() commits. 'auto': a frame's records are committed once
+   * the onRecords call for it returned (asynchronous work it starts is not waited for).
+   */
+  commit?: 'explicit' | 'auto';
+}
+
+export interface GroupCallbacks {
+  onRecords?: (topic: string, partition: number, records: KafkaRecord[]) => void;
+  onAssigned?: (partitions: TopicPartitionOffset[]) => void;
+  /** Taken away after their last record was delivered: commit what was processed. */
+  onRevoked?: (partitions: TopicPartitionOffset[]) => void;
+  /** Lost without a clean handover (also when the connection drops); commits of them fail. */
+  onLost?: (partitions: TopicPartitionOffset[]) => void;
+  /** Once, when the membership ends on an error (not on a lost connection: it rejoins). */
+  onError?: (error: KpgError) => void;
+}
+
+export class KpgGroupSubscription {
+  /**
+   * Commits offsets (last record processed + 1); none: everything delivered so far. Resolves
+   * with what the gateway committed; rejects with serverCode 'rebalanced' for a partition no
+   * longer this member's.
+   */
+  commit(
+    offsets?: Array<{ topic: string; partition: number; offset: bigint | number | string }>,
+  ): Promise<TopicPartitionOffset[]>;
+  /** Leaves the group. */
+  cancel(): void;
+  readonly active: boolean;
+  /** The partitions this member owns now. */
+  readonly assignment: TopicPartitionOffset[];
 }
 
 /** Automatic reconnect: attempt n waits min(maxDelayMs, initialDelayMs * 2^n) ± jitter. */
@@ -225,6 +330,27 @@ export class KpgClient {
     handler?: (batch: KafkaRecord[]) => void,
     onError?: (error: KpgError) => void,
   ): KpgSubscription;
+  /**
+   * Writes one record; resolves once the broker acknowledged it. Rejects with KpgError:
+   * serverCode 'not_allowed', 'unknown_topic', 'record_too_large' (also checked locally against
+   * limits.maxRecordBytes, without sending), 'unavailable', 'limit_exceeded', or
+   * 'unknown_command' when the route or gateway does not offer produce; see possiblyWritten.
+   * Many may be in flight; beyond the gateway's limits the client queues them in call order.
+   */
+  produce(topic: string, value: Bytes | null, options?: ProduceOptions): Promise<Produced>;
+  /** True when the route offers produce (hello feature 'produce'). */
+  readonly canProduce: boolean;
+  createProducer(options?: ProducerOptions): KpgProducer;
+  /**
+   * Joins a consumer group (a route offering 'groups'): the gateway assigns this member some of
+   * the topics' partitions and pushes their records; rejoins after a reconnect.
+   */
+  subscribeGroup(
+    group: string,
+    topics: string[],
+    options?: GroupOptions,
+    callbacks?: GroupCallbacks,
+  ): KpgGroupSubscription;
   close(): void;
 }
 

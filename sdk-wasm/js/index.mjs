@@ -70,7 +70,7 @@ async function instantiate(options) {
 }
 
 export class KpgError extends Error {
-  constructor(code, message, serverCode = 'unspecified') {
+  constructor(code, message, serverCode = 'unspecified', possiblyWritten = false) {
     super(message);
     this.name = 'KpgError';
     /**
@@ -84,11 +84,196 @@ export class KpgError extends Error {
      * 'unavailable', ...); 'unspecified' from an APISIX gateway. Never parse `message`.
      */
     this.serverCode = serverCode;
+    /**
+     * produce() only: true when the record may have been written although the call failed (no
+     * acknowledgement came); false when it certainly was not.
+     */
+    this.possiblyWritten = possiblyWritten;
   }
 }
 
 function kpgError(error) {
-  return new KpgError(error.code, error.message, error.serverCode);
+  return new KpgError(error.code, error.message, error.serverCode, !!error.possiblyWritten);
+}
+
+const encoder = new TextEncoder();
+
+// null / undefined stay null (a null key or value); strings are UTF-8 encoded.
+function toBytesOrNull(data, what) {
+  if (data === null || data === undefined) return null;
+  if (typeof data === 'string') return encoder.encode(data);
+  if (data instanceof Uint8Array) return data;
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  throw new KpgError('protocol', `${what} must be a string, a Uint8Array, an ArrayBuffer or null`);
+}
+
+// headers: [{key, value}] or [[key, value]] or {key: value} (strings or bytes).
+function toHeaders(headers) {
+  if (headers === undefined || headers === null) return [];
+  const entries = Array.isArray(headers)
+    ? headers.map((h) => (Array.isArray(h) ? { key: h[0], value: h[1] } : h))
+    : Object.entries(headers).map(([key, value]) => ({ key, value }));
+  return entries.map((h) => {
+    if (!h || typeof h !== 'object') throw new KpgError('protocol', 'headers must be [{key, value}], [[key, value]] or {key: value}');
+    return {
+      key: toBytesOrNull(h.key, 'header key') ?? new Uint8Array(),
+      value: toBytesOrNull(h.value, 'header value') ?? new Uint8Array(),
+    };
+  });
+}
+
+function checkProduceOptions(options) {
+  if (options === null || typeof options !== 'object') throw new KpgError('protocol', 'produce options must be an object');
+  const { key, headers, partition, timestamp } = options;
+  if (partition !== undefined && partition !== null) checkPartition(partition);
+  let ts = '';
+  if (timestamp !== undefined && timestamp !== null) {
+    ts = timestamp instanceof Date ? String(timestamp.getTime()) : toInt64String(timestamp, 'timestamp');
+  }
+  return {
+    key: toBytesOrNull(key, 'key'),
+    headers: toHeaders(headers),
+    partition: partition === undefined || partition === null ? -1 : partition,
+    timestamp: ts,
+  };
+}
+
+/**
+ * A batching producer (KpgClient.createProducer): send() returns at once with a Promise of the
+ * record's result; records are handed to the client together after `lingerMs` (0: in the same
+ * task), at most `maxInFlight` unanswered (0: as many as the gateway's limits allow; the client
+ * queues beyond those). flush() resolves once everything sent before it is answered.
+ *
+ * Ordering: records go out in send() order and the records of one partition are written in that
+ * order. A failed record does not stop later ones (they may be written after it), so retrying a
+ * failed record puts it after them; stop at the first error if strict order matters.
+ */
+const MICROTASK = Symbol('microtask');
+
+export class KpgProducer {
+  #client;
+  #maxInFlight;
+  #lingerMs;
+  #lingering = [];
+  #timer = null;
+  #inFlight = 0;
+  #flushes = [];
+  #succeeded = 0;
+  #failed = 0;
+
+  /** @internal use KpgClient.createProducer */
+  constructor(client, { maxInFlight = 0, lingerMs = 0 } = {}) {
+    if (!(Number.isInteger(maxInFlight) && maxInFlight >= 0)) throw new KpgError('protocol', 'maxInFlight must be a non-negative integer (0: the gateway\'s limits)');
+    if (!(typeof lingerMs === 'number' && Number.isFinite(lingerMs) && lingerMs >= 0)) throw new KpgError('protocol', 'lingerMs must be a non-negative number of milliseconds');
+    this.#client = client;
+    this.#maxInFlight = maxInFlight;
+    this.#lingerMs = lingerMs;
+  }
+
+  /** Like KpgClient.produce, without waiting: resolves with {partition, offset, timestamp}. */
+  send(topic, value, options = {}) {
+    return new Promise((resolve, reject) => {
+      this.#lingering.push({ topic, value, options, resolve, reject });
+      if (this.#timer === null) {
+        if (this.#lingerMs > 0) {
+          this.#timer = setTimeout(() => this.#handOver(), this.#lingerMs);
+        } else {
+          // Records sent in the same task go over together.
+          this.#timer = MICROTASK;
+          queueMicrotask(() => { if (this.#timer === MICROTASK) this.#handOver(); });
+        }
+      }
+    });
+  }
+
+  /** Resolves once every record sent before it has been answered (failed ones included). */
+  flush() {
+    this.#handOver();
+    if (this.pending === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#flushes.push(resolve));
+  }
+
+  /** Records sent and not answered yet. */
+  get pending() { return this.#lingering.length + this.#inFlight; }
+  get succeeded() { return this.#succeeded; }
+  get failed() { return this.#failed; }
+
+  #handOver() {
+    if (this.#timer !== null && this.#timer !== MICROTASK) clearTimeout(this.#timer);
+    this.#timer = null;
+    while (this.#lingering.length && (this.#maxInFlight === 0 || this.#inFlight < this.#maxInFlight)) {
+      const { topic, value, options, resolve, reject } = this.#lingering.shift();
+      this.#inFlight += 1;
+      this.#client.produce(topic, value, options).then(
+        (result) => { this.#succeeded += 1; this.#answered(); resolve(result); },
+        (error) => { this.#failed += 1; this.#answered(); reject(error); },
+      );
+    }
+  }
+
+  #answered() {
+    this.#inFlight -= 1;
+    if (this.#lingering.length && this.#timer === null) this.#handOver();
+    if (this.pending === 0 && this.#flushes.length) {
+      const flushes = this.#flushes;
+      this.#flushes = [];
+      for (const resolve of flushes) resolve();
+    }
+  }
+}
+
+/**
+ * A consumer-group membership (KpgClient.subscribeGroup). commit() commits; cancel() leaves the
+ * group. `assignment` lists the partitions this member owns now.
+ */
+export class KpgGroupSubscription {
+  #native;
+  #done = false;
+
+  /** @internal */
+  constructor(native) {
+    this.#native = native;
+  }
+
+  /**
+   * Commits offsets (the next offsets to read: last record processed + 1), e.g. [{topic,
+   * partition, offset}]; none (or []) commits everything delivered so far. Resolves with what
+   * the gateway committed; rejects with serverCode 'rebalanced' for a partition no longer this
+   * member's.
+   */
+  commit(offsets = []) {
+    return promisify((cb) => {
+      if (this.#done || !this.#native) throw new KpgError('closed', 'the group subscription has ended');
+      if (!Array.isArray(offsets)) throw new KpgError('protocol', 'offsets must be an array of {topic, partition, offset}');
+      const list = offsets.map((o) => {
+        checkPartition(o?.partition);
+        return { topic: String(o.topic), partition: o.partition, offset: toInt64String(o.offset, 'offset') };
+      });
+      this.#native.commit(list, cb);
+    });
+  }
+
+  /** Leaves the group; no callback runs afterwards. Idempotent. */
+  cancel() {
+    if (this.#done) return;
+    this.#native?.cancel();
+    this.#end();
+  }
+
+  get active() { return !this.#done && !!this.#native?.active(); }
+  /** [{topic, partition, offset: bigint}]: the partitions this member owns (offset: where it started). */
+  get assignment() { return this.#done || !this.#native ? [] : this.#native.assignment(); }
+
+  /** @internal */
+  _ended() { this.#end(); }
+
+  #end() {
+    if (this.#done) return;
+    this.#done = true;
+    const native = this.#native;
+    setTimeout(() => { native?.delete(); this.#native = null; }, 0);
+  }
 }
 
 const INT64_MIN = -(2n ** 63n);
@@ -392,6 +577,73 @@ export class KpgClient {
       onError,
       single,
     );
+  }
+
+  /**
+   * Writes one record; resolves with {partition, offset: bigint, timestamp: bigint} once the
+   * broker acknowledged it. value and options.key: string (UTF-8), Uint8Array, ArrayBuffer or
+   * null (a null value / key, distinct from ''); options: {key, headers: [{key, value}] |
+   * {key: value}, partition (absent: Kafka's partitioner on the key), timestamp (ms, bigint or
+   * Date)}. Rejects with KpgError: serverCode 'not_allowed', 'unknown_topic',
+   * 'record_too_large' (also checked here, without sending, against the gateway's
+   * maxRecordBytes), 'unavailable', 'limit_exceeded', ...; error.possiblyWritten says whether it
+   * may have been written anyway. A gateway or route without produce (see serverInfo.features)
+   * rejects with serverCode 'unknown_command'. Many may be in flight: beyond the gateway's limits
+   * the client queues and sends them in call order.
+   */
+  produce(topic, value, options = {}) {
+    return promisify((cb) => {
+      const bytes = toBytesOrNull(value, 'value');
+      const o = checkProduceOptions(options);
+      this.#live().produce(String(topic), bytes, o.key, o.headers, o.partition, o.timestamp, cb);
+    });
+  }
+
+  /** True when the gateway offers produce on this route (hello feature "produce"). */
+  get canProduce() {
+    return !this.#closed && this.serverInfo.features.includes('produce');
+  }
+
+  /** A batching producer over this client: see KpgProducer. options: {maxInFlight, lingerMs}. */
+  createProducer(options = {}) {
+    return new KpgProducer(this, options);
+  }
+
+  /**
+   * Joins consumer group `group` for `topics` (kpg mode, a route offering "groups"). The gateway
+   * assigns this member some of the topics' partitions and pushes their records.
+   * options: {start: 'earliest' | 'latest' (partitions without a committed offset), credit:
+   *           frames pushed ahead (default 8), commit: 'explicit' (only commit() commits) |
+   *           'auto' (a frame is committed once its onRecords call returned; work an onRecords
+   *           starts asynchronously is not waited for: use 'explicit' then)}.
+   * callbacks: {onRecords(topic, partition, records), onAssigned(partitions),
+   *             onRevoked(partitions), onLost(partitions), onError(KpgError)}; partitions are
+   *             [{topic, partition, offset: bigint}].
+   */
+  subscribeGroup(group, topics, options = {}, callbacks = {}) {
+    if (!Array.isArray(topics) || topics.length === 0) throw new KpgError('protocol', 'topics must be a non-empty array of names');
+    const { start = 'latest', credit = 8, commit = 'explicit' } = options ?? {};
+    if (start !== 'earliest' && start !== 'latest') throw new KpgError('protocol', "start must be 'earliest' or 'latest'");
+    if (!(Number.isInteger(credit) && credit > 0)) throw new KpgError('protocol', 'credit must be a positive integer');
+    if (commit !== 'explicit' && commit !== 'auto') throw new KpgError('protocol', "commit must be 'explicit' or 'auto'");
+    const native = this.#live();
+    let subscription;
+    const inner = native.subscribeGroup(
+      String(group), topics.map(String), start, credit, commit,
+      (topic, partition, records) => callbacks.onRecords?.(topic, partition, records),
+      (kind, partitions) => {
+        if (kind === 'assigned') callbacks.onAssigned?.(partitions);
+        else if (kind === 'revoked') callbacks.onRevoked?.(partitions);
+        else callbacks.onLost?.(partitions);
+      },
+      (error) => {
+        subscription?._ended();
+        callbacks.onError?.(kpgError(error));
+      },
+    );
+    subscription = new KpgGroupSubscription(inner);
+    if (!inner.active()) subscription._ended();
+    return subscription;
   }
 
   /** Closes the connection; pending calls reject with code 'closed'. Idempotent. */

@@ -11,6 +11,7 @@
 #include <charconv>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <type_traits>
 
@@ -37,6 +38,8 @@ val error_object(const Error& error) {
   // The gateway's own reason ("unknown_topic", ...); "unspecified" from APISIX or for non-server
   // errors.
   e.set("serverCode", val(kpg::sdk::to_string(error.server_code)));
+  // Produce: whether the record may have been written although it failed.
+  e.set("possiblyWritten", val(error.possibly_written));
   return e;
 }
 
@@ -60,6 +63,29 @@ val records_to_js(const std::vector<kpg::sdk::Record>& batch) {
     records.call<void>("push", record);
   }
   return records;
+}
+
+// A Uint8Array (index.mjs encodes strings) copied into the wasm heap.
+std::string bytes_from(const val& array) {
+  const auto size = array["length"].as<unsigned>();
+  std::string out(size, '\0');
+  if (size > 0) {
+    val(emscripten::typed_memory_view(size, reinterpret_cast<std::uint8_t*>(out.data())))
+        .call<void>("set", array);
+  }
+  return out;
+}
+
+val positions_to_js(const std::vector<kpg::sdk::TopicPartitionOffset>& positions) {
+  val out = val::array();
+  for (const auto& p : positions) {
+    val entry = val::object();
+    entry.set("topic", val(p.topic));
+    entry.set("partition", val(p.partition));
+    entry.set("offset", big_int(p.offset));
+    out.call<void>("push", entry);
+  }
+  return out;
 }
 
 val topics_to_js(const std::vector<kpg::sdk::TopicInfo>& topics) {
@@ -116,6 +142,50 @@ bool parse_int64(const std::string& text, std::int64_t& out) {
   auto [ptr, ec] = std::from_chars(text.data(), end, out);
   return ec == std::errc() && ptr == end;
 }
+
+// [{topic, partition, offset: decimal string}] (index.mjs checked them).
+bool positions_from(const val& list, std::vector<kpg::sdk::TopicPartitionOffset>& out) {
+  const auto count = list["length"].as<unsigned>();
+  for (unsigned i = 0; i < count; ++i) {
+    val p = list[i];
+    kpg::sdk::TopicPartitionOffset position{p["topic"].as<std::string>(),
+                                            p["partition"].as<std::int32_t>(), 0};
+    if (!parse_int64(p["offset"].as<std::string>(), position.offset)) return false;
+    out.push_back(std::move(position));
+  }
+  return true;
+}
+
+// Control of a consumer-group membership; a copy shares the same membership.
+class WasmGroupSubscription {
+ public:
+  explicit WasmGroupSubscription(std::shared_ptr<kpg::sdk::GroupSubscription> inner)
+      : inner_(std::move(inner)) {}
+  // offsets: [{topic, partition, offset: decimal string}], [] = everything delivered.
+  // callback(error|null, [{topic, partition, offset: BigInt}])
+  void commit(val offsets, val callback) {
+    std::vector<kpg::sdk::TopicPartitionOffset> list;
+    if (!positions_from(offsets, list)) {
+      callback(error_object({kpg::sdk::ErrorCode::protocol, "invalid commit offset"}),
+               val::undefined());
+      return;
+    }
+    inner_->commit(std::move(list),
+                   [callback](kpg::sdk::Result<std::vector<kpg::sdk::TopicPartitionOffset>> r) {
+                     if (!r) {
+                       callback(error_object(r.error()), val::undefined());
+                       return;
+                     }
+                     callback(val::null(), positions_to_js(r.value()));
+                   });
+  }
+  void cancel() { inner_->cancel(); }
+  bool active() const { return inner_->active(); }
+  val assignment() const { return positions_to_js(inner_->assignment()); }
+
+ private:
+  std::shared_ptr<kpg::sdk::GroupSubscription> inner_;
+};
 
 // Reads {connectTimeoutMs, requestTimeoutMs, idleFetchIntervalMs, helloTimeoutMs, reconnect: false
 // | {initialDelayMs, maxDelayMs, jitter, maxAttempts}, apiKey, token}; index.mjs has validated
@@ -268,6 +338,11 @@ class WasmClient {
     limits.set("maxSubscriptions", val(info.limits.max_subscriptions));
     limits.set("maxCredit", val(info.limits.max_credit));
     limits.set("maxMetadataPartitions", val(info.limits.max_metadata_partitions));
+    limits.set("maxRequestsPerSecond", val(info.limits.max_requests_per_second));
+    limits.set("maxRecordBytes", val(info.limits.max_record_bytes));
+    limits.set("maxProduceInflightBytes", val(info.limits.max_produce_inflight_bytes));
+    limits.set("maxProduceRecordsPerSecond", val(info.limits.max_produce_records_per_second));
+    limits.set("maxGroupSubscriptions", val(info.limits.max_group_subscriptions));
     out.set("limits", limits);
     out.set("server", val(info.server));
     return out;
@@ -323,6 +398,77 @@ class WasmClient {
         client_.subscribe_topic(topic, std::move(list), from, std::move(handlers), options));
   }
 
+  // value, key: Uint8Array or null (null: a null value / key). headers: [{key, value}] of
+  // Uint8Array. partition: -1 for the default partitioner. timestamp: decimal string or "".
+  // callback(error|null, {partition, offset: BigInt, timestamp: BigInt})
+  void produce(const std::string& topic, val value, val key, val headers, int partition,
+               const std::string& timestamp, val callback) {
+    kpg::sdk::ProduceOptions o;
+    if (!key.isNull() && !key.isUndefined()) o.key = bytes_from(key);
+    const auto count = headers["length"].as<unsigned>();
+    for (unsigned i = 0; i < count; ++i) {
+      o.headers.push_back({bytes_from(headers[i]["key"]), bytes_from(headers[i]["value"])});
+    }
+    if (partition >= 0) o.partition = partition;
+    if (!timestamp.empty()) {
+      std::int64_t ms = 0;
+      if (!parse_int64(timestamp, ms)) {
+        callback(error_object({kpg::sdk::ErrorCode::protocol, "invalid timestamp: " + timestamp}),
+                 val::undefined());
+        return;
+      }
+      o.timestamp = ms;
+    }
+    std::optional<std::string> payload;
+    if (!value.isNull() && !value.isUndefined()) payload = bytes_from(value);
+    client_.produce(topic, std::move(payload), std::move(o),
+                    [callback](kpg::sdk::Result<kpg::sdk::Produced> r) {
+                      if (!r) {
+                        callback(error_object(r.error()), val::undefined());
+                        return;
+                      }
+                      val out = val::object();
+                      out.set("partition", val(r.value().partition));
+                      out.set("offset", big_int(r.value().offset));
+                      out.set("timestamp", big_int(r.value().timestamp));
+                      callback(val::null(), out);
+                    });
+  }
+
+  // topics: Array<string>; start: "earliest" | "latest"; window: credit in frames; commit:
+  // "explicit" | "auto". on_records(topic, partition, records); on_assignment(kind, partitions)
+  // with kind "assigned" | "revoked" | "lost"; on_error(error) once when it ends on an error.
+  WasmGroupSubscription subscribe_group(const std::string& group, val topics,
+                                        const std::string& start, int window,
+                                        const std::string& commit, val on_records,
+                                        val on_assignment, val on_error) {
+    std::vector<std::string> names;
+    const auto count = topics["length"].as<unsigned>();
+    for (unsigned i = 0; i < count; ++i) names.push_back(topics[i].as<std::string>());
+    kpg::sdk::GroupOptions options;
+    options.start = start == "earliest" ? kpg::sdk::GroupOptions::Start::earliest
+                                        : kpg::sdk::GroupOptions::Start::latest;
+    if (window > 0) options.window = static_cast<std::uint32_t>(window);
+    options.commit = commit == "auto" ? kpg::sdk::GroupOptions::Commit::automatic
+                                      : kpg::sdk::GroupOptions::Commit::explicit_only;
+    kpg::sdk::GroupHandlers handlers;
+    handlers.on_records = [on_records](const std::string& topic, std::int32_t partition,
+                                       const std::vector<kpg::sdk::Record>& records) {
+      on_records(val(topic), val(partition), records_to_js(records));
+    };
+    auto assignment = [on_assignment](const char* kind) {
+      return [on_assignment, kind](const std::vector<kpg::sdk::TopicPartitionOffset>& ps) {
+        on_assignment(val(kind), positions_to_js(ps));
+      };
+    };
+    handlers.on_assigned = assignment("assigned");
+    handlers.on_revoked = assignment("revoked");
+    handlers.on_lost = assignment("lost");
+    handlers.on_error = [on_error](const Error& error) { on_error(error_object(error)); };
+    return WasmGroupSubscription(
+        client_.subscribe_group(group, std::move(names), std::move(handlers), options));
+  }
+
   void close() { client_.close(); }
   bool is_open() const { return client_.is_open(); }
   bool reconnecting() const { return client_.reconnecting(); }
@@ -371,6 +517,11 @@ EMSCRIPTEN_BINDINGS(kpg_sdk) {
       .function("active", &WasmSubscription::active)
       .function("paused", &WasmSubscription::paused)
       .function("nextOffset", &WasmSubscription::next_offset);
+  emscripten::class_<WasmGroupSubscription>("WasmGroupSubscription")
+      .function("commit", &WasmGroupSubscription::commit)
+      .function("cancel", &WasmGroupSubscription::cancel)
+      .function("active", &WasmGroupSubscription::active)
+      .function("assignment", &WasmGroupSubscription::assignment);
   emscripten::class_<WasmClient>("WasmClient")
       .constructor<val>()
       .function("connect", &WasmClient::connect)
@@ -381,6 +532,8 @@ EMSCRIPTEN_BINDINGS(kpg_sdk) {
       .function("listOffsets", &WasmClient::list_offsets)
       .function("fetch", &WasmClient::fetch)
       .function("subscribe", &WasmClient::subscribe)
+      .function("produce", &WasmClient::produce)
+      .function("subscribeGroup", &WasmClient::subscribe_group)
       .function("serverInfo", &WasmClient::server_info)
       .function("metadata", &WasmClient::metadata)
       .function("close", &WasmClient::close)

@@ -2,6 +2,7 @@
 // kpg-devkafka broker. Each command's output is checked exactly (text and JSON lines), and each
 // kind of failure by its message on stderr and its exit code.
 #include "admin_fixture.h"
+#include "kpg_cli_run.h"
 
 #include <kpg/sdk/native_client.h>
 
@@ -16,76 +17,12 @@
 #include <sstream>
 #include <thread>
 
-extern char** environ;
-
 namespace {
 
 using namespace std::chrono_literals;
+using kpg::testing::KpgRun;
+using kpg::testing::run_kpg;
 using nlohmann::json;
-
-struct KpgRun {
-  int status = -1;  ///< exit status; -1 when killed
-  std::string out;
-  std::string err;
-};
-
-/// Runs kpg with `args` and `env` entries added to the environment (without the caller's KPG_*
-/// variables); output goes through files in `dir`. Waits up to 30 s.
-KpgRun run_kpg(const std::vector<std::string>& args, const std::filesystem::path& dir,
-               const std::vector<std::string>& env = {}) {
-  std::vector<std::string> argv{KPG_CLI_BIN, "--timeout", "5000"};
-  argv.insert(argv.end(), args.begin(), args.end());
-  std::vector<std::string> envs;
-  for (char** e = environ; *e != nullptr; ++e) {
-    if (std::string_view(*e).substr(0, 4) != "KPG_") envs.emplace_back(*e);
-  }
-  envs.insert(envs.end(), env.begin(), env.end());
-  std::filesystem::create_directories(dir);
-  const auto out = dir / "kpg.out";
-  const auto err = dir / "kpg.err";
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  auto pointers = [](std::vector<std::string>& strings) {
-    std::vector<char*> p;
-    for (auto& s : strings) p.push_back(s.data());
-    p.push_back(nullptr);
-    return p;
-  };
-  auto argp = pointers(argv);
-  auto envp = pointers(envs);
-  pid_t pid = -1;
-  KpgRun run;
-  const int spawned =
-      posix_spawn(&pid, argv[0].c_str(), &actions, nullptr, argp.data(), envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  if (spawned != 0) {
-    ADD_FAILURE() << "cannot start " << argv[0];
-    return run;
-  }
-  int wstatus = 0;
-  const auto deadline = std::chrono::steady_clock::now() + 30s;
-  while (waitpid(pid, &wstatus, WNOHANG) == 0) {
-    if (std::chrono::steady_clock::now() > deadline) {
-      ADD_FAILURE() << "kpg did not exit within 30 s";
-      kill(pid, SIGKILL);
-      waitpid(pid, &wstatus, 0);
-      break;
-    }
-    std::this_thread::sleep_for(10ms);
-  }
-  const auto read = [](const std::filesystem::path& file) {
-    std::ifstream in(file, std::ios::binary);
-    std::stringstream text;
-    text << in.rdbuf();
-    return text.str();
-  };
-  run.status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1;
-  run.out = read(out);
-  run.err = read(err);
-  return run;
-}
 
 class CliTest : public kpg::testing::AdminFixture {
  protected:

@@ -14,15 +14,18 @@
 // ErrorCode::closed before the destructor returns.
 #pragma once
 
+#include <kpg/sdk/group.h>
 #include <kpg/sdk/protocol_session.h>
 #include <kpg/sdk/subscription.h>
 #include <kpg/sdk/transport.h>
 #include <kpg/sdk/types.h>
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -125,6 +128,35 @@ class Client {
                                                 SubscriptionHandlers handlers,
                                                 SubscribeOptions options = {});
 
+  /// Writes one record to `topic` (kpg mode, on a route that allows produce: the gateway lists
+  /// "produce" among its hello features; otherwise it fails at once with ErrorCode::server,
+  /// ServerCode::unknown_command and a message saying so). `value` nullopt is a null value (a
+  /// tombstone), distinct from an empty one. Completes with the partition, offset and timestamp
+  /// once the broker acknowledged the record, or with an Error whose server_code says why
+  /// (not_allowed, unknown_topic, record_too_large, unavailable, limit_exceeded, ...) and whose
+  /// possibly_written says whether the record may have been written anyway.
+  ///
+  /// Many produce calls may be in flight. Beyond the gateway's limits (max_inflight_requests,
+  /// max_produce_inflight_bytes, max_produce_records_per_second) the client queues records here
+  /// and sends them, in call order, as answers free room; the request timeout starts when a
+  /// record is sent. A record over max_record_bytes fails with record_too_large without being
+  /// sent. Queued records fail with ErrorCode::closed (possibly_written false) when the
+  /// connection drops; sent ones with possibly_written true.
+  void produce(const std::string& topic, std::optional<std::string> value, ProduceOptions options,
+               ProtocolSession::ProduceHandler handler);
+  /// Records accepted by produce() and not answered yet (queued here or in flight).
+  std::size_t produce_pending() const noexcept { return produce_queue_.size() + produce_sent_; }
+
+  /// Joins consumer group `group` (scoped by the gateway to the route and the consumer) for
+  /// `topics`: the gateway assigns this member some of their partitions and pushes their
+  /// records. kpg mode, on a route that offers "groups"; otherwise the subscription fails with
+  /// ServerCode::unknown_command. The client rejoins after a reconnect. See GroupHandlers for
+  /// what is called when, and GroupOptions::commit for when offsets are committed.
+  std::shared_ptr<GroupSubscription> subscribe_group(const std::string& group,
+                                                     std::vector<std::string> topics,
+                                                     GroupHandlers handlers,
+                                                     GroupOptions options = {});
+
   /// Runs `task` after `delay_ms` on the client's thread (unless the client is closed first).
   void schedule(std::int64_t delay_ms, std::function<void()> task);
 
@@ -156,6 +188,17 @@ class Client {
   void resume_subscriptions();
 
   class TopicSubscription;
+  class GroupMember;
+  struct QueuedProduce {
+    ProtocolSession::ProduceRequest request;
+    std::uint64_t bytes;
+    ProtocolSession::ProduceHandler handler;
+  };
+  void pump_produce();
+  /// The backoff before retry number `retries` (from 0) after a retryable server error: the
+  /// reconnect delays, without jitter.
+  std::int64_t retry_delay_ms(int retries) const;
+  void fail_queued_produce(const Error& error);
   std::shared_ptr<Subscription> add_subscription(std::shared_ptr<TopicSubscription> sub);
   void run_due_tasks();
   void stop_subscriptions(const Error& error);
@@ -163,6 +206,14 @@ class Client {
   std::unique_ptr<Transport> transport_;
   std::multimap<std::int64_t, std::function<void()>> tasks_;       // by due time (transport clock)
   std::vector<std::shared_ptr<TopicSubscription>> subscriptions_;  // running ones
+  std::vector<std::shared_ptr<GroupMember>> groups_;               // running ones
+  // Produce: records waiting for room (call order), and what is in flight.
+  std::deque<QueuedProduce> produce_queue_;
+  std::size_t produce_sent_ = 0;
+  std::uint64_t produce_sent_bytes_ = 0;
+  double produce_tokens_ = 0;  // records/s bucket (max_produce_records_per_second)
+  std::int64_t produce_tokens_at_ = -1;
+  bool produce_wakeup_ = false;  // a task is scheduled to send when the bucket refills
   ClientOptions options_;
   ProtocolSession session_;
   ServerInfo server_info_;

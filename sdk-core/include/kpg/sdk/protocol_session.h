@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -50,6 +51,7 @@ class ProtocolSession {
     std::int32_t partition = 0;
     std::int64_t high_watermark = 0;
     std::vector<Record> records;
+    std::string topic;  ///< group subscriptions only (they may span several topics)
   };
   struct Unsubscribed {
     std::int64_t subscription_id = 0;
@@ -59,6 +61,45 @@ class ProtocolSession {
   /// is the last call.
   using PushHandler = std::function<void(Result<PushedRecords>)>;
   using UnsubscribeHandler = std::function<void(Result<Unsubscribed>)>;
+
+  /// cmd_kafka_produce. Completes with where the record was written, or the gateway's error
+  /// (Error::possibly_written set from the reply; a timeout or lost connection after sending
+  /// also sets it, since the record may have reached the broker).
+  struct ProduceRequest {
+    std::string topic;
+    std::optional<std::string> value;  ///< nullopt: a null value (a tombstone)
+    ProduceOptions options;
+  };
+  using ProduceHandler = std::function<void(Result<Produced>)>;
+
+  /// cmd_kafka_group_subscribe.
+  struct GroupSubscribeRequest {
+    enum class Start { latest = 0, earliest = 1 };
+    enum class Commit { explicit_only = 0, automatic = 1 };
+    std::string group;
+    std::vector<std::string> topics;
+    Start start = Start::latest;  ///< for partitions without a committed offset
+    std::uint32_t credit = 0;
+    Commit commit = Commit::explicit_only;
+  };
+  struct GroupSubscribeAck {
+    std::int64_t subscription_id = 0;
+  };
+  /// kafka_group_assignment: partitions given to (assigned), taken from (revoked) or lost by
+  /// this member. For assigned, `offset` is where reading starts.
+  struct GroupAssignment {
+    enum class Kind { assigned = 0, revoked = 1, lost = 2 };
+    std::int64_t subscription_id = 0;
+    Kind kind = Kind::assigned;
+    std::vector<TopicPartitionOffset> partitions;
+  };
+  /// What a group subscription's stream carries: record frames (with their topic) and
+  /// assignment changes, in the gateway's order.
+  using GroupEvent = std::variant<PushedRecords, GroupAssignment>;
+  using GroupSubscribeHandler = std::function<void(Result<GroupSubscribeAck>)>;
+  using GroupPushHandler = std::function<void(Result<GroupEvent>)>;
+  /// Completes with the offsets the gateway committed.
+  using CommitHandler = std::function<void(Result<std::vector<TopicPartitionOffset>>)>;
 
   /// The protocol version this SDK speaks (cmd_hello.protocol_version).
   static constexpr std::uint32_t kProtocolVersion = 1;
@@ -91,6 +132,14 @@ class ProtocolSession {
   Outgoing credit(std::int64_t subscription_id, std::uint32_t credit);
   Outgoing unsubscribe(std::int64_t subscription_id, std::int64_t deadline_ms,
                        UnsubscribeHandler handler);
+  Outgoing produce(const ProduceRequest& request, std::int64_t deadline_ms, ProduceHandler handler);
+  /// Like subscribe: `acked` once, then `pushed` receives the group stream's events.
+  Outgoing group_subscribe(const GroupSubscribeRequest& request, std::int64_t deadline_ms,
+                           GroupSubscribeHandler acked, GroupPushHandler pushed);
+  /// cmd_kafka_commit; empty `offsets`: everything delivered so far.
+  Outgoing commit(std::int64_t subscription_id, const std::vector<TopicPartitionOffset>& offsets,
+                  std::int64_t deadline_ms, CommitHandler handler);
+
   /// Forgets the push stream of the subscribe sent with `sequence`: its later frames are dropped
   /// as unpaired. No handler runs.
   void end_stream(std::int64_t sequence) { streams_.erase(sequence); }
@@ -116,16 +165,23 @@ class ProtocolSession {
   struct Pending {
     std::int64_t deadline_ms;
     std::variant<PingHandler, OffsetHandler, FetchHandler, HelloHandler, MetadataHandler,
-                 SubscribeHandler, UnsubscribeHandler>
+                 SubscribeHandler, UnsubscribeHandler, ProduceHandler, GroupSubscribeHandler,
+                 CommitHandler>
         handler;
-    PushHandler pushed = nullptr;  // subscribe only
-    std::int32_t partition = 0;    // fetch only: stamped on the records
+    PushHandler pushed = nullptr;             // subscribe only
+    std::int32_t partition = 0;               // fetch only: stamped on the records
+    GroupPushHandler group_pushed = nullptr;  // group_subscribe only
+  };
+  // A push stream: a subscription's (pushed) or a group subscription's (group).
+  struct Stream {
+    PushHandler pushed;
+    GroupPushHandler group;
   };
   std::int64_t register_request(Pending pending);
 
   std::int64_t next_sequence_ = 1;
   std::map<std::int64_t, Pending> pending_;
-  std::map<std::int64_t, PushHandler> streams_;  // by the subscribe's sequence
+  std::map<std::int64_t, Stream> streams_;  // by the subscribe's sequence
   std::string last_unpaired_error_;
 };
 

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -45,6 +46,10 @@ enum class ServerCode : std::int32_t {
   limit_exceeded = 10,  ///< a limit announced in ServerInfo::limits would be exceeded
   internal = 11,
   not_allowed = 12,  ///< the route does not allow this topic (its topic ACL)
+  /// A produced record is larger than the route or the broker accepts (the SDK also answers it
+  /// without sending, for a record over ServerLimits::max_record_bytes).
+  record_too_large = 13,
+  rebalanced = 14,  ///< a commit named a partition this group member no longer owns
 };
 
 /// Lower-case name of a server code ("unknown_topic", ...); "unknown" for a number not listed.
@@ -60,6 +65,10 @@ struct Error {
   std::string message;
   /// With code == ErrorCode::server: the gateway's code (unspecified from an APISIX gateway).
   ServerCode server_code = ServerCode::unspecified;
+  /// Produce only: true when the record may have been written although no acknowledgement came
+  /// (the gateway's ErrorResp.possibly_written, or the connection was lost / the request timed
+  /// out after the record was sent); false when it certainly was not written.
+  bool possibly_written = false;
 };
 
 /// The Error for an HTTP refusal of the WebSocket upgrade: 401 is ErrorCode::unauthorized, 403
@@ -94,13 +103,20 @@ struct ServerLimits {
   std::uint32_t max_subscriptions = 0;
   std::uint32_t max_credit = 0;
   std::uint32_t max_metadata_partitions = 0;
+  std::uint32_t max_requests_per_second = 0;
+  /// Produce (0 when the route does not allow it).
+  std::uint32_t max_record_bytes = 0;            ///< key + value + headers of one record
+  std::uint32_t max_produce_inflight_bytes = 0;  ///< record bytes awaiting acknowledgement
+  std::uint32_t max_produce_records_per_second = 0;
+  std::uint32_t max_group_subscriptions = 0;  ///< per connection (0: groups not offered)
 };
 
 /// What the client negotiated with hello on the current connection. A gateway that does not know
 /// hello (Apache APISIX) leaves it empty: protocol_version 0, no features ("APISIX mode").
 struct ServerInfo {
   std::uint32_t protocol_version = 0;
-  std::vector<std::string> features;  ///< "push", "metadata", "headers", "error_codes"
+  /// "push", "metadata", "headers", "error_codes", "produce", "groups"
+  std::vector<std::string> features;
   ServerLimits limits;
   std::string server;  ///< e.g. "kpg-gateway/0.2.0"
 
@@ -124,6 +140,30 @@ struct PartitionInfo {
 struct TopicInfo {
   std::string name;
   std::vector<PartitionInfo> partitions;  ///< ascending
+};
+
+/// The optional parts of a produced record. std::nullopt (a null key, the default partitioner,
+/// the time of sending) is distinct from an empty value.
+struct ProduceOptions {
+  std::optional<std::string> key;  ///< nullopt: a null key
+  std::vector<Header> headers;
+  std::optional<std::int32_t> partition;  ///< nullopt: Kafka's default partitioner on the key
+  std::optional<std::int64_t> timestamp;  ///< ms since the epoch; nullopt: the time of sending
+};
+
+/// Where a produced record was written (the broker acknowledged it: acks=all).
+struct Produced {
+  std::int32_t partition = 0;
+  std::int64_t offset = 0;
+  std::int64_t timestamp = 0;  ///< the record's timestamp (ms), as written
+};
+
+/// A position in a partition of a topic: for consumer groups, which may span several topics.
+struct TopicPartitionOffset {
+  std::string topic;
+  std::int32_t partition = 0;
+  std::int64_t offset = 0;
+  bool operator==(const TopicPartitionOffset&) const = default;
 };
 
 /// Special `at` values for listOffsets (the Kafka ListOffsets convention).

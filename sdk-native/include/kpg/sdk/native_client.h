@@ -12,12 +12,14 @@
 #pragma once
 
 #include <kpg/sdk/client.h>
+#include <kpg/sdk/producer.h>
 #include <kpg/sdk/types.h>
 
 #include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -46,6 +48,33 @@ class NativeSubscription {
   virtual std::int64_t next_offset() const = 0;
   /// Per partition: the offset after the last record delivered to on_records.
   virtual std::map<std::int32_t, std::int64_t> next_offsets() const = 0;
+};
+
+/// Thread-safe control of a consumer-group membership made by NativeClient::subscribe_group.
+class NativeGroupSubscription {
+ public:
+  virtual ~NativeGroupSubscription() = default;
+  /// See GroupSubscription::commit; the handler runs on the I/O thread.
+  virtual void async_commit(std::vector<TopicPartitionOffset> offsets,
+                            GroupSubscription::CommitHandler handler) = 0;
+  /// Blocking commit (never from a callback of this client).
+  virtual Result<std::vector<TopicPartitionOffset>> commit(
+      std::vector<TopicPartitionOffset> offsets = {}) = 0;
+  virtual void cancel() = 0;
+  /// False once cancelled or ended by an error.
+  virtual bool active() const = 0;
+};
+
+/// Thread-safe batching producer made by NativeClient::producer (see kpg/sdk/producer.h for
+/// its ordering and failure semantics). send() never blocks; handlers run on the I/O thread.
+class NativeProducer {
+ public:
+  virtual ~NativeProducer() = default;
+  virtual void send(const std::string& topic, std::optional<std::string> value,
+                    ProduceOptions options, ProtocolSession::ProduceHandler handler) = 0;
+  /// Waits until every record sent before it has been answered (never from a callback).
+  virtual void flush() = 0;
+  virtual void async_flush(std::function<void()> done) = 0;
 };
 
 /// TLS for wss:// URLs (OpenSSL). The default verifies the gateway's certificate chain against
@@ -93,6 +122,21 @@ class NativeClient {
                                                       std::vector<std::int32_t> partitions,
                                                       StartAt from, SubscriptionHandlers handlers,
                                                       SubscribeOptions options = {});
+  /// See Client::produce: where the record was written, or a typed Error (server_code, and
+  /// possibly_written). Many may be in flight; the client queues beyond the gateway's limits.
+  void async_produce(const std::string& topic, std::optional<std::string> value,
+                     ProduceOptions options, ProtocolSession::ProduceHandler handler);
+  Result<Produced> produce(const std::string& topic, std::optional<std::string> value,
+                           ProduceOptions options = {});
+  /// A batching producer over this client (see kpg/sdk/producer.h); it must not outlive it.
+  std::shared_ptr<NativeProducer> producer(ProducerOptions options = {});
+  /// Joins consumer group `group` for `topics`; see Client::subscribe_group. Handlers run on
+  /// the I/O thread; credit is granted back (and, with Commit::automatic, the frame committed)
+  /// when on_records returns.
+  std::shared_ptr<NativeGroupSubscription> subscribe_group(const std::string& group,
+                                                           std::vector<std::string> topics,
+                                                           GroupHandlers handlers,
+                                                           GroupOptions options = {});
   /// What hello negotiated on the current connection (a copy; empty in APISIX mode). Updated
   /// before connect() / on_reconnect complete.
   ServerInfo server_info() const;
