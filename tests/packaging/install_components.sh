@@ -18,7 +18,9 @@ fail() { echo "FAILED: $*" >&2; exit 1; }
 
 expected_sdk="include/kpg/pubsub.pb.h
 include/kpg/sdk/client.h
+include/kpg/sdk/group.h
 include/kpg/sdk/native_client.h
+include/kpg/sdk/producer.h
 include/kpg/sdk/protocol_session.h
 include/kpg/sdk/subscription.h
 include/kpg/sdk/transport.h

@@ -63,7 +63,8 @@ Connection::Connection(kafka::RecordSource& source, const Limits& limits, Callba
       produce_(produce),
       record_tokens_(produce.enabled() ? produce.policy->max_records_per_second : 0) {
   GroupSubscriptions::Hooks hooks{
-      callbacks_.push, [this](std::string reply) { answer(Command::unknown, std::move(reply)); },
+      callbacks_.push,
+      [this](Command command, std::string reply) { answer(command, std::move(reply)); },
       callbacks_.post, callbacks_.keep_alive};
   groups_ = std::make_unique<GroupSubscriptions>(source_, limits_, std::move(groups),
                                                  std::move(hooks), topics_, last_id_);

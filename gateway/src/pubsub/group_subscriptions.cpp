@@ -164,15 +164,17 @@ Outcome GroupSubscriptions::subscribe(std::int64_t sequence, const CmdKafkaGroup
           --starting_;
           if (listed.error) {
             return hooks_.reply(
+                Command::group_subscribe,
                 encode_error(sequence, "failed to subscribe to group, err: " + listed.error->text,
                              error_code_of(*listed.error)));
           }
           for (const auto& topic : options.topics) {
             if (listed.topics.find(topic) == listed.topics.end()) {
-              return hooks_.reply(encode_error(
-                  sequence,
-                  "failed to subscribe to group, topic: " + topic + ", err: not found topic",
-                  ErrorCode::UNKNOWN_TOPIC));
+              return hooks_.reply(Command::group_subscribe,
+                                  encode_error(sequence,
+                                               "failed to subscribe to group, topic: " + topic +
+                                                   ", err: not found topic",
+                                               ErrorCode::UNKNOWN_TOPIC));
             }
           }
           const std::int64_t id = ++last_id_;
@@ -191,7 +193,8 @@ Outcome GroupSubscriptions::subscribe(std::int64_t sequence, const CmdKafkaGroup
           auto member =
               context_.service->join(context_.cluster, std::move(options), std::move(sink), &why);
           if (!member) {
-            return hooks_.reply(encode_error(sequence, "failed to subscribe to group, err: " + why,
+            return hooks_.reply(Command::group_subscribe,
+                                encode_error(sequence, "failed to subscribe to group, err: " + why,
                                              ErrorCode::OVERLOADED));
           }
           Subscription sub;
@@ -204,7 +207,7 @@ Outcome GroupSubscriptions::subscribe(std::int64_t sequence, const CmdKafkaGroup
           PubSubResp resp;
           resp.set_sequence(sequence);
           resp.mutable_kafka_group_subscribe_resp()->set_subscription_id(id);
-          hooks_.reply(serialize(resp));
+          hooks_.reply(Command::group_subscribe, serialize(resp));
         });
       });
   return {Outcome::Kind::pending, {}};
@@ -325,10 +328,11 @@ Outcome GroupSubscriptions::commit(std::int64_t sequence, const CmdKafkaCommit& 
   auto reply = [this, sequence, offsets](std::optional<kafka::KafkaError> failed, bool rebalanced) {
     if (shut_down_) return;
     if (failed || rebalanced) {
-      hooks_.reply(encode_error(
-          sequence,
-          "commit failed, err: " + (rebalanced ? std::string("rebalanced") : failed->text),
-          rebalanced ? ErrorCode::REBALANCED : error_code_of(*failed)));
+      hooks_.reply(Command::commit,
+                   encode_error(sequence,
+                                "commit failed, err: " +
+                                    (rebalanced ? std::string("rebalanced") : failed->text),
+                                rebalanced ? ErrorCode::REBALANCED : error_code_of(*failed)));
       return;
     }
     PubSubResp resp;
@@ -340,7 +344,7 @@ Outcome GroupSubscriptions::commit(std::int64_t sequence, const CmdKafkaCommit& 
       tp->set_partition(o.partition);
       tp->set_offset(o.offset);
     }
-    hooks_.reply(serialize(resp));
+    hooks_.reply(Command::commit, serialize(resp));
   };
   if (offsets.empty()) {
     PubSubResp resp;

@@ -7,6 +7,7 @@
 #include "config/route.h"
 #include "kafka/group_consumer.h"
 #include "pubsub/frames.h"
+#include "pubsub/observer.h"
 #include "pubsub/pubsub_handler.h"
 
 #include <cstdint>
@@ -68,8 +69,9 @@ class AckLedger {
 class GroupSubscriptions {
  public:
   struct Hooks {
-    std::function<void(Frame)> push;                    ///< an unsolicited frame
-    std::function<void(std::string)> reply;             ///< the answer to a pending command
+    std::function<void(Frame)> push;  ///< an unsolicited frame
+    /// The answer to a pending command (counted as that command).
+    std::function<void(Command, std::string)> reply;
     std::function<void(std::function<void()>)> post;    ///< onto the connection's thread
     std::function<std::shared_ptr<void>()> keep_alive;  ///< may be empty
   };
