@@ -38,6 +38,7 @@
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -290,6 +291,20 @@ int main(int argc, char** argv) {
         {gateway_bin, "--config", config.string(), "--log-level", "info"});
     auto line = gateway.wait_for_line("event=listening", 15s);
     if (!line) throw std::runtime_error("gateway did not start: " + gateway.transcript());
+    // The gateway logs every connection: its output is read all along, or the pipe fills and
+    // the gateway blocks on its next log line.
+    std::atomic<bool> stop_draining{false};
+    std::thread drain([&] {
+      while (!stop_draining) gateway.read_line(200ms);
+    });
+    struct Join {
+      std::atomic<bool>& stop;
+      std::thread& thread;
+      ~Join() {
+        stop = true;
+        thread.join();
+      }
+    } join{stop_draining, drain};
     const auto address = kpg::testing::field(*line, "address");
     const auto colon = address.rfind(':');
     const std::string host = address.substr(0, colon);
