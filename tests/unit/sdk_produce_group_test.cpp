@@ -521,13 +521,14 @@ TEST(SdkGroup, WithoutTheGroupsFeatureFailsWithATypedError) {
 
 TEST(SdkGroup, LostConnectionReportsLostPartitionsAndRejoinsAfterReconnect) {
   FakeTransport::State s;
+  // What the handlers write is declared before the client: closing it (at the end) calls them.
+  std::vector<TopicPartitionOffset> lost;
+  bool failed = false;
   kpg::sdk::Client client(std::make_unique<FakeTransport>(s), kpg::testing::options(500, 2000));
   client.connect("ws://h/", [](auto) {});
   open_with(s, {"groups"});
-  std::vector<TopicPartitionOffset> lost;
   kpg::sdk::GroupHandlers handlers;
   handlers.on_lost = [&](const std::vector<TopicPartitionOffset>& ps) { lost = ps; };
-  bool failed = false;
   handlers.on_error = [&](const kpg::sdk::Error&) { failed = true; };
   auto group = client.subscribe_group("g", {"orders"}, handlers);
   const auto join = sent(s, 0);
