@@ -22,6 +22,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -145,6 +146,9 @@ class Connection {
   Outcome unsubscribe(std::int64_t sequence, const CmdUnsubscribe& cmd);
   // In connection_produce.cpp.
   Outcome produce(std::int64_t sequence, const CmdKafkaProduce& cmd);
+  // Sends the waiting records, in request order, as far as their topics are known; the records at
+  // the head for `failed_topic` fail with `failure`.
+  void drain_produce(const std::string* failed_topic, const kafka::KafkaError* failure);
   void send_produce(std::int64_t sequence, std::shared_ptr<kafka::ProduceRecord> record,
                     std::size_t bytes);
   void produced(std::int64_t sequence, std::size_t bytes, const std::string& topic,
@@ -186,6 +190,13 @@ class Connection {
     std::chrono::steady_clock::time_point until;
   };
   std::map<std::string, KnownTopic, std::less<>> produce_topics_;
+  struct WaitingRecord {
+    std::int64_t sequence;
+    std::shared_ptr<kafka::ProduceRecord> record;
+    std::size_t bytes;
+  };
+  std::deque<WaitingRecord> produce_waiting_;  // accepted, not handed to the sink yet
+  std::string produce_lookup_;  // the topic whose look-up is under way ("" when none)
   std::uint64_t records_produced_ = 0;
   std::uint64_t rate_refusals_ = 0;
   std::uint64_t pushed_records_ = 0;

@@ -83,39 +83,59 @@ Outcome Connection::produce(std::int64_t sequence, const CmdKafkaProduce& cmd) {
     return refuse(ErrorCode::LIMIT_EXCEEDED, "more than " + std::to_string(record_tokens_.rate()) +
                                                  " records per second on this connection");
   }
-  produce_inflight_bytes_ += bytes;
-  const auto now = std::chrono::steady_clock::now();
   if (auto known = produce_topics_.find(topic);
-      known != produce_topics_.end() && known->second.until > now) {
-    if (record->partition && *record->partition >= known->second.partitions) {
-      produce_inflight_bytes_ -= bytes;
-      return refuse(ErrorCode::UNKNOWN_PARTITION, "not found partition");
-    }
-    send_produce(sequence, record, bytes);
-    return {Outcome::Kind::pending, {}};
+      produce_waiting_.empty() && known != produce_topics_.end() &&
+      known->second.until > std::chrono::steady_clock::now() && record->partition &&
+      *record->partition >= known->second.partitions) {
+    return refuse(ErrorCode::UNKNOWN_PARTITION, "not found partition");
   }
-  source_.topics({topic}, cancel_,
-                 on_thread([this, sequence, record, bytes](kafka::TopicsResult listed) {
-                   auto fail = [&](const kafka::KafkaError& e) {
-                     kafka::ProduceResult result;
-                     result.error = e;
-                     result.partition = record->partition.value_or(-1);
-                     produced(sequence, bytes, record->topic, result);
-                   };
-                   if (listed.error) return fail(*listed.error);
-                   auto it = listed.topics.find(record->topic);
-                   if (it == listed.topics.end()) {
-                     return fail({kafka::ErrorKind::unknown_topic, "not found topic"});
-                   }
-                   if (produce_topics_.size() >= kMaxProduceTopics) produce_topics_.clear();
-                   produce_topics_[record->topic] = {
-                       it->second, std::chrono::steady_clock::now() + kProduceTopicTtl};
-                   if (record->partition && *record->partition >= it->second) {
-                     return fail({kafka::ErrorKind::unknown_partition, "not found partition"});
-                   }
-                   send_produce(sequence, record, bytes);
-                 }));
+  produce_inflight_bytes_ += bytes;
+  // Records leave in request order: one that must wait for its topic's look-up holds back every
+  // later one (a connection's records to a partition keep their order).
+  produce_waiting_.push_back({sequence, std::move(record), bytes});
+  drain_produce(nullptr, nullptr);
   return {Outcome::Kind::pending, {}};
+}
+
+void Connection::drain_produce(const std::string* failed_topic, const kafka::KafkaError* failure) {
+  while (!produce_waiting_.empty()) {
+    auto& head = produce_waiting_.front();
+    const std::string& topic = head.record->topic;
+    auto fail = [&](const kafka::KafkaError& e) {
+      kafka::ProduceResult result;
+      result.error = e;
+      result.partition = head.record->partition.value_or(-1);
+      produced(head.sequence, head.bytes, topic, result);
+    };
+    auto known = produce_topics_.find(topic);
+    if (known != produce_topics_.end() && known->second.until > std::chrono::steady_clock::now()) {
+      if (head.record->partition && *head.record->partition >= known->second.partitions) {
+        fail({kafka::ErrorKind::unknown_partition, "not found partition"});
+      } else {
+        send_produce(head.sequence, head.record, head.bytes);
+      }
+    } else if (failed_topic && *failed_topic == topic) {
+      fail(*failure);
+    } else {
+      if (produce_lookup_ == topic) return;  // its look-up is under way
+      produce_lookup_ = topic;
+      source_.topics({topic}, cancel_, on_thread([this, topic](kafka::TopicsResult listed) {
+                       produce_lookup_.clear();
+                       kafka::KafkaError error{kafka::ErrorKind::unknown_topic, "not found topic"};
+                       if (listed.error) {
+                         error = *listed.error;
+                       } else if (auto it = listed.topics.find(topic); it != listed.topics.end()) {
+                         if (produce_topics_.size() >= kMaxProduceTopics) produce_topics_.clear();
+                         produce_topics_[topic] = {
+                             it->second, std::chrono::steady_clock::now() + kProduceTopicTtl};
+                         return drain_produce(nullptr, nullptr);
+                       }
+                       drain_produce(&topic, &error);
+                     }));
+      return;
+    }
+    produce_waiting_.pop_front();
+  }
 }
 
 void Connection::send_produce(std::int64_t sequence, std::shared_ptr<kafka::ProduceRecord> record,
