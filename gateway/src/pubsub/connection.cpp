@@ -21,12 +21,6 @@ Frame frame_of(std::string bytes) {
   return Frame{std::move(bytes), nullptr};
 }
 
-std::string serialize(const PubSubResp& resp) {
-  std::string out;
-  resp.SerializeToString(&out);
-  return out;
-}
-
 // "failed to <what>, topic: T[, partition: P], err: E", as APISIX words its errors. Topic names
 // are valid Kafka names by then (short, printable).
 std::string failure(std::string_view what, const std::string& topic, std::int32_t partition,
@@ -197,7 +191,7 @@ Outcome Connection::hello(std::int64_t sequence, const CmdHello& cmd) {
     l->set_max_produce_records_per_second(produce_.policy->max_records_per_second);
   }
   l->set_max_group_subscriptions(groups_->max_subscriptions());
-  return {Outcome::Kind::reply, serialize(resp)};
+  return {Outcome::Kind::reply, resp.SerializeAsString()};
 }
 
 // ---- metadata ------------------------------------------------------------------------------
@@ -271,7 +265,7 @@ Outcome Connection::metadata(std::int64_t sequence, const CmdKafkaMetadata& cmd)
           return;
         }
         if (partitions == 0) {
-          answer(Command::metadata, serialize(*resp));
+          answer(Command::metadata, resp->SerializeAsString());
           return;
         }
         auto gather = std::make_shared<Gather>();
@@ -304,7 +298,7 @@ Outcome Connection::metadata(std::int64_t sequence, const CmdKafkaMetadata& cmd)
                                           error_code_of(*gather->error)));
                       return;
                     }
-                    answer(Command::metadata, serialize(*resp));
+                    answer(Command::metadata, resp->SerializeAsString());
                   }));
             }
           }
@@ -428,7 +422,7 @@ Outcome Connection::subscribe(std::int64_t sequence, const CmdKafkaSubscribe& cm
             po->set_partition(p);
             po->set_offset(offset);
           }
-          answer(Command::subscribe, serialize(resp));
+          answer(Command::subscribe, resp.SerializeAsString());
           auto [entry, inserted] = subscriptions_.emplace(sub.id, std::move(sub));
           pump(entry->second);
         };
@@ -530,7 +524,7 @@ Outcome Connection::unsubscribe(std::int64_t sequence, const CmdUnsubscribe& cmd
   PubSubResp resp;
   resp.set_sequence(sequence);
   resp.mutable_unsubscribe_resp()->set_subscription_id(cmd.subscription_id());
-  return {Outcome::Kind::reply, serialize(resp)};
+  return {Outcome::Kind::reply, resp.SerializeAsString()};
 }
 
 // ---- push ----------------------------------------------------------------------------------

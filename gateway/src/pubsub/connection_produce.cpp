@@ -164,9 +164,7 @@ void Connection::produced(std::int64_t sequence, std::size_t bytes, const std::s
     r->set_offset(result.offset);
     r->set_timestamp(result.timestamp);
   }
-  std::string out;
-  resp.SerializeToString(&out);
-  answer(Command::produce, std::move(out));
+  answer(Command::produce, resp.SerializeAsString());
 }
 
 }  // namespace kpg::pubsub

@@ -10,12 +10,6 @@ namespace kpg::pubsub {
 
 namespace {
 
-std::string serialize(const PubSubResp& resp) {
-  std::string out;
-  resp.SerializeToString(&out);
-  return out;
-}
-
 void escape_part(std::string& out, std::string_view part) {
   static constexpr char kHex[] = "0123456789ABCDEF";
   for (const char c : part) {
@@ -207,7 +201,7 @@ Outcome GroupSubscriptions::subscribe(std::int64_t sequence, const CmdKafkaGroup
           PubSubResp resp;
           resp.set_sequence(sequence);
           resp.mutable_kafka_group_subscribe_resp()->set_subscription_id(id);
-          hooks_.reply(Command::group_subscribe, serialize(resp));
+          hooks_.reply(Command::group_subscribe, resp.SerializeAsString());
         });
       });
   return {Outcome::Kind::pending, {}};
@@ -243,7 +237,7 @@ void GroupSubscriptions::on_event(std::int64_t id, kafka::GroupEvent event) {
     r->set_partition(event.partition);
     r->set_high_watermark(event.high_watermark);
     r->set_topic(event.topic);
-    hooks_.push(Frame{serialize(resp), nullptr});
+    hooks_.push(Frame{resp.SerializeAsString(), nullptr});
     return;
   }
   auto* a = resp.mutable_kafka_group_assignment();
@@ -264,7 +258,7 @@ void GroupSubscriptions::on_event(std::int64_t id, kafka::GroupEvent event) {
     // (-1: not known, whatever librdkafka's own marker for it)
     tp->set_offset(event.kind == Kind::assigned && p.offset >= 0 ? p.offset : -1);
   }
-  hooks_.push(Frame{serialize(resp), nullptr});
+  hooks_.push(Frame{resp.SerializeAsString(), nullptr});
 }
 
 std::optional<Outcome> GroupSubscriptions::credit(std::int64_t sequence, std::int64_t id,
@@ -344,13 +338,13 @@ Outcome GroupSubscriptions::commit(std::int64_t sequence, const CmdKafkaCommit& 
       tp->set_partition(o.partition);
       tp->set_offset(o.offset);
     }
-    hooks_.reply(Command::commit, serialize(resp));
+    hooks_.reply(Command::commit, resp.SerializeAsString());
   };
   if (offsets.empty()) {
     PubSubResp resp;
     resp.set_sequence(sequence);
     resp.mutable_kafka_commit_resp();
-    return {Outcome::Kind::reply, serialize(resp)};
+    return {Outcome::Kind::reply, resp.SerializeAsString()};
   }
   // The member always answers (also when it leaves first); the answer holds the owner.
   std::shared_ptr<void> holder = hooks_.keep_alive ? hooks_.keep_alive() : nullptr;
@@ -371,7 +365,7 @@ std::optional<Outcome> GroupSubscriptions::unsubscribe(std::int64_t sequence, st
   PubSubResp resp;
   resp.set_sequence(sequence);
   resp.mutable_unsubscribe_resp()->set_subscription_id(id);
-  return Outcome{Outcome::Kind::reply, serialize(resp)};
+  return Outcome{Outcome::Kind::reply, resp.SerializeAsString()};
 }
 
 void GroupSubscriptions::end(Subscription& sub, int code, const std::string& message) {

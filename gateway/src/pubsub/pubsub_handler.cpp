@@ -11,12 +11,6 @@ namespace kpg::pubsub {
 
 namespace {
 
-std::string serialize(const PubSubResp& resp) {
-  std::string out;
-  resp.SerializeToString(&out);
-  return out;
-}
-
 // APISIX's error text: "failed to <what>, topic: T, partition: P, err: E".
 std::string kafka_error_message(std::string_view what, const std::string& topic,
                                 std::int32_t partition, const kafka::KafkaError& error) {
@@ -103,7 +97,7 @@ std::string encode_error(std::int64_t sequence, std::string_view message, int co
   resp.set_sequence(sequence);
   resp.mutable_error_resp()->set_code(code);
   resp.mutable_error_resp()->set_message(std::string(message));
-  return serialize(resp);
+  return resp.SerializeAsString();
 }
 
 Outcome handle_frame(std::string_view frame, kafka::RecordSource& source, const Limits& limits,
@@ -130,7 +124,7 @@ Outcome handle_request(PubSubReq& req, kafka::RecordSource& source, const Limits
       PubSubResp resp;
       resp.set_sequence(seq);
       resp.mutable_pong_resp()->set_state(std::move(*req.mutable_cmd_ping()->mutable_state()));
-      return {Outcome::Kind::reply, serialize(resp)};
+      return {Outcome::Kind::reply, resp.SerializeAsString()};
     }
 
     case PubSubReq::kCmdKafkaListOffset: {
@@ -156,7 +150,7 @@ Outcome handle_request(PubSubReq& req, kafka::RecordSource& source, const Limits
             PubSubResp resp;
             resp.set_sequence(seq);
             resp.mutable_kafka_list_offset_resp()->set_offset(result.offset);
-            reply(serialize(resp));
+            reply(resp.SerializeAsString());
           });
       return {Outcome::Kind::pending, {}};
     }
@@ -203,7 +197,7 @@ Outcome handle_request(PubSubReq& req, kafka::RecordSource& source, const Limits
                 }
               }
             }
-            auto bytes = serialize(resp);
+            auto bytes = resp.SerializeAsString();
             if (observer) observer->delivered(result.records.size(), bytes.size(), false);
             reply(std::move(bytes));
           });
