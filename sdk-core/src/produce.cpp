@@ -22,7 +22,19 @@ std::uint64_t record_bytes(const std::optional<std::string>& value, const Produc
 
 void Client::produce(const std::string& topic, std::optional<std::string> value,
                      ProduceOptions options, ProtocolSession::ProduceHandler handler) {
-  if (reject_if_not_open(handler)) return;
+  ProduceItem item{topic, std::move(value), std::move(options), std::move(handler)};
+  if (queue_produce(item)) pump_produce();
+}
+
+void Client::produce_many(std::vector<ProduceItem> items) {
+  bool queued = false;
+  for (auto& item : items) queued = queue_produce(item) || queued;
+  if (queued) pump_produce();
+}
+
+bool Client::queue_produce(ProduceItem& item) {
+  auto& handler = item.handler;
+  if (reject_if_not_open(handler)) return false;
   if (!server_info_.has("produce")) {
     handler(Error{ErrorCode::server,
                   server_info_.kpg()
@@ -31,9 +43,9 @@ void Client::produce(const std::string& topic, std::optional<std::string> value,
                       : "the gateway does not offer produce: it speaks only the APISIX PubSub "
                         "subset, which is read-only",
                   ServerCode::unknown_command});
-    return;
+    return false;
   }
-  const std::uint64_t bytes = record_bytes(value, options);
+  const std::uint64_t bytes = record_bytes(item.value, item.options);
   const std::uint32_t max_record = server_info_.limits.max_record_bytes;
   if (max_record > 0 && bytes > max_record) {
     handler(Error{ErrorCode::server,
@@ -42,13 +54,17 @@ void Client::produce(const std::string& topic, std::optional<std::string> value,
                       "max_record_bytes " +
                       std::to_string(max_record) + "; not sent",
                   ServerCode::record_too_large});
-    return;
+    return false;
   }
-  produce_queue_.push_back(
-      {{topic, std::move(value), std::move(options)}, bytes, std::move(handler)});
-  pump_produce();
+  produce_queue_.push_back({{std::move(item.topic), std::move(item.value), std::move(item.options)},
+                            bytes,
+                            std::move(handler)});
+  return true;
 }
 
+// Records waiting together leave together: as many as the gateway's limits leave room for go out
+// as one cmd_kafka_produce_batch (when it offers batches), so that a busy application pays one
+// frame, one decode and one answer per batch instead of per record.
 void Client::pump_produce() {
   if (state_ != State::open) return;
   const auto& limits = server_info_.limits;
@@ -59,15 +75,16 @@ void Client::pump_produce() {
       const std::size_t cap = std::max<std::uint32_t>(limits.max_inflight_requests - 1, 1);
       if (session_.pending() >= cap) return;
     }
-    const auto& next = produce_queue_.front();
     // One record is always allowed, whatever its size (max_record_bytes bounds it).
-    if (limits.max_produce_inflight_bytes > 0 && produce_sent_ > 0 &&
-        produce_sent_bytes_ + next.bytes > limits.max_produce_inflight_bytes) {
-      return;
-    }
-    if (const std::uint32_t rate = limits.max_produce_records_per_second; rate > 0) {
-      // A token bucket a little under the gateway's (half its burst), so that network jitter
-      // never makes a paced record arrive early.
+    const auto fits_inflight = [&](std::uint64_t more) {
+      return limits.max_produce_inflight_bytes == 0 ||
+             produce_sent_bytes_ + more <= limits.max_produce_inflight_bytes;
+    };
+    if (produce_sent_ > 0 && !fits_inflight(produce_queue_.front().bytes)) return;
+    // A token bucket a little under the gateway's (half its burst), so that network jitter never
+    // makes a paced record arrive early.
+    const std::uint32_t rate = limits.max_produce_records_per_second;
+    if (rate > 0) {
       const double capacity = std::max(1.0, rate / 2.0);
       const std::int64_t now = transport_->now_ms();
       if (produce_tokens_at_ < 0) {
@@ -90,18 +107,75 @@ void Client::pump_produce() {
         }
         return;
       }
-      produce_tokens_ -= 1.0;
     }
-    QueuedProduce queued = std::move(produce_queue_.front());
-    produce_queue_.pop_front();
-    ++produce_sent_;
-    produce_sent_bytes_ += queued.bytes;
-    send(session_.produce(
-        queued.request, transport_->now_ms() + options_.request_timeout_ms,
-        [this, bytes = queued.bytes, handler = std::move(queued.handler)](Result<Produced> result) {
-          --produce_sent_;
+    // The head goes; records behind it join it while every limit leaves room.
+    const std::size_t max_records = std::min<std::size_t>(
+        std::max<std::uint32_t>(limits.max_produce_batch_records, 1), produce_queue_.size());
+    // The frame: a few bytes per record besides its topic and payload.
+    const auto frame_bytes = [](const QueuedProduce& q) {
+      return q.bytes + q.request.topic.size() + 32 + 8 * q.request.options.headers.size();
+    };
+    std::size_t count = 1;
+    std::uint64_t bytes = produce_queue_.front().bytes;
+    std::uint64_t frame = frame_bytes(produce_queue_.front());
+    if (rate > 0) produce_tokens_ -= 1.0;
+    while (count < max_records) {
+      const auto& next = produce_queue_[count];
+      if (!fits_inflight(bytes + next.bytes)) break;
+      if (limits.max_frame_bytes > 0 && frame + frame_bytes(next) + 64 > limits.max_frame_bytes) {
+        break;
+      }
+      if (rate > 0) {
+        if (produce_tokens_ < 1.0) break;
+        produce_tokens_ -= 1.0;
+      }
+      ++count;
+      bytes += next.bytes;
+      frame += frame_bytes(next);
+    }
+    produce_sent_ += count;
+    produce_sent_bytes_ += bytes;
+    const std::int64_t deadline = transport_->now_ms() + options_.request_timeout_ms;
+    if (count == 1) {
+      QueuedProduce queued = std::move(produce_queue_.front());
+      produce_queue_.pop_front();
+      send(session_.produce(
+          queued.request, deadline,
+          [this, bytes, handler = std::move(queued.handler)](Result<Produced> result) {
+            --produce_sent_;
+            produce_sent_bytes_ -= bytes;
+            if (handler) handler(std::move(result));
+            pump_produce();
+          }));
+      continue;
+    }
+    auto batch = std::make_shared<std::vector<QueuedProduce>>();
+    batch->reserve(count);
+    std::vector<const ProtocolSession::ProduceRequest*> requests;
+    requests.reserve(count);
+    for (std::size_t i = 0; i < count; ++i) {
+      batch->push_back(std::move(produce_queue_.front()));
+      produce_queue_.pop_front();
+      requests.push_back(&batch->back().request);
+    }
+    send(session_.produce_batch(
+        requests, deadline, [this, bytes, batch](Result<std::vector<Result<Produced>>> answer) {
+          produce_sent_ -= batch->size();
           produce_sent_bytes_ -= bytes;
-          if (handler) handler(std::move(result));
+          std::vector<Result<Produced>> results;
+          if (answer) results = std::move(answer).value();
+          for (std::size_t i = 0; i < batch->size(); ++i) {
+            auto& handler = (*batch)[i].handler;
+            if (!handler) continue;
+            if (!answer) {
+              handler(answer.error());  // refused whole (nothing written), or no answer
+            } else if (i < results.size()) {
+              handler(std::move(results[i]));
+            } else {
+              handler(Error{
+                  ErrorCode::protocol, "kafka_produce_batch_resp lacks this record", {}, true});
+            }
+          }
           pump_produce();
         }));
   }

@@ -1,6 +1,7 @@
 #include <kpg/sdk/producer.h>
 
 #include <utility>
+#include <vector>
 
 namespace kpg::sdk {
 
@@ -32,28 +33,32 @@ void Producer::send(const std::string& topic, std::optional<std::string> value,
   }
 }
 
+// Everything that may go is handed over in one call, so that the client sends it in as few
+// requests as the gateway allows (cmd_kafka_produce_batch).
 void Producer::hand_over() {
+  std::vector<Client::ProduceItem> items;
   while (!lingering_.empty() &&
          (options_.max_in_flight == 0 || in_flight_ < options_.max_in_flight)) {
     Item item = std::move(lingering_.front());
     lingering_.pop_front();
     ++handed_;
     ++in_flight_;
-    client_.produce(item.topic, std::move(item.value), std::move(item.options),
-                    [this, alive = std::weak_ptr<char>(alive_),
-                     handler = std::move(item.handler)](Result<Produced> result) {
-                      if (alive.expired()) return;
-                      --handed_;
-                      --in_flight_;
-                      if (result) {
-                        ++succeeded_;
-                      } else {
-                        ++failed_;
-                      }
-                      if (handler) handler(std::move(result));
-                      answered();
-                    });
+    items.push_back({std::move(item.topic), std::move(item.value), std::move(item.options),
+                     [this, alive = std::weak_ptr<char>(alive_),
+                      handler = std::move(item.handler)](Result<Produced> result) {
+                       if (alive.expired()) return;
+                       --handed_;
+                       --in_flight_;
+                       if (result) {
+                         ++succeeded_;
+                       } else {
+                         ++failed_;
+                       }
+                       if (handler) handler(std::move(result));
+                       answered();
+                     }});
   }
+  if (!items.empty()) client_.produce_many(std::move(items));
 }
 
 void Producer::answered() {

@@ -63,7 +63,8 @@ Error server_error(const pubsub::ErrorResp& e) {
 // A produce that was sent and then timed out or lost its connection may have been written.
 template <class Handler>
 Error local_failure(const Handler&, Error error) {
-  if constexpr (std::is_same_v<Handler, ProtocolSession::ProduceHandler>) {
+  if constexpr (std::is_same_v<Handler, ProtocolSession::ProduceHandler> ||
+                std::is_same_v<Handler, ProtocolSession::ProduceBatchHandler>) {
     error.possibly_written = true;
   }
   return error;
@@ -203,11 +204,9 @@ ProtocolSession::Outgoing ProtocolSession::unsubscribe(std::int64_t subscription
   return {seq, serialize(req)};
 }
 
-ProtocolSession::Outgoing ProtocolSession::produce(const ProduceRequest& request,
-                                                   std::int64_t deadline_ms,
-                                                   ProduceHandler handler) {
-  pubsub::PubSubReq req;
-  auto* cmd = req.mutable_cmd_kafka_produce();
+namespace {
+
+void fill_produce(const ProtocolSession::ProduceRequest& request, pubsub::CmdKafkaProduce* cmd) {
   cmd->set_topic(request.topic);
   const auto& o = request.options;
   if (o.partition) cmd->set_partition(*o.partition);
@@ -219,6 +218,27 @@ ProtocolSession::Outgoing ProtocolSession::produce(const ProduceRequest& request
     header->set_value(h.value);
   }
   if (o.timestamp) cmd->set_timestamp(*o.timestamp);
+}
+
+}  // namespace
+
+ProtocolSession::Outgoing ProtocolSession::produce(const ProduceRequest& request,
+                                                   std::int64_t deadline_ms,
+                                                   ProduceHandler handler) {
+  pubsub::PubSubReq req;
+  fill_produce(request, req.mutable_cmd_kafka_produce());
+  const auto seq = register_request({deadline_ms, std::move(handler)});
+  req.set_sequence(seq);
+  return {seq, serialize(req)};
+}
+
+ProtocolSession::Outgoing ProtocolSession::produce_batch(
+    const std::vector<const ProduceRequest*>& records, std::int64_t deadline_ms,
+    ProduceBatchHandler handler) {
+  pubsub::PubSubReq req;
+  auto* cmd = req.mutable_cmd_kafka_produce_batch();
+  cmd->mutable_records()->Reserve(static_cast<int>(records.size()));
+  for (const auto* record : records) fill_produce(*record, cmd->add_records());
   const auto seq = register_request({deadline_ms, std::move(handler)});
   req.set_sequence(seq);
   return {seq, serialize(req)};
@@ -359,7 +379,8 @@ ProtocolSession::FrameStatus ProtocolSession::on_frame(std::string_view frame) {
                          l.max_record_bytes(),
                          l.max_produce_inflight_bytes(),
                          l.max_produce_records_per_second(),
-                         l.max_group_subscriptions()};
+                         l.max_group_subscriptions(),
+                         l.max_produce_batch_records()};
           info.server = std::move(*h->mutable_server());
           complete(handler, std::move(info));
         } else if constexpr (std::is_same_v<H, MetadataHandler>) {
@@ -394,6 +415,23 @@ ProtocolSession::FrameStatus ProtocolSession::on_frame(std::string_view frame) {
           }
           const auto& r = resp.kafka_produce_resp();
           complete(handler, Produced{r.partition(), r.offset(), r.timestamp()});
+        } else if constexpr (std::is_same_v<H, ProduceBatchHandler>) {
+          if (!resp.has_kafka_produce_batch_resp()) {
+            complete(handler,
+                     Error{ErrorCode::protocol, "expected kafka_produce_batch_resp", {}, true});
+            return;
+          }
+          std::vector<Result<Produced>> results;
+          results.reserve(static_cast<std::size_t>(resp.kafka_produce_batch_resp().results_size()));
+          for (const auto& r : resp.kafka_produce_batch_resp().results()) {
+            if (r.has_error()) {
+              results.emplace_back(server_error(r.error()));
+            } else {
+              results.emplace_back(
+                  Produced{r.written().partition(), r.written().offset(), r.written().timestamp()});
+            }
+          }
+          complete(handler, std::move(results));
         } else if constexpr (std::is_same_v<H, GroupSubscribeHandler>) {
           if (!resp.has_kafka_group_subscribe_resp()) {
             complete(handler, Error{ErrorCode::protocol, "expected kafka_group_subscribe_resp"});

@@ -83,6 +83,8 @@ export interface ServerLimits {
   maxProduceRecordsPerSecond: number;
   /** 0: consumer groups not offered. */
   maxGroupSubscriptions: number;
+  /** Records of one produce batch (0: one record per request). KpgProducer batches up to it. */
+  maxProduceBatchRecords: number;
 }
 
 /** What hello negotiated; protocolVersion 0 and no features on an APISIX gateway. */

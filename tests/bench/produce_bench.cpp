@@ -6,7 +6,10 @@
 //              librdkafka achieves on this broker with no WebSocket, protobuf or gateway;
 //   gateway/1  one WebSocket connection to a real kpg-gateway process, cmd_kafka_produce
 //              pipelined: --window requests in flight, a new one sent as each answer arrives;
-//   gateway/N  --connections connections at once, the window split between them.
+//   gateway/N  --connections connections at once, the window split between them;
+//   batched    the same over one connection (and over N) with cmd_kafka_produce_batch: --batch
+//              records per request, the window counted in records as above. This is what the
+//              SDK's Producer sends.
 //
 // Records are --size bytes of value, no key, to one partition of librdkafka's mock broker
 // (in-process). Each configuration runs --rounds times, interleaved; the best round is reported.
@@ -34,6 +37,7 @@
 #include <deque>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <mutex>
 #include <stdexcept>
@@ -112,8 +116,8 @@ class ProduceConnection {
  public:
   ProduceConnection(asio::io_context& io, const std::string& host, const std::string& port,
                     const std::string& path, std::size_t window, std::size_t quota,
-                    const std::string& value)
-      : ws_(io), window_(window), quota_(quota), value_(value) {
+                    std::size_t batch, const std::string& value)
+      : ws_(io), window_(window), quota_(quota), batch_(batch), value_(value) {
     asio::ip::tcp::resolver resolver(io);
     asio::connect(ws_.next_layer(), resolver.resolve(host, port));
     ws_.next_layer().set_option(asio::ip::tcp::no_delay(true));
@@ -138,13 +142,27 @@ class ProduceConnection {
   std::string failure;
 
  private:
+  // Sequence numbers: a request's is the number of its first record (1-based).
   void fill() {
-    while (sent_ < quota_ && sent_ - acked_ < window_) {
+    while (sent_ < quota_) {
+      const std::size_t n = std::min(batch_, quota_ - sent_);
+      if (sent_ - acked_ + n > window_ && sent_ != acked_) break;
       kpg::pubsub::PubSubReq req;
-      req.set_sequence(static_cast<std::int64_t>(++sent_));
-      req.mutable_cmd_kafka_produce()->set_topic("bench");
-      req.mutable_cmd_kafka_produce()->set_value(value_);
-      sent_at_[sent_] = Clock::now();
+      req.set_sequence(static_cast<std::int64_t>(sent_ + 1));
+      if (batch_ == 1) {
+        req.mutable_cmd_kafka_produce()->set_topic("bench");
+        req.mutable_cmd_kafka_produce()->set_value(value_);
+      } else {
+        auto* records = req.mutable_cmd_kafka_produce_batch()->mutable_records();
+        records->Reserve(static_cast<int>(n));
+        for (std::size_t i = 0; i < n; ++i) {
+          auto* r = records->Add();
+          r->set_topic("bench");
+          r->set_value(value_);
+        }
+      }
+      sent_at_[sent_ + 1] = Clock::now();
+      sent_ += n;
       queue_.push_back(req.SerializeAsString());
     }
     write();
@@ -176,15 +194,25 @@ class ProduceConnection {
       }
       buffer_.consume(buffer_.size());
       const auto seq = static_cast<std::size_t>(resp.sequence());
-      if (!resp.has_kafka_produce_resp()) {
+      std::size_t answered = 1;
+      if (resp.has_kafka_produce_batch_resp()) {
+        answered = static_cast<std::size_t>(resp.kafka_produce_batch_resp().results_size());
+        for (const auto& r : resp.kafka_produce_batch_resp().results()) {
+          if (r.has_error()) {
+            ++errors_;
+            if (failure.empty()) failure = r.error().message();
+          }
+        }
+      } else if (!resp.has_kafka_produce_resp()) {
         ++errors_;
         if (failure.empty()) failure = resp.error_resp().message();
       }
       if (seq >= 1 && seq <= quota_) {
-        latency_ms_.push_back(
-            std::chrono::duration<double, std::milli>(Clock::now() - sent_at_[seq]).count());
+        const double ms =
+            std::chrono::duration<double, std::milli>(Clock::now() - sent_at_[seq]).count();
+        latency_ms_.insert(latency_ms_.end(), answered, ms);
       }
-      ++acked_;
+      acked_ += answered;
       if (!done()) {
         fill();
         read();
@@ -198,6 +226,7 @@ class ProduceConnection {
   bool writing_ = false;
   std::size_t window_;
   std::size_t quota_;
+  std::size_t batch_;  // records per request
   const std::string& value_;
   std::size_t sent_ = 0;
   std::size_t acked_ = 0;
@@ -207,15 +236,16 @@ class ProduceConnection {
 };
 
 Figures run_gateway(const std::string& host, const std::string& port, std::size_t records,
-                    std::size_t window, std::size_t size, std::size_t connections) {
+                    std::size_t window, std::size_t size, std::size_t connections,
+                    std::size_t batch) {
   asio::io_context io;
   const std::string value(size, 'x');
   std::vector<std::unique_ptr<ProduceConnection>> conns;
   const std::size_t per_window = std::max<std::size_t>(1, window / connections);
   for (std::size_t i = 0; i < connections; ++i) {
     const std::size_t quota = records / connections + (i < records % connections ? 1 : 0);
-    conns.push_back(
-        std::make_unique<ProduceConnection>(io, host, port, "/bench", per_window, quota, value));
+    conns.push_back(std::make_unique<ProduceConnection>(io, host, port, "/bench", per_window, quota,
+                                                        std::min(batch, per_window), value));
   }
   const auto start = Clock::now();
   for (auto& c : conns) c->start();
@@ -244,6 +274,7 @@ int main(int argc, char** argv) {
   std::size_t size = 100;
   std::size_t window = 1000;
   std::size_t connections = 100;
+  std::size_t batch = 100;
   int rounds = 3;
   bool smoke = false;
   std::string gateway_bin =
@@ -256,6 +287,8 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 100'000));
   app.add_option("--connections", connections, "connections of the gateway/N row")
       ->check(CLI::Range(1, 1000));
+  app.add_option("--batch", batch, "records per cmd_kafka_produce_batch in the batched rows")
+      ->check(CLI::Range(2, 10'000));
   app.add_option("--rounds", rounds, "rounds of each (best is reported)")
       ->check(CLI::Range(1, 100));
   app.add_flag("--smoke", smoke, "a small round: 2000 records, 1 round (for ctest)");
@@ -312,30 +345,44 @@ int main(int argc, char** argv) {
 
     // Warm-up: connections and metadata on both paths.
     run_direct(cluster.bootstrap(), 100, window, size);
-    run_gateway(host, port, 100, window, size, 1);
+    run_gateway(host, port, 100, window, size, 1, 1);
 
-    Figures best[3];
-    const char* names[3] = {"direct: librdkafka producer, in-process",
-                            "gateway/1: one WebSocket, pipelined",
-                            "gateway/N: N WebSockets, pipelined"};
+    struct Row {
+      std::string name;
+      std::function<Figures()> run;
+      Figures best = {};
+    };
+    const std::string n = std::to_string(connections);
+    const std::string b = std::to_string(batch);
+    std::vector<Row> rows{
+        {"direct: librdkafka producer, in-process",
+         [&] { return run_direct(cluster.bootstrap(), records, window, size); }},
+        {"gateway/1: one WebSocket, a request per record",
+         [&] { return run_gateway(host, port, records, window, size, 1, 1); }},
+        {"gateway/" + n + ": " + n + " WebSockets, a request per record",
+         [&] { return run_gateway(host, port, records, window, size, connections, 1); }},
+        {"gateway/1 batched: " + b + " records per request",
+         [&] { return run_gateway(host, port, records, window, size, 1, batch); }},
+        {"gateway/" + n + " batched: up to " + b + " per request",
+         [&] { return run_gateway(host, port, records, window, size, connections, batch); }},
+    };
     for (int round = 1; round <= rounds; ++round) {
-      Figures now[3] = {run_direct(cluster.bootstrap(), records, window, size),
-                        run_gateway(host, port, records, window, size, 1),
-                        run_gateway(host, port, records, window, size, connections)};
-      std::printf("round %d: direct %.0f, gateway/1 %.0f, gateway/%zu %.0f records/s\n", round,
-                  now[0].records_per_s(), now[1].records_per_s(), connections,
-                  now[2].records_per_s());
-      for (int i = 0; i < 3; ++i) {
-        if (round == 1 || now[i].records_per_s() > best[i].records_per_s()) best[i] = now[i];
+      std::printf("round %d:", round);
+      for (auto& row : rows) {
+        Figures now = row.run();
+        std::printf(" %.0f", now.records_per_s());
+        std::fflush(stdout);
+        if (round == 1 || now.records_per_s() > row.best.records_per_s()) row.best = now;
       }
+      std::printf(" records/s\n");
     }
-    std::printf("\n%zu records x %zu B, %zu in flight, N = %zu, best of %d rounds\n", records, size,
-                window, connections, rounds);
-    std::printf("%-42s %12s %9s %9s %8s\n", "path", "records/s", "p50 ms", "p99 ms", "ratio");
-    for (int i = 0; i < 3; ++i) {
-      std::printf("%-42s %12.0f %9.2f %9.2f %8.2f\n", names[i], best[i].records_per_s(),
-                  best[i].percentile(0.50), best[i].percentile(0.99),
-                  best[i].records_per_s() / best[0].records_per_s());
+    std::printf("\n%zu records x %zu B, %zu in flight, best of %d rounds\n", records, size, window,
+                rounds);
+    std::printf("%-52s %12s %9s %9s %8s\n", "path", "records/s", "p50 ms", "p99 ms", "ratio");
+    for (auto& row : rows) {
+      std::printf("%-52s %12.0f %9.2f %9.2f %8.2f\n", row.name.c_str(), row.best.records_per_s(),
+                  row.best.percentile(0.50), row.best.percentile(0.99),
+                  row.best.records_per_s() / rows[0].best.records_per_s());
     }
     std::filesystem::remove_all(dir);
     return 0;

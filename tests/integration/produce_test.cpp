@@ -119,6 +119,11 @@ class Produce : public ::testing::Test {
 
   static inline kpg::testing::ChildProcess* broker_ = nullptr;
   static inline kpg::testing::Gateway* gateway_ = nullptr;
+
+ public:
+  static const kpg::testing::Gateway* gateway() { return gateway_; }
+
+ protected:
   static inline std::string bootstrap_;
   static inline std::filesystem::path dir_;
 };
@@ -329,6 +334,165 @@ TEST_F(Produce, RouteSettingsAreValidated) {
     EXPECT_EQ(res.status, 400) << res.body;
     EXPECT_EQ(json::parse(res.body).value("error_msg", ""), c.message);
   }
+}
+
+PubSubReq produce_batch(std::int64_t sequence, const std::vector<PubSubReq>& records) {
+  PubSubReq req;
+  req.set_sequence(sequence);
+  auto* batch = req.mutable_cmd_kafka_produce_batch();  // set even when empty
+  for (const auto& r : records) *batch->add_records() = r.cmd_kafka_produce();
+  return req;
+}
+
+// The end of `topic`'s partition `partition`, as the broker reports it.
+std::int64_t log_end(const std::string& topic, std::int32_t partition) {
+  auto reader = connect(*Produce::gateway(), "/reader");
+  PubSubReq req;
+  req.set_sequence(5);
+  req.mutable_cmd_kafka_list_offset()->set_topic(topic);
+  req.mutable_cmd_kafka_list_offset()->set_partition(partition);
+  req.mutable_cmd_kafka_list_offset()->set_timestamp(-1);
+  const auto resp = request(*reader, req);
+  EXPECT_TRUE(resp.has_kafka_list_offset_resp()) << resp.DebugString();
+  return resp.kafka_list_offset_resp().offset();
+}
+
+TEST_F(Produce, ABatchIsAnsweredOnceWithOneResultPerRecordInOrderAndReadsBack) {
+  PubSubResp hello;
+  auto socket = connect(*gateway_, "/writer", &hello);
+  EXPECT_EQ(hello.hello_resp().limits().max_produce_batch_records(), 10'000u);
+  // Two partitions interleaved, keys, a header and a tombstone.
+  std::vector<PubSubReq> records;
+  for (int i = 0; i < 6; ++i) {
+    PubSubReq r = produce(0, "orders", "b" + std::to_string(i));
+    r.mutable_cmd_kafka_produce()->set_partition(i % 2);
+    r.mutable_cmd_kafka_produce()->set_key("k" + std::to_string(i));
+    if (i == 3) r.mutable_cmd_kafka_produce()->clear_value();
+    auto* h = r.mutable_cmd_kafka_produce()->add_headers();
+    h->set_key("i");
+    h->set_value(std::to_string(i));
+    records.push_back(r);
+  }
+  const auto resp = request(*socket, produce_batch(40, records));
+  ASSERT_TRUE(resp.has_kafka_produce_batch_resp()) << resp.DebugString();
+  EXPECT_EQ(resp.sequence(), 40);
+  const auto& results = resp.kafka_produce_batch_resp().results();
+  ASSERT_EQ(results.size(), 6);
+  for (int i = 0; i < 6; ++i) {
+    ASSERT_TRUE(results[i].has_written()) << results[i].DebugString();
+    EXPECT_FALSE(results[i].has_error());
+    EXPECT_EQ(results[i].written().partition(), i % 2);
+    if (i >= 2) {
+      EXPECT_EQ(results[i].written().offset(), results[i - 2].written().offset() + 1)
+          << "a partition's records are written in the batch's order";
+    }
+  }
+  auto reader = connect(*gateway_, "/reader");
+  for (int partition = 0; partition < 2; ++partition) {
+    reader->send_binary(
+        kpg::testing::fetch_frame(8, "orders", partition, results[partition].written().offset()));
+    auto answer = reader->receive();
+    ASSERT_TRUE(answer && answer->has_kafka_fetch_resp()) << (answer ? answer->DebugString() : "");
+    ASSERT_GE(answer->kafka_fetch_resp().messages_size(), 3);
+    for (int j = 0; j < 3; ++j) {
+      const int i = partition + 2 * j;
+      const auto& m = answer->kafka_fetch_resp().messages(j);
+      EXPECT_EQ(m.offset(), results[i].written().offset());
+      EXPECT_EQ(m.key(), "k" + std::to_string(i));
+      EXPECT_EQ(m.value(), i == 3 ? "" : "b" + std::to_string(i));
+      ASSERT_EQ(m.headers_size(), 1);
+      EXPECT_EQ(m.headers(0).value(), std::to_string(i));
+    }
+  }
+}
+
+TEST_F(Produce, ABatchWithOneBadRecordIsRefusedWholeAndWritesNothing) {
+  auto socket = connect(*gateway_, "/writer");
+  const std::int64_t end_before = log_end("logs", 0);
+  struct Case {
+    PubSubReq bad;
+    int code;
+    std::string message;
+  } cases[] = {
+      {produce(0, "audit", "x"), ErrorCode::NOT_ALLOWED,
+       "record 2: failed to produce, topic: audit, err: topic not allowed for writing"},
+      {produce(0, "logs", std::string(1001, 'x')), ErrorCode::RECORD_TOO_LARGE,
+       "record 2: failed to produce, topic: logs, err: record of 1001 bytes is larger than the "
+       "route's 1000 (max_record_bytes)"},
+      {produce(0, "no/such", "x"), ErrorCode::BAD_REQUEST,
+       "record 2: failed to produce, topic: (invalid), err: invalid topic name"},
+  };
+  for (const auto& c : cases) {
+    const auto resp = request(
+        *socket, produce_batch(50, {produce(0, "logs", "a"), produce(0, "logs", "b"), c.bad}));
+    ASSERT_TRUE(resp.has_error_resp()) << resp.DebugString();
+    EXPECT_EQ(resp.error_resp().code(), c.code);
+    EXPECT_EQ(resp.error_resp().message(), c.message);
+    EXPECT_FALSE(resp.error_resp().possibly_written());
+  }
+  // The bounds of the batch itself.
+  auto resp = request(*socket, produce_batch(51, {}));
+  ASSERT_TRUE(resp.has_error_resp());
+  EXPECT_EQ(resp.error_resp().code(), ErrorCode::BAD_REQUEST);
+  EXPECT_EQ(resp.error_resp().message(),
+            "failed to produce a batch, err: a batch needs at least one record");
+  resp =
+      request(*socket, produce_batch(52, std::vector<PubSubReq>(10'001, produce(0, "logs", ""))));
+  ASSERT_TRUE(resp.has_error_resp());
+  EXPECT_EQ(resp.error_resp().code(), ErrorCode::BAD_REQUEST);
+  EXPECT_EQ(resp.error_resp().message(),
+            "failed to produce a batch, err: more than 10000 records in one batch");
+  // 1500 in-flight bytes: two records of 800 are refused together.
+  resp = request(*socket, produce_batch(53, {produce(0, "logs", std::string(800, 'a')),
+                                             produce(0, "logs", std::string(800, 'b'))}));
+  ASSERT_TRUE(resp.has_error_resp());
+  EXPECT_EQ(resp.error_resp().code(), ErrorCode::LIMIT_EXCEEDED);
+  EXPECT_EQ(resp.error_resp().message(),
+            "failed to produce a batch, err: more than 1500 record bytes awaiting acknowledgement "
+            "on this connection");
+  EXPECT_EQ(log_end("logs", 0), end_before) << "no record of a refused batch was written";
+}
+
+TEST_F(Produce, ARecordOfABatchThatKafkaRefusesFailsAloneWhileTheOthersAreWritten) {
+  auto socket = connect(*gateway_, "/writer");
+  PubSubReq bad_partition = produce(0, "logs", "p");
+  bad_partition.mutable_cmd_kafka_produce()->set_partition(7);
+  const auto resp = request(
+      *socket, produce_batch(60, {produce(0, "logs", "first"), produce(0, "missing", "nowhere"),
+                                  bad_partition, produce(0, "logs", "last")}));
+  ASSERT_TRUE(resp.has_kafka_produce_batch_resp()) << resp.DebugString();
+  const auto& results = resp.kafka_produce_batch_resp().results();
+  ASSERT_EQ(results.size(), 4);
+  ASSERT_TRUE(results[0].has_written());
+  ASSERT_TRUE(results[1].has_error());
+  EXPECT_EQ(results[1].error().code(), ErrorCode::UNKNOWN_TOPIC);
+  EXPECT_EQ(results[1].error().message(),
+            "failed to produce, topic: missing, err: not found topic");
+  EXPECT_FALSE(results[1].error().possibly_written());
+  ASSERT_TRUE(results[2].has_error());
+  EXPECT_EQ(results[2].error().code(), ErrorCode::UNKNOWN_PARTITION);
+  EXPECT_EQ(results[2].error().message(),
+            "failed to produce, topic: logs, partition: 7, err: not found partition");
+  ASSERT_TRUE(results[3].has_written());
+  EXPECT_EQ(results[3].written().offset(), results[0].written().offset() + 1);
+}
+
+TEST_F(Produce, ABatchCountsEachOfItsRecordsAgainstTheRecordRate) {
+  auto socket = connect(*gateway_, "/slow");  // 5 records per second, a burst of 5
+  std::vector<PubSubReq> six(6, produce(0, "logs", "x"));
+  auto resp = request(*socket, produce_batch(70, six));
+  ASSERT_TRUE(resp.has_error_resp());
+  EXPECT_EQ(resp.error_resp().code(), ErrorCode::LIMIT_EXCEEDED);
+  EXPECT_EQ(resp.error_resp().message(),
+            "failed to produce a batch, err: a batch of 6 records is more than the 5 records per "
+            "second this connection may write");
+  std::vector<PubSubReq> four(4, produce(0, "logs", "x"));
+  resp = request(*socket, produce_batch(71, four));
+  ASSERT_TRUE(resp.has_kafka_produce_batch_resp()) << resp.DebugString();
+  resp = request(*socket, produce_batch(72, four));
+  ASSERT_TRUE(resp.has_error_resp()) << "8 records within a second: " << resp.DebugString();
+  EXPECT_EQ(resp.error_resp().message(),
+            "failed to produce a batch, err: more than 5 records per second on this connection");
 }
 
 // Its own broker, stopped during the test, and a short produce timeout.

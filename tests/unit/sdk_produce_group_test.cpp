@@ -30,6 +30,8 @@ struct Limits {
   std::uint32_t inflight_bytes = 0;
   std::uint32_t records_per_second = 0;
   std::uint32_t max_credit = 64;
+  std::uint32_t batch_records = 0;
+  std::uint32_t frame_bytes = 0;
 };
 
 // Opens the connection on a kpg gateway announcing `features` and `limits`.
@@ -51,6 +53,8 @@ void open_with(FakeTransport::State& s, std::vector<std::string> features, Limit
   l->set_max_produce_records_per_second(limits.records_per_second);
   l->set_max_credit(limits.max_credit);
   l->set_max_group_subscriptions(4);
+  l->set_max_produce_batch_records(limits.batch_records);
+  l->set_max_frame_bytes(limits.frame_bytes);
   s.handlers.on_binary(resp.SerializeAsString());
 }
 
@@ -288,6 +292,122 @@ TEST(SdkProduce, LostConnectionFailsQueuedAsNotWrittenAndSentAsPossiblyWritten) 
   EXPECT_FALSE(errors[0].possibly_written);  // the queued one: never sent
   EXPECT_EQ(errors[1].code, ErrorCode::closed);
   EXPECT_TRUE(errors[1].possibly_written);  // the sent one
+}
+
+TEST(SdkProduce, BatchEncodesEveryRecordInOrder) {
+  kpg::sdk::ProtocolSession session;
+  ProduceOptions keyed;
+  keyed.key = "k";
+  keyed.partition = 1;
+  const kpg::sdk::ProtocolSession::ProduceRequest a{"orders", std::string("a"), keyed};
+  const kpg::sdk::ProtocolSession::ProduceRequest b{"audit", std::nullopt, {}};
+  const auto out = session.produce_batch({&a, &b}, 100, nullptr);
+  kpg::pubsub::PubSubReq req;
+  ASSERT_TRUE(req.ParseFromString(out.frame));
+  ASSERT_TRUE(req.has_cmd_kafka_produce_batch());
+  const auto& records = req.cmd_kafka_produce_batch().records();
+  ASSERT_EQ(records.size(), 2);
+  EXPECT_EQ(records[0].topic(), "orders");
+  EXPECT_EQ(records[0].key(), "k");
+  EXPECT_EQ(records[0].partition(), 1);
+  EXPECT_EQ(records[1].topic(), "audit");
+  EXPECT_FALSE(records[1].has_value());
+}
+
+TEST(SdkProduce, RecordsQueuedTogetherLeaveInBatchesAnsweredOnEachHandler) {
+  FakeTransport::State s;
+  kpg::sdk::Client client(std::make_unique<FakeTransport>(s));
+  client.connect("ws://h/", [](auto) {});
+  open_with(s, {"produce"}, {.batch_records = 3});
+  std::vector<std::optional<Result<Produced>>> results(5);
+  std::vector<kpg::sdk::Client::ProduceItem> items;
+  for (int i = 0; i < 5; ++i) {
+    items.push_back({"t", std::to_string(i), {}, [&results, i](Result<Produced> r) {
+                       results[static_cast<std::size_t>(i)] = std::move(r);
+                     }});
+  }
+  client.produce_many(std::move(items));
+  ASSERT_EQ(s.sent.size(), 2u) << "at most max_produce_batch_records per request";
+  ASSERT_EQ(sent(s, 0).cmd_kafka_produce_batch().records_size(), 3);
+  ASSERT_EQ(sent(s, 1).cmd_kafka_produce_batch().records_size(), 2);
+  EXPECT_EQ(sent(s, 1).cmd_kafka_produce_batch().records(1).value(), "4");
+  EXPECT_EQ(client.produce_pending(), 5u);
+
+  kpg::pubsub::PubSubResp resp;
+  resp.set_sequence(sent(s, 0).sequence());
+  auto* batch = resp.mutable_kafka_produce_batch_resp();
+  batch->add_results()->mutable_written()->set_offset(10);
+  auto* failed = batch->add_results()->mutable_error();
+  failed->set_code(kpg::pubsub::UNKNOWN_TOPIC);
+  failed->set_message("not found topic");
+  batch->add_results()->mutable_written()->set_offset(11);
+  deliver(s, resp);
+  ASSERT_TRUE(results[0] && results[0]->ok());
+  EXPECT_EQ(results[0]->value().offset, 10);
+  ASSERT_TRUE(results[1] && !results[1]->ok());
+  EXPECT_EQ(results[1]->error().server_code, ServerCode::unknown_topic);
+  EXPECT_FALSE(results[1]->error().possibly_written);
+  ASSERT_TRUE(results[2] && results[2]->ok());
+  EXPECT_EQ(results[2]->value().offset, 11);
+  EXPECT_FALSE(results[3]);
+
+  // A batch refused whole: every record of it fails with that error.
+  kpg::pubsub::PubSubResp refused;
+  refused.set_sequence(sent(s, 1).sequence());
+  refused.mutable_error_resp()->set_code(kpg::pubsub::LIMIT_EXCEEDED);
+  refused.mutable_error_resp()->set_message("failed to produce a batch, err: ...");
+  deliver(s, refused);
+  for (std::size_t i = 3; i < 5; ++i) {
+    ASSERT_TRUE(results[i] && !results[i]->ok());
+    EXPECT_EQ(results[i]->error().server_code, ServerCode::limit_exceeded);
+  }
+  EXPECT_EQ(client.produce_pending(), 0u);
+}
+
+TEST(SdkProduce, ABatchStaysWithinTheInflightBytesAndTheFrameSize) {
+  FakeTransport::State s;
+  kpg::sdk::Client client(std::make_unique<FakeTransport>(s));
+  client.connect("ws://h/", [](auto) {});
+  open_with(s, {"produce"}, {.inflight_bytes = 250, .batch_records = 100, .frame_bytes = 1000});
+  std::vector<kpg::sdk::Client::ProduceItem> items;
+  for (int i = 0; i < 4; ++i) items.push_back({"t", std::string(100, 'x'), {}, nullptr});
+  client.produce_many(std::move(items));
+  ASSERT_EQ(s.sent.size(), 1u);
+  EXPECT_EQ(sent(s, 0).cmd_kafka_produce_batch().records_size(), 2) << "250 bytes: two of 100";
+
+  FakeTransport::State f;
+  kpg::sdk::Client framed(std::make_unique<FakeTransport>(f));
+  framed.connect("ws://h/", [](auto) {});
+  open_with(f, {"produce"}, {.batch_records = 100, .frame_bytes = 1000});
+  items.clear();
+  for (int i = 0; i < 12; ++i) items.push_back({"t", std::string(100, 'x'), {}, nullptr});
+  framed.produce_many(std::move(items));
+  ASSERT_GE(f.sent.size(), 2u);
+  for (const auto& frame : f.sent) EXPECT_LE(frame.size(), 1000u);
+}
+
+TEST(SdkProducer, LingeringRecordsLeaveAsOneBatch) {
+  FakeTransport::State s;
+  kpg::sdk::Client client(std::make_unique<FakeTransport>(s));
+  client.connect("ws://h/", [](auto) {});
+  open_with(s, {"produce"}, {.batch_records = 10'000});
+  kpg::sdk::Producer producer(client, {.max_in_flight = 0, .linger_ms = 5});
+  int ok = 0;
+  for (int i = 0; i < 50; ++i) {
+    producer.send("t", std::to_string(i), {}, [&](Result<Produced> r) { ok += r.ok(); });
+  }
+  advance(s, 5);
+  ASSERT_EQ(s.sent.size(), 1u);
+  const auto req = sent(s, 0);
+  ASSERT_EQ(req.cmd_kafka_produce_batch().records_size(), 50);
+  kpg::pubsub::PubSubResp resp;
+  resp.set_sequence(req.sequence());
+  for (int i = 0; i < 50; ++i) {
+    resp.mutable_kafka_produce_batch_resp()->add_results()->mutable_written()->set_offset(i);
+  }
+  deliver(s, resp);
+  EXPECT_EQ(ok, 50);
+  EXPECT_EQ(producer.pending(), 0u);
 }
 
 TEST(SdkProducer, KeepsThePipeFullAndFlushWaitsForEveryRecord) {

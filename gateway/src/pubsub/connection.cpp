@@ -123,7 +123,9 @@ Outcome Connection::dispatch(std::string_view frame, Command& command) {
   // leave the client's count of its grants wrong. Produce requests, where the route allows them,
   // count against the route's own records-per-second allowance instead (produce()).
   const bool own_allowance = req.req_case() == PubSubReq::kCmdCredit ||
-                             (req.req_case() == PubSubReq::kCmdKafkaProduce && produce_.enabled());
+                             ((req.req_case() == PubSubReq::kCmdKafkaProduce ||
+                               req.req_case() == PubSubReq::kCmdKafkaProduceBatch) &&
+                              produce_.enabled());
   if (!own_allowance && !request_tokens_.take()) {
     ++rate_refusals_;
     return error(seq, ErrorCode::LIMIT_EXCEEDED,
@@ -139,6 +141,8 @@ Outcome Connection::dispatch(std::string_view frame, Command& command) {
       case PubSubReq::kCmdCredit: return credit(seq, req.cmd_credit());
       case PubSubReq::kCmdUnsubscribe: return unsubscribe(seq, req.cmd_unsubscribe());
       case PubSubReq::kCmdKafkaProduce: return produce(seq, req.cmd_kafka_produce());
+      case PubSubReq::kCmdKafkaProduceBatch:
+        return produce_batch(seq, req.cmd_kafka_produce_batch());
       case PubSubReq::kCmdKafkaGroupSubscribe:
         return groups_->subscribe(seq, req.cmd_kafka_group_subscribe());
       case PubSubReq::kCmdKafkaCommit: return groups_->commit(seq, req.cmd_kafka_commit());
@@ -189,6 +193,7 @@ Outcome Connection::hello(std::int64_t sequence, const CmdHello& cmd) {
     l->set_max_record_bytes(produce_.policy->max_record_bytes);
     l->set_max_produce_inflight_bytes(produce_.policy->max_inflight_bytes);
     l->set_max_produce_records_per_second(produce_.policy->max_records_per_second);
+    l->set_max_produce_batch_records(kMaxProduceBatchRecords);
   }
   l->set_max_group_subscriptions(groups_->max_subscriptions());
   return {Outcome::Kind::reply, resp.SerializeAsString()};

@@ -28,6 +28,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
 namespace kpg::pubsub {
@@ -38,6 +39,13 @@ class CmdKafkaSubscribe;
 class CmdCredit;
 class CmdUnsubscribe;
 class CmdKafkaProduce;
+class CmdKafkaProduceBatch;
+
+/// Records of one cmd_kafka_produce_batch at most (announced in hello_resp).
+inline constexpr std::uint32_t kMaxProduceBatchRecords = 10'000;
+
+/// One cmd_kafka_produce_batch on its way (connection_produce.cpp).
+struct ProduceBatch;
 
 /// What a connection may write: its route's produce policy, evaluated with the connection's
 /// verified JWT claims, and the cluster's shared producer. No policy or no sink: nothing.
@@ -146,13 +154,23 @@ class Connection {
   Outcome unsubscribe(std::int64_t sequence, const CmdUnsubscribe& cmd);
   // In connection_produce.cpp.
   Outcome produce(std::int64_t sequence, const CmdKafkaProduce& cmd);
+  Outcome produce_batch(std::int64_t sequence, const CmdKafkaProduceBatch& cmd);
+  // Checks one record of a request (policy, name, partition, timestamp, headers, size) and makes
+  // it; a refusal is returned as its error code and reason instead.
+  struct RecordRefusal {
+    int code;
+    std::string why;
+  };
+  std::variant<std::shared_ptr<kafka::ProduceRecord>, RecordRefusal> accept_record(
+      const CmdKafkaProduce& cmd) const;
   // Sends the waiting records, in request order, as far as their topics are known; the records at
   // the head for `failed_topic` fail with `failure`.
   void drain_produce(const std::string* failed_topic, const kafka::KafkaError* failure);
-  void send_produce(std::int64_t sequence, std::shared_ptr<kafka::ProduceRecord> record,
-                    std::size_t bytes);
-  void produced(std::int64_t sequence, std::size_t bytes, const std::string& topic,
-                const kafka::ProduceResult& result);
+  struct WaitingRecord;
+  void send_produce(WaitingRecord& waiting);
+  // A record of `waiting` failed or was written: answers it (alone) or settles it in its batch.
+  void settle_produce(WaitingRecord& waiting, kafka::ProduceResult result);
+  void batch_produced(const ProduceBatch& batch);
   Outcome error(std::int64_t sequence, int code, std::string_view message) const;
 
   void pump(Subscription& sub);
@@ -194,6 +212,8 @@ class Connection {
     std::int64_t sequence;
     std::shared_ptr<kafka::ProduceRecord> record;
     std::size_t bytes;
+    std::shared_ptr<ProduceBatch> batch;  // null for a cmd_kafka_produce
+    std::size_t index = 0;                // in `batch`
   };
   std::deque<WaitingRecord> produce_waiting_;  // accepted, not handed to the sink yet
   std::string produce_lookup_;  // the topic whose look-up is under way ("" when none)

@@ -1,16 +1,19 @@
-// Produce: one record per cmd_kafka_produce, answered once the broker has acknowledged it. Every
-// check that needs no broker (the route's policy, the record's size, the connection's in-flight
-// bytes and records per second) comes first; then the topic and partition are checked against the
-// cluster's cached topic list, so that a client cannot create topics or queue records for
-// partitions that do not exist; then the cluster's shared producer writes it.
+// Produce: one record per cmd_kafka_produce, or many per cmd_kafka_produce_batch, answered once the
+// broker has acknowledged them. Every check that needs no broker (the route's policy, the record's
+// size, the connection's in-flight bytes and records per second) comes first; then the topic and
+// partition are checked against the cluster's cached topic list, so that a client cannot create
+// topics or queue records for partitions that do not exist; then the cluster's shared producer
+// writes them.
 #include "kafka/topic_name.h"
 #include "pubsub/connection.h"
 #include "pubsub/connection_thread.h"
 
 #include <kpg/pubsub.pb.h>
 
+#include <atomic>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace kpg::pubsub {
 
@@ -34,19 +37,36 @@ std::string produce_failure(const std::string& topic, std::int32_t partition,
 
 }  // namespace
 
-Outcome Connection::produce(std::int64_t sequence, const CmdKafkaProduce& cmd) {
+// A batch's records are settled on Kafka threads (delivery reports) or on the connection's thread
+// (refusals after a topic look-up), each into its own slot; the last one posts the answer once.
+struct ProduceBatch {
+  std::int64_t sequence = 0;
+  std::size_t bytes = 0;            // payload bytes of all its records (in-flight accounting)
+  std::vector<std::string> topics;  // of each record, for error messages
+  std::vector<kafka::ProduceResult> results;
+  std::atomic<std::size_t> remaining{0};
+  std::function<void(std::shared_ptr<ProduceBatch>)> finish;  // hops to the connection's thread
+
+  static void settle(const std::shared_ptr<ProduceBatch>& batch, std::size_t index,
+                     kafka::ProduceResult result) {
+    batch->results[index] = std::move(result);
+    // acq_rel: the last one to settle sees every other slot written.
+    if (batch->remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) batch->finish(batch);
+  }
+};
+
+std::variant<std::shared_ptr<kafka::ProduceRecord>, Connection::RecordRefusal>
+Connection::accept_record(const CmdKafkaProduce& cmd) const {
   const std::string& topic = cmd.topic();
   const std::int32_t partition = cmd.has_partition() ? cmd.partition() : -1;
   auto refuse = [&](int code, std::string_view why) {
-    return error(
-        sequence, code,
-        produce_failure(kafka::is_valid_topic_name(topic) ? topic : "(invalid)", partition, why));
+    return RecordRefusal{
+        code,
+        produce_failure(kafka::is_valid_topic_name(topic) ? topic : "(invalid)", partition, why)};
   };
-  if (!produce_.enabled()) {
-    return refuse(ErrorCode::NOT_ALLOWED, "produce is not enabled on this route");
-  }
-  if (!kafka::is_valid_topic_name(topic))
+  if (!kafka::is_valid_topic_name(topic)) {
     return refuse(ErrorCode::BAD_REQUEST, "invalid topic name");
+  }
   if (!produce_.allowed(topic)) {
     return refuse(ErrorCode::NOT_ALLOWED, "topic not allowed for writing");
   }
@@ -74,25 +94,106 @@ Outcome Connection::produce(std::int64_t sequence, const CmdKafkaProduce& cmd) {
                   "record of " + std::to_string(bytes) + " bytes is larger than the route's " +
                       std::to_string(policy.max_record_bytes) + " (max_record_bytes)");
   }
-  if (produce_inflight_bytes_ + bytes > policy.max_inflight_bytes) {
-    return refuse(ErrorCode::LIMIT_EXCEEDED,
-                  "more than " + std::to_string(policy.max_inflight_bytes) +
-                      " record bytes awaiting acknowledgement on this connection");
+  return record;
+}
+
+Outcome Connection::produce(std::int64_t sequence, const CmdKafkaProduce& cmd) {
+  if (!produce_.enabled()) {
+    return error(
+        sequence, ErrorCode::NOT_ALLOWED,
+        produce_failure(kafka::is_valid_topic_name(cmd.topic()) ? cmd.topic() : "(invalid)",
+                        cmd.has_partition() ? cmd.partition() : -1,
+                        "produce is not enabled on this route"));
   }
-  if (!record_tokens_.take()) {
-    return refuse(ErrorCode::LIMIT_EXCEEDED, "more than " + std::to_string(record_tokens_.rate()) +
-                                                 " records per second on this connection");
+  auto accepted = accept_record(cmd);
+  if (auto* refusal = std::get_if<RecordRefusal>(&accepted)) {
+    return error(sequence, refusal->code, refusal->why);
   }
-  if (auto known = produce_topics_.find(topic);
+  auto record = std::get<std::shared_ptr<kafka::ProduceRecord>>(std::move(accepted));
+  const std::size_t bytes = record->payload_bytes();
+  const std::int32_t partition = record->partition.value_or(-1);
+  // A partition beyond a topic this connection knows is refused at once (when no earlier record
+  // waits: in a batch, or behind one, it fails alone, as a broker's answer would).
+  if (auto known = produce_topics_.find(record->topic);
       produce_waiting_.empty() && known != produce_topics_.end() &&
       known->second.until > std::chrono::steady_clock::now() && record->partition &&
       *record->partition >= known->second.partitions) {
-    return refuse(ErrorCode::UNKNOWN_PARTITION, "not found partition");
+    return error(sequence, ErrorCode::UNKNOWN_PARTITION,
+                 produce_failure(record->topic, partition, "not found partition"));
+  }
+  if (produce_inflight_bytes_ + bytes > produce_.policy->max_inflight_bytes) {
+    return error(
+        sequence, ErrorCode::LIMIT_EXCEEDED,
+        produce_failure(record->topic, partition,
+                        "more than " + std::to_string(produce_.policy->max_inflight_bytes) +
+                            " record bytes awaiting acknowledgement on this connection"));
+  }
+  if (!record_tokens_.take()) {
+    return error(sequence, ErrorCode::LIMIT_EXCEEDED,
+                 produce_failure(record->topic, partition,
+                                 "more than " + std::to_string(record_tokens_.rate()) +
+                                     " records per second on this connection"));
   }
   produce_inflight_bytes_ += bytes;
   // Records leave in request order: one that must wait for its topic's look-up holds back every
   // later one (a connection's records to a partition keep their order).
-  produce_waiting_.push_back({sequence, std::move(record), bytes});
+  produce_waiting_.push_back({sequence, std::move(record), bytes, nullptr, 0});
+  drain_produce(nullptr, nullptr);
+  return {Outcome::Kind::pending, {}};
+}
+
+Outcome Connection::produce_batch(std::int64_t sequence, const CmdKafkaProduceBatch& cmd) {
+  const auto refuse = [&](int code, const std::string& why) {
+    return error(sequence, code, "failed to produce a batch, err: " + why);
+  };
+  if (!produce_.enabled()) {
+    return refuse(ErrorCode::NOT_ALLOWED, "produce is not enabled on this route");
+  }
+  const auto count = static_cast<std::uint32_t>(cmd.records_size());
+  if (count == 0) return refuse(ErrorCode::BAD_REQUEST, "a batch needs at least one record");
+  if (count > kMaxProduceBatchRecords) {
+    return refuse(ErrorCode::BAD_REQUEST,
+                  "more than " + std::to_string(kMaxProduceBatchRecords) + " records in one batch");
+  }
+  // All or nothing: every record is checked before any is queued.
+  auto batch = std::make_shared<ProduceBatch>();
+  batch->sequence = sequence;
+  batch->topics.reserve(count);
+  batch->results.resize(count);
+  std::vector<std::shared_ptr<kafka::ProduceRecord>> records;
+  records.reserve(count);
+  for (std::uint32_t i = 0; i < count; ++i) {
+    auto accepted = accept_record(cmd.records(static_cast<int>(i)));
+    if (auto* refusal = std::get_if<RecordRefusal>(&accepted)) {
+      return error(sequence, refusal->code, "record " + std::to_string(i) + ": " + refusal->why);
+    }
+    records.push_back(std::get<std::shared_ptr<kafka::ProduceRecord>>(std::move(accepted)));
+    batch->bytes += records.back()->payload_bytes();
+    batch->topics.push_back(records.back()->topic);
+  }
+  const auto& policy = *produce_.policy;
+  if (produce_inflight_bytes_ + batch->bytes > policy.max_inflight_bytes) {
+    return refuse(ErrorCode::LIMIT_EXCEEDED,
+                  "more than " + std::to_string(policy.max_inflight_bytes) +
+                      " record bytes awaiting acknowledgement on this connection");
+  }
+  if (record_tokens_.rate() != 0 && count > record_tokens_.rate()) {
+    return refuse(ErrorCode::LIMIT_EXCEEDED, "a batch of " + std::to_string(count) +
+                                                 " records is more than the " +
+                                                 std::to_string(record_tokens_.rate()) +
+                                                 " records per second this connection may write");
+  }
+  if (!record_tokens_.take(count)) {
+    return refuse(ErrorCode::LIMIT_EXCEEDED, "more than " + std::to_string(record_tokens_.rate()) +
+                                                 " records per second on this connection");
+  }
+  produce_inflight_bytes_ += batch->bytes;
+  batch->remaining = count;
+  batch->finish = on_thread([this](std::shared_ptr<ProduceBatch> done) { batch_produced(*done); });
+  for (std::uint32_t i = 0; i < count; ++i) {
+    const std::size_t bytes = records[i]->payload_bytes();
+    produce_waiting_.push_back({sequence, std::move(records[i]), bytes, batch, i});
+  }
   drain_produce(nullptr, nullptr);
   return {Outcome::Kind::pending, {}};
 }
@@ -105,14 +206,14 @@ void Connection::drain_produce(const std::string* failed_topic, const kafka::Kaf
       kafka::ProduceResult result;
       result.error = e;
       result.partition = head.record->partition.value_or(-1);
-      produced(head.sequence, head.bytes, topic, result);
+      settle_produce(head, std::move(result));
     };
     auto known = produce_topics_.find(topic);
     if (known != produce_topics_.end() && known->second.until > std::chrono::steady_clock::now()) {
       if (head.record->partition && *head.record->partition >= known->second.partitions) {
         fail({kafka::ErrorKind::unknown_partition, "not found partition"});
       } else {
-        send_produce(head.sequence, head.record, head.bytes);
+        send_produce(head);
       }
     } else if (failed_topic && *failed_topic == topic) {
       fail(*failure);
@@ -138,33 +239,76 @@ void Connection::drain_produce(const std::string* failed_topic, const kafka::Kaf
   }
 }
 
-void Connection::send_produce(std::int64_t sequence, std::shared_ptr<kafka::ProduceRecord> record,
-                              std::size_t bytes) {
-  std::string topic = record->topic;
-  produce_.sink->produce(std::move(*record),
-                         on_thread([this, sequence, bytes, topic](kafka::ProduceResult result) {
-                           produced(sequence, bytes, topic, result);
-                         }));
+void Connection::send_produce(WaitingRecord& waiting) {
+  if (waiting.batch) {
+    // Settled on the Kafka thread: a batch costs one hop back, not one per record.
+    produce_.sink->produce(
+        std::move(*waiting.record),
+        [batch = std::move(waiting.batch), index = waiting.index](kafka::ProduceResult result) {
+          ProduceBatch::settle(batch, index, std::move(result));
+        });
+    return;
+  }
+  produce_.sink->produce(
+      std::move(*waiting.record),
+      on_thread([this, sequence = waiting.sequence, bytes = waiting.bytes,
+                 topic = waiting.record->topic](kafka::ProduceResult result) {
+        produce_inflight_bytes_ -= bytes;
+        PubSubResp resp;
+        resp.set_sequence(sequence);
+        if (result.error) {
+          auto* e = resp.mutable_error_resp();
+          e->set_code(error_code_of(*result.error));
+          e->set_message(produce_failure(topic, result.partition, result.error->text));
+          e->set_possibly_written(result.possibly_written);
+        } else {
+          ++records_produced_;
+          auto* r = resp.mutable_kafka_produce_resp();
+          r->set_partition(result.partition);
+          r->set_offset(result.offset);
+          r->set_timestamp(result.timestamp);
+        }
+        answer(Command::produce, resp.SerializeAsString());
+      }));
 }
 
-void Connection::produced(std::int64_t sequence, std::size_t bytes, const std::string& topic,
-                          const kafka::ProduceResult& result) {
-  produce_inflight_bytes_ -= bytes;
-  PubSubResp resp;
-  resp.set_sequence(sequence);
-  if (result.error) {
-    auto* e = resp.mutable_error_resp();
-    e->set_code(error_code_of(*result.error));
-    e->set_message(produce_failure(topic, result.partition, result.error->text));
-    e->set_possibly_written(result.possibly_written);
-  } else {
-    ++records_produced_;
-    auto* r = resp.mutable_kafka_produce_resp();
-    r->set_partition(result.partition);
-    r->set_offset(result.offset);
-    r->set_timestamp(result.timestamp);
+void Connection::settle_produce(WaitingRecord& waiting, kafka::ProduceResult result) {
+  if (waiting.batch) {
+    return ProduceBatch::settle(waiting.batch, waiting.index, std::move(result));
   }
+  produce_inflight_bytes_ -= waiting.bytes;
+  PubSubResp resp;
+  resp.set_sequence(waiting.sequence);
+  auto* e = resp.mutable_error_resp();
+  e->set_code(error_code_of(*result.error));
+  e->set_message(produce_failure(waiting.record->topic, result.partition, result.error->text));
+  e->set_possibly_written(result.possibly_written);
   answer(Command::produce, resp.SerializeAsString());
+}
+
+void Connection::batch_produced(const ProduceBatch& batch) {
+  produce_inflight_bytes_ -= batch.bytes;
+  PubSubResp resp;
+  resp.set_sequence(batch.sequence);
+  auto* answer_of = resp.mutable_kafka_produce_batch_resp();
+  answer_of->mutable_results()->Reserve(static_cast<int>(batch.results.size()));
+  for (std::size_t i = 0; i < batch.results.size(); ++i) {
+    const auto& result = batch.results[i];
+    auto* out = answer_of->add_results();
+    if (result.error) {
+      auto* e = out->mutable_error();
+      e->set_code(error_code_of(*result.error));
+      e->set_message(produce_failure(batch.topics[i], result.partition, result.error->text));
+      e->set_possibly_written(result.possibly_written);
+    } else {
+      ++records_produced_;
+      auto* r = out->mutable_written();
+      r->set_partition(result.partition);
+      r->set_offset(result.offset);
+      r->set_timestamp(result.timestamp);
+    }
+  }
+  answer(Command::produce_batch, resp.SerializeAsString());
 }
 
 }  // namespace kpg::pubsub

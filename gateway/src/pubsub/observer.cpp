@@ -12,8 +12,9 @@ namespace kpg::pubsub {
 
 const char* command_name(Command command) {
   static constexpr std::array<const char*, kCommandCount> kNames{
-      "ping",        "fetch",   "list_offset",     "hello",  "metadata", "subscribe", "credit",
-      "unsubscribe", "produce", "group_subscribe", "commit", "unknown",  "invalid"};
+      "ping",      "fetch",         "list_offset", "hello",   "metadata",
+      "subscribe", "credit",        "unsubscribe", "produce", "group_subscribe",
+      "commit",    "produce_batch", "unknown",     "invalid"};
   const auto index = static_cast<std::size_t>(command);
   return index < kNames.size() ? kNames[index] : "unknown";
 }
@@ -31,6 +32,7 @@ Command command_of_case(int req_case) {
     case PubSubReq::kCmdKafkaProduce: return Command::produce;
     case PubSubReq::kCmdKafkaGroupSubscribe: return Command::group_subscribe;
     case PubSubReq::kCmdKafkaCommit: return Command::commit;
+    case PubSubReq::kCmdKafkaProduceBatch: return Command::produce_batch;
     default: return Command::unknown;
   }
 }

@@ -22,10 +22,11 @@ enum class Command {
   produce,
   group_subscribe,
   commit,
+  produce_batch,
   unknown,
   invalid,
 };
-inline constexpr std::size_t kCommandCount = 13;
+inline constexpr std::size_t kCommandCount = 14;
 
 /// The label value of `command` (snake case, fixed: a bounded set).
 const char* command_name(Command command);

@@ -15,15 +15,16 @@ class TokenBucket {
   explicit TokenBucket(std::uint32_t rate)
       : rate_(rate), tokens_(rate), at_(std::chrono::steady_clock::now()) {}
 
-  /// Takes one token; false (taking nothing) when the allowance is used up.
-  bool take() {
+  /// Takes `n` tokens; false (taking nothing) when fewer are left. More than `rate` are never
+  /// there at once.
+  bool take(std::uint32_t n = 1) {
     if (rate_ == 0) return true;
     const auto now = std::chrono::steady_clock::now();
     const std::chrono::duration<double> elapsed = now - at_;
     at_ = now;
     tokens_ = std::min<double>(rate_, tokens_ + elapsed.count() * rate_);
-    if (tokens_ < 1) return false;
-    tokens_ -= 1;
+    if (tokens_ < n) return false;
+    tokens_ -= n;
     return true;
   }
   std::uint32_t rate() const noexcept { return rate_; }

@@ -142,8 +142,22 @@ class Client {
   /// record is sent. A record over max_record_bytes fails with record_too_large without being
   /// sent. Queued records fail with ErrorCode::closed (possibly_written false) when the
   /// connection drops; sent ones with possibly_written true.
+  ///
+  /// Records that wait here together leave together: when the gateway offers batches
+  /// (ServerLimits::max_produce_batch_records), as many as its limits leave room for go out as
+  /// one cmd_kafka_produce_batch, each still answered on its own handler.
   void produce(const std::string& topic, std::optional<std::string> value, ProduceOptions options,
                ProtocolSession::ProduceHandler handler);
+  /// One record for produce_many().
+  struct ProduceItem {
+    std::string topic;
+    std::optional<std::string> value;
+    ProduceOptions options;
+    ProtocolSession::ProduceHandler handler;
+  };
+  /// Like produce() for each item, in order, queued before any is sent: they leave in as few
+  /// requests as the gateway's limits allow (what Producer uses).
+  void produce_many(std::vector<ProduceItem> items);
   /// Records accepted by produce() and not answered yet (queued here or in flight).
   std::size_t produce_pending() const noexcept { return produce_queue_.size() + produce_sent_; }
 
@@ -195,6 +209,8 @@ class Client {
     ProtocolSession::ProduceHandler handler;
   };
   void pump_produce();
+  // produce()'s checks; true when `item` was queued (otherwise its handler has run).
+  bool queue_produce(ProduceItem& item);
   /// The backoff before retry number `retries` (from 0) after a retryable server error: the
   /// reconnect delays, without jitter.
   std::int64_t retry_delay_ms(int retries) const;

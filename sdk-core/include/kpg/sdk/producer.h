@@ -2,8 +2,10 @@
 //
 // send() never waits: it hands the record to the client, which keeps as many in flight as the
 // gateway allows (max_inflight_requests, max_produce_inflight_bytes, records/s) and queues the
-// rest, so the pipe stays full. Each record's handler runs once, with where it was written or an
-// Error. flush() completes once every record sent before it has been answered.
+// rest, so the pipe stays full. Records handed over together leave together, as one
+// cmd_kafka_produce_batch where the gateway offers batches (as many records as its limits allow);
+// linger_ms lets more of them gather. Each record's handler runs once, with where it was written
+// or an Error. flush() completes once every record sent before it has been answered.
 //
 // Ordering: records are sent in the order of send() calls, and the gateway's idempotent producer
 // writes the records of one connection to a partition in the order it received them, so the
@@ -33,7 +35,7 @@ struct ProducerOptions {
   /// Records in flight (sent, not answered) at most; 0: as many as the gateway's limits allow.
   std::uint32_t max_in_flight = 0;
   /// How long a record may wait for others before records are handed to the client together
-  /// (0: at once). Coalesces bursts into fewer, larger writes on the connection.
+  /// (0: at once). Coalesces bursts into fewer, larger batches.
   std::int64_t linger_ms = 0;
 };
 

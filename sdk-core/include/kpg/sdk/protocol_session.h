@@ -71,6 +71,9 @@ class ProtocolSession {
     ProduceOptions options;
   };
   using ProduceHandler = std::function<void(Result<Produced>)>;
+  /// cmd_kafka_produce_batch: one result per record, in request order; an Error when the
+  /// gateway refused the batch whole (nothing written) or no answer came.
+  using ProduceBatchHandler = std::function<void(Result<std::vector<Result<Produced>>>)>;
 
   /// cmd_kafka_group_subscribe.
   struct GroupSubscribeRequest {
@@ -133,6 +136,9 @@ class ProtocolSession {
   Outgoing unsubscribe(std::int64_t subscription_id, std::int64_t deadline_ms,
                        UnsubscribeHandler handler);
   Outgoing produce(const ProduceRequest& request, std::int64_t deadline_ms, ProduceHandler handler);
+  /// Several records in one request (the gateway announces max_produce_batch_records > 0).
+  Outgoing produce_batch(const std::vector<const ProduceRequest*>& records,
+                         std::int64_t deadline_ms, ProduceBatchHandler handler);
   /// Like subscribe: `acked` once, then `pushed` receives the group stream's events.
   Outgoing group_subscribe(const GroupSubscribeRequest& request, std::int64_t deadline_ms,
                            GroupSubscribeHandler acked, GroupPushHandler pushed);
@@ -166,7 +172,7 @@ class ProtocolSession {
     std::int64_t deadline_ms;
     std::variant<PingHandler, OffsetHandler, FetchHandler, HelloHandler, MetadataHandler,
                  SubscribeHandler, UnsubscribeHandler, ProduceHandler, GroupSubscribeHandler,
-                 CommitHandler>
+                 CommitHandler, ProduceBatchHandler>
         handler;
     PushHandler pushed = nullptr;             // subscribe only
     std::int32_t partition = 0;               // fetch only: stamped on the records

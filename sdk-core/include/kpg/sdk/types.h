@@ -109,6 +109,8 @@ struct ServerLimits {
   std::uint32_t max_produce_inflight_bytes = 0;  ///< record bytes awaiting acknowledgement
   std::uint32_t max_produce_records_per_second = 0;
   std::uint32_t max_group_subscriptions = 0;  ///< per connection (0: groups not offered)
+  /// Records of one produce batch (0: the gateway takes one record per request).
+  std::uint32_t max_produce_batch_records = 0;
 };
 
 /// What the client negotiated with hello on the current connection. A gateway that does not know
