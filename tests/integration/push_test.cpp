@@ -56,7 +56,8 @@ class PushClient {
   PubSubResp next() {
     auto resp = socket_.receive();
     if (!resp) {
-      ADD_FAILURE() << "no frame within the timeout (or the connection closed)";
+      ADD_FAILURE() << "no frame within the timeout (or the connection closed: \""
+                    << socket_.close_reason() << "\")";
       return {};
     }
     return *resp;
@@ -91,6 +92,17 @@ class PushClient {
  private:
   kpg::testing::RawSocket socket_;
 };
+
+// What a frame that is not the one expected is (protobuf-lite has no DebugString).
+std::string describe(const PubSubResp& frame) {
+  if (frame.has_error_resp()) {
+    return "error_resp{sequence " + std::to_string(frame.sequence()) + ", code " +
+           std::to_string(frame.error_resp().code()) + ", \"" + frame.error_resp().message() +
+           "\"}";
+  }
+  return "a frame of kind " + std::to_string(frame.resp_case()) + ", sequence " +
+         std::to_string(frame.sequence());
+}
 
 PubSubReq subscribe_req(std::int64_t sequence, const std::string& topic,
                         CmdKafkaSubscribe::Start start, std::uint32_t credit) {
@@ -463,7 +475,10 @@ TEST_F(PushTest, AClientThatStopsReadingIsClosedWithAReasonWhileOthersAreServed)
   int received = 0;
   while (received < kPartitions * kPerPartition && !::testing::Test::HasFailure()) {
     const auto frame = reader.next();
-    ASSERT_TRUE(frame.has_kafka_records()) << frame.ShortDebugString().substr(0, 200);
+    if (!frame.has_kafka_records()) gw.process->wait_for_line("(the log so far)", 1s);
+    ASSERT_TRUE(frame.has_kafka_records())
+        << describe(frame) << " after " << received << " records; the gateway's log:\n"
+        << gw.process->transcript();
     for (const auto& m : frame.kafka_records().messages()) {
       ASSERT_EQ(m.offset(), next[frame.kafka_records().partition()]++);
       ++received;

@@ -70,6 +70,15 @@ test('the batching producer keeps many records in flight and flush waits for all
     assert.deepEqual(offsets, offsets.map((_, i) => offsets[0] + BigInt(i)));
     const [first] = await client.fetch('wasm-batch', 0, offsets[0]);
     assert.equal(sdk.text(first.value), 'r0');
+    // They went as batches (cmd_kafka_produce_batch), not a request per record: the gateway's
+    // count of answered batch requests on this route.
+    assert.equal(client.serverInfo.limits.maxProduceBatchRecords, 10000);
+    const { body: metrics } = await stack.admin('GET', '/metrics');
+    const batches = String(metrics).split('\n')
+      .filter((l) => l.startsWith('kpg_commands_total{') && l.includes('command="produce_batch"')
+        && l.includes('route="writable"') && l.includes('outcome="ok"'))
+      .reduce((n, l) => n + Number(l.split(' ').pop()), 0);
+    assert.ok(batches >= 1 && batches < 200, `${batches} produce_batch requests for 200 records`);
   } finally {
     client.close();
   }
