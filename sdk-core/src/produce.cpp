@@ -81,6 +81,9 @@ void Client::pump_produce() {
              produce_sent_bytes_ + more <= limits.max_produce_inflight_bytes;
     };
     if (produce_sent_ > 0 && !fits_inflight(produce_queue_.front().bytes)) return;
+    // The gateway bounds a connection's records awaiting acknowledgement as it bounds a batch.
+    const std::size_t max_unanswered = limits.max_produce_batch_records;
+    if (max_unanswered > 0 && produce_sent_ >= max_unanswered) return;
     // A token bucket a little under the gateway's (half its burst), so that network jitter never
     // makes a paced record arrive early.
     const std::uint32_t rate = limits.max_produce_records_per_second;
@@ -109,8 +112,8 @@ void Client::pump_produce() {
       }
     }
     // The head goes; records behind it join it while every limit leaves room.
-    const std::size_t max_records = std::min<std::size_t>(
-        std::max<std::uint32_t>(limits.max_produce_batch_records, 1), produce_queue_.size());
+    const std::size_t max_records =
+        max_unanswered == 0 ? 1 : std::min(max_unanswered - produce_sent_, produce_queue_.size());
     // The frame: a few bytes per record besides its topic and payload.
     const auto frame_bytes = [](const QueuedProduce& q) {
       return q.bytes + q.request.topic.size() + 32 + 8 * q.request.options.headers.size();

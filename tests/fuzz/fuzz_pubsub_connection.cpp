@@ -1,10 +1,12 @@
 // One client connection's protocol state (pubsub::Connection: hello, metadata, push subscriptions
-// with credit, unsubscribe, and the APISIX commands) driven by a script of frames, Kafka answers,
+// with credit, unsubscribe, produce and produce batches, and the APISIX commands) driven by a
+// script of frames, Kafka answers,
 // congestion toggles and shutdown. The Kafka side is a fake that queues every call and answers
 // whichever one the script names (with records, an error, nothing, or never: dropped once
 // cancelled); answers hop to the connection's thread through `post`, whose tasks the script runs.
 //
-// Input: byte 0 holds options (bit 0: a cmd_hello goes first; bit 1: small limits), then ops, each
+// Input: byte 0 holds options (bit 0: a cmd_hello goes first; bit 1: small limits; bit 2: a bound
+// on produced records per second), then ops, each
 // an opcode byte (low 3 bits) and its arguments:
 //   0 LEN FRAME         a frame of LEN (one byte) bytes, as the client sent it
 //   1 WHAT ARGS...      a well-formed command built from a few bytes (see `command`)
@@ -24,7 +26,9 @@
 // frame's records are what the connection read from the previous frame's end) in increasing
 // offsets; nothing of a subscription is pushed after its unsubscribe_resp or its end; nothing is
 // sent and the source is never called after shutdown(); shutdown() cancels every queued call, and
-// once they are gone nothing holds the owner alive.
+// once they are gone nothing holds the owner alive; each produce request is answered once, a
+// batch with one result per record (written or an error), and every record handed to the
+// producer belongs to a request that was not refused.
 #include "fuzz_check.h"
 #include "fuzz_script.h"
 #include "pubsub/connection.h"
@@ -102,9 +106,15 @@ struct TopicsCall {
   std::vector<std::string> names;
   std::function<void(kafka::TopicsResult)> done;
 };
+// A record handed to the cluster's producer. Not cancellable: the producer answers every record
+// once, even after the connection is gone.
+struct ProduceCall {
+  kafka::ProduceRecord record;
+  std::function<void(kafka::ProduceResult)> done;
+};
 struct Call {
   kafka::CancelToken cancel;
-  std::variant<ListOffsetCall, FetchCall, BatchCall, TopicsCall> what;
+  std::variant<ListOffsetCall, FetchCall, BatchCall, TopicsCall, ProduceCall> what;
 };
 
 // What the fake made for a fetch_batch: the read it answered.
@@ -192,6 +202,17 @@ struct FakeSource : kafka::RecordSource {
               r.batch = std::move(b);
             }
             c.done(std::move(r));
+          } else if constexpr (std::is_same_v<C, ProduceCall>) {
+            kafka::ProduceResult r;
+            if (error) {
+              r.error = error;
+              r.possibly_written = (mode & 0x40) != 0;
+            } else {
+              r.partition = c.record.partition.value_or(0);
+              r.offset = static_cast<std::int64_t>(++written);
+              r.timestamp = c.record.timestamp.value_or(1'700'000'000'000);
+            }
+            c.done(std::move(r));
           } else {
             kafka::TopicsResult r;
             r.error = error;
@@ -235,9 +256,25 @@ struct FakeSource : kafka::RecordSource {
 
   const bool& shut_down_;
   mutable std::size_t issued = 0;
+  std::size_t written = 0;
   std::deque<Call> calls;
   std::map<const kafka::RecordBatch*, BatchOrigin> origins;
   std::vector<kafka::BatchPtr> batches;
+};
+
+// The cluster's shared producer: its records join the source's queue of calls, so that the script
+// answers them among the reads, in any order. It may be called after shutdown() (records of a
+// connection that are already accepted still leave), never inline.
+struct FakeSink : kafka::RecordSink {
+  explicit FakeSink(FakeSource& source) : source_(source) {}
+  void produce(kafka::ProduceRecord record,
+               std::function<void(kafka::ProduceResult)> done) override {
+    ++source_.issued;
+    ++records;
+    source_.calls.push_back({nullptr, ProduceCall{std::move(record), std::move(done)}});
+  }
+  FakeSource& source_;
+  std::size_t records = 0;
 };
 
 pubsub::PubSubResp decode(const pubsub::Frame& frame, const char* what) {
@@ -260,8 +297,13 @@ struct Sub {
 };
 
 struct Harness {
-  explicit Harness(const pubsub::Limits& l)
-      : limits(l), source(shut_down), connection(source, limits, callbacks(), "kpg-gateway/fuzz") {}
+  Harness(const pubsub::Limits& l, const kpg::config::ProducePolicy& p)
+      : limits(l),
+        policy(p),
+        source(shut_down),
+        sink(source),
+        connection(source, limits, callbacks(), "kpg-gateway/fuzz", {},
+                   pubsub::ProduceAccess{&sink, &policy, nullptr}) {}
 
   pubsub::Connection::Callbacks callbacks() {
     pubsub::Connection::Callbacks c;
@@ -277,6 +319,7 @@ struct Harness {
     pubsub::PubSubReq req;
     const bool decodes = req.ParseFromArray(frame.data(), static_cast<int>(frame.size()));
     const std::size_t issued = source.issued;
+    const std::size_t records_before = sink.records;
     const bool hello_before = connection.said_hello();
     // A grant is sent on at once (pushed frames may come before on_frame returns), so it counts
     // from the start; refused, it is taken back.
@@ -298,10 +341,13 @@ struct Harness {
       check(out.kind == pubsub::Outcome::Kind::none, "an answer to a frame after shutdown()");
       return;
     }
+    const bool produces =
+        decodes && (req.has_cmd_kafka_produce() || req.has_cmd_kafka_produce_batch());
     switch (out.kind) {
       case pubsub::Outcome::Kind::reply: {
         const auto resp = decode(pubsub::Frame{out.reply, nullptr}, "a reply does not decode");
         check(resp.sequence() == (decodes ? req.sequence() : 0), "a reply of another sequence");
+        check(sink.records == records_before, "records of a refused request reached the producer");
         if (resp.has_unsubscribe_resp()) {
           check(decodes && req.has_cmd_unsubscribe(), "unsubscribe_resp to another command");
           auto it = subs.find(resp.unsubscribe_resp().subscription_id());
@@ -312,8 +358,12 @@ struct Harness {
         break;
       }
       case pubsub::Outcome::Kind::pending:
-        check(source.issued > issued, "pending, yet no Kafka call was made");
+        // (A record may wait behind an earlier one's topic look-up, calling nothing yet.)
+        check(produces || source.issued > issued, "pending, yet no Kafka call was made");
         ++pending;
+        if (req.has_cmd_kafka_produce_batch()) {
+          batch_records.emplace(req.sequence(), req.cmd_kafka_produce_batch().records_size());
+        }
         if (req.has_cmd_kafka_subscribe()) {
           auto& credit = subscribe_credit[req.sequence()];
           credit = std::max(credit, req.cmd_kafka_subscribe().credit());
@@ -332,6 +382,17 @@ struct Harness {
           ll(resp.kafka_subscribe_resp().subscription_id()));
     check(!shut_down, "a reply after shutdown()");
     check(++replies <= pending, "more replies than requests awaiting one");
+    if (resp.has_kafka_produce_batch_resp()) {
+      const auto& results = resp.kafka_produce_batch_resp().results();
+      auto [from, to] = batch_records.equal_range(resp.sequence());
+      auto it = std::find_if(from, to, [&](const auto& b) { return b.second == results.size(); });
+      check(it != to, "a batch answer whose results do not match a batch of its sequence");
+      batch_records.erase(it);
+      for (const auto& r : results) {
+        check(r.has_written() != r.has_error(), "a batch result neither written nor failed");
+      }
+      return;
+    }
     if (!resp.has_kafka_subscribe_resp()) return;
     const auto& r = resp.kafka_subscribe_resp();
     check(r.subscription_id() == last_id + 1, "subscription ids do not count from 1");
@@ -410,7 +471,7 @@ struct Harness {
     // answered (it was under way when the cancellation came).
     trace("answer call %zu (kind %zu%s) with mode %#x\n", pick, call.what.index(),
           kafka::is_cancelled(call.cancel) ? ", cancelled" : "", mode);
-    if (kafka::is_cancelled(call.cancel) && (mode & 0x10) == 0) return;
+    if (kafka::is_cancelled(call.cancel) && (mode & 0x10) == 0) return;  // (produce: never)
     source.answer(std::move(call), mode);
   }
 
@@ -426,11 +487,29 @@ struct Harness {
     connection.shutdown();
     shut_down = true;
     for (const auto& call : source.calls) {
-      check(kafka::is_cancelled(call.cancel), "Kafka work left uncancelled by shutdown()");
+      check(std::holds_alternative<ProduceCall>(call.what) || kafka::is_cancelled(call.cancel),
+            "Kafka work left uncancelled by shutdown()");
     }
   }
 
-  // A well-formed command from a few bytes (WHAT % 8 picks the command).
+  // A record to produce from a few bytes: a topic of the write list or not, maybe a partition, a
+  // key, a value (too large, sometimes), a header and a timestamp.
+  void record(kpg::fuzz::Script& in, pubsub::CmdKafkaProduce* r) {
+    static const char* const kTopics[] = {"t", "orders", "ro", "no topic!"};
+    const std::uint8_t shape = in.byte();
+    r->set_topic(kTopics[shape % 4]);
+    if (shape & 0x04) r->set_partition(static_cast<std::int32_t>(in.byte() % 5) - 1);
+    if (shape & 0x08) r->set_key("k");
+    if (shape & 0x10) r->set_value(std::string(in.byte() % 40, 'v'));
+    if (shape & 0x20) {
+      auto* h = r->add_headers();
+      h->set_key("h");
+      h->set_value("v");
+    }
+    if (shape & 0x40) r->set_timestamp(static_cast<std::int64_t>(in.byte() % 3) - 1);
+  }
+
+  // A well-formed command from a few bytes (WHAT % 10 picks the command).
   void command(kpg::fuzz::Script& in) {
     static const char* const kTopics[] = {"t", "orders", "__consumer_offsets", "no topic!", "ab"};
     const std::uint8_t what = in.byte();
@@ -438,7 +517,7 @@ struct Harness {
     req.set_sequence(in.byte() % 8);
     auto topic = [&] { return std::string(kTopics[in.byte() % 5]); };
     auto some_id = [&] { return static_cast<std::int64_t>(in.byte() % (last_id + 2)); };
-    switch (what % 8) {
+    switch (what % 10) {
       case 0: req.mutable_cmd_hello()->set_protocol_version(in.byte() % 3); break;
       case 1: {
         auto* m = req.mutable_cmd_kafka_metadata();
@@ -480,6 +559,13 @@ struct Harness {
         l->set_topic(topic());
         l->set_partition(in.byte() % 3);
         l->set_timestamp(static_cast<std::int64_t>(in.byte() % 4) - 2);
+        break;
+      }
+      case 8: record(in, req.mutable_cmd_kafka_produce()); break;
+      case 9: {
+        auto* batch = req.mutable_cmd_kafka_produce_batch();
+        const std::uint8_t n = in.byte() % 6;
+        for (std::uint8_t i = 0; i < n; ++i) record(in, batch->add_records());
         break;
       }
       default: req.mutable_cmd_ping()->set_state("s"); break;
@@ -529,8 +615,10 @@ struct Harness {
   }
 
   const pubsub::Limits limits;
+  const kpg::config::ProducePolicy policy;
   bool shut_down = false;
   FakeSource source;
+  FakeSink sink;
   std::deque<std::function<void()>> tasks;
   std::shared_ptr<int> owner = std::make_shared<int>(0);
   bool socket_busy = false;                                // what write_pending answers
@@ -539,6 +627,7 @@ struct Harness {
   std::int64_t last_id = 0;
   std::size_t pending = 0;
   std::size_t replies = 0;
+  std::multimap<std::int64_t, int> batch_records;  // sequence -> records, of batches pending
   pubsub::Connection connection;  // last: destroyed first, while what it calls still exists
 };
 
@@ -561,8 +650,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     limits.max_subscription_partitions = 2;
     limits.max_metadata_partitions = 3;
   }
+  // Writes to "t" and "orders" ("ro" is read-only), with bounds small enough to be reached.
+  kpg::config::ProducePolicy policy;
+  policy.topics.add("t");
+  policy.topics.add("orders");
+  policy.max_record_bytes = 30;
+  policy.max_inflight_bytes = 80;
+  policy.max_records_per_second = (options & 4) ? 6 : 0;
   try {
-    Harness harness(limits);
+    Harness harness(limits, policy);
     if (options & 1) {
       pubsub::PubSubReq hello;
       hello.set_sequence(1);

@@ -507,11 +507,40 @@ TEST(ProduceUnavailable, ABrokerThatIsGoneFailsTheRecordAsNotWritten) {
   auto gateway = kpg::testing::start_gateway(
       dir, std::string("admin_key: ") + kAdminKey + "\nkafka_produce_timeout_ms: 1500\n");
   ASSERT_FALSE(gateway.port.empty());
-  put_route(gateway, "w", route(bootstrap, "/w", {{"produce", {{"topics", {"logs"}}}}}));
+  put_route(
+      gateway, "w",
+      route(bootstrap, "/w", {{"produce", {{"topics", {"logs"}}, {"max_records_per_second", 0}}}}));
   auto socket = connect(gateway, "/w");
   ASSERT_TRUE(request(*socket, produce(1, "logs", "before")).has_kafka_produce_resp());
   broker.stop(SIGKILL, 5s);
-  const auto resp = request(*socket, produce(2, "logs", "after"));
+
+  // 10,000 records wait for a broker that is gone: the connection may not add one more, however
+  // small, until they are answered; then each fails as not written.
+  PubSubReq batch;
+  batch.set_sequence(2);
+  for (int i = 0; i < 10'000; ++i) {
+    auto* r = batch.mutable_cmd_kafka_produce_batch()->add_records();
+    r->set_topic("logs");
+    r->set_value("");
+  }
+  socket->send_binary(batch.SerializeAsString());
+  const auto one_more = request(*socket, produce(3, "logs", ""));
+  ASSERT_TRUE(one_more.has_error_resp()) << one_more.DebugString();
+  EXPECT_EQ(one_more.sequence(), 3);
+  EXPECT_EQ(one_more.error_resp().code(), ErrorCode::LIMIT_EXCEEDED);
+  EXPECT_EQ(one_more.error_resp().message(),
+            "failed to produce, topic: logs, err: more than 10000 records awaiting "
+            "acknowledgement on this connection");
+  const auto failed = socket->receive();
+  ASSERT_TRUE(failed && failed->has_kafka_produce_batch_resp());
+  ASSERT_EQ(failed->kafka_produce_batch_resp().results_size(), 10'000);
+  for (const auto& r : failed->kafka_produce_batch_resp().results()) {
+    ASSERT_TRUE(r.has_error());
+    EXPECT_EQ(r.error().code(), ErrorCode::UNAVAILABLE);
+    EXPECT_FALSE(r.error().possibly_written());
+  }
+
+  const auto resp = request(*socket, produce(4, "logs", "after"));
   ASSERT_TRUE(resp.has_error_resp()) << resp.DebugString();
   EXPECT_EQ(resp.error_resp().code(), ErrorCode::UNAVAILABLE);
   EXPECT_NE(resp.error_resp().message().find("failed to produce, topic: logs"), std::string::npos)

@@ -21,19 +21,6 @@ Frame frame_of(std::string bytes) {
   return Frame{std::move(bytes), nullptr};
 }
 
-// "failed to <what>, topic: T[, partition: P], err: E", as APISIX words its errors. Topic names
-// are valid Kafka names by then (short, printable).
-std::string failure(std::string_view what, const std::string& topic, std::int32_t partition,
-                    std::string_view error) {
-  std::string msg = "failed to ";
-  msg.append(what);
-  msg += ", topic: " + topic;
-  if (partition >= 0) msg += ", partition: " + std::to_string(partition);
-  msg += ", err: ";
-  msg.append(error);
-  return msg;
-}
-
 // Answers arriving on Kafka threads for work that several look-ups make up (a subscription's
 // start, a metadata answer): gathered on the connection's thread, then finished once.
 struct Gather {
@@ -44,6 +31,20 @@ struct Gather {
 };
 
 }  // namespace
+
+// "failed to <what>, topic: T[, partition: P], err: E", as APISIX words its errors. Topic names
+// are valid Kafka names by then (short, printable); no partition when it is negative.
+std::string Connection::failure(std::string_view what, std::string_view topic,
+                                std::int32_t partition, std::string_view error) {
+  std::string msg = "failed to ";
+  msg.append(what);
+  msg += ", topic: ";
+  msg.append(topic);
+  if (partition >= 0) msg += ", partition: " + std::to_string(partition);
+  msg += ", err: ";
+  msg.append(error);
+  return msg;
+}
 
 Connection::Connection(kafka::RecordSource& source, const Limits& limits, Callbacks callbacks,
                        std::string server_name, TopicAccess topics, ProduceAccess produce,

@@ -41,7 +41,8 @@ class CmdUnsubscribe;
 class CmdKafkaProduce;
 class CmdKafkaProduceBatch;
 
-/// Records of one cmd_kafka_produce_batch at most (announced in hello_resp).
+/// Records of one cmd_kafka_produce_batch at most, and of one connection awaiting acknowledgement
+/// (announced in hello_resp).
 inline constexpr std::uint32_t kMaxProduceBatchRecords = 10'000;
 
 /// One cmd_kafka_produce_batch on its way (connection_produce.cpp).
@@ -172,6 +173,8 @@ class Connection {
   void settle_produce(WaitingRecord& waiting, kafka::ProduceResult result);
   void batch_produced(const ProduceBatch& batch);
   Outcome error(std::int64_t sequence, int code, std::string_view message) const;
+  static std::string failure(std::string_view what, std::string_view topic, std::int32_t partition,
+                             std::string_view error);
 
   void pump(Subscription& sub);
   void read(Subscription& sub, PartitionStream& stream);
@@ -199,8 +202,9 @@ class Connection {
   std::int64_t last_id_ = 0;
   TokenBucket request_tokens_;  // max_requests_per_second
   ProduceAccess produce_;
-  TokenBucket record_tokens_;               // the produce policy's max_records_per_second
-  std::size_t produce_inflight_bytes_ = 0;  // produced, not acknowledged yet
+  TokenBucket record_tokens_;                 // the produce policy's max_records_per_second
+  std::size_t produce_inflight_bytes_ = 0;    // produced, not acknowledged yet
+  std::size_t produce_inflight_records_ = 0;  // likewise
   // Partition counts of topics this connection wrote to recently, so that a stream of records to
   // one topic costs one look-up every kProduceTopicTtl, not one per record.
   struct KnownTopic {

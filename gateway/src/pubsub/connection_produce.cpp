@@ -26,13 +26,11 @@ constexpr int kMaxHeaders = 1024;
 constexpr auto kProduceTopicTtl = std::chrono::seconds(10);
 constexpr std::size_t kMaxProduceTopics = 64;
 
-std::string produce_failure(const std::string& topic, std::int32_t partition,
-                            std::string_view why) {
-  std::string msg = "failed to produce, topic: " + topic;
-  if (partition >= 0) msg += ", partition: " + std::to_string(partition);
-  msg += ", err: ";
-  msg.append(why);
-  return msg;
+// Empty records cost the gateway memory too (a request, a producer message, a delivery report):
+// besides their bytes, a connection's records awaiting acknowledgement are bounded in number.
+std::string inflight_records_refusal() {
+  return "more than " + std::to_string(kMaxProduceBatchRecords) +
+         " records awaiting acknowledgement on this connection";
 }
 
 }  // namespace
@@ -61,8 +59,8 @@ Connection::accept_record(const CmdKafkaProduce& cmd) const {
   const std::int32_t partition = cmd.has_partition() ? cmd.partition() : -1;
   auto refuse = [&](int code, std::string_view why) {
     return RecordRefusal{
-        code,
-        produce_failure(kafka::is_valid_topic_name(topic) ? topic : "(invalid)", partition, why)};
+        code, failure("produce", kafka::is_valid_topic_name(topic) ? topic : "(invalid)", partition,
+                      why)};
   };
   if (!kafka::is_valid_topic_name(topic)) {
     return refuse(ErrorCode::BAD_REQUEST, "invalid topic name");
@@ -101,9 +99,9 @@ Outcome Connection::produce(std::int64_t sequence, const CmdKafkaProduce& cmd) {
   if (!produce_.enabled()) {
     return error(
         sequence, ErrorCode::NOT_ALLOWED,
-        produce_failure(kafka::is_valid_topic_name(cmd.topic()) ? cmd.topic() : "(invalid)",
-                        cmd.has_partition() ? cmd.partition() : -1,
-                        "produce is not enabled on this route"));
+        failure("produce", kafka::is_valid_topic_name(cmd.topic()) ? cmd.topic() : "(invalid)",
+                cmd.has_partition() ? cmd.partition() : -1,
+                "produce is not enabled on this route"));
   }
   auto accepted = accept_record(cmd);
   if (auto* refusal = std::get_if<RecordRefusal>(&accepted)) {
@@ -119,22 +117,26 @@ Outcome Connection::produce(std::int64_t sequence, const CmdKafkaProduce& cmd) {
       known->second.until > std::chrono::steady_clock::now() && record->partition &&
       *record->partition >= known->second.partitions) {
     return error(sequence, ErrorCode::UNKNOWN_PARTITION,
-                 produce_failure(record->topic, partition, "not found partition"));
+                 failure("produce", record->topic, partition, "not found partition"));
+  }
+  if (produce_inflight_records_ + 1 > kMaxProduceBatchRecords) {
+    return error(sequence, ErrorCode::LIMIT_EXCEEDED,
+                 failure("produce", record->topic, partition, inflight_records_refusal()));
   }
   if (produce_inflight_bytes_ + bytes > produce_.policy->max_inflight_bytes) {
-    return error(
-        sequence, ErrorCode::LIMIT_EXCEEDED,
-        produce_failure(record->topic, partition,
-                        "more than " + std::to_string(produce_.policy->max_inflight_bytes) +
-                            " record bytes awaiting acknowledgement on this connection"));
+    return error(sequence, ErrorCode::LIMIT_EXCEEDED,
+                 failure("produce", record->topic, partition,
+                         "more than " + std::to_string(produce_.policy->max_inflight_bytes) +
+                             " record bytes awaiting acknowledgement on this connection"));
   }
   if (!record_tokens_.take()) {
     return error(sequence, ErrorCode::LIMIT_EXCEEDED,
-                 produce_failure(record->topic, partition,
-                                 "more than " + std::to_string(record_tokens_.rate()) +
-                                     " records per second on this connection"));
+                 failure("produce", record->topic, partition,
+                         "more than " + std::to_string(record_tokens_.rate()) +
+                             " records per second on this connection"));
   }
   produce_inflight_bytes_ += bytes;
+  ++produce_inflight_records_;
   // Records leave in request order: one that must wait for its topic's look-up holds back every
   // later one (a connection's records to a partition keep their order).
   produce_waiting_.push_back({sequence, std::move(record), bytes, nullptr, 0});
@@ -172,6 +174,9 @@ Outcome Connection::produce_batch(std::int64_t sequence, const CmdKafkaProduceBa
     batch->topics.push_back(records.back()->topic);
   }
   const auto& policy = *produce_.policy;
+  if (produce_inflight_records_ + count > kMaxProduceBatchRecords) {
+    return refuse(ErrorCode::LIMIT_EXCEEDED, inflight_records_refusal());
+  }
   if (produce_inflight_bytes_ + batch->bytes > policy.max_inflight_bytes) {
     return refuse(ErrorCode::LIMIT_EXCEEDED,
                   "more than " + std::to_string(policy.max_inflight_bytes) +
@@ -188,6 +193,7 @@ Outcome Connection::produce_batch(std::int64_t sequence, const CmdKafkaProduceBa
                                                  " records per second on this connection");
   }
   produce_inflight_bytes_ += batch->bytes;
+  produce_inflight_records_ += count;
   batch->remaining = count;
   batch->finish = on_thread([this](std::shared_ptr<ProduceBatch> done) { batch_produced(*done); });
   for (std::uint32_t i = 0; i < count; ++i) {
@@ -254,12 +260,13 @@ void Connection::send_produce(WaitingRecord& waiting) {
       on_thread([this, sequence = waiting.sequence, bytes = waiting.bytes,
                  topic = waiting.record->topic](kafka::ProduceResult result) {
         produce_inflight_bytes_ -= bytes;
+        --produce_inflight_records_;
         PubSubResp resp;
         resp.set_sequence(sequence);
         if (result.error) {
           auto* e = resp.mutable_error_resp();
           e->set_code(error_code_of(*result.error));
-          e->set_message(produce_failure(topic, result.partition, result.error->text));
+          e->set_message(failure("produce", topic, result.partition, result.error->text));
           e->set_possibly_written(result.possibly_written);
         } else {
           ++records_produced_;
@@ -277,17 +284,19 @@ void Connection::settle_produce(WaitingRecord& waiting, kafka::ProduceResult res
     return ProduceBatch::settle(waiting.batch, waiting.index, std::move(result));
   }
   produce_inflight_bytes_ -= waiting.bytes;
+  --produce_inflight_records_;
   PubSubResp resp;
   resp.set_sequence(waiting.sequence);
   auto* e = resp.mutable_error_resp();
   e->set_code(error_code_of(*result.error));
-  e->set_message(produce_failure(waiting.record->topic, result.partition, result.error->text));
+  e->set_message(failure("produce", waiting.record->topic, result.partition, result.error->text));
   e->set_possibly_written(result.possibly_written);
   answer(Command::produce, resp.SerializeAsString());
 }
 
 void Connection::batch_produced(const ProduceBatch& batch) {
   produce_inflight_bytes_ -= batch.bytes;
+  produce_inflight_records_ -= batch.results.size();
   PubSubResp resp;
   resp.set_sequence(batch.sequence);
   auto* answer_of = resp.mutable_kafka_produce_batch_resp();
@@ -298,7 +307,7 @@ void Connection::batch_produced(const ProduceBatch& batch) {
     if (result.error) {
       auto* e = out->mutable_error();
       e->set_code(error_code_of(*result.error));
-      e->set_message(produce_failure(batch.topics[i], result.partition, result.error->text));
+      e->set_message(failure("produce", batch.topics[i], result.partition, result.error->text));
       e->set_possibly_written(result.possibly_written);
     } else {
       ++records_produced_;
