@@ -419,9 +419,9 @@ class WasmClient {
     list.reserve(count);
     for (unsigned i = 0; i < count; ++i) {
       val it = items[i];
-      auto item = produce_item(it["topic"].as<std::string>(), it["value"], it["key"],
-                               it["headers"], it["partition"].as<int>(),
-                               it["timestamp"].as<std::string>(), it["callback"]);
+      auto item = produce_item(it["topic"].as<std::string>(), it["value"], it["key"], it["headers"],
+                               it["partition"].as<int>(), it["timestamp"].as<std::string>(),
+                               it["callback"]);
       if (item) list.push_back(std::move(*item));
     }
     client_.produce_many(std::move(list));
@@ -429,9 +429,11 @@ class WasmClient {
 
   // A record for the core client, its callback answering with JS values; nullopt (the callback
   // has run with the error) when the timestamp does not parse.
-  static std::optional<kpg::sdk::Client::ProduceItem> produce_item(
-      const std::string& topic, val value, val key, val headers, int partition,
-      const std::string& timestamp, val callback) {
+  static std::optional<kpg::sdk::Client::ProduceItem> produce_item(const std::string& topic,
+                                                                   val value, val key, val headers,
+                                                                   int partition,
+                                                                   const std::string& timestamp,
+                                                                   val callback) {
     kpg::sdk::ProduceOptions o;
     if (!key.isNull() && !key.isUndefined()) o.key = bytes_from(key);
     const auto count = headers["length"].as<unsigned>();
@@ -450,18 +452,18 @@ class WasmClient {
     }
     std::optional<std::string> payload;
     if (!value.isNull() && !value.isUndefined()) payload = bytes_from(value);
-    return kpg::sdk::Client::ProduceItem{
-        topic, std::move(payload), std::move(o), [callback](kpg::sdk::Result<kpg::sdk::Produced> r) {
-          if (!r) {
-            callback(error_object(r.error()), val::undefined());
-            return;
-          }
-          val out = val::object();
-          out.set("partition", val(r.value().partition));
-          out.set("offset", big_int(r.value().offset));
-          out.set("timestamp", big_int(r.value().timestamp));
-          callback(val::null(), out);
-        }};
+    return kpg::sdk::Client::ProduceItem{topic, std::move(payload), std::move(o),
+                                         [callback](kpg::sdk::Result<kpg::sdk::Produced> r) {
+                                           if (!r) {
+                                             callback(error_object(r.error()), val::undefined());
+                                             return;
+                                           }
+                                           val out = val::object();
+                                           out.set("partition", val(r.value().partition));
+                                           out.set("offset", big_int(r.value().offset));
+                                           out.set("timestamp", big_int(r.value().timestamp));
+                                           callback(val::null(), out);
+                                         }};
   }
 
   // topics: Array<string>; start: "earliest" | "latest"; window: credit in frames; commit:
