@@ -93,6 +93,11 @@ struct ReadEngine::Impl {
     std::function<void(FetchResult)> done;
     std::function<void(BatchResult)> batch_done;
     asio::steady_timer timer;
+    // Counts the timer's arms and disarms: an expiry already queued when the timer was re-armed
+    // or cancelled (cancel() cannot recall it) belongs to an older wait and is ignored. A stream's
+    // waiter lingering for 2 ms, answered, then asked again at once, would otherwise expire at the
+    // start of its next read.
+    std::uint64_t armed = 0;
     Clock::time_point arrived;
     Reader* reader = nullptr;  // the cursor it waits on, if any
     bool finished = false;
@@ -435,7 +440,7 @@ struct ReadEngine::Impl {
     if (w->finished) return false;
     w->finished = true;
     --count_of(*w);
-    w->timer.cancel();
+    disarm(*w);
     w->reader = nullptr;
     if (is_cancelled(w->cancel)) {
       w->done = nullptr;
@@ -569,7 +574,7 @@ struct ReadEngine::Impl {
     if (w->lingering) return;  // records are there; the reply goes out within kLinger
     w->data_expected = p.high < 0 || w->offset < p.high;
     if (!w->data_expected && w->waits_forever()) {
-      w->timer.cancel();  // woken by records or cancellation only
+      disarm(*w);  // woken by records or cancellation only
       return;
     }
     const auto wait = w->data_expected ? options.request_timeout : w->limits.max_wait;
@@ -577,10 +582,16 @@ struct ReadEngine::Impl {
   }
 
   void arm(const WaiterPtr& w, std::chrono::milliseconds wait) {
+    const std::uint64_t armed = ++w->armed;
     w->timer.expires_after(std::max(wait, std::chrono::milliseconds(0)));
-    w->timer.async_wait([this, w](boost::system::error_code ec) {
-      if (!ec && !w->finished) expired(w);
+    w->timer.async_wait([this, w, armed](boost::system::error_code ec) {
+      if (!ec && !w->finished && w->armed == armed) expired(w);
     });
+  }
+
+  static void disarm(Waiter& w) {
+    ++w.armed;
+    w.timer.cancel();
   }
 
   void detach(const WaiterPtr& w) {
@@ -675,7 +686,7 @@ struct ReadEngine::Impl {
     arm(w, longest_wait(*w));
     watermarks_of(w->tp, w->cancel, [this, w](Expected<Watermarks> result) {
       if (w->finished) return;
-      w->timer.cancel();
+      disarm(*w);
       Partition& p = partition_of(w->tp);
       if (!result.error) p.high = std::max(p.high, result.value.high);
       if (result.error) {
