@@ -79,6 +79,9 @@ void Connection::shutdown() {
     if (callbacks_.observer) callbacks_.observer->subscription_ended(&sub);
   }
   // (Subscriptions stay until destruction: shutdown may run inside a callback that iterates.)
+  // Records not handed to the producer yet are dropped: a batch among them holds the owner (its
+  // answer's way back) until all of its records are settled, which these never would be.
+  produce_waiting_.clear();
 }
 
 RequestContext Connection::context() const {

@@ -241,6 +241,8 @@ void Connection::drain_produce(const std::string* failed_topic, const kafka::Kaf
                      }));
       return;
     }
+    // An answer (fail) may have ended the connection, which dropped every waiting record.
+    if (shut_down_) return;
     produce_waiting_.pop_front();
   }
 }
