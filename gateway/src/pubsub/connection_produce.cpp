@@ -257,28 +257,29 @@ void Connection::send_produce(WaitingRecord& waiting) {
         });
     return;
   }
-  produce_.sink->produce(
-      std::move(*waiting.record),
-      on_thread([this, sequence = waiting.sequence, bytes = waiting.bytes,
-                 topic = waiting.record->topic](kafka::ProduceResult result) {
-        produce_inflight_bytes_ -= bytes;
-        --produce_inflight_records_;
-        PubSubResp resp;
-        resp.set_sequence(sequence);
-        if (result.error) {
-          auto* e = resp.mutable_error_resp();
-          e->set_code(error_code_of(*result.error));
-          e->set_message(failure("produce", topic, result.partition, result.error->text));
-          e->set_possibly_written(result.possibly_written);
-        } else {
-          ++records_produced_;
-          auto* r = resp.mutable_kafka_produce_resp();
-          r->set_partition(result.partition);
-          r->set_offset(result.offset);
-          r->set_timestamp(result.timestamp);
-        }
-        answer(Command::produce, resp.SerializeAsString());
-      }));
+  // The answer's way back is made before the record is moved into the producer: it names the
+  // record's topic (and function arguments are evaluated in no set order).
+  auto done = on_thread([this, sequence = waiting.sequence, bytes = waiting.bytes,
+                         topic = waiting.record->topic](kafka::ProduceResult result) {
+    produce_inflight_bytes_ -= bytes;
+    --produce_inflight_records_;
+    PubSubResp resp;
+    resp.set_sequence(sequence);
+    if (result.error) {
+      auto* e = resp.mutable_error_resp();
+      e->set_code(error_code_of(*result.error));
+      e->set_message(failure("produce", topic, result.partition, result.error->text));
+      e->set_possibly_written(result.possibly_written);
+    } else {
+      ++records_produced_;
+      auto* r = resp.mutable_kafka_produce_resp();
+      r->set_partition(result.partition);
+      r->set_offset(result.offset);
+      r->set_timestamp(result.timestamp);
+    }
+    answer(Command::produce, resp.SerializeAsString());
+  });
+  produce_.sink->produce(std::move(*waiting.record), std::move(done));
 }
 
 void Connection::settle_produce(WaitingRecord& waiting, kafka::ProduceResult result) {
