@@ -26,6 +26,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -124,6 +125,11 @@ class Connection {
   }
   const TopicSet& topics_read() const noexcept { return topics_read_; }
 
+  /// APISIX's error text: "failed to <what>, topic: T[, partition: P], err: E" (no partition when
+  /// it is negative).
+  static std::string failure(std::string_view what, std::string_view topic, std::int32_t partition,
+                             std::string_view error);
+
  private:
   struct PartitionStream {
     std::int32_t partition = 0;
@@ -171,10 +177,14 @@ class Connection {
   void send_produce(WaitingRecord& waiting);
   // A record of `waiting` failed or was written: answers it (alone) or settles it in its batch.
   void settle_produce(WaitingRecord& waiting, kafka::ProduceResult result);
+  // Answers a cmd_kafka_produce (its record written or failed), releasing what it held.
+  void produced(std::int64_t sequence, std::size_t bytes, const std::string& topic,
+                const kafka::ProduceResult& result);
   void batch_produced(const ProduceBatch& batch);
+  // The connection's bounds on what awaits acknowledgement (records, bytes) and its records per
+  // second; when `records` (of `bytes`) fit, they are counted and nothing is returned.
+  std::optional<RecordRefusal> admit(std::uint32_t records, std::size_t bytes);
   Outcome error(std::int64_t sequence, int code, std::string_view message) const;
-  static std::string failure(std::string_view what, std::string_view topic, std::int32_t partition,
-                             std::string_view error);
 
   void pump(Subscription& sub);
   void read(Subscription& sub, PartitionStream& stream);

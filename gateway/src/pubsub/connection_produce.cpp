@@ -26,11 +26,16 @@ constexpr int kMaxHeaders = 1024;
 constexpr auto kProduceTopicTtl = std::chrono::seconds(10);
 constexpr std::size_t kMaxProduceTopics = 64;
 
-// Empty records cost the gateway memory too (a request, a producer message, a delivery report):
-// besides their bytes, a connection's records awaiting acknowledgement are bounded in number.
-std::string inflight_records_refusal() {
-  return "more than " + std::to_string(kMaxProduceBatchRecords) +
-         " records awaiting acknowledgement on this connection";
+// A result as the client reads it: where the record was written, or why not (naming its topic).
+void put_written(const kafka::ProduceResult& result, KafkaProduceResp* written) {
+  written->set_partition(result.partition);
+  written->set_offset(result.offset);
+  written->set_timestamp(result.timestamp);
+}
+void put_error(const kafka::ProduceResult& result, std::string_view topic, ErrorResp* error) {
+  error->set_code(error_code_of(*result.error));
+  error->set_message(Connection::failure("produce", topic, result.partition, result.error->text));
+  error->set_possibly_written(result.possibly_written);
 }
 
 }  // namespace
@@ -95,6 +100,35 @@ Connection::accept_record(const CmdKafkaProduce& cmd) const {
   return record;
 }
 
+std::optional<Connection::RecordRefusal> Connection::admit(std::uint32_t records,
+                                                           std::size_t bytes) {
+  const auto refuse = [](std::string why) {
+    return RecordRefusal{ErrorCode::LIMIT_EXCEEDED, std::move(why)};
+  };
+  // Empty records cost the gateway memory too (a request, a producer message, a delivery
+  // report): besides their bytes, a connection's records awaiting acknowledgement are bounded.
+  if (produce_inflight_records_ + records > kMaxProduceBatchRecords) {
+    return refuse("more than " + std::to_string(kMaxProduceBatchRecords) +
+                  " records awaiting acknowledgement on this connection");
+  }
+  if (produce_inflight_bytes_ + bytes > produce_.policy->max_inflight_bytes) {
+    return refuse("more than " + std::to_string(produce_.policy->max_inflight_bytes) +
+                  " record bytes awaiting acknowledgement on this connection");
+  }
+  if (record_tokens_.rate() != 0 && records > record_tokens_.rate()) {
+    return refuse("a batch of " + std::to_string(records) + " records is more than the " +
+                  std::to_string(record_tokens_.rate()) +
+                  " records per second this connection may write");
+  }
+  if (!record_tokens_.take(records)) {
+    return refuse("more than " + std::to_string(record_tokens_.rate()) +
+                  " records per second on this connection");
+  }
+  produce_inflight_bytes_ += bytes;
+  produce_inflight_records_ += records;
+  return std::nullopt;
+}
+
 Outcome Connection::produce(std::int64_t sequence, const CmdKafkaProduce& cmd) {
   if (!produce_.enabled()) {
     return error(
@@ -119,24 +153,10 @@ Outcome Connection::produce(std::int64_t sequence, const CmdKafkaProduce& cmd) {
     return error(sequence, ErrorCode::UNKNOWN_PARTITION,
                  failure("produce", record->topic, partition, "not found partition"));
   }
-  if (produce_inflight_records_ + 1 > kMaxProduceBatchRecords) {
-    return error(sequence, ErrorCode::LIMIT_EXCEEDED,
-                 failure("produce", record->topic, partition, inflight_records_refusal()));
+  if (auto refusal = admit(1, bytes)) {
+    return error(sequence, refusal->code,
+                 failure("produce", record->topic, partition, refusal->why));
   }
-  if (produce_inflight_bytes_ + bytes > produce_.policy->max_inflight_bytes) {
-    return error(sequence, ErrorCode::LIMIT_EXCEEDED,
-                 failure("produce", record->topic, partition,
-                         "more than " + std::to_string(produce_.policy->max_inflight_bytes) +
-                             " record bytes awaiting acknowledgement on this connection"));
-  }
-  if (!record_tokens_.take()) {
-    return error(sequence, ErrorCode::LIMIT_EXCEEDED,
-                 failure("produce", record->topic, partition,
-                         "more than " + std::to_string(record_tokens_.rate()) +
-                             " records per second on this connection"));
-  }
-  produce_inflight_bytes_ += bytes;
-  ++produce_inflight_records_;
   // Records leave in request order: one that must wait for its topic's look-up holds back every
   // later one (a connection's records to a partition keep their order).
   produce_waiting_.push_back({sequence, std::move(record), bytes, nullptr, 0});
@@ -173,27 +193,7 @@ Outcome Connection::produce_batch(std::int64_t sequence, const CmdKafkaProduceBa
     batch->bytes += records.back()->payload_bytes();
     batch->topics.push_back(records.back()->topic);
   }
-  const auto& policy = *produce_.policy;
-  if (produce_inflight_records_ + count > kMaxProduceBatchRecords) {
-    return refuse(ErrorCode::LIMIT_EXCEEDED, inflight_records_refusal());
-  }
-  if (produce_inflight_bytes_ + batch->bytes > policy.max_inflight_bytes) {
-    return refuse(ErrorCode::LIMIT_EXCEEDED,
-                  "more than " + std::to_string(policy.max_inflight_bytes) +
-                      " record bytes awaiting acknowledgement on this connection");
-  }
-  if (record_tokens_.rate() != 0 && count > record_tokens_.rate()) {
-    return refuse(ErrorCode::LIMIT_EXCEEDED, "a batch of " + std::to_string(count) +
-                                                 " records is more than the " +
-                                                 std::to_string(record_tokens_.rate()) +
-                                                 " records per second this connection may write");
-  }
-  if (!record_tokens_.take(count)) {
-    return refuse(ErrorCode::LIMIT_EXCEEDED, "more than " + std::to_string(record_tokens_.rate()) +
-                                                 " records per second on this connection");
-  }
-  produce_inflight_bytes_ += batch->bytes;
-  produce_inflight_records_ += count;
+  if (auto refusal = admit(count, batch->bytes)) return refuse(refusal->code, refusal->why);
   batch->remaining = count;
   batch->finish = on_thread([this](std::shared_ptr<ProduceBatch> done) { batch_produced(*done); });
   for (std::uint32_t i = 0; i < count; ++i) {
@@ -261,23 +261,7 @@ void Connection::send_produce(WaitingRecord& waiting) {
   // record's topic (and function arguments are evaluated in no set order).
   auto done = on_thread([this, sequence = waiting.sequence, bytes = waiting.bytes,
                          topic = waiting.record->topic](kafka::ProduceResult result) {
-    produce_inflight_bytes_ -= bytes;
-    --produce_inflight_records_;
-    PubSubResp resp;
-    resp.set_sequence(sequence);
-    if (result.error) {
-      auto* e = resp.mutable_error_resp();
-      e->set_code(error_code_of(*result.error));
-      e->set_message(failure("produce", topic, result.partition, result.error->text));
-      e->set_possibly_written(result.possibly_written);
-    } else {
-      ++records_produced_;
-      auto* r = resp.mutable_kafka_produce_resp();
-      r->set_partition(result.partition);
-      r->set_offset(result.offset);
-      r->set_timestamp(result.timestamp);
-    }
-    answer(Command::produce, resp.SerializeAsString());
+    produced(sequence, bytes, topic, result);
   });
   produce_.sink->produce(std::move(*waiting.record), std::move(done));
 }
@@ -286,14 +270,21 @@ void Connection::settle_produce(WaitingRecord& waiting, kafka::ProduceResult res
   if (waiting.batch) {
     return ProduceBatch::settle(waiting.batch, waiting.index, std::move(result));
   }
-  produce_inflight_bytes_ -= waiting.bytes;
+  produced(waiting.sequence, waiting.bytes, waiting.record->topic, result);
+}
+
+void Connection::produced(std::int64_t sequence, std::size_t bytes, const std::string& topic,
+                          const kafka::ProduceResult& result) {
+  produce_inflight_bytes_ -= bytes;
   --produce_inflight_records_;
   PubSubResp resp;
-  resp.set_sequence(waiting.sequence);
-  auto* e = resp.mutable_error_resp();
-  e->set_code(error_code_of(*result.error));
-  e->set_message(failure("produce", waiting.record->topic, result.partition, result.error->text));
-  e->set_possibly_written(result.possibly_written);
+  resp.set_sequence(sequence);
+  if (result.error) {
+    put_error(result, topic, resp.mutable_error_resp());
+  } else {
+    ++records_produced_;
+    put_written(result, resp.mutable_kafka_produce_resp());
+  }
   answer(Command::produce, resp.SerializeAsString());
 }
 
@@ -308,16 +299,10 @@ void Connection::batch_produced(const ProduceBatch& batch) {
     const auto& result = batch.results[i];
     auto* out = answer_of->add_results();
     if (result.error) {
-      auto* e = out->mutable_error();
-      e->set_code(error_code_of(*result.error));
-      e->set_message(failure("produce", batch.topics[i], result.partition, result.error->text));
-      e->set_possibly_written(result.possibly_written);
+      put_error(result, batch.topics[i], out->mutable_error());
     } else {
       ++records_produced_;
-      auto* r = out->mutable_written();
-      r->set_partition(result.partition);
-      r->set_offset(result.offset);
-      r->set_timestamp(result.timestamp);
+      put_written(result, out->mutable_written());
     }
   }
   answer(Command::produce_batch, resp.SerializeAsString());
