@@ -301,6 +301,76 @@ TopicAcl parse_topics(const json& topics, const json& plugins,
   return acl;
 }
 
+// kpg's `plugins.kafka-proxy.filter` (pinned_filter.h): a list of conditions, each
+// {"key_equals" | "key_prefix": V}, {"header": "name", "equals": V} or
+// {"json": "/pointer", "equals": V}, where V is a string or {"claim": "name"}.
+PinnedFilter parse_filter(const json& filter, const json& plugins) {
+  const std::string path = "plugins.kafka-proxy.filter";
+  if (!filter.is_array() || filter.empty()) {
+    invalid(path, "validation failed: expected a non-empty array of conditions");
+  }
+  if (filter.size() > PinnedFilter::kMaxConditions) {
+    invalid(path, "validation failed: more than " + std::to_string(PinnedFilter::kMaxConditions) +
+                      " conditions (kpg's limit)");
+  }
+  PinnedFilter pinned;
+  for (std::size_t i = 0; i < filter.size(); ++i) {
+    const json& entry = filter[i];
+    const std::string where = path + "[" + std::to_string(i + 1) + "]";
+    if (!entry.is_object()) {
+      invalid(where, std::string("validation failed: wrong type: expected object, got ") +
+                         entry.type_name());
+    }
+    PinnedFilter::Condition c;
+    const json* operand = nullptr;
+    std::string operand_path;
+    if (entry.contains("key_equals") || entry.contains("key_prefix")) {
+      const bool equals = entry.contains("key_equals");
+      const std::string name = equals ? "key_equals" : "key_prefix";
+      only_known(entry, {name}, where + ".");
+      c.kind = equals ? PinnedFilter::Kind::key_equals : PinnedFilter::Kind::key_prefix;
+      operand = &entry.at(name);
+      operand_path = where + "." + name;
+    } else if (entry.contains("header") || entry.contains("json")) {
+      const bool header = entry.contains("header");
+      const std::string name = header ? "header" : "json";
+      only_known(entry, {name, "equals"}, where + ".");
+      c.kind = header ? PinnedFilter::Kind::header_equals : PinnedFilter::Kind::json_equals;
+      c.field = require_string(entry.at(name), where + "." + name, header);
+      if (c.field.size() > 4096) invalid(where + "." + name, "validation failed: too long");
+      if (!header && !c.field.empty() && c.field.front() != '/') {
+        invalid(where + ".json", "validation failed: expected a JSON Pointer (\"\" or \"/a/b\")");
+      }
+      operand_path = where + ".equals";
+      operand = &require(entry, "equals", operand_path);
+    } else {
+      invalid(where,
+              "validation failed: expected one of \"key_equals\", \"key_prefix\", \"header\" "
+              "or \"json\"");
+    }
+    if (operand->is_object()) {
+      only_known(*operand, {"claim"}, operand_path + ".");
+      c.claim = require_string(require(*operand, "claim", operand_path + ".claim"),
+                               operand_path + ".claim");
+      if (!TopicAcl::is_valid_claim_name(c.claim)) {
+        invalid(operand_path + ".claim",
+                "validation failed: " + excerpt(c.claim) + " is not a claim name (1-" +
+                    std::to_string(TopicAcl::kMaxClaimNameLength) + " printable ASCII characters)");
+      }
+    } else {
+      c.value = require_string(*operand, operand_path, c.kind == PinnedFilter::Kind::key_prefix);
+      if (c.value.size() > 4096) invalid(operand_path, "validation failed: too long");
+    }
+    pinned.conditions.push_back(std::move(c));
+  }
+  if (pinned.uses_claims() && !plugins.contains("jwt-auth")) {
+    invalid(path,
+            "validation failed: a {\"claim\": ...} value requires jwt-auth on the route (the "
+            "claims of a verified token)");
+  }
+  return pinned;
+}
+
 // kpg's `plugins.kafka-proxy.produce`: writing is off unless the route has it, and then limited
 // to its own topic list.
 ProducePolicy parse_produce(const json& produce, const json& plugins) {
@@ -512,10 +582,19 @@ Route parse(const json& object, std::string id) {
       const json& proxy = plugins.at("kafka-proxy");
       if (!proxy.is_object())
         invalid("kafka-proxy", "validation failed: wrong type: expected object");
-      only_known(proxy, {"sasl", "topics", "produce", "groups"}, "plugins.kafka-proxy.");
+      only_known(proxy, {"sasl", "topics", "produce", "groups", "filter"}, "plugins.kafka-proxy.");
       if (proxy.contains("topics")) route.topics = parse_topics(proxy.at("topics"), plugins);
       if (proxy.contains("produce")) route.produce = parse_produce(proxy.at("produce"), plugins);
       if (proxy.contains("groups")) route.groups = parse_groups(proxy.at("groups"));
+      if (proxy.contains("filter")) {
+        route.filter = parse_filter(proxy.at("filter"), plugins);
+        // Group deliveries are not filtered: offering them would let a client around the filter.
+        if (route.groups) {
+          invalid("plugins.kafka-proxy.filter",
+                  "validation failed: cannot be combined with plugins.kafka-proxy.groups "
+                  "(consumer-group deliveries are not filtered)");
+        }
+      }
       if (proxy.contains("sasl")) {
         const json& sasl = proxy.at("sasl");
         if (!sasl.is_object()) invalid("sasl", "validation failed: wrong type: expected object");

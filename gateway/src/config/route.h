@@ -6,6 +6,7 @@
 
 #include "config/auth.h"
 #include "config/origin_policy.h"
+#include "config/pinned_filter.h"
 #include "config/route_groups.h"
 #include "config/route_limits.h"
 #include "config/topic_acl.h"
@@ -82,6 +83,8 @@ struct Route {
   std::optional<TopicAcl> topics;
   /// kpg's `plugins.kafka-proxy.produce`. Absent: the route's connections cannot write.
   std::optional<ProducePolicy> produce;
+  /// kpg's `plugins.kafka-proxy.filter`: conditions on every record read. Absent: none.
+  std::optional<PinnedFilter> filter;
   /// kpg's `plugins.kafka-proxy.groups`: consumer groups. Absent: not offered.
   std::optional<GroupSettings> groups;
   /// APISIX's `plugins.cors`: the origins that may open its WebSocket. Absent: any.

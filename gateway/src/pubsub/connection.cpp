@@ -21,6 +21,9 @@ Frame frame_of(std::string bytes) {
   return Frame{std::move(bytes), nullptr};
 }
 
+// How often a filtered partition at its end may send a frame that only says how far it was read.
+constexpr auto kProgressInterval = std::chrono::seconds(1);
+
 // Answers arriving on Kafka threads for work that several look-ups make up (a subscription's
 // start, a metadata answer): gathered on the connection's thread, then finished once.
 struct Gather {
@@ -48,7 +51,7 @@ std::string Connection::failure(std::string_view what, std::string_view topic,
 
 Connection::Connection(kafka::RecordSource& source, const Limits& limits, Callbacks callbacks,
                        std::string server_name, TopicAccess topics, ProduceAccess produce,
-                       GroupContext groups)
+                       GroupContext groups, ReadFilters filters)
     : source_(source),
       limits_(limits),
       callbacks_(std::move(callbacks)),
@@ -56,7 +59,9 @@ Connection::Connection(kafka::RecordSource& source, const Limits& limits, Callba
       topics_(topics),
       request_tokens_(limits.max_requests_per_second),
       produce_(produce),
-      record_tokens_(produce.enabled() ? produce.policy->max_records_per_second : 0) {
+      record_tokens_(produce.enabled() ? produce.policy->max_records_per_second : 0),
+      filter_registry_(filters.registry),
+      pinned_(filters.pinned, filters.claims) {
   GroupSubscriptions::Hooks hooks{
       callbacks_.push,
       [this](Command command, std::string reply) { answer(command, std::move(reply)); },
@@ -79,6 +84,9 @@ void Connection::shutdown() {
     if (callbacks_.observer) callbacks_.observer->subscription_ended(&sub);
   }
   // (Subscriptions stay until destruction: shutdown may run inside a callback that iterates.)
+  for (auto& [id, sub] : subscriptions_) {
+    for (auto& stream : sub.partitions) release_snapshot(stream);
+  }
   // Records not handed to the producer yet are dropped: a batch among them holds the owner (its
   // answer's way back) until all of its records are settled, which these never would be.
   produce_waiting_.clear();
@@ -86,11 +94,23 @@ void Connection::shutdown() {
 
 RequestContext Connection::context() const {
   // records_sent: fetch answers hold this connection's owner (keep_alive) until they have run.
-  return RequestContext{hello_, cancel_, topics_, &fetched_records_, callbacks_.observer};
+  return RequestContext{hello_, cancel_, topics_, &fetched_records_, callbacks_.observer, &pinned_};
 }
 
 Outcome Connection::error(std::int64_t sequence, int code, std::string_view message) const {
   return {Outcome::Kind::reply, encode_error(sequence, message, hello_ ? code : 0)};
+}
+
+std::variant<FilterPtr, Connection::RecordRefusal> Connection::read_filter(
+    const KafkaFilter* requested) const {
+  if (pinned_.error()) return RecordRefusal{ErrorCode::NOT_ALLOWED, *pinned_.error()};
+  if (!requested && pinned_.empty()) return FilterPtr();
+  auto compiled = compile_filter(requested, pinned_.conditions());
+  if (auto* why = std::get_if<std::string>(&compiled)) {
+    return RecordRefusal{ErrorCode::BAD_REQUEST, std::move(*why)};
+  }
+  auto filter = std::get<FilterPtr>(std::move(compiled));
+  return filter_registry_ ? filter_registry_->intern(std::move(filter)) : filter;
 }
 
 Outcome Connection::on_frame(std::string_view frame) {
@@ -178,7 +198,8 @@ Outcome Connection::hello(std::int64_t sequence, const CmdHello& cmd) {
   resp.set_sequence(sequence);
   auto* h = resp.mutable_hello_resp();
   h->set_protocol_version(std::min(cmd.protocol_version(), kProtocolVersion));
-  for (const char* feature : {"push", "metadata", "headers", "error_codes"}) {
+  for (const char* feature :
+       {"push", "metadata", "headers", "error_codes", "filters", "snapshot"}) {
     h->add_features(feature);
   }
   if (produce_.enabled()) h->add_features("produce");
@@ -200,6 +221,9 @@ Outcome Connection::hello(std::int64_t sequence, const CmdHello& cmd) {
     l->set_max_produce_batch_records(kMaxProduceBatchRecords);
   }
   l->set_max_group_subscriptions(groups_->max_subscriptions());
+  l->set_max_filter_conditions(static_cast<std::uint32_t>(kMaxFilterConditions));
+  l->set_max_filter_values(static_cast<std::uint32_t>(kMaxFilterValues));
+  l->set_max_snapshot_bytes(limits_.max_snapshot_bytes);
   return {Outcome::Kind::reply, resp.SerializeAsString()};
 }
 
@@ -351,6 +375,10 @@ Outcome Connection::subscribe(std::int64_t sequence, const CmdKafkaSubscribe& cm
         ErrorCode::LIMIT_EXCEEDED,
         "more than " + std::to_string(limits_.max_subscription_partitions) + " partitions");
   }
+  auto filter = read_filter(cmd.has_filter() ? &cmd.filter() : nullptr);
+  if (auto* refusal = std::get_if<RecordRefusal>(&filter)) {
+    return refuse(refusal->code, refusal->why);
+  }
   // partition -> explicit first offset (-1: from `start`)
   auto wanted = std::make_shared<std::map<std::int32_t, std::int64_t>>();
   for (const std::int32_t p : cmd.partitions()) {
@@ -370,8 +398,10 @@ Outcome Connection::subscribe(std::int64_t sequence, const CmdKafkaSubscribe& cm
     int start;
     std::int64_t timestamp;
     std::uint32_t credit;
+    FilterPtr filter;
   };
-  const Plan plan{sequence, topic, cmd.start(), cmd.timestamp(), cmd.credit()};
+  const Plan plan{sequence,        topic,        cmd.start(),
+                  cmd.timestamp(), cmd.credit(), std::get<FilterPtr>(std::move(filter))};
 
   source_.topics(
       {topic}, cancel_, on_thread([this, plan, wanted](kafka::TopicsResult listed) {
@@ -405,7 +435,7 @@ Outcome Connection::subscribe(std::int64_t sequence, const CmdKafkaSubscribe& cm
         };
         auto start = std::make_shared<Start>();
         start->offsets = *wanted;
-        auto finish_one = [this, plan, start]() {
+        auto finish_one = [this, plan, start, wanted]() {
           if (--start->gather->remaining > 0) return;
           --starting_;
           const auto& g = *start->gather;
@@ -421,12 +451,22 @@ Outcome Connection::subscribe(std::int64_t sequence, const CmdKafkaSubscribe& cm
           sub.sequence = plan.sequence;
           sub.topic = plan.topic;
           sub.credit = plan.credit;
+          sub.filter = plan.filter;
+          sub.tells_next = plan.filter || plan.start == CmdKafkaSubscribe::SNAPSHOT;
           PubSubResp resp;
           resp.set_sequence(plan.sequence);
           auto* r = resp.mutable_kafka_subscribe_resp();
           r->set_subscription_id(sub.id);
           for (const auto& [p, offset] : start->offsets) {
-            sub.partitions.push_back(PartitionStream{p, offset, false, nullptr, nullptr});
+            PartitionStream stream;
+            stream.partition = p;
+            stream.next = offset;
+            // A snapshot for the partitions that start at the end (not resumed at an offset).
+            if (plan.start == CmdKafkaSubscribe::SNAPSHOT && (*wanted)[p] < 0) {
+              stream.snapshot = std::make_unique<Snapshot>();
+              stream.snapshot->end = offset;
+            }
+            sub.partitions.push_back(std::move(stream));
             auto* po = r->add_start();
             po->set_partition(p);
             po->set_offset(offset);
@@ -464,6 +504,7 @@ Outcome Connection::subscribe(std::int64_t sequence, const CmdKafkaSubscribe& cm
             }
             continue;
           }
+          // (A snapshot's live part starts at the end.)
           const std::int64_t at = plan.start == CmdKafkaSubscribe::EARLIEST    ? -2
                                   : plan.start == CmdKafkaSubscribe::TIMESTAMP ? plan.timestamp
                                                                                : -1;
@@ -529,6 +570,7 @@ Outcome Connection::unsubscribe(std::int64_t sequence, const CmdUnsubscribe& cmd
   }
   it->second.cancel->cancel();
   if (callbacks_.observer) callbacks_.observer->subscription_ended(&it->second);
+  for (auto& stream : it->second.partitions) release_snapshot(stream);
   subscriptions_.erase(it);
   PubSubResp resp;
   resp.set_sequence(sequence);
@@ -551,17 +593,34 @@ void Connection::set_congested(bool congested) {
 
 void Connection::pump(Subscription& sub) {
   const std::size_t n = sub.partitions.size();
-  // Held batches first, starting one partition further each round, so that every partition gets
-  // its turn when credit is scarce.
-  for (std::size_t i = 0; i < n && sub.credit > 0 && !congested_ && !shut_down_; ++i) {
-    auto& stream = sub.partitions[(sub.turn + i) % n];
-    if (!stream.held) continue;
-    deliver(sub, stream, std::move(stream.held));
+  const std::int64_t id = sub.id;
+  // Snapshots gather their records whatever the credit (bounded by max_snapshot_bytes).
+  for (auto& stream : sub.partitions) {
+    if (stream.snapshot && !stream.snapshot->loading && !stream.snapshot->loaded) {
+      load_snapshot(sub, stream);
+      if (!subscriptions_.count(id)) return;  // ended by the load
+    }
   }
-  if (n > 0) sub.turn = (sub.turn + 1) % n;
+  // Held batches and snapshot frames first, one per partition a round, starting one partition
+  // further each time, so that every partition gets its turn when credit is scarce.
+  bool sent = true;
+  while (sent && sub.credit > 0 && !congested_ && !shut_down_) {
+    sent = false;
+    for (std::size_t i = 0; i < n && sub.credit > 0 && !congested_ && !shut_down_; ++i) {
+      auto& stream = sub.partitions[(sub.turn + i) % n];
+      if (stream.snapshot) {
+        if (stream.snapshot->frames.empty()) continue;
+        deliver_snapshot_frame(sub, stream);
+        sent = true;
+      } else if (stream.held) {
+        deliver(sub, stream, std::move(stream.held));
+      }
+    }
+    if (n > 0) sub.turn = (sub.turn + 1) % n;
+  }
   if (sub.credit == 0 || congested_ || shut_down_) return;
   for (auto& stream : sub.partitions) {
-    if (!stream.reading && !stream.held) read(sub, stream);
+    if (!stream.reading && !stream.held && !stream.snapshot) read(sub, stream);
   }
 }
 
@@ -591,6 +650,25 @@ void Connection::on_batch(std::int64_t id, std::int32_t partition, kafka::BatchR
     return end(sub, error_code_of(*result.error),
                failure("fetch message", sub.topic, partition, result.error->text));
   }
+  if (sub.filter && result.batch && result.batch->records > 0 &&
+      result.batch->next_offset > stream->next) {
+    // Shared with every subscriber of this filter that reads the same batch.
+    result.batch = sub.filter->apply(result.batch);
+    if (result.batch->records == 0) {
+      // Nothing matched: the partition was read that far all the same. Said in a frame of its
+      // own only when the partition is read to its end, at most once a second (so that the
+      // client's position and lag stay true without a frame per batch read).
+      const auto now = std::chrono::steady_clock::now();
+      if (result.batch->next_offset >= result.batch->high_watermark && sub.credit > 0 &&
+          !congested_ && now - stream->last_frame >= kProgressInterval) {
+        deliver(sub, *stream, std::move(result.batch));
+      } else {
+        stream->next = result.batch->next_offset;
+      }
+      if (sub.credit > 0 && !congested_ && !shut_down_) read(sub, *stream);
+      return;
+    }
+  }
   if (result.batch && result.batch->records > 0 && result.batch->next_offset > stream->next) {
     if (sub.credit > 0 && !congested_) {
       deliver(sub, *stream, std::move(result.batch));
@@ -616,7 +694,12 @@ void Connection::deliver(Subscription& sub, PartitionStream& stream, kafka::Batc
   stream.next = batch->next_offset;
   --sub.credit;
   pushed_records_ += batch->records;
-  auto frame = records_frame(sub.sequence, sub.id, stream.partition, batch);
+  RecordsFrameExtras extras;
+  if (sub.tells_next) {
+    extras.next_offset = batch->next_offset;
+    stream.last_frame = std::chrono::steady_clock::now();
+  }
+  auto frame = records_frame(sub.sequence, sub.id, stream.partition, batch, extras);
   if (callbacks_.observer) {
     callbacks_.observer->delivered(batch->records, frame.size(), true);
     // The high watermark is the partition's when the batch was read: a lower bound of the lag.
@@ -646,6 +729,7 @@ void Connection::end(Subscription& sub, int code, const std::string& message) {
   sub.cancel->cancel();
   if (callbacks_.observer) callbacks_.observer->subscription_ended(&sub);
   const std::int64_t sequence = sub.sequence;
+  for (auto& stream : sub.partitions) release_snapshot(stream);
   subscriptions_.erase(sub.id);
   callbacks_.push(frame_of(encode_error(sequence, message, code)));
 }

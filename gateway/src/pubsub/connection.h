@@ -16,6 +16,7 @@
 #include "pubsub/group_subscriptions.h"
 #include "pubsub/observer.h"
 #include "pubsub/pubsub_handler.h"
+#include "pubsub/record_filter.h"
 #include "pubsub/token_bucket.h"
 #include "pubsub/topic_set.h"
 
@@ -61,6 +62,15 @@ struct ProduceAccess {
   }
 };
 
+/// What filters a connection's reads: the route's pinned conditions, resolved with the
+/// connection's verified JWT claims, and the registry that lets equal filters share evaluations.
+/// What they point to must outlive the Connection.
+struct ReadFilters {
+  FilterRegistry* registry = nullptr;            ///< nullptr: filters are not shared
+  const config::PinnedFilter* pinned = nullptr;  ///< the route's `filter`; nullptr: none
+  const nlohmann::json* claims = nullptr;        ///< nullptr: none
+};
+
 /// Threading: every method, and every callback, runs on the connection's thread (one strand);
 /// Kafka answers come back to it through `post`. Lifetime: pending Kafka work holds the owner
 /// through `keep_alive`; `shutdown()` cancels it all, so the owner must call it when the
@@ -92,7 +102,7 @@ class Connection {
   /// service and settings).
   Connection(kafka::RecordSource& source, const Limits& limits, Callbacks callbacks,
              std::string server_name, TopicAccess topics = {}, ProduceAccess produce = {},
-             GroupContext groups = {});
+             GroupContext groups = {}, ReadFilters filters = {});
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -131,12 +141,26 @@ class Connection {
                              std::string_view error);
 
  private:
+  // A partition's snapshot (start SNAPSHOT; connection_snapshot.cpp): the latest record of each
+  // key up to `end`, gathered with fetches, then sent as frames before live reading starts.
+  struct Snapshot {
+    std::int64_t end = 0;  // the partition's end when subscribing: live reading starts here
+    std::int64_t at = -1;  // the next offset to fetch (-1: the earliest is not known yet)
+    bool loading = false;  // a look-up or fetch is outstanding
+    bool loaded = false;   // `frames` made: nothing more to fetch
+    std::map<std::string, kafka::Record, std::less<>> latest;  // by key; tombstones erase
+    std::size_t bytes = 0;  // of `latest`, then of `frames`: counted in snapshot_bytes_
+    std::deque<kafka::BatchPtr> frames;  // the last one ends the snapshot
+  };
   struct PartitionStream {
     std::int32_t partition = 0;
-    std::int64_t next = 0;         // offset of the next record to send
-    bool reading = false;          // a read is outstanding
-    kafka::BatchPtr held;          // read, not sent yet (no credit or congested)
-    kafka::BatchStreamPtr reader;  // opened by the first read
+    std::int64_t next = 0;               // offset of the next record to send
+    bool reading = false;                // a read is outstanding
+    kafka::BatchPtr held;                // read, not sent yet (no credit or congested)
+    kafka::BatchStreamPtr reader;        // opened by the first read
+    std::unique_ptr<Snapshot> snapshot;  // until the snapshot's last frame is sent
+    // Filtered subscriptions: when a frame was last sent (progress frames are rationed).
+    std::chrono::steady_clock::time_point last_frame = {};
   };
   struct Subscription {
     std::int64_t id = 0;
@@ -146,6 +170,10 @@ class Connection {
     std::uint32_t credit = 0;
     std::size_t turn = 0;  // where the next round of held batches starts (fairness)
     std::shared_ptr<kafka::Cancellation> cancel = std::make_shared<kafka::Cancellation>();
+    FilterPtr filter;  // nullptr: every record
+    // Frames say where the partition continues (next_offset): filtered or snapshot
+    // subscriptions, whose frames do not end at their last record's offset.
+    bool tells_next = false;
   };
 
   RequestContext context() const;
@@ -154,6 +182,13 @@ class Connection {
   void answer(Command command, std::string reply);
   // Sends `batch` (one credit), counting what it delivers.
   void deliver(Subscription& sub, PartitionStream& stream, kafka::BatchPtr batch);
+  // In connection_snapshot.cpp.
+  void load_snapshot(Subscription& sub, PartitionStream& stream);
+  void on_snapshot_records(std::int64_t id, std::int32_t partition, kafka::FetchResult result);
+  void make_snapshot_frames(Subscription& sub, PartitionStream& stream);
+  void deliver_snapshot_frame(Subscription& sub, PartitionStream& stream);
+  void release_snapshot(PartitionStream& stream);
+  PartitionStream* find_stream(std::int64_t id, std::int32_t partition, Subscription** sub);
   Outcome hello(std::int64_t sequence, const CmdHello& cmd);
   Outcome metadata(std::int64_t sequence, const CmdKafkaMetadata& cmd);
   Outcome subscribe(std::int64_t sequence, const CmdKafkaSubscribe& cmd);
@@ -170,6 +205,9 @@ class Connection {
   };
   std::variant<std::shared_ptr<kafka::ProduceRecord>, RecordRefusal> accept_record(
       const CmdKafkaProduce& cmd) const;
+  // The filter of a subscribe or fetch request (the client's, with the route's pinned
+  // conditions), interned; a refusal instead when it is invalid or the route refuses reads.
+  std::variant<FilterPtr, RecordRefusal> read_filter(const KafkaFilter* requested) const;
   // Sends the waiting records, in request order, as far as their topics are known; the records at
   // the head for `failed_topic` fail with `failure`.
   void drain_produce(const std::string* failed_topic, const kafka::KafkaError* failure);
@@ -237,6 +275,9 @@ class Connection {
   // Counted by fetch answers on Kafka threads (RequestContext::records_sent).
   mutable std::atomic<std::uint64_t> fetched_records_{0};
   TopicSet topics_read_;
+  FilterRegistry* filter_registry_;
+  PinnedConditions pinned_;         // the route's filter, resolved with this connection's claims
+  std::size_t snapshot_bytes_ = 0;  // held by this connection's snapshots (max_snapshot_bytes)
   bool hello_ = false;
   bool congested_ = false;
   bool shut_down_ = false;

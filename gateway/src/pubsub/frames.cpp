@@ -73,12 +73,15 @@ std::string encode_messages(const std::vector<kafka::Record>& records, bool with
 }
 
 Frame records_frame(std::int64_t sequence, std::int64_t subscription_id, std::int32_t partition,
-                    kafka::BatchPtr batch) {
+                    kafka::BatchPtr batch, const RecordsFrameExtras& extras) {
   Head inner;
   inner.varint_field(KafkaRecordsResp::kSubscriptionIdFieldNumber, as_varint(subscription_id));
   inner.varint_field(KafkaRecordsResp::kPartitionFieldNumber, as_varint(partition));
   inner.varint_field(KafkaRecordsResp::kHighWatermarkFieldNumber,
                      as_varint(batch ? batch->high_watermark : 0));
+  inner.varint_field(KafkaRecordsResp::kNextOffsetFieldNumber, as_varint(extras.next_offset));
+  inner.varint_field(KafkaRecordsResp::kSnapshotFieldNumber, extras.snapshot ? 1 : 0);
+  inner.varint_field(KafkaRecordsResp::kSnapshotEndFieldNumber, extras.snapshot_end ? 1 : 0);
   Head head;
   head.varint_field(PubSubResp::kSequenceFieldNumber, as_varint(sequence));
   head.length_prefix(PubSubResp::kKafkaRecordsFieldNumber, inner.size() + body_size(batch));

@@ -27,9 +27,16 @@ struct Frame {
 /// `with_headers`. Thread-safe; never throws for any record contents.
 std::string encode_messages(const std::vector<kafka::Record>& records, bool with_headers);
 
-/// PubSubResp{sequence, kafka_records{subscription_id, partition, high_watermark, messages =
-/// batch}}.
+/// What a kafka_records frame of a filtered or snapshot subscription says beyond its records.
+struct RecordsFrameExtras {
+  std::int64_t next_offset = 0;  ///< where the partition continues; 0: not said
+  bool snapshot = false;         ///< the records are a snapshot's
+  bool snapshot_end = false;     ///< the partition's snapshot is complete
+};
+
+/// PubSubResp{sequence, kafka_records{subscription_id, partition, high_watermark, extras,
+/// messages = batch}}.
 Frame records_frame(std::int64_t sequence, std::int64_t subscription_id, std::int32_t partition,
-                    kafka::BatchPtr batch);
+                    kafka::BatchPtr batch, const RecordsFrameExtras& extras = {});
 
 }  // namespace kpg::pubsub

@@ -4,6 +4,7 @@
 
 #include <kpg/pubsub.pb.h>
 
+#include <algorithm>
 #include <limits>
 #include <utility>
 
@@ -165,23 +166,49 @@ Outcome handle_request(PubSubReq& req, kafka::RecordSource& source, const Limits
         return refused(seq, "fetch message", cmd.topic(), cmd.partition(), why,
                        ErrorCode::NOT_ALLOWED, context);
       }
+      // The route's pinned conditions hold for every fetch; the request may add its own.
+      FilterPtr filter;
+      if (context.pinned && context.pinned->error()) {
+        return refused(seq, "fetch message", cmd.topic(), cmd.partition(),
+                       context.pinned->error()->c_str(), ErrorCode::NOT_ALLOWED, context);
+      }
+      if (cmd.has_filter() || (context.pinned && !context.pinned->empty())) {
+        static const std::vector<std::string> none;
+        auto compiled = compile_filter(cmd.has_filter() ? &cmd.filter() : nullptr,
+                                       context.pinned ? context.pinned->conditions() : none);
+        if (auto* why = std::get_if<std::string>(&compiled)) {
+          return refused(seq, "fetch message", cmd.topic(), cmd.partition(), why->c_str(),
+                         ErrorCode::BAD_REQUEST, context);
+        }
+        filter = std::get<FilterPtr>(std::move(compiled));
+      }
       source.fetch(
           cmd.topic(), cmd.partition(), cmd.offset(), limits.fetch, context.cancel,
-          [seq, topic = cmd.topic(), partition = cmd.partition(), kpg = context.kpg,
-           records_sent = context.records_sent, observer = context.observer,
-           reply = std::move(async_reply)](kafka::FetchResult result) {
+          [seq, topic = cmd.topic(), partition = cmd.partition(), offset = cmd.offset(),
+           kpg = context.kpg, records_sent = context.records_sent, observer = context.observer,
+           filter = std::move(filter), reply = std::move(async_reply)](kafka::FetchResult result) {
             if (result.error) {
               reply(encode_error(
                   seq, kafka_error_message("fetch message", topic, partition, *result.error),
                   kpg ? error_code_of(*result.error) : 0));
               return;
             }
+            PubSubResp resp;
+            resp.set_sequence(seq);
+            auto* fetched = resp.mutable_kafka_fetch_resp();
+            if (filter) {
+              // Where the next fetch starts: after every record read, matching or not.
+              fetched->set_next_offset(result.records.empty() ? offset
+                                                              : result.records.back().offset + 1);
+              result.records.erase(
+                  std::remove_if(result.records.begin(), result.records.end(),
+                                 [&](const kafka::Record& r) { return !filter->matches(r); }),
+                  result.records.end());
+            }
             if (records_sent) {
               records_sent->fetch_add(result.records.size(), std::memory_order_relaxed);
             }
-            PubSubResp resp;
-            resp.set_sequence(seq);
-            auto* messages = resp.mutable_kafka_fetch_resp()->mutable_messages();
+            auto* messages = fetched->mutable_messages();
             messages->Reserve(static_cast<int>(result.records.size()));
             for (auto& record : result.records) {
               auto* m = messages->Add();

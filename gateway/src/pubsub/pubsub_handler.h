@@ -5,6 +5,7 @@
 #include "config/topic_acl.h"
 #include "kafka/record_source.h"
 #include "pubsub/observer.h"
+#include "pubsub/record_filter.h"
 
 #include <atomic>
 #include <cstdint>
@@ -26,6 +27,8 @@ struct Limits {
   /// Requests per second of one connection (credit frames aside); 0: no bound. Also applies to
   /// APISIX clients, which are told in APISIX's shape (code 0).
   std::uint32_t max_requests_per_second = 0;
+  /// Bytes of latest records one connection's snapshots (start SNAPSHOT) may hold at a time.
+  std::uint32_t max_snapshot_bytes = 64 * 1024 * 1024;
   // Announced only (enforced by the session):
   std::uint32_t max_frame_bytes = 1024 * 1024;
   std::uint32_t max_inflight_requests = 64;
@@ -53,6 +56,9 @@ struct RequestContext {
   std::atomic<std::uint64_t>* records_sent = nullptr;
   /// Told what fetch replies deliver; called on a Kafka thread. nullptr: nobody.
   ConnectionObserver* observer = nullptr;
+  /// The route's filter, pinned to the connection's claims: every fetch is filtered by it (and by
+  /// the request's own filter). nullptr: none.
+  const PinnedConditions* pinned = nullptr;
 };
 
 struct Outcome {

@@ -112,6 +112,8 @@ struct ServerContext {
   /// Runs consumer-group members for sessions; nullptr: groups are offered nowhere. Outlives
   /// every session.
   kafka::GroupService* groups = nullptr;
+  /// Record filters in use, interned so that equal ones share their evaluations.
+  pubsub::FilterRegistry filters;
 };
 
 }  // namespace kpg::server

@@ -63,7 +63,8 @@ class WebSocketSession final : public ClosableSession,
         route_hold_(std::move(route_hold)),
         metrics_(context_.metrics ? context_.metrics->route(route_.route->id) : nullptr),
         connection_(*route_.source, context_.pubsub_limits, connection_callbacks(),
-                    context_.server_name, topic_access(), produce_access(), group_context()) {}
+                    context_.server_name, topic_access(), produce_access(), group_context(),
+                    read_filters()) {}
 
   ~WebSocketSession() override {
     log_access();  // when nothing ended the session before (e.g. closed while reading paused)
@@ -252,6 +253,15 @@ class WebSocketSession final : public ClosableSession,
         identity_ && identity_->claims.is_object() ? &identity_->claims : nullptr;
     if (!route_.route->produce || !route_.sink) return {};
     return {route_.sink.get(), &*route_.route->produce, claims};
+  }
+
+  // The route's pinned filter, resolved with the verified claims; equal filters of every session
+  // share their evaluations through the gateway's registry.
+  pubsub::ReadFilters read_filters() {
+    const nlohmann::json* claims =
+        identity_ && identity_->claims.is_object() ? &identity_->claims : nullptr;
+    const auto& route = *route_.route;
+    return {&context_.filters, route.filter ? &*route.filter : nullptr, claims};
   }
 
   // Consumer groups are scoped to the route and the authenticated consumer.
