@@ -6,6 +6,7 @@
 #include <deque>
 #include <limits>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 
@@ -39,6 +40,9 @@ class Client::TopicSubscription final : public Subscription,
   /// The connection is open (first time or again): carry on in the mode the gateway offers.
   void start() {
     if (!client_ || !active_ || client_->state_ != State::open) return;
+    // Checked on every connection: the gateway reached after a reconnect may offer less, and
+    // delivering unfiltered records (or no snapshot) instead would be silently wrong.
+    if (auto refused = unsupported()) return stop(*refused);
     if (client_->server_info_.has("push")) {
       start_push();
     } else {
@@ -100,6 +104,43 @@ class Client::TopicSubscription final : public Subscription,
 
   // ---- common ---------------------------------------------------------------------------
 
+  // What is delivered: records of one partition, and/or the end of its snapshot (a frame that
+  // only ends a snapshot has no records but still has its place in the order).
+  struct Held {
+    std::vector<Record> records;
+    std::int32_t partition = 0;
+    bool snapshot_end = false;
+  };
+
+  std::optional<Error> unsupported() const {
+    const auto& info = client_->server_info_;
+    auto missing = [&info](const std::string& what, const char* feature) {
+      return Error{ErrorCode::server,
+                   info.kpg() ? "the gateway does not offer " + what + " (\"" + feature +
+                                    "\" is not among its hello features)"
+                              : "the gateway does not offer " + what +
+                                    ": it speaks only the APISIX PubSub subset",
+                   ServerCode::unknown_command};
+    };
+    if (from_.kind == StartAt::Kind::snapshot && !(info.has("push") && info.has("snapshot"))) {
+      return missing("snapshot subscriptions", "snapshot");
+    }
+    if (!options_.filter.empty()) {
+      if (!info.has("filters")) return missing("filters", "filters");
+      if (auto invalid = options_.filter.validate(info.limits)) return invalid;
+    }
+    return std::nullopt;
+  }
+
+  // The end of `partition`'s snapshot was delivered.
+  void snapshot_delivered(std::int32_t partition) {
+    if (snapshot_unreported_.erase(partition) == 0) return;  // reported already
+    if (handlers_.on_snapshot_end) handlers_.on_snapshot_end(partition);
+    if (active_ && snapshot_unreported_.empty() && handlers_.on_snapshot_complete) {
+      handlers_.on_snapshot_complete();
+    }
+  }
+
   // A request failed. Losing the connection while the client reconnects is not the end: the
   // subscription waits and start() carries on from next_.
   void failed(const Error& error) {
@@ -110,14 +151,26 @@ class Client::TopicSubscription final : public Subscription,
   // Keeps the records of `records` that come after next_ of their partition (never a duplicate
   // or a step back, whatever the server sends: APISIX #9779) and moves them to held_. Returns an
   // error when the server sent an offset nothing can follow.
-  std::optional<Error> accept(std::int32_t partition, std::vector<Record>&& records) {
+  // `read_up_to` (filtered and snapshot frames, filtered fetches; 0: none) is where the gateway
+  // got to, matching or not: next_ moves there even when nothing matched, so that a resume
+  // does not read the skipped records again. Snapshot records are the latest of each key, older
+  // than the live start: they are delivered as they come, outside the live order.
+  std::optional<Error> accept(std::int32_t partition, std::vector<Record>&& records,
+                              std::int64_t read_up_to = 0, bool snapshot = false,
+                              bool snapshot_end = false) {
     std::vector<Record> batch;
     auto [next, inserted] = next_.try_emplace(partition, -1);
+    if (snapshot_end) snapshot_pending_.erase(partition);
     for (auto& record : records) {
+      if (snapshot) {
+        record.partition = partition;
+        batch.push_back(std::move(record));
+        continue;
+      }
       if (record.offset < next->second) continue;
       if (record.offset == std::numeric_limits<std::int64_t>::max()) {
         // No offset can follow it, so the subscription cannot go on: the server is broken.
-        if (!batch.empty()) held_.push_back(std::move(batch));
+        if (!batch.empty()) held_.push_back({std::move(batch), partition, false});
         return Error{ErrorCode::protocol,
                      "record offset " + std::to_string(record.offset) + " is out of range"};
       }
@@ -125,9 +178,11 @@ class Client::TopicSubscription final : public Subscription,
       record.partition = partition;
       batch.push_back(std::move(record));
     }
-    if (!batch.empty()) {
-      held_.push_back(std::move(batch));
-    } else if (inserted) {
+    if (read_up_to > next->second) next->second = read_up_to;
+    // An empty frame that only moved next_ is not delivered; its credit is granted back.
+    if (!batch.empty() || snapshot_end)
+      held_.push_back({std::move(batch), partition, snapshot_end});
+    if (inserted && next->second < 0) {
       next_.erase(next);  // still unknown: a resubscribe must not name offset -1
     }
     return std::nullopt;
@@ -139,11 +194,16 @@ class Client::TopicSubscription final : public Subscription,
     if (draining_) return;  // on_records called back into us: the loop below carries on
     auto keep_alive = shared_from_this();  // the handler may drop the user's last reference
     draining_ = true;
-    while (active_ && !paused_ && !held_.empty() && (!options_.pull || demand_ > 0)) {
-      auto batch = std::move(held_.front());
+    // A snapshot's end without records is no batch: it is delivered whatever the demand.
+    while (active_ && !paused_ && !held_.empty() &&
+           (!options_.pull || demand_ > 0 || held_.front().records.empty())) {
+      auto held = std::move(held_.front());
       held_.pop_front();
-      if (options_.pull) --demand_;
-      if (handlers_.on_records) handlers_.on_records(batch);
+      if (!held.records.empty()) {
+        if (options_.pull) --demand_;
+        if (handlers_.on_records) handlers_.on_records(held.records);
+      }
+      if (held.snapshot_end && active_) snapshot_delivered(held.partition);
     }
     draining_ = false;
     if (then_refill) refill();
@@ -189,21 +249,31 @@ class Client::TopicSubscription final : public Subscription,
                         "a subscription starting at an offset needs named partitions"});
     }
     // Partitions with progress resume exactly where they stopped; the others (all of them the
-    // first time) start at from_.
-    for (const auto& [partition, offset] : next_) req.offsets.emplace_back(partition, offset);
+    // first time) start at from_. A snapshot interrupted before its end starts again: the
+    // gateway cannot carry on with one half sent.
+    const bool snapshot = from_.kind == StartAt::Kind::snapshot;
+    auto resnapshot = [&](std::int32_t p) { return snapshot && snapshot_pending_.count(p) > 0; };
+    for (const auto& [partition, offset] : next_) {
+      if (!resnapshot(partition)) req.offsets.emplace_back(partition, offset);
+    }
     for (auto p : partitions_) {
-      if (next_.count(p)) continue;
+      if (next_.count(p) && !resnapshot(p)) continue;
       if (at_offset) {
         req.offsets.emplace_back(p, from_.value);
       } else {
         req.partitions.push_back(p);
       }
     }
+    if (partitions_.empty()) {  // every partition: the answer named them
+      for (auto p : snapshot_pending_) req.partitions.push_back(p);
+    }
     req.start = from_.kind == StartAt::Kind::earliest
                     ? ProtocolSession::SubscribeRequest::Start::earliest
                 : from_.kind == StartAt::Kind::timestamp
                     ? ProtocolSession::SubscribeRequest::Start::timestamp
-                    : ProtocolSession::SubscribeRequest::Start::latest;
+                : snapshot ? ProtocolSession::SubscribeRequest::Start::snapshot
+                           : ProtocolSession::SubscribeRequest::Start::latest;
+    req.filter = options_.filter;
     req.timestamp = from_.kind == StartAt::Kind::timestamp ? from_.value : 0;
     granted_ = grantable();
     req.credit = granted_;
@@ -226,8 +296,21 @@ class Client::TopicSubscription final : public Subscription,
   void on_subscribed(Result<ProtocolSession::SubscribeAck> result) {
     if (!result) return push_ended(result.error());
     subscription_id_ = result.value().subscription_id;
+    const bool snapshot = from_.kind == StartAt::Kind::snapshot;
+    if (snapshot && !snapshot_known_) {
+      // The first answer says which partitions have a snapshot to deliver.
+      snapshot_known_ = true;
+      for (const auto& [partition, offset] : result.value().start) {
+        snapshot_pending_.insert(partition);
+        snapshot_unreported_.insert(partition);
+      }
+    }
     for (const auto& [partition, offset] : result.value().start) {
-      next_.try_emplace(partition, offset);
+      if (snapshot && snapshot_pending_.count(partition)) {
+        next_[partition] = offset;  // a (new) snapshot: live records start at its end
+      } else {
+        next_.try_emplace(partition, offset);
+      }
     }
     grant();  // the initial credit may have been capped
   }
@@ -248,7 +331,8 @@ class Client::TopicSubscription final : public Subscription,
                                                  std::to_string(pushed.partition) + " of " +
                                                  topic_ + ", which was not subscribed"});
     }
-    auto broken = accept(pushed.partition, std::move(pushed.records));
+    auto broken = accept(pushed.partition, std::move(pushed.records), pushed.next_offset,
+                         pushed.snapshot, pushed.snapshot_end);
     drain(!broken);
     if (broken) stop(*broken);
   }
@@ -342,25 +426,42 @@ class Client::TopicSubscription final : public Subscription,
     loop.in_flight = true;
     ++fetches_;
     const std::int64_t started = client_->transport_->now_ms();
+    if (!options_.filter.empty()) {
+      client_->fetch(
+          topic_, partition, next->second, options_.filter,
+          [weak = weak_from_this(), partition, started](Result<ProtocolSession::FetchPage> r) {
+            if (auto self = weak.lock()) self->on_fetched(partition, std::move(r), started);
+          });
+      return;
+    }
     client_->fetch(topic_, partition, next->second,
                    [weak = weak_from_this(), partition, started](Result<std::vector<Record>> r) {
-                     if (auto self = weak.lock())
-                       self->on_fetched(partition, std::move(r), started);
+                     if (auto self = weak.lock()) {
+                       if (!r) return self->on_fetched(partition, r.error(), started);
+                       self->on_fetched(
+                           partition, ProtocolSession::FetchPage{std::move(r).value(), 0}, started);
+                     }
                    });
   }
 
-  void on_fetched(std::int32_t partition, Result<std::vector<Record>> result,
+  void on_fetched(std::int32_t partition, Result<ProtocolSession::FetchPage> result,
                   std::int64_t started) {
     loops_[partition].in_flight = false;
     --fetches_;
     if (!active_ || !client_) return;
     if (!result) return failed(result.error());
     const std::size_t held_before = held_.size();
-    if (auto broken = accept(partition, std::move(result).value())) {
+    const auto next_before = next_.find(partition);
+    const std::int64_t was = next_before == next_.end() ? -1 : next_before->second;
+    auto page = std::move(result).value();
+    if (auto broken = accept(partition, std::move(page.records), page.next_offset)) {
       drain(false);
       return stop(*broken);
     }
-    if (held_.size() == held_before) {
+    // Idle only at the end of the log: a filtered page without matches that read further is not.
+    const auto next_after = next_.find(partition);
+    const bool moved = next_after != next_.end() && next_after->second != was;
+    if (held_.size() == held_before && !moved) {
       const std::int64_t elapsed = client_->transport_->now_ms() - started;
       const std::int64_t idle = client_->options_.idle_fetch_interval_ms;
       if (elapsed < idle) {
@@ -385,7 +486,12 @@ class Client::TopicSubscription final : public Subscription,
   SubscribeOptions options_;
   bool single_;
   std::map<std::int32_t, std::int64_t> next_;  // next offset to receive, per partition
-  std::deque<std::vector<Record>> held_;
+  std::deque<Held> held_;
+  // Snapshot subscriptions: partitions whose snapshot end has not been received (they start
+  // their snapshot again on a resubscribe), and those whose end was not delivered yet.
+  bool snapshot_known_ = false;  // the first subscribe answer listed the partitions
+  std::set<std::int32_t> snapshot_pending_;
+  std::set<std::int32_t> snapshot_unreported_;
   Mode mode_ = Mode::none;
   bool active_ = true;
   bool paused_ = false;
@@ -718,6 +824,28 @@ void Client::fetch(const std::string& topic, std::int32_t partition, std::int64_
   if (reject_if_not_open(handler)) return;
   send(session_.fetch(topic, partition, offset, transport_->now_ms() + options_.request_timeout_ms,
                       std::move(handler)));
+}
+
+void Client::fetch(const std::string& topic, std::int32_t partition, std::int64_t offset,
+                   const Filter& filter, ProtocolSession::FilteredFetchHandler handler) {
+  if (reject_if_not_open(handler)) return;
+  if (!filter.empty()) {
+    if (!server_info_.has("filters")) {
+      handler(Error{ErrorCode::server,
+                    server_info_.kpg() ? "the gateway does not offer filters (\"filters\" is not "
+                                         "among its hello features)"
+                                       : "the gateway does not offer filters: it speaks only the "
+                                         "APISIX PubSub subset",
+                    ServerCode::unknown_command});
+      return;
+    }
+    if (auto invalid = filter.validate(server_info_.limits)) {
+      handler(std::move(*invalid));
+      return;
+    }
+  }
+  send(session_.fetch(topic, partition, offset, filter,
+                      transport_->now_ms() + options_.request_timeout_ms, std::move(handler)));
 }
 
 void Client::metadata(std::vector<std::string> topics, ProtocolSession::MetadataHandler handler) {

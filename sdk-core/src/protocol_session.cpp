@@ -97,6 +97,48 @@ std::vector<Record> take_records(google::protobuf::RepeatedPtrField<pubsub::Kafk
   return records;
 }
 
+// An empty filter is left out: the field's absence is what every gateway understands as
+// "everything", and an APISIX gateway never sees a field it does not know.
+void fill_filter(const Filter& filter, pubsub::KafkaFilter* out) {
+  for (const auto& c : filter.conditions()) {
+    auto* condition = out->add_all();
+    switch (c.kind) {
+      case FilterCondition::Kind::key_equals: condition->set_key_equals(c.bytes); break;
+      case FilterCondition::Kind::key_prefix: condition->set_key_prefix(c.bytes); break;
+      case FilterCondition::Kind::header_equals: {
+        auto* header = condition->mutable_header();
+        header->set_key(c.bytes);
+        header->set_value(c.header_value);
+        break;
+      }
+      case FilterCondition::Kind::json_in: {
+        auto* in = condition->mutable_json_in();
+        in->set_path(c.path);
+        for (const auto& v : c.values) {
+          auto* scalar = in->add_values();
+          switch (v.kind()) {
+            case JsonValue::Kind::string: scalar->set_string_value(v.string()); break;
+            case JsonValue::Kind::number: scalar->set_number_value(v.number()); break;
+            case JsonValue::Kind::boolean: scalar->set_bool_value(v.boolean()); break;
+            case JsonValue::Kind::null: scalar->set_null_value(true); break;
+          }
+        }
+        break;
+      }
+      case FilterCondition::Kind::json_compare: {
+        auto* compare = condition->mutable_json_compare();
+        compare->set_path(c.path);
+        compare->set_op(c.op == FilterCondition::Op::lt   ? pubsub::JsonFieldCompare::LT
+                        : c.op == FilterCondition::Op::le ? pubsub::JsonFieldCompare::LE
+                        : c.op == FilterCondition::Op::gt ? pubsub::JsonFieldCompare::GT
+                                                          : pubsub::JsonFieldCompare::GE);
+        compare->set_value(c.number);
+        break;
+      }
+    }
+  }
+}
+
 }  // namespace
 
 std::int64_t ProtocolSession::register_request(Pending pending) {
@@ -141,6 +183,22 @@ ProtocolSession::Outgoing ProtocolSession::fetch(std::string_view topic, std::in
   return {seq, serialize(req)};
 }
 
+ProtocolSession::Outgoing ProtocolSession::fetch(std::string_view topic, std::int32_t partition,
+                                                 std::int64_t offset, const Filter& filter,
+                                                 std::int64_t deadline_ms,
+                                                 FilteredFetchHandler handler) {
+  pubsub::PubSubReq req;
+  auto* cmd = req.mutable_cmd_kafka_fetch();
+  cmd->set_topic(std::string(topic));
+  cmd->set_partition(partition);
+  cmd->set_offset(offset);
+  if (!filter.empty()) fill_filter(filter, cmd->mutable_filter());
+  const auto seq =
+      register_request({deadline_ms, std::move(handler), nullptr, partition, nullptr, offset});
+  req.set_sequence(seq);
+  return {seq, serialize(req)};
+}
+
 ProtocolSession::Outgoing ProtocolSession::hello(std::string client, std::int64_t deadline_ms,
                                                  HelloHandler handler) {
   pubsub::PubSubReq req;
@@ -178,6 +236,7 @@ ProtocolSession::Outgoing ProtocolSession::subscribe(const SubscribeRequest& req
     o->set_offset(offset);
   }
   cmd->set_credit(request.credit);
+  if (!request.filter.empty()) fill_filter(request.filter, cmd->mutable_filter());
   const auto seq = register_request({deadline_ms, std::move(acked), std::move(pushed)});
   req.set_sequence(seq);
   return {seq, serialize(req)};
@@ -288,9 +347,17 @@ ProtocolSession::FrameStatus ProtocolSession::on_frame(std::string_view frame) {
     if (auto stream = streams_.find(resp.sequence()); stream != streams_.end()) {
       if (resp.has_kafka_records()) {
         auto* r = resp.mutable_kafka_records();
-        PushedRecords pushed{r->subscription_id(), r->partition(), r->high_watermark(),
+        PushedRecords pushed{r->subscription_id(),
+                             r->partition(),
+                             r->high_watermark(),
                              take_records(r->mutable_messages(), r->partition()),
-                             std::move(*r->mutable_topic())};
+                             std::move(*r->mutable_topic()),
+                             r->next_offset(),
+                             r->snapshot(),
+                             r->snapshot_end()};
+        if (pushed.snapshot) {
+          for (auto& record : pushed.records) record.snapshot = true;
+        }
         // Copied: the handler may end its own stream (end_stream) while it runs.
         auto handler = stream->second;
         if (handler.group) {
@@ -359,6 +426,22 @@ ProtocolSession::FrameStatus ProtocolSession::on_frame(std::string_view frame) {
           }
           complete(handler, take_records(resp.mutable_kafka_fetch_resp()->mutable_messages(),
                                          pending.partition));
+        } else if constexpr (std::is_same_v<H, FilteredFetchHandler>) {
+          if (!resp.has_kafka_fetch_resp()) {
+            complete(handler, Error{ErrorCode::protocol, "expected kafka_fetch_resp"});
+            return;
+          }
+          auto* r = resp.mutable_kafka_fetch_resp();
+          FetchPage page{take_records(r->mutable_messages(), pending.partition), r->next_offset()};
+          if (page.next_offset == 0) {
+            // A gateway that did not say (an unfiltered fetch): continue after what came.
+            page.next_offset = pending.offset;
+            if (!page.records.empty()) {
+              const auto last = page.records.back().offset;
+              page.next_offset = last < std::numeric_limits<std::int64_t>::max() ? last + 1 : last;
+            }
+          }
+          complete(handler, std::move(page));
         } else if constexpr (std::is_same_v<H, HelloHandler>) {
           if (!resp.has_hello_resp()) {
             complete(handler, Error{ErrorCode::protocol, "expected hello_resp"});
@@ -380,7 +463,10 @@ ProtocolSession::FrameStatus ProtocolSession::on_frame(std::string_view frame) {
                          l.max_produce_inflight_bytes(),
                          l.max_produce_records_per_second(),
                          l.max_group_subscriptions(),
-                         l.max_produce_batch_records()};
+                         l.max_produce_batch_records(),
+                         l.max_filter_conditions(),
+                         l.max_filter_values(),
+                         l.max_snapshot_bytes()};
           info.server = std::move(*h->mutable_server());
           complete(handler, std::move(info));
         } else if constexpr (std::is_same_v<H, MetadataHandler>) {

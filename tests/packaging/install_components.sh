@@ -18,6 +18,7 @@ fail() { echo "FAILED: $*" >&2; exit 1; }
 
 expected_sdk="include/kpg/pubsub.pb.h
 include/kpg/sdk/client.h
+include/kpg/sdk/filter.h
 include/kpg/sdk/group.h
 include/kpg/sdk/native_client.h
 include/kpg/sdk/producer.h

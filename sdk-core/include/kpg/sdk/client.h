@@ -14,6 +14,7 @@
 // ErrorCode::closed before the destructor returns.
 #pragma once
 
+#include <kpg/sdk/filter.h>
 #include <kpg/sdk/group.h>
 #include <kpg/sdk/protocol_session.h>
 #include <kpg/sdk/subscription.h>
@@ -103,6 +104,15 @@ class Client {
   /// Records of the partition from `offset` on (possibly none when at the end of the log).
   void fetch(const std::string& topic, std::int32_t partition, std::int64_t offset,
              ProtocolSession::FetchHandler handler);
+  /// The records of the partition from `offset` on that match `filter`, and where to fetch from
+  /// next (FetchPage::next_offset: past every record the gateway read, matching or not, so a
+  /// loop fetching from there never reads a record twice and moves on when nothing matched).
+  /// A non-empty filter needs a gateway offering "filters"; otherwise, and when the filter breaks
+  /// the gateway's limits, it fails at once with ErrorCode::server (ServerCode::unknown_command,
+  /// resp. the code of Filter::validate) without sending anything. An empty filter is a plain
+  /// fetch, in APISIX mode too.
+  void fetch(const std::string& topic, std::int32_t partition, std::int64_t offset,
+             const Filter& filter, ProtocolSession::FilteredFetchHandler handler);
 
   /// Topics with their partitions and offsets (kpg mode; empty `topics` = every topic the route
   /// serves). In APISIX mode it fails with ErrorCode::server, ServerCode::unknown_command and a

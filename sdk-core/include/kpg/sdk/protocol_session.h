@@ -9,6 +9,7 @@
 // Handlers are invoked synchronously from on_frame / expire / fail_all, at most once each.
 #pragma once
 
+#include <kpg/sdk/filter.h>
 #include <kpg/sdk/types.h>
 
 #include <cstdint>
@@ -30,16 +31,26 @@ class ProtocolSession {
   using FetchHandler = std::function<void(Result<std::vector<Record>>)>;
   using HelloHandler = std::function<void(Result<ServerInfo>)>;
   using MetadataHandler = std::function<void(Result<std::vector<TopicInfo>>)>;
+  /// A filtered fetch's answer: the matching records, and where to fetch from next.
+  struct FetchPage {
+    std::vector<Record> records;
+    /// The offset after the last record the gateway read, matching or not: fetch from here next
+    /// (also when no record matched). Without the gateway's next_offset: after the last record,
+    /// or the offset asked for when there is none.
+    std::int64_t next_offset = 0;
+  };
+  using FilteredFetchHandler = std::function<void(Result<FetchPage>)>;
 
   /// cmd_kafka_subscribe (kpg extension; proto/kpg/pubsub.proto).
   struct SubscribeRequest {
-    enum class Start { latest = 0, earliest = 1, timestamp = 2 };
+    enum class Start { latest = 0, earliest = 1, timestamp = 2, snapshot = 3 };
     std::string topic;
     std::vector<std::int32_t> partitions;  ///< empty (with no offsets): every partition
     Start start = Start::latest;           ///< for partitions not in `offsets`
     std::int64_t timestamp = 0;            ///< with Start::timestamp
     std::vector<std::pair<std::int32_t, std::int64_t>> offsets;  ///< explicit first offsets
     std::uint32_t credit = 0;                                    ///< initial credit, in frames
+    Filter filter{};                                             ///< empty: not sent (every record)
   };
   struct SubscribeAck {
     std::int64_t subscription_id = 0;
@@ -52,6 +63,11 @@ class ProtocolSession {
     std::int64_t high_watermark = 0;
     std::vector<Record> records;
     std::string topic;  ///< group subscriptions only (they may span several topics)
+    /// Filtered and snapshot subscriptions: the offset after the last record read for this frame,
+    /// matching or not (0: not sent). The frame may then have no records.
+    std::int64_t next_offset = 0;
+    bool snapshot = false;      ///< the records are the snapshot's
+    bool snapshot_end = false;  ///< the partition's snapshot is complete (records may be none)
   };
   struct Unsubscribed {
     std::int64_t subscription_id = 0;
@@ -122,6 +138,9 @@ class ProtocolSession {
                         std::int64_t deadline_ms, OffsetHandler handler);
   Outgoing fetch(std::string_view topic, std::int32_t partition, std::int64_t offset,
                  std::int64_t deadline_ms, FetchHandler handler);
+  /// A fetch with a filter (cmd_kafka_fetch.filter; an empty filter is not sent).
+  Outgoing fetch(std::string_view topic, std::int32_t partition, std::int64_t offset,
+                 const Filter& filter, std::int64_t deadline_ms, FilteredFetchHandler handler);
   /// hello: completes with the negotiated ServerInfo, or with the server's error (an APISIX
   /// gateway answers "unknown command").
   Outgoing hello(std::string client, std::int64_t deadline_ms, HelloHandler handler);
@@ -172,11 +191,12 @@ class ProtocolSession {
     std::int64_t deadline_ms;
     std::variant<PingHandler, OffsetHandler, FetchHandler, HelloHandler, MetadataHandler,
                  SubscribeHandler, UnsubscribeHandler, ProduceHandler, GroupSubscribeHandler,
-                 CommitHandler, ProduceBatchHandler>
+                 CommitHandler, ProduceBatchHandler, FilteredFetchHandler>
         handler;
     PushHandler pushed = nullptr;             // subscribe only
     std::int32_t partition = 0;               // fetch only: stamped on the records
     GroupPushHandler group_pushed = nullptr;  // group_subscribe only
+    std::int64_t offset = 0;                  // filtered fetch only: the offset asked for
   };
   // A push stream: a subscription's (pushed) or a group subscription's (group).
   struct Stream {

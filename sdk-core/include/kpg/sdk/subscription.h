@@ -7,8 +7,14 @@
 //    application consumes (so buffering is bounded by window x ServerLimits::max_batch_bytes);
 //  - APISIX mode: list_offset + one fetch loop per partition (any APISIX gateway serves it).
 // The guarantees and the API are the same in both.
+//
+// Filters (SubscribeOptions::filter) and snapshots (StartAt::snapshot()) are kpg features the
+// gateway evaluates: a subscription asking for one fails on a gateway that does not offer it
+// (APISIX mode included) instead of delivering something else. A filtered subscription receives
+// only matching records; its next offsets still move past the records that did not match.
 #pragma once
 
+#include <kpg/sdk/filter.h>
 #include <kpg/sdk/types.h>
 
 #include <cstdint>
@@ -20,7 +26,7 @@ namespace kpg::sdk {
 
 /// Where a subscription starts.
 struct StartAt {
-  enum class Kind { earliest, latest, offset, timestamp };
+  enum class Kind { earliest, latest, offset, timestamp, snapshot };
   Kind kind = Kind::latest;
   std::int64_t value = 0;  ///< the offset, or the timestamp in ms
 
@@ -30,6 +36,18 @@ struct StartAt {
   static StartAt offset(std::int64_t o) { return {Kind::offset, o}; }
   /// The first record with timestamp >= ms; when there is none yet, the end of the log.
   static StartAt timestamp(std::int64_t ms) { return {Kind::timestamp, ms}; }
+  /// Snapshot, then tail: first, per partition, the latest record of each key from the earliest
+  /// offset up to the partition's end at subscribe time (keys whose latest record is a tombstone,
+  /// an empty value, are left out), delivered as batches of Record::snapshot records and closed by
+  /// SubscriptionHandlers::on_snapshot_end; then every later record, live, with no gap and no
+  /// duplicate. The filter applies to the snapshot too. Needs a gateway offering "push" and
+  /// "snapshot" (otherwise the subscription fails, see SubscribeOptions::filter).
+  ///
+  /// Across reconnects: a partition whose snapshot was complete resumes live from its next
+  /// offset (the snapshot is not sent again); a partition whose snapshot was interrupted starts
+  /// its snapshot again from the beginning, so some of its snapshot records may be delivered
+  /// twice (applying snapshot records as "latest value of this key" makes that harmless).
+  static StartAt snapshot() { return {Kind::snapshot, 0}; }
 };
 
 struct SubscriptionHandlers {
@@ -40,6 +58,16 @@ struct SubscriptionHandlers {
   /// gateway error carries Error::server_code. Retryable codes (unavailable, overloaded) and lost
   /// connections (while the client reconnects) do not end a subscription: it resumes by itself.
   std::function<void(const Error& error)> on_error;
+  /// Snapshot subscriptions only (StartAt::snapshot()): called once per partition when its
+  /// snapshot is complete, after on_records got that partition's snapshot records (Record::
+  /// snapshot) and before any of its live records. Also for a partition with nothing to
+  /// snapshot (no record, or none matching the filter). Once, even when the snapshot restarted
+  /// after a reconnect.
+  std::function<void(std::int32_t partition)> on_snapshot_end = nullptr;
+  /// Snapshot subscriptions only: called once, right after the on_snapshot_end of the last
+  /// partition of the subscription (as the gateway's subscribe answer listed them): from then
+  /// on, everything delivered is live.
+  std::function<void()> on_snapshot_complete = nullptr;
 };
 
 struct SubscribeOptions {
@@ -51,6 +79,14 @@ struct SubscribeOptions {
   /// application pulls; credit is granted as it asks). Default: a batch is granted back as soon
   /// as on_records returns.
   bool pull = false;
+  /// Only records matching it are delivered (evaluated by the gateway). Empty (the default):
+  /// every record. A non-empty filter needs a gateway offering "filters": in APISIX mode, or on
+  /// a kpg gateway without it, the subscription fails (on_error, ErrorCode::server,
+  /// ServerCode::unknown_command) rather than deliver unfiltered records; one the gateway's limits
+  /// refuse fails before anything is sent (Filter::validate). The client checks again on every
+  /// reconnect and resumes with the same filter from where the gateway last read, matching or
+  /// not (a filtered subscription's next offsets advance past records that did not match).
+  Filter filter{};
 };
 
 /// Control of a running subscription. Threading: same as the Client that made it. Lifetime: the

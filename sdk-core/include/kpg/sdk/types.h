@@ -93,6 +93,9 @@ struct Record {
   /// Only a kpg gateway sends headers (after hello); empty from APISIX.
   std::vector<Header> headers;
   std::int32_t partition = 0;  ///< the partition the record belongs to
+  /// A snapshot subscription's snapshot record (StartAt::snapshot()): the latest record of its
+  /// key up to the end of the partition at subscribe time. False for live records.
+  bool snapshot = false;
 };
 
 /// The gateway's limits (ServerInfo::limits); 0 = not announced.
@@ -111,13 +114,17 @@ struct ServerLimits {
   std::uint32_t max_group_subscriptions = 0;  ///< per connection (0: groups not offered)
   /// Records of one produce batch (0: the gateway takes one record per request).
   std::uint32_t max_produce_batch_records = 0;
+  /// Filters and snapshots (0 when the gateway does not offer them, or does not say).
+  std::uint32_t max_filter_conditions = 0;  ///< conditions of one Filter
+  std::uint32_t max_filter_values = 0;      ///< values of one Filter::json_in
+  std::uint32_t max_snapshot_bytes = 0;     ///< latest-record bytes a connection's snapshots hold
 };
 
 /// What the client negotiated with hello on the current connection. A gateway that does not know
 /// hello (Apache APISIX) leaves it empty: protocol_version 0, no features ("APISIX mode").
 struct ServerInfo {
   std::uint32_t protocol_version = 0;
-  /// "push", "metadata", "headers", "error_codes", "produce", "groups"
+  /// "push", "metadata", "headers", "error_codes", "produce", "groups", "filters", "snapshot"
   std::vector<std::string> features;
   ServerLimits limits;
   std::string server;  ///< e.g. "kpg-gateway/0.2.0"
