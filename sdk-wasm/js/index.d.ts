@@ -66,6 +66,11 @@ export interface KafkaRecord {
   partition: number;
   /** Record headers; always empty from an APISIX gateway. */
   headers: KafkaHeader[];
+  /**
+   * True for a snapshot record (subscriptions from 'snapshot'): the latest record of its key as
+   * the partition was at subscribe time. False for live records.
+   */
+  snapshot: boolean;
 }
 
 /** The gateway's limits (0 = not announced). */
@@ -85,12 +90,18 @@ export interface ServerLimits {
   maxGroupSubscriptions: number;
   /** Records of one produce batch (0: one record per request). KpgProducer batches up to it. */
   maxProduceBatchRecords: number;
+  /** Conditions of one filter (0: filters not offered, or no bound announced). */
+  maxFilterConditions: number;
+  /** Values of one jsonIn condition. */
+  maxFilterValues: number;
+  /** Latest-record bytes a connection's snapshots may hold on the gateway. */
+  maxSnapshotBytes: number;
 }
 
 /** What hello negotiated; protocolVersion 0 and no features on an APISIX gateway. */
 export interface ServerInfo {
   protocolVersion: number;
-  /** 'push', 'metadata', 'headers', 'error_codes', 'produce', 'groups' */
+  /** 'push', 'metadata', 'headers', 'error_codes', 'produce', 'groups', 'filters', 'snapshot' */
   features: string[];
   limits: ServerLimits;
   /** e.g. 'kpg-gateway/0.2.0'; empty on APISIX. */
@@ -114,10 +125,15 @@ export interface TopicInfo {
 /** Where listOffsets looks: the first offset, the next offset to be written, or a time. */
 export type OffsetSpec = 'earliest' | 'latest' | Date | bigint | number | { timestamp: bigint | number };
 
-/** Where a subscription starts: a position, an offset, or the first record at/after a time. */
+/**
+ * Where a subscription starts: a position, an offset, or the first record at/after a time.
+ * 'snapshot': the latest record of each key up to the end first (records marked `snapshot`),
+ * then live (a gateway offering 'snapshot'; see SubscribeOptions).
+ */
 export type StartAt =
   | 'earliest'
   | 'latest'
+  | 'snapshot'
   | Date
   | bigint
   | number
@@ -147,6 +163,72 @@ export interface KpgSubscription extends AsyncIterable<KafkaRecord[]> {
 
 /** Bytes as a record takes them: strings are encoded as UTF-8. */
 export type Bytes = string | Uint8Array | ArrayBuffer | ArrayBufferView;
+
+/** A JSON scalar a JSON field may equal: a string matches only a string, a number a number. */
+export type JsonScalar = string | number | boolean | null;
+
+/** How jsonCompare compares: field `op` value. */
+export type CompareOp = '<' | '<=' | '>' | '>=';
+
+/** One condition of a filter, as a literal. JSON paths are JSON Pointers: '', '/a/b', '/items/0'. */
+export type FilterCondition =
+  | { kind: 'keyEquals'; key: Bytes }
+  | { kind: 'keyPrefix'; prefix: Bytes }
+  | { kind: 'header'; key: Bytes; value: Bytes }
+  | { kind: 'jsonIn'; path: string; values: JsonScalar[] }
+  | { kind: 'jsonCompare'; path: string; op: CompareOp; value: number };
+
+/**
+ * Which records a subscription or fetch receives, evaluated by the gateway (feature 'filters').
+ * A conjunction of conditions; `new Filter()` matches everything. Immutable. Invalid arguments
+ * throw KpgError('protocol'); more conditions or values than the gateway's limits fail the call
+ * with serverCode 'limit_exceeded' before anything is sent.
+ *
+ *   Filter.keyPrefix('eu-').and(Filter.jsonCompare('/amount', '>=', 100))
+ */
+export class Filter {
+  constructor(conditions?: FilterCondition[]);
+  /** The key is exactly `key`. */
+  static keyEquals(key: Bytes): Filter;
+  /** The key starts with `prefix`. */
+  static keyPrefix(prefix: Bytes): Filter;
+  /** Some header has key `key` and exactly the value `value`. */
+  static header(key: Bytes, value: Bytes): Filter;
+  /** The value is JSON and the field at `path` equals one of `values` (at least one). */
+  static jsonIn(path: string, values: JsonScalar[]): Filter;
+  /** The value is JSON and the field at `path` is a number with field `op` `value`. */
+  static jsonCompare(path: string, op: CompareOp, value: number): Filter;
+  /** This filter's conditions and the others'. */
+  and(...others: Array<Filter | FilterCondition[]>): Filter;
+  readonly conditions: readonly FilterCondition[];
+  /** True when there is no condition. */
+  readonly empty: boolean;
+}
+
+/** The last arguments of subscribe / subscribeTopic. */
+export interface SubscribeOptions {
+  /**
+   * Only matching records are delivered (the snapshot's too). Needs the gateway's 'filters'
+   * feature: elsewhere (mode 'apisix' included) the subscription ends with a KpgError,
+   * serverCode 'unknown_command', rather than deliver unfiltered records. After a reconnect it
+   * resumes with the same filter past every record the gateway read, matching or not.
+   */
+  filter?: Filter | FilterCondition[];
+  /**
+   * from 'snapshot': a partition's snapshot is complete (after its snapshot records, before its
+   * live ones; once per partition, also when it had nothing to snapshot).
+   */
+  onSnapshotEnd?: (partition: number) => void;
+  /** from 'snapshot': once, after the last partition's onSnapshotEnd: everything after is live. */
+  onSnapshotComplete?: () => void;
+}
+
+/** A filtered fetch's answer. */
+export interface FetchPage {
+  records: KafkaRecord[];
+  /** Fetch from here next: past every record read, matching or not. */
+  nextOffset: bigint;
+}
 
 export interface ProduceOptions {
   /** null or absent: a null key (distinct from ''). */
@@ -304,6 +386,17 @@ export class KpgClient {
   listOffsets(topic: string, partition: number, at?: OffsetSpec): Promise<bigint>;
   fetch(topic: string, partition: number, offset: bigint | number | string): Promise<KafkaRecord[]>;
   /**
+   * The records from `offset` on matching `filter`, and where to fetch next (also when none
+   * matched). A non-empty filter needs the gateway's 'filters' feature (else serverCode
+   * 'unknown_command'); an empty one is a plain fetch.
+   */
+  fetchFiltered(
+    topic: string,
+    partition: number,
+    offset: bigint | number | string,
+    filter: Filter | FilterCondition[],
+  ): Promise<FetchPage>;
+  /**
    * Topics with their partitions and offsets (none named: every topic of the route). kpg mode
    * only; on APISIX it rejects with code 'server', serverCode 'unknown_command'.
    */
@@ -312,6 +405,9 @@ export class KpgClient {
    * Every record from `from` on, in order, no gaps, no duplicates. On a kpg gateway the records
    * are pushed (with credit); on APISIX it runs list_offset + fetch. With a handler, batches go
    * to it (a batch is granted back when the handler returns); without, iterate the result.
+   * from 'snapshot' and options.filter: see SubscribeOptions. A snapshot interrupted by a
+   * reconnect starts again (some snapshot records may come twice); a completed one is not
+   * sent again.
    */
   subscribe(
     topic: string,
@@ -319,6 +415,7 @@ export class KpgClient {
     from?: StartAt,
     handler?: (batch: KafkaRecord[]) => void,
     onError?: (error: KpgError) => void,
+    options?: SubscribeOptions,
   ): KpgSubscription;
   /**
    * Several partitions of a topic (empty or omitted: every partition, kpg mode only; on APISIX
@@ -331,6 +428,7 @@ export class KpgClient {
     from?: StartAt,
     handler?: (batch: KafkaRecord[]) => void,
     onError?: (error: KpgError) => void,
+    options?: SubscribeOptions,
   ): KpgSubscription;
   /**
    * Writes one record; resolves once the broker acknowledged it. Rejects with KpgError:

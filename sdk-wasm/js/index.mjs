@@ -286,6 +286,117 @@ export class KpgGroupSubscription {
   }
 }
 
+const COMPARE_OPS = ['<', '<=', '>', '>='];
+
+function checkJsonPath(path) {
+  if (typeof path !== 'string' || (path !== '' && !path.startsWith('/'))) {
+    throw new KpgError('protocol', `JSON path must be a JSON Pointer string ('' or starting with '/'), got ${JSON.stringify(path)}`);
+  }
+  return path;
+}
+
+function checkJsonScalar(value) {
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return value;
+  if (typeof value === 'number' && Number.isFinite(value)) return value;
+  if (typeof value === 'bigint') return Number(value);
+  throw new KpgError('protocol', 'JSON values must be strings, finite numbers, booleans or null');
+}
+
+// A condition literal checked and normalised (bytes stay as given: strings or bytes).
+function checkCondition(c) {
+  if (!c || typeof c !== 'object') throw new KpgError('protocol', 'a filter condition must be an object with a kind');
+  switch (c.kind) {
+    case 'keyEquals':
+      return Object.freeze({ kind: 'keyEquals', key: bytesOf(c.key, 'keyEquals key') });
+    case 'keyPrefix':
+      return Object.freeze({ kind: 'keyPrefix', prefix: bytesOf(c.prefix, 'keyPrefix prefix') });
+    case 'header':
+      return Object.freeze({ kind: 'header', key: bytesOf(c.key, 'header key'), value: bytesOf(c.value, 'header value') });
+    case 'jsonIn': {
+      if (!Array.isArray(c.values) || c.values.length === 0) throw new KpgError('protocol', 'jsonIn needs a non-empty array of values');
+      return Object.freeze({ kind: 'jsonIn', path: checkJsonPath(c.path), values: Object.freeze(c.values.map(checkJsonScalar)) });
+    }
+    case 'jsonCompare':
+      if (!COMPARE_OPS.includes(c.op)) throw new KpgError('protocol', "jsonCompare op must be '<', '<=', '>' or '>='");
+      if (!(typeof c.value === 'number' && Number.isFinite(c.value))) throw new KpgError('protocol', 'jsonCompare value must be a finite number');
+      return Object.freeze({ kind: 'jsonCompare', path: checkJsonPath(c.path), op: c.op, value: c.value });
+    default:
+      throw new KpgError('protocol', `unknown filter condition kind ${JSON.stringify(c.kind)} (keyEquals, keyPrefix, header, jsonIn, jsonCompare)`);
+  }
+}
+
+function bytesOf(data, what) {
+  const bytes = toBytesOrNull(data, what);
+  if (bytes === null) throw new KpgError('protocol', `${what} must be a string or bytes`);
+  return typeof data === 'string' ? data : bytes;
+}
+
+/**
+ * Which records a subscription or a fetch receives, evaluated by the gateway (a kpg gateway
+ * offering the 'filters' feature). A conjunction: a record matches when every condition holds;
+ * `new Filter()` has none and matches everything. Immutable: and() returns a new Filter.
+ *
+ *   Filter.keyPrefix('eu-').and(Filter.header('region', 'eu-west'),
+ *                               Filter.jsonIn('/status', ['open', 'paid']),
+ *                               Filter.jsonCompare('/amount', '>=', 100))
+ *
+ * Wherever a filter is taken, an array of condition literals works too:
+ * [{kind: 'keyPrefix', prefix: 'eu-'}, {kind: 'jsonCompare', path: '/amount', op: '>=', value: 100}].
+ */
+export class Filter {
+  #conditions;
+
+  /** conditions: condition literals (see `conditions`); none: every record matches. */
+  constructor(conditions = []) {
+    if (!Array.isArray(conditions)) throw new KpgError('protocol', 'a filter is an array of conditions');
+    this.#conditions = Object.freeze(conditions.map(checkCondition));
+  }
+
+  /** The record's key is exactly `key` (a string is UTF-8). */
+  static keyEquals(key) { return new Filter([{ kind: 'keyEquals', key }]); }
+  /** The record's key starts with `prefix`. */
+  static keyPrefix(prefix) { return new Filter([{ kind: 'keyPrefix', prefix }]); }
+  /** Some header of the record has key `key` and exactly the value `value`. */
+  static header(key, value) { return new Filter([{ kind: 'header', key, value }]); }
+  /** The value is JSON and the field at `path` (a JSON Pointer: '/a/b', '/items/0') equals one of `values`. */
+  static jsonIn(path, values) { return new Filter([{ kind: 'jsonIn', path, values }]); }
+  /** The value is JSON and the field at `path` is a number with field `op` `value`. */
+  static jsonCompare(path, op, value) { return new Filter([{ kind: 'jsonCompare', path, op, value }]); }
+
+  /** This filter's conditions and those of every other (Filters or condition arrays). */
+  and(...others) {
+    return new Filter([...this.#conditions, ...others.flatMap((f) => toFilter(f).conditions)]);
+  }
+
+  /** The conditions, as frozen literals. */
+  get conditions() { return this.#conditions; }
+  /** True when there is no condition (every record matches). */
+  get empty() { return this.#conditions.length === 0; }
+}
+
+function toFilter(filter) {
+  if (filter === undefined || filter === null) return new Filter();
+  if (filter instanceof Filter) return filter;
+  if (Array.isArray(filter)) return new Filter(filter);
+  throw new KpgError('protocol', 'filter must be a Filter or an array of filter conditions');
+}
+
+// The shape bindings.cpp reads: bytes as Uint8Array, JSON values typed.
+function nativeFilter(filter) {
+  const typed = (v) => (v === null ? { type: 'null', value: 0 }
+    : typeof v === 'string' ? { type: 'string', value: v }
+      : typeof v === 'boolean' ? { type: 'bool', value: v } : { type: 'number', value: v });
+  return toFilter(filter).conditions.map((c) => {
+    switch (c.kind) {
+      case 'keyEquals': return { kind: c.kind, key: toBytesOrNull(c.key, 'key') };
+      case 'keyPrefix': return { kind: c.kind, key: toBytesOrNull(c.prefix, 'prefix') };
+      case 'header': return { kind: c.kind, key: toBytesOrNull(c.key, 'key'), value: toBytesOrNull(c.value, 'value') };
+      case 'jsonIn': return { kind: c.kind, path: c.path, values: c.values.map(typed) };
+      default: return { kind: c.kind, path: c.path, op: c.op, number: c.value };
+    }
+  });
+}
+
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
 
@@ -326,7 +437,7 @@ function promisify(start) {
 }
 
 function fromToKind(from) {
-  if (from === 'earliest' || from === 'latest') return [from, '0'];
+  if (from === 'earliest' || from === 'latest' || from === 'snapshot') return [from, '0'];
   if (from instanceof Date) return ['timestamp', String(from.getTime())];
   if (from && typeof from === 'object') {
     if ('offset' in from) return ['offset', toInt64String(from.offset, 'from.offset')];
@@ -357,7 +468,7 @@ export class KpgSubscription {
   #final = { nextOffset: -1n, nextOffsets: new Map() };
 
   /** @internal */
-  constructor(start, handler, onError, single) {
+  constructor(start, handler, onError, single, { onSnapshotEnd, onSnapshotComplete } = {}) {
     this.#single = single;
     this.#native = start(
       !handler, // no handler: the iterator pulls
@@ -369,6 +480,10 @@ export class KpgSubscription {
         this.#error = kpgError(error);
         this.#finish();
         onError?.(this.#error);
+      },
+      (partition) => {
+        if (partition >= 0) onSnapshotEnd?.(partition);
+        else onSnapshotComplete?.();
       },
     );
   }
@@ -555,16 +670,43 @@ export class KpgClient {
   }
 
   /**
+   * The records from `offset` on that match `filter` (a Filter or condition literals), and where
+   * to fetch from next: resolves with {records, nextOffset: bigint}. nextOffset is past every
+   * record the gateway read, matching or not, so a loop fetching from it moves on even when
+   * nothing matched. A non-empty filter needs the gateway's 'filters' feature: otherwise it
+   * rejects with serverCode 'unknown_command' (also in mode 'apisix'); beyond the gateway's
+   * limits.maxFilterConditions / maxFilterValues with 'limit_exceeded', before sending.
+   */
+  fetchFiltered(topic, partition, offset, filter) {
+    return promisify((cb) => {
+      checkPartition(partition);
+      const conditions = nativeFilter(filter);
+      this.#live().fetchFiltered(String(topic), partition, toInt64String(offset, 'offset'), conditions, cb);
+    });
+  }
+
+  /**
    * Every record of the partition from `from` on, in order, without gaps or duplicates.
    * from: 'earliest' | 'latest' | {offset} | {timestamp} | Date | bigint/number offset.
    * With `handler(batch)` batches go to it (and `onError(KpgError)` learns when the subscription
    * ends on an error); without, iterate the result with for await. Subscriptions survive
    * reconnects; one made while reconnecting starts when the connection is back.
    * Throws KpgError('protocol') at once for invalid arguments or a closed client.
+   *
+   * from 'snapshot': first the latest record of each key up to the end of the partition as it
+   * is now (tombstoned keys left out), records marked `snapshot: true`, then
+   * `options.onSnapshotEnd(partition)`, then live records with no gap and no duplicate. After a
+   * reconnect a completed snapshot is not sent again (live records resume where they were); an
+   * interrupted one starts again, so some snapshot records may come twice.
+   * options: {filter: Filter | condition literals (only matching records, snapshot included),
+   *           onSnapshotEnd(partition), onSnapshotComplete() (once, after the last partition's
+   *           end)}. A filter or 'snapshot' needs a gateway offering 'filters' / 'snapshot': on
+   * another (mode 'apisix' included) the subscription ends with a KpgError (serverCode
+   * 'unknown_command') instead of delivering unfiltered records.
    */
-  subscribe(topic, partition, from = 'latest', handler = undefined, onError = undefined) {
+  subscribe(topic, partition, from = 'latest', handler = undefined, onError = undefined, options = {}) {
     checkPartition(partition);
-    return this.#subscribe(topic, [partition], true, from, handler, onError);
+    return this.#subscribe(topic, [partition], true, from, handler, onError, options);
   }
 
   /**
@@ -572,20 +714,27 @@ export class KpgClient {
    * every partition: kpg mode only (an APISIX gateway cannot list partitions, so the subscription
    * fails with a KpgError saying to name them). Per-partition order, no gap, no duplicate.
    */
-  subscribeTopic(topic, partitions = [], from = 'latest', handler = undefined, onError = undefined) {
+  subscribeTopic(topic, partitions = [], from = 'latest', handler = undefined, onError = undefined, options = {}) {
     checkPartitions(partitions);
-    return this.#subscribe(topic, partitions, false, from, handler, onError);
+    return this.#subscribe(topic, partitions, false, from, handler, onError, options);
   }
 
-  #subscribe(topic, partitions, single, from, handler, onError) {
+  #subscribe(topic, partitions, single, from, handler, onError, options) {
+    if (options === null || typeof options !== 'object') throw new KpgError('protocol', 'subscribe options must be an object');
+    const { filter, onSnapshotEnd, onSnapshotComplete } = options;
+    for (const [name, f] of [['onSnapshotEnd', onSnapshotEnd], ['onSnapshotComplete', onSnapshotComplete]]) {
+      if (f !== undefined && typeof f !== 'function') throw new KpgError('protocol', `${name} must be a function`);
+    }
     const [kind, value] = fromToKind(from);
+    const conditions = nativeFilter(filter);
     const native = this.#live();
     return new KpgSubscription(
-      (pull, onRecords, onEnded) =>
-        native.subscribe(String(topic), partitions, single, kind, value, pull, onRecords, onEnded),
+      (pull, onRecords, onEnded, onSnapshot) =>
+        native.subscribe(String(topic), partitions, single, kind, value, pull, conditions, onRecords, onEnded, onSnapshot),
       handler,
       onError,
       single,
+      { onSnapshotEnd, onSnapshotComplete },
     );
   }
 

@@ -60,6 +60,7 @@ val records_to_js(const std::vector<kpg::sdk::Record>& batch) {
       headers.call<void>("push", header);
     }
     record.set("headers", headers);
+    record.set("snapshot", val(r.snapshot));
     records.call<void>("push", record);
   }
   return records;
@@ -136,6 +137,55 @@ class WasmSubscription {
  private:
   std::shared_ptr<kpg::sdk::Subscription> inner_;
 };
+
+// A filter as index.mjs checked and encoded it: [{kind, key, value, path, values, op, number}]
+// with kind "keyEquals" | "keyPrefix" | "header" | "jsonIn" | "jsonCompare"; bytes as Uint8Array,
+// values as [{type: "string" | "number" | "bool" | "null", value}].
+kpg::sdk::Filter filter_from(const val& conditions) {
+  kpg::sdk::Filter filter;
+  if (conditions.isUndefined() || conditions.isNull()) return filter;
+  const auto count = conditions["length"].as<unsigned>();
+  for (unsigned i = 0; i < count; ++i) {
+    val c = conditions[i];
+    const auto kind = c["kind"].as<std::string>();
+    if (kind == "keyEquals") {
+      filter = filter && kpg::sdk::Filter::key_equals(bytes_from(c["key"]));
+    } else if (kind == "keyPrefix") {
+      filter = filter && kpg::sdk::Filter::key_prefix(bytes_from(c["key"]));
+    } else if (kind == "header") {
+      filter =
+          filter && kpg::sdk::Filter::header_equals(bytes_from(c["key"]), bytes_from(c["value"]));
+    } else if (kind == "jsonIn") {
+      std::vector<kpg::sdk::JsonValue> values;
+      val list = c["values"];
+      const auto n = list["length"].as<unsigned>();
+      for (unsigned j = 0; j < n; ++j) {
+        val v = list[j];
+        const auto type = v["type"].as<std::string>();
+        if (type == "string") {
+          values.emplace_back(v["value"].as<std::string>());
+        } else if (type == "number") {
+          values.emplace_back(v["value"].as<double>());
+        } else if (type == "bool") {
+          values.emplace_back(v["value"].as<bool>());
+        } else {
+          values.emplace_back(nullptr);
+        }
+      }
+      filter = filter && kpg::sdk::Filter::json_in(c["path"].as<std::string>(), std::move(values));
+    } else if (kind == "jsonCompare") {
+      const auto op = c["op"].as<std::string>();
+      using Op = kpg::sdk::Filter::Op;
+      filter = filter && kpg::sdk::Filter::json_compare(c["path"].as<std::string>(),
+                                                        op == "<"    ? Op::lt
+                                                        : op == "<=" ? Op::le
+                                                        : op == ">"  ? Op::gt
+                                                                     : Op::ge,
+                                                        c["number"].as<double>());
+    }
+  }
+  return filter;
+}
 
 bool parse_int64(const std::string& text, std::int64_t& out) {
   const char* end = text.data() + text.size();
@@ -323,6 +373,29 @@ class WasmClient {
                   });
   }
 
+  // offset: decimal string; filter: see filter_from. callback(error|null, {records, nextOffset:
+  // BigInt})
+  void fetch_filtered(const std::string& topic, int partition, const std::string& offset,
+                      val filter, val callback) {
+    std::int64_t offset_value = 0;
+    if (!parse_int64(offset, offset_value)) {
+      callback(error_object({kpg::sdk::ErrorCode::protocol, "invalid offset: " + offset}),
+               val::undefined());
+      return;
+    }
+    client_.fetch(topic, partition, offset_value, filter_from(filter),
+                  [callback](kpg::sdk::Result<kpg::sdk::ProtocolSession::FetchPage> result) {
+                    if (!result) {
+                      callback(error_object(result.error()), val::undefined());
+                      return;
+                    }
+                    val page = val::object();
+                    page.set("records", records_to_js(result.value().records));
+                    page.set("nextOffset", big_int(result.value().next_offset));
+                    callback(val::null(), page);
+                  });
+  }
+
   // {protocolVersion, features, limits: {...}, server}; protocolVersion 0 in APISIX mode.
   val server_info() const {
     const auto& info = client_.server_info();
@@ -344,6 +417,9 @@ class WasmClient {
     limits.set("maxProduceRecordsPerSecond", val(info.limits.max_produce_records_per_second));
     limits.set("maxGroupSubscriptions", val(info.limits.max_group_subscriptions));
     limits.set("maxProduceBatchRecords", val(info.limits.max_produce_batch_records));
+    limits.set("maxFilterConditions", val(info.limits.max_filter_conditions));
+    limits.set("maxFilterValues", val(info.limits.max_filter_values));
+    limits.set("maxSnapshotBytes", val(info.limits.max_snapshot_bytes));
     out.set("limits", limits);
     out.set("server", val(info.server));
     return out;
@@ -366,16 +442,20 @@ class WasmClient {
   }
 
   // partitions: Array<number> (index.mjs checked them); single: a one-partition subscribe().
-  // kind: earliest | latest | offset | timestamp; value: decimal string (offset or ms).
-  // pull: batches are delivered only as asked for with request(n) (the async iterator).
-  // on_records(Array<record>) per batch; on_error(error) once when it ends on an error.
+  // kind: earliest | latest | offset | timestamp | snapshot; value: decimal string (offset or
+  // ms). pull: batches are delivered only as asked for with request(n) (the async iterator).
+  // filter: see filter_from (undefined: none).
+  // on_records(Array<record>) per batch; on_error(error) once when it ends on an error;
+  // on_snapshot(partition) at a partition's snapshot end, on_snapshot(-1) once all ended.
   WasmSubscription subscribe(const std::string& topic, val partitions, bool single,
                              const std::string& kind, const std::string& value, bool pull,
-                             val on_records, val on_error) {
+                             val filter, val on_records, val on_error, val on_snapshot) {
     std::int64_t number = 0;
     kpg::sdk::StartAt from = kpg::sdk::StartAt::latest();
     if (kind == "earliest") {
       from = kpg::sdk::StartAt::earliest();
+    } else if (kind == "snapshot") {
+      from = kpg::sdk::StartAt::snapshot();
     } else if (kind == "offset" && parse_int64(value, number)) {
       from = kpg::sdk::StartAt::offset(number);
     } else if (kind == "timestamp" && parse_int64(value, number)) {
@@ -386,11 +466,14 @@ class WasmClient {
     for (unsigned i = 0; i < count; ++i) list.push_back(partitions[i].as<std::int32_t>());
     kpg::sdk::SubscribeOptions options;
     options.pull = pull;
+    options.filter = filter_from(filter);
     kpg::sdk::SubscriptionHandlers handlers{
         [on_records](const std::vector<kpg::sdk::Record>& batch) {
           on_records(records_to_js(batch));
         },
-        [on_error](const Error& error) { on_error(error_object(error)); }};
+        [on_error](const Error& error) { on_error(error_object(error)); },
+        [on_snapshot](std::int32_t partition) { on_snapshot(val(partition)); },
+        [on_snapshot] { on_snapshot(val(-1)); }};
     if (single && list.size() == 1) {
       return WasmSubscription(
           client_.subscribe(topic, list.front(), from, std::move(handlers), options));
@@ -562,6 +645,7 @@ EMSCRIPTEN_BINDINGS(kpg_sdk) {
       .function("ping", &WasmClient::ping)
       .function("listOffsets", &WasmClient::list_offsets)
       .function("fetch", &WasmClient::fetch)
+      .function("fetchFiltered", &WasmClient::fetch_filtered)
       .function("subscribe", &WasmClient::subscribe)
       .function("produce", &WasmClient::produce)
       .function("produceMany", &WasmClient::produce_many)
