@@ -128,6 +128,15 @@ void NativeClient::async_fetch(const std::string& topic, std::int32_t partition,
              });
 }
 
+void NativeClient::async_fetch(const std::string& topic, std::int32_t partition,
+                               std::int64_t offset, Filter filter,
+                               ProtocolSession::FilteredFetchHandler handler) {
+  asio::post(impl_->strand, [impl = impl_, topic, partition, offset, filter = std::move(filter),
+                             handler = std::move(handler)]() mutable {
+    impl->client.fetch(topic, partition, offset, filter, std::move(handler));
+  });
+}
+
 void NativeClient::on_disconnect(Client::DisconnectHandler handler) {
   asio::post(impl_->strand, [impl = impl_, handler = std::move(handler)]() mutable {
     impl->client.on_disconnect(std::move(handler));
@@ -428,6 +437,13 @@ Result<std::vector<Record>> NativeClient::fetch(const std::string& topic, std::i
                                                 std::int64_t offset) {
   return wait_for<std::vector<Record>>(
       [&](auto done) { async_fetch(topic, partition, offset, done); });
+}
+
+Result<ProtocolSession::FetchPage> NativeClient::fetch(const std::string& topic,
+                                                       std::int32_t partition, std::int64_t offset,
+                                                       Filter filter) {
+  return wait_for<ProtocolSession::FetchPage>(
+      [&](auto done) { async_fetch(topic, partition, offset, std::move(filter), done); });
 }
 
 }  // namespace kpg::sdk

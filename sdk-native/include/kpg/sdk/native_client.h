@@ -104,6 +104,9 @@ class NativeClient {
                           ProtocolSession::OffsetHandler handler);
   void async_fetch(const std::string& topic, std::int32_t partition, std::int64_t offset,
                    ProtocolSession::FetchHandler handler);
+  /// See Client::fetch with a Filter: the matching records and where to fetch from next.
+  void async_fetch(const std::string& topic, std::int32_t partition, std::int64_t offset,
+                   Filter filter, ProtocolSession::FilteredFetchHandler handler);
   /// See Client::on_disconnect / on_reconnect / on_close; handlers run on the I/O thread.
   void on_disconnect(Client::DisconnectHandler handler);
   void on_reconnect(std::function<void()> handler);
@@ -148,6 +151,8 @@ class NativeClient {
                                     std::int64_t at);
   Result<std::vector<Record>> fetch(const std::string& topic, std::int32_t partition,
                                     std::int64_t offset);
+  Result<ProtocolSession::FetchPage> fetch(const std::string& topic, std::int32_t partition,
+                                           std::int64_t offset, Filter filter);
   Result<std::vector<TopicInfo>> metadata(std::vector<std::string> topics);
 
  private:
