@@ -9,12 +9,14 @@
 //   reader.mjs       connection, partition discovery and the read itself (no DOM)
 //   produce-panel.mjs  writes a record to the topic (when the route allows produce)
 import { el } from './dom.mjs';
+import { describeFilter, FILTER_KINDS, parseFilterForm } from './filter-box.mjs';
 import { dateTimeLocalValue, fmt } from './format.mjs';
 import { Inspector } from './inspector.mjs';
 import { drawSparkline, formatRate, RateMeter } from './rates.mjs';
 import { ProducePanel } from './produce-panel.mjs';
-import { ALL, initialStatus, parseFrom, parsePartition, Reader } from './reader.mjs';
+import { ALL, connectOptions, initialStatus, parseFrom, parsePartition, Reader } from './reader.mjs';
 import { RecordList } from './record-list.mjs';
+import { StateView } from './state-view.mjs';
 
 const SDK_URL = '/sdk/index.mjs';
 const MAX_ROWS = 500; // records kept in the list
@@ -62,6 +64,17 @@ const ui = {
   rate: byTestId('rate'),
   spark: byTestId('sparkline'),
   received: byTestId('received'),
+  filterForm: $('#filter-form'),
+  filterKind: byTestId('filter-kind'),
+  filterFirst: byTestId('filter-first'),
+  filterOp: byTestId('filter-op'),
+  filterSecond: byTestId('filter-second'),
+  filterActive: byTestId('filter-active'),
+  stateForm: $('#state-form'),
+  stateTopic: byTestId('state-topic'),
+  stateStatus: byTestId('state-status'),
+  stateRows: byTestId('state-rows'),
+  stateEmpty: byTestId('state-empty'),
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -269,6 +282,12 @@ const view = {
   showMode,
   setQuery: (query) => history.replaceState(null, '', `${location.pathname}?${query}`),
 
+  clearFilter() {
+    ui.filterKind.value = 'none';
+    showFilterFields();
+    applyFilter();
+  },
+
   updateStats({ next, latest, lag, received }) {
     ui.next.textContent = fmt(next);
     ui.latest.textContent = fmt(latest);
@@ -361,6 +380,61 @@ ui.timeForm.addEventListener('submit', (event) => {
 
 ui.partition.addEventListener('change', () => reader.choosePartition(parsePartition(ui.partition.value)));
 
+// The filter box: the fields the chosen kind needs, applied on submit (the reader reads again
+// from its current position with it; the SDK and the gateway refuse what they cannot take).
+function showFilterFields() {
+  const kind = ui.filterKind.value;
+  const spec = FILTER_KINDS[kind];
+  ui.filterFirst.hidden = !spec.first;
+  ui.filterFirst.placeholder = spec.first ?? '';
+  ui.filterSecond.hidden = !spec.second;
+  ui.filterSecond.placeholder = spec.second ?? '';
+  ui.filterOp.hidden = kind !== 'jsonCompare';
+}
+
+function applyFilter() {
+  let conditions;
+  try {
+    conditions = parseFilterForm({
+      kind: ui.filterKind.value,
+      first: ui.filterFirst.value,
+      second: ui.filterSecond.value,
+      op: ui.filterOp.value,
+    });
+  } catch (error) {
+    reader.showNotice('invalid', `Filter: ${error.message}`);
+    return;
+  }
+  reader.hideBanner('filter');
+  ui.filterForm.dataset.active = String(conditions.length > 0);
+  ui.filterActive.textContent = conditions.length ? `Showing only records where ${describeFilter(conditions)}` : '';
+  reader.setFilter(conditions);
+}
+
+ui.filterKind.addEventListener('change', showFilterFields);
+ui.filterForm.addEventListener('submit', (event) => {
+  event.preventDefault();
+  applyFilter();
+});
+showFilterFields();
+
+// The current-state table: its own connection to the same gateway.
+const stateView = new StateView({
+  status: ui.stateStatus,
+  rows: ui.stateRows,
+  empty: ui.stateEmpty,
+}, {
+  loadSdk,
+  gateway: () => ui.gateway.value.trim(),
+  connectOptions: () => connectOptions(view.readForm()),
+});
+window.kpgState = stateView.status;
+ui.stateForm.addEventListener('submit', (event) => {
+  event.preventDefault();
+  const topic = ui.stateTopic.value.trim();
+  if (topic) stateView.show(topic);
+});
+
 ui.pause.addEventListener('click', () => reader.togglePause());
 
 document.addEventListener('keydown', (event) => {
@@ -403,6 +477,11 @@ reader.setState('idle');
 list.setOrder('newest-first');
 reader.updateStats();
 updateRate();
+// ?state=TOPIC opens the current-state table at once.
+if (query.get('state')) {
+  ui.stateTopic.value = query.get('state');
+  stateView.show(ui.stateTopic.value);
+}
 reader.connect({ mode: initialMode ?? { kind: 'recent' } }).then(() => {
   if (initialMode === null) {
     reader.showNotice('invalid', `Ignored from=${query.get('from')}: use earliest, latest, recent, an offset or an ISO 8601 time.`);

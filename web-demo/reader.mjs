@@ -105,6 +105,10 @@ const serverCode = (error) => (error?.code === 'server' ? error.serverCode : und
 const isTopicMissing = (error) => serverCode(error) === 'unknown_topic';
 const isPartitionMissing = (error) => serverCode(error) === 'unknown_partition';
 const isOutOfRange = (error) => serverCode(error) === 'offset_out_of_range';
+// The SDK refused the filter's form ('protocol'), or the gateway its content or its size, or
+// does not filter at all.
+const isFilterRefusal = (error) => error?.code === 'protocol' ||
+  ['bad_request', 'limit_exceeded', 'unknown_command'].includes(serverCode(error));
 const partitionText = (partition) => (partition === ALL ? 'all partitions' : String(partition));
 
 export function hostOf(url) {
@@ -202,6 +206,7 @@ export class Reader {
     this.seekToken = 0; // bumped by every seek: abandons older seeks
     this.session = null;
     this.refreshing = false;
+    this.filter = []; // filter conditions applied to every read (the SDK's literals)
   }
 
   // --- What the view shows, mirrored in status ------------------------------------------------
@@ -247,6 +252,16 @@ export class Reader {
   updateStats() {
     const s = this.session;
     const { status, conn } = this;
+    if (s?.filtered) {
+      // The read got past the records that did not match: the SDK's next offsets say how far.
+      for (const sub of s.subs) {
+        for (const [partition, offset] of sub.nextOffsets) {
+          const part = s.parts.get(partition);
+          if (part && (part.next === null || offset > part.next)) part.next = offset;
+          if (part && part.next > part.latest) part.latest = part.next;
+        }
+      }
+    }
     const parts = s ? [...s.parts.entries()] : [];
     // One partition: its offsets. The whole topic: the lag summed over partitions (offsets of
     // different partitions do not add up to an offset).
@@ -629,7 +644,7 @@ export class Reader {
     return {
       mode, note, keepNotice,
       starts: new Map([[partition, { start, latest }]]),
-      subscribe: (c) => [c.subscribe(topic, partition, { offset: start })],
+      subscribe: (c) => [c.subscribe(topic, partition, { offset: start }, undefined, undefined, this.subscribeOptions())],
     };
   }
 
@@ -661,7 +676,7 @@ export class Reader {
     }
     const from = { earliest: 'earliest', latest: 'latest', time: { timestamp: mode.time } }[mode.kind];
     if (from !== undefined) {
-      return { mode, note, starts, subscribe: (c) => [c.subscribeTopic(topic, [], from)] };
+      return { mode, note, starts, subscribe: (c) => [c.subscribeTopic(topic, [], from, undefined, undefined, this.subscribeOptions())] };
     }
     // Partitions that start at the same offset share one subscription.
     const groups = new Map();
@@ -673,11 +688,11 @@ export class Reader {
     if (groups.size > max) {
       for (const entry of starts.values()) entry.start = entry.latest;
       note = `Starting ${partitions.length} partitions at different offsets would take more subscriptions than the gateway allows (${max}): showing new records from now on instead.`;
-      return { mode: { kind: 'latest' }, note, starts, subscribe: (c) => [c.subscribeTopic(topic, [], 'latest')] };
+      return { mode: { kind: 'latest' }, note, starts, subscribe: (c) => [c.subscribeTopic(topic, [], 'latest', undefined, undefined, this.subscribeOptions())] };
     }
     return {
       mode, note, starts,
-      subscribe: (c) => [...groups].map(([start, group]) => c.subscribeTopic(topic, group, { offset: start })),
+      subscribe: (c) => [...groups].map(([start, group]) => c.subscribeTopic(topic, group, { offset: start }, undefined, undefined, this.subscribeOptions())),
     };
   }
 
@@ -717,6 +732,9 @@ export class Reader {
       buffered: [], // records that arrived while paused
       stopped: false,
       subs: [],
+      // Filtered: offsets between matching records are no gaps, and the SDK's next offsets (past
+      // every record the gateway read) say how far the read got.
+      filtered: this.filter.length > 0,
     };
     this.session = s;
     conn.pending = null;
@@ -731,8 +749,24 @@ export class Reader {
     this.updateStats();
     this.setState(conn.reconnecting ? 'reconnecting' : 'live');
 
-    s.subs = subscribe(client);
+    try {
+      s.subs = subscribe(client);
+    } catch (error) { // an argument the SDK refused at once (e.g. the filter)
+      this.sessionFailed(s, error);
+      return;
+    }
     for (const sub of s.subs) this.readLoop(s, sub); // each runs until the session stops
+  }
+
+  subscribeOptions() {
+    return this.filter.length ? { filter: this.filter } : {};
+  }
+
+  /** Reads again from the current position with `conditions` ([]: no filter). */
+  setFilter(conditions) {
+    this.filter = conditions;
+    this.status.filter = conditions.length ? conditions : null;
+    if (this.conn.client) this.seek(this.currentMode());
   }
 
   async readLoop(s, sub) {
@@ -770,7 +804,7 @@ export class Reader {
         console.warn(`kpg demo: record ${r.offset} delivered again (next expected ${expected})`);
         continue;
       }
-      if (expected !== null && r.offset > expected) {
+      if (expected !== null && r.offset > expected && !s.filtered) {
         s.gaps += Number(r.offset - expected);
         console.warn(`kpg demo: offsets ${expected}–${r.offset - 1n} skipped`);
       }
@@ -793,7 +827,7 @@ export class Reader {
       let live = 0;
       for (const r of records) {
         const part = this.partOf(s, r);
-        part.next = r.offset + 1n;
+        if (part.next === null || r.offset + 1n > part.next || !s.filtered) part.next = r.offset + 1n;
         if (part.next > part.latest) part.latest = part.next;
         if (r.offset >= part.liveFrom) live++;
       }
@@ -841,6 +875,19 @@ export class Reader {
 
   sessionFailed(s, error) {
     if (this.session !== s) return;
+    if (s.filtered && isFilterRefusal(error)) {
+      this.stopSession();
+      this.setState('error');
+      this.showBanner('filter', {
+        title: 'The filter was refused',
+        detail: error.serverCode === 'unknown_command'
+          ? 'This gateway does not filter records (no "filters" among its features): nothing unfiltered is shown instead.'
+          : 'Change the filter, or clear it to read every record.',
+        cause: messageOf(error),
+        action: { label: 'Clear the filter', run: () => this.view.clearFilter() },
+      });
+      return;
+    }
     if (isOutOfRange(error)) {
       this.stopSession();
       this.setState('error');

@@ -41,6 +41,9 @@ namespace asio = boost::asio;
 namespace {
 
 constexpr int kDemoPartitions = 3;
+// The demo's "current state" topic: the latest state of a few devices, with deletions; the web
+// demo reads it with a snapshot subscription.
+constexpr const char* kDeviceStateTopic = "device-state";
 // Graceful drain: stop accepting, close sessions with 1001, exit as soon as they are gone or
 // after kDrainLimit at the latest.
 constexpr auto kDrainLimit = std::chrono::seconds(3);
@@ -131,6 +134,7 @@ struct Gateway::Parts {
   std::unique_ptr<server::Metrics> metrics;
   std::unique_ptr<kafka::MockCluster> embedded_cluster;
   std::unique_ptr<kafka::DemoFeed> demo_feed;
+  std::unique_ptr<kafka::DemoFeed> device_feed;
   std::unique_ptr<asio::thread_pool> source_reaper;
   // Consumer-group members (each on its own thread); released after the sessions.
   std::unique_ptr<kafka::GroupService> groups;
@@ -189,7 +193,8 @@ void Gateway::Parts::start_embedded_kafka() {
     throw StartupError(e.what());
   }
   std::string error;
-  if (!embedded_cluster->create_topic(kDemoTopic, kDemoPartitions, &error)) {
+  if (!embedded_cluster->create_topic(kDemoTopic, kDemoPartitions, &error) ||
+      !embedded_cluster->create_topic(kDeviceStateTopic, kDemoPartitions, &error)) {
     throw StartupError("cannot create demo topic: " + error);
   }
   auto route = config::parse_route(
@@ -201,6 +206,8 @@ void Gateway::Parts::start_embedded_kafka() {
       "embedded-demo");
   config.routes.push_back(std::get<config::Route>(std::move(route)));
   demo_feed = std::make_unique<kafka::DemoFeed>(embedded_cluster->bootstrap(), kDemoTopic, 4.0);
+  device_feed = std::make_unique<kafka::DemoFeed>(embedded_cluster->bootstrap(), kDeviceStateTopic,
+                                                  1.0, kafka::DemoFeed::Kind::device_state);
   spdlog::info("event=embedded_kafka bootstrap={} topic={} partitions={}",
                embedded_cluster->bootstrap(), kDemoTopic, kDemoPartitions);
 }
@@ -453,6 +460,7 @@ void Gateway::Parts::release() {
     spdlog::warn("event=kafka_sources_leaked count={}", left);
   }
   demo_feed.reset();
+  device_feed.reset();
   embedded_cluster.reset();
   if (started) spdlog::info("event=stopped");
 }
