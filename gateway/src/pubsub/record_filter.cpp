@@ -5,6 +5,7 @@
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/wire_format_lite.h>
 #include <kpg/pubsub.pb.h>
+#include <simdjson.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -52,122 +53,76 @@ namespace {
 
 using Condition = RecordFilter::Condition;
 
-// ---- JSON: one streaming pass over a value, no tree built ---------------------------------------
+// ---- JSON: simdjson validates the whole value, then each path is followed ---------------------
 
-// What a record's JSON value holds at a condition's path: the last occurrence wins (as
-// JSON.parse in a browser reads duplicate members).
+// What a record's JSON value holds at a condition's path.
 struct Found {
   enum class Type { absent, string, number, boolean, null, container };
   Type type = Type::absent;
-  std::string text;
+  std::string_view text;
   double number = 0;
   bool boolean = false;
 };
 
-// Follows a JSON document with nlohmann's SAX parser and notes the values at the paths of the
-// filter's JSON conditions. Returning false from any event ends the parse as failed (a value
-// nested too deep); the parser reports invalid JSON through parse_error, never by throwing.
-class JsonProbe final : public nlohmann::json_sax<nlohmann::json> {
- public:
-  JsonProbe(const std::vector<const Condition*>& conditions, std::vector<Found>& found)
-      : conditions_(conditions), found_(found) {}
-
-  bool null() override {
-    return scalar([](Found& f) { f.type = Found::Type::null; });
+// A parser per thread, reused: its buffers (and the padded copy of the value simdjson reads)
+// grow to the largest value that thread has seen, bounded by the largest record Kafka returns.
+struct JsonScratch {
+  JsonScratch() {
+    // Deeper nesting makes the parse fail: such a value matches no JSON condition.
+    if (parser.allocate(64 * 1024, kMaxJsonNesting) != simdjson::SUCCESS) usable = false;
   }
-  bool boolean(bool value) override {
-    return scalar([value](Found& f) {
-      f.type = Found::Type::boolean;
-      f.boolean = value;
-    });
-  }
-  bool number_integer(number_integer_t value) override {
-    return number(static_cast<double>(value));
-  }
-  bool number_unsigned(number_unsigned_t value) override {
-    return number(static_cast<double>(value));
-  }
-  bool number_float(number_float_t value, const string_t& /*text*/) override {
-    return number(value);
-  }
-  bool string(string_t& value) override {
-    return scalar([&value](Found& f) {
-      f.type = Found::Type::string;
-      f.text = std::move(value);
-    });
-  }
-  bool binary(binary_t& /*value*/) override { return false; }  // not in JSON text
-  bool start_object(std::size_t /*elements*/) override { return open(false); }
-  bool key(string_t& name) override {
-    levels_.back().key = std::move(name);
-    return true;
-  }
-  bool end_object() override { return close(); }
-  bool start_array(std::size_t /*elements*/) override { return open(true); }
-  bool end_array() override { return close(); }
-  bool parse_error(std::size_t /*position*/, const std::string& /*last_token*/,
-                   const nlohmann::detail::exception& /*error*/) override {
-    return false;
-  }
-
- private:
-  struct Level {
-    bool array = false;
-    std::int64_t index = 0;  // of the element being read (arrays)
-    std::string key;         // of the member being read (objects)
-  };
-
-  bool at(const Condition& c) const {
-    if (c.path.size() != levels_.size()) return false;
-    for (std::size_t i = 0; i < levels_.size(); ++i) {
-      const Level& level = levels_[i];
-      if (level.array ? c.path[i].index != level.index : c.path[i].name != level.key) {
-        return false;
-      }
-    }
-    return true;
-  }
-  template <class Set>
-  bool scalar(Set set) {
-    for (std::size_t i = 0; i < conditions_.size(); ++i) {
-      if (at(*conditions_[i])) {
-        found_[i] = Found{};
-        set(found_[i]);
-      }
-    }
-    next_element();
-    return true;
-  }
-  bool number(double value) {
-    return scalar([value](Found& f) {
-      f.type = Found::Type::number;
-      f.number = value;
-    });
-  }
-  bool open(bool array) {
-    for (std::size_t i = 0; i < conditions_.size(); ++i) {
-      if (at(*conditions_[i])) {
-        found_[i] = Found{};
-        found_[i].type = Found::Type::container;
-      }
-    }
-    if (levels_.size() >= kMaxJsonNesting) return false;
-    levels_.push_back(Level{array, 0, {}});
-    return true;
-  }
-  bool close() {
-    levels_.pop_back();
-    next_element();
-    return true;
-  }
-  void next_element() {
-    if (!levels_.empty() && levels_.back().array) ++levels_.back().index;
-  }
-
-  const std::vector<const Condition*>& conditions_;
-  std::vector<Found>& found_;
-  std::vector<Level> levels_;
+  simdjson::dom::parser parser;
+  std::vector<char> padded;
+  bool usable = true;
 };
+
+// The value at `path` of `root`. An object member that occurs twice counts by its last
+// occurrence, as a browser's JSON.parse reads it.
+Found value_at(simdjson::dom::element root, const std::vector<PathSegment>& path) {
+  simdjson::dom::element at = root;
+  for (const auto& segment : path) {
+    if (at.is_object()) {
+      bool found = false;
+      const simdjson::dom::object object = at.get_object().value_unsafe();
+      for (const auto field : object) {
+        if (field.key == segment.name) {
+          at = field.value;
+          found = true;
+        }
+      }
+      if (!found) return {};
+    } else if (at.is_array() && segment.index >= 0) {
+      simdjson::dom::element element;
+      const simdjson::dom::array array = at.get_array().value_unsafe();
+      if (array.at(static_cast<std::size_t>(segment.index)).get(element)) {
+        return {};
+      }
+      at = element;
+    } else {
+      return {};
+    }
+  }
+  Found found;
+  switch (at.type()) {
+    case simdjson::dom::element_type::STRING:
+      found.type = Found::Type::string;
+      found.text = at.get_string().value_unsafe();
+      break;
+    case simdjson::dom::element_type::INT64:
+    case simdjson::dom::element_type::UINT64:
+    case simdjson::dom::element_type::DOUBLE:
+      found.type = Found::Type::number;
+      found.number = at.get_double().value_unsafe();
+      break;
+    case simdjson::dom::element_type::BOOL:
+      found.type = Found::Type::boolean;
+      found.boolean = at.get_bool().value_unsafe();
+      break;
+    case simdjson::dom::element_type::NULL_VALUE: found.type = Found::Type::null; break;
+    default: found.type = Found::Type::container; break;
+  }
+  return found;
+}
 
 bool scalar_equals(const Found& found, const Scalar& value) {
   switch (value.type) {
@@ -417,21 +372,31 @@ std::uint64_t RecordFilter::evaluations() const noexcept {
 }
 
 bool RecordFilter::matches(const RecordView& record) const noexcept {
-  std::vector<const Condition*> json;
+  bool json = false;
   for (const auto& c : conditions_) {
     if (c.kind == Condition::Kind::json_in || c.kind == Condition::Kind::json_compare) {
-      json.push_back(&c);
+      json = true;
     } else if (!plain_condition_holds(c, record)) {
       return false;
     }
   }
-  if (json.empty()) return true;
+  if (!json) return true;
+  thread_local JsonScratch scratch;
+  if (!scratch.usable) return false;
   try {
-    std::vector<Found> found(json.size());
-    JsonProbe probe(json, found);
-    if (!nlohmann::json::sax_parse(record.value.begin(), record.value.end(), &probe)) return false;
-    for (std::size_t i = 0; i < json.size(); ++i) {
-      if (!json_condition_holds(*json[i], found[i])) return false;
+    // simdjson reads up to SIMDJSON_PADDING bytes past the end: it parses a padded copy.
+    if (scratch.padded.size() < record.value.size() + simdjson::SIMDJSON_PADDING) {
+      scratch.padded.resize(record.value.size() + simdjson::SIMDJSON_PADDING);
+    }
+    std::copy(record.value.begin(), record.value.end(), scratch.padded.begin());
+    simdjson::dom::element root;
+    if (scratch.parser.parse(scratch.padded.data(), record.value.size(), false).get(root)) {
+      return false;  // not valid JSON (or nested too deep): no JSON condition holds
+    }
+    for (const auto& c : conditions_) {
+      const bool is_json =
+          c.kind == Condition::Kind::json_in || c.kind == Condition::Kind::json_compare;
+      if (is_json && !json_condition_holds(c, value_at(root, c.path))) return false;
     }
     return true;
   } catch (...) {
