@@ -79,11 +79,19 @@ grep -q '"topics":\["orders","metrics.\*"\]' <<<"$acl" || { echo "no topic ACL s
 web="$(curl -sS "http://$admin/apisix/admin/routes/kafka-web" -H "X-API-KEY: $KEY")"
 grep -q '"allow_origins":"https://app.example.com,https://admin.example.com"' <<<"$web" ||
   { echo "no origin allow-list stored: $web"; exit 1; }
+# The pinned filter block: a jwt-auth route whose reads are filtered by the token's claim.
+pinned="$(nth_block 4)"
+[ -n "$pinned" ] || { echo "pinned filter example block not found in $readme"; exit 1; }
+run_block "$pinned"
+[ "$calls" -eq 14 ] || { echo "expected 1 pinned filter curl example, ran $((calls - 13))"; exit 1; }
+tenant="$(curl -sS "http://$admin/apisix/admin/routes/kafka-tenant" -H "X-API-KEY: $KEY")"
+grep -q '"filter":\[{"equals":{"claim":"tenant"},"header":"tenant"}\]' <<<"$tenant" ||
+  { echo "pinned filter not stored: $tenant"; exit 1; }
 # The limits block: limit-conn and limit-count on one route.
-limits="$(nth_block 4)"
+limits="$(nth_block 5)"
 [ -n "$limits" ] || { echo "limits example block not found in $readme"; exit 1; }
 run_block "$limits"
-[ "$calls" -eq 14 ] || { echo "expected 1 limits curl example, ran $((calls - 13))"; exit 1; }
+[ "$calls" -eq 15 ] || { echo "expected 1 limits curl example, ran $((calls - 14))"; exit 1; }
 limited="$(curl -sS "http://$admin/apisix/admin/routes/kafka-limited" -H "X-API-KEY: $KEY")"
 grep -q '"limit-conn":{' <<<"$limited" && grep -q '"limit-count":{' <<<"$limited" ||
   { echo "limits not stored: $limited"; exit 1; }
