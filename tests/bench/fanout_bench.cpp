@@ -12,6 +12,12 @@
 // And stalled clients (--stalled N): after each push row, the same row again with N more
 // subscribers that stop reading their socket; they must be closed by the gateway, its memory for
 // them capped, the others' latency unchanged.
+// And filters (--filters N): the producer tags record n with "k<n % N>" (its key, a header
+// f: k<n % N>, and with --filter-kind json a JSON value {"t":STAMP,"f":"k<n % N>",...}); after
+// each push row (no filter, the baseline: the same records) come the same K subscribers again,
+// subscriber i with a filter that matches "k<i % N>" only (key_equals, header or json_in, per
+// --filter-kind). Each must receive exactly its records, once, in offset order (offsets step by
+// N); frames carry next_offset and may hold no record (credited back like any frame).
 //
 // How each figure is measured (printed with the table too):
 //   deliveries/s      records received by all subscribers / (first produce .. last delivery);
@@ -152,16 +158,28 @@ class LatencyHistogram {
   std::int64_t max_ = 0;
 };
 
-// Values start with the send time: 16 lowercase hex digits of now_ns().
-std::string make_value(std::size_t size) {
+// Values start with the send time: 16 lowercase hex digits of now_ns(). JSON values (filters of
+// --filter-kind json) are {"t":"STAMP","f":"TAG","p":"xxx"}: the stamp at a fixed place too.
+constexpr std::string_view kJsonStampPrefix = "{\"t\":\"";
+
+std::string make_value(std::size_t size, std::string_view json_tag = {}) {
   char stamp[17];
   std::snprintf(stamp, sizeof stamp, "%016llx", static_cast<unsigned long long>(now_ns()));
+  if (!json_tag.empty()) {
+    std::string v = std::string(kJsonStampPrefix) + std::string(stamp, 16) + "\",\"f\":\"" +
+                    std::string(json_tag) + "\",\"p\":\"";
+    if (size > v.size() + 2) v.resize(size - 2, 'x');
+    return v + "\"}";
+  }
   std::string v(stamp, 16);
   if (size > v.size()) v.resize(size, 'x');
   return v;
 }
 
 std::optional<std::int64_t> sent_at(std::string_view value) {
+  if (value.substr(0, kJsonStampPrefix.size()) == kJsonStampPrefix) {
+    value.remove_prefix(kJsonStampPrefix.size());
+  }
   if (value.size() < 16) return std::nullopt;
   std::uint64_t ns = 0;
   auto [end, ec] = std::from_chars(value.data(), value.data() + 16, ns, 16);
@@ -169,20 +187,59 @@ std::optional<std::int64_t> sent_at(std::string_view value) {
   return static_cast<std::int64_t>(ns);
 }
 
+// Filters (--filters N): the tag of record n of a row, and the filter of subscriber i.
+std::string filter_tag(std::size_t n) {
+  return "k" + std::to_string(n);
+}
+
+enum class FilterKind { key, header, json };
+
+const char* filter_kind_name(FilterKind kind) {
+  switch (kind) {
+    case FilterKind::key: return "key";
+    case FilterKind::header: return "header";
+    case FilterKind::json: return "json";
+  }
+  return "?";
+}
+
+constexpr const char* kFilterHeader = "f";
+
+// Records of `produced` a subscriber of filter `slot` (of `filters`) must receive: those n with
+// n % filters == slot. Without filters (0): every one.
+std::uint64_t expected_records(std::int64_t produced, std::size_t filters, std::size_t slot) {
+  if (filters == 0) return static_cast<std::uint64_t>(produced);
+  const auto n = static_cast<std::int64_t>(filters);
+  const auto s = static_cast<std::int64_t>(slot);
+  return produced > s ? static_cast<std::uint64_t>((produced - s + n - 1) / n) : 0;
+}
+
+std::uint64_t expected_deliveries(std::int64_t produced, std::size_t subscribers,
+                                  std::size_t filters) {
+  std::uint64_t total = 0;
+  for (std::size_t i = 0; i < subscribers; ++i) {
+    total += expected_records(produced, filters, filters == 0 ? 0 : i % filters);
+  }
+  return total;
+}
+
 // ---- frame walking ---------------------------------------------------------------------------
 
 struct WalkedRecord {
   std::int64_t offset = 0;  // proto3 leaves zeros off the wire
+  std::string_view key;
   std::string_view value;
 };
 
 // What a PubSubResp frame is, read with CodedInputStream: its sequence, which `resp` field it
 // carries, and for kafka_fetch_resp (33) / kafka_records (1003) the offset and value of each
-// message (views into the frame). Nothing else is decoded.
+// message (views into the frame), and kafka_records.next_offset (1001; filtered subscriptions).
+// Nothing else is decoded.
 struct WalkedFrame {
   std::int64_t sequence = 0;
   int resp_field = 0;
   std::vector<WalkedRecord> records;
+  std::int64_t next_offset = 0;  // 0: not said
 };
 
 constexpr int kFetchResp = 33;
@@ -197,12 +254,12 @@ bool walk_message(google::protobuf::io::CodedInputStream& in, const char* base, 
       std::uint64_t offset = 0;
       if (!in.ReadVarint64(&offset)) return false;
       out.offset = static_cast<std::int64_t>(offset);
-    } else if (field == 4 && type == WireFormatLite::WIRETYPE_LENGTH_DELIMITED) {
+    } else if ((field == 3 || field == 4) && type == WireFormatLite::WIRETYPE_LENGTH_DELIMITED) {
       std::uint32_t length = 0;
       if (!in.ReadVarint32(&length)) return false;
       const auto at = static_cast<std::size_t>(in.CurrentPosition());
       if (!in.Skip(static_cast<int>(length))) return false;
-      out.value = std::string_view(base + at, length);
+      (field == 3 ? out.key : out.value) = std::string_view(base + at, length);
     } else if (!WireFormatLite::SkipField(&in, tag)) {
       return false;
     }
@@ -215,6 +272,7 @@ bool walk_frame(std::string_view frame, WalkedFrame& out) {
   out.sequence = 0;
   out.resp_field = 0;
   out.records.clear();
+  out.next_offset = 0;
   google::protobuf::io::CodedInputStream in(reinterpret_cast<const std::uint8_t*>(frame.data()),
                                             static_cast<int>(frame.size()));
   while (const auto tag = in.ReadTag()) {
@@ -242,6 +300,11 @@ bool walk_frame(std::string_view frame, WalkedFrame& out) {
           if (!walk_message(in, frame.data(), record)) return false;
           in.PopLimit(message);
           out.records.push_back(record);
+        } else if (field == kRecords && WireFormatLite::GetTagFieldNumber(inner) == 1001 &&
+                   WireFormatLite::GetTagWireType(inner) == WireFormatLite::WIRETYPE_VARINT) {
+          std::uint64_t next = 0;
+          if (!in.ReadVarint64(&next)) return false;
+          out.next_offset = static_cast<std::int64_t>(next);
         } else if (!WireFormatLite::SkipField(&in, inner)) {
           return false;
         }
@@ -264,7 +327,12 @@ std::optional<std::string> cross_check(std::string_view frame, const WalkedFrame
   if (resp.sequence() != walked.sequence) return "sequence differs from protobuf's";
   const google::protobuf::RepeatedPtrField<kpg::pubsub::KafkaMessage>* messages = nullptr;
   if (resp.has_kafka_fetch_resp()) messages = &resp.kafka_fetch_resp().messages();
-  if (resp.has_kafka_records()) messages = &resp.kafka_records().messages();
+  if (resp.has_kafka_records()) {
+    messages = &resp.kafka_records().messages();
+    if (resp.kafka_records().next_offset() != walked.next_offset) {
+      return "next_offset differs from protobuf's";
+    }
+  }
   if (messages == nullptr) {
     return walked.records.empty()
                ? std::nullopt
@@ -276,7 +344,9 @@ std::optional<std::string> cross_check(std::string_view frame, const WalkedFrame
   for (int i = 0; i < messages->size(); ++i) {
     const auto& m = messages->Get(i);
     const auto& w = walked.records[static_cast<std::size_t>(i)];
-    if (m.offset() != w.offset || m.value() != w.value) return "a record differs from protobuf's";
+    if (m.offset() != w.offset || m.key() != w.key || m.value() != w.value) {
+      return "a record differs from protobuf's";
+    }
   }
   return std::nullopt;
 }
@@ -291,8 +361,10 @@ std::string hello_frame(std::int64_t sequence) {
   return req.SerializeAsString();
 }
 
+// `tag` non-empty: with a filter matching the records tagged so (see filter_tag), by `kind`.
 std::string subscribe_frame(std::int64_t sequence, const std::string& topic, std::int64_t offset,
-                            std::uint32_t credit) {
+                            std::uint32_t credit, const std::string& tag = {},
+                            FilterKind kind = FilterKind::key) {
   kpg::pubsub::PubSubReq req;
   req.set_sequence(sequence);
   auto* cmd = req.mutable_cmd_kafka_subscribe();
@@ -301,6 +373,20 @@ std::string subscribe_frame(std::int64_t sequence, const std::string& topic, std
   start->set_partition(0);
   start->set_offset(offset);
   cmd->set_credit(credit);
+  if (!tag.empty()) {
+    auto* condition = cmd->mutable_filter()->add_all();
+    switch (kind) {
+      case FilterKind::key: condition->set_key_equals(tag); break;
+      case FilterKind::header:
+        condition->mutable_header()->set_key(kFilterHeader);
+        condition->mutable_header()->set_value(tag);
+        break;
+      case FilterKind::json:
+        condition->mutable_json_in()->set_path("/f");
+        condition->mutable_json_in()->add_values()->set_string_value(tag);
+        break;
+    }
+  }
   return req.SerializeAsString();
 }
 
@@ -350,6 +436,9 @@ struct ClientSettings {
   bool record = true;  // count deliveries and latencies (false: idle connections)
   // Subscribe with all the credit the gateway allows, then never read the socket again.
   bool stall = false;
+  // Push only, > 0: subscriber i subscribes with the filter of tag i % filters (filter_tag).
+  std::size_t filters = 0;
+  FilterKind filter_kind = FilterKind::key;
 };
 
 // Small, and set before connecting so that the window offered to the gateway is small too: its
@@ -378,14 +467,19 @@ class Worker;
 // One subscriber: one WebSocket connection, run by one worker thread (so no locking).
 class Subscriber {
  public:
-  Subscriber(Worker& worker, asio::io_context& io) : worker_(worker), ws_(io), retry_(io) {}
+  Subscriber(Worker& worker, asio::io_context& io, std::size_t index)
+      : worker_(worker), ws_(io), retry_(io), index_(index) {}
   void open();
   void close() {
     beast::error_code ignored;
     ws_.next_layer().close(ignored);
   }
   void drain();
+  /// The next record this subscriber must receive (with a filter: the next matching one).
   std::int64_t next_offset() const { return next_; }
+  /// With a filter: the last next_offset a frame said (the start until then).
+  std::int64_t read_to() const { return read_to_; }
+  std::size_t index() const { return index_; }
   bool failed() const { return failed_; }
   const StallOutcome& stall_outcome() const { return stall_; }
 
@@ -415,6 +509,10 @@ class Subscriber {
   bool stalled_ = false;  // subscribed with settings.stall: no more reads until drain()
   StallOutcome stall_;
   std::unique_ptr<std::array<char, 65536>> drain_buffer_;
+  std::size_t index_ = 0;     // among the LoadClient's subscribers
+  std::string tag_;           // filtered: the tag of the records to receive
+  std::int64_t stride_ = 1;   // filtered: offsets of matching records step by this
+  std::int64_t read_to_ = 0;  // filtered: the last next_offset said
 };
 
 // An I/O thread with its subscribers; statistics are its own until the run ends.
@@ -424,10 +522,8 @@ class Worker {
       : settings(client_settings), progress(shared_progress), guard_(io_.get_executor()) {}
   ~Worker() { stop(); }
 
-  void add(std::size_t count) {
-    for (std::size_t i = 0; i < count; ++i) {
-      subscribers_.push_back(std::make_unique<Subscriber>(*this, io_));
-    }
+  void add(std::size_t index) {
+    subscribers_.push_back(std::make_unique<Subscriber>(*this, io_, index));
   }
   void start(const tcp::endpoint& endpoint) {
     endpoint_ = endpoint;
@@ -455,6 +551,8 @@ class Worker {
     thread_.join();
     for (const auto& s : subscribers_) {
       positions.push_back(s->failed() ? -1 : s->next_offset());
+      indexes.push_back(s->index());
+      read_to.push_back(s->read_to());
       if (settings.stall) stalls.push_back(s->stall_outcome());
     }
     subscribers_.clear();
@@ -472,9 +570,12 @@ class Worker {
   std::uint64_t frames = 0;
   std::uint64_t verified = 0;
   std::uint64_t errors = 0;
-  std::uint64_t busy = 0;  // "gateway busy" replies to fetches (retried)
+  std::uint64_t busy = 0;          // "gateway busy" replies to fetches (retried)
+  std::uint64_t empty_frames = 0;  // filtered: frames that only said next_offset
   std::vector<std::string> error_samples;
   std::vector<std::int64_t> positions;  // each subscriber's next offset (-1: failed), after stop
+  std::vector<std::size_t> indexes;     // and its index among the LoadClient's
+  std::vector<std::int64_t> read_to;    // and its last next_offset said (filtered)
   std::vector<StallOutcome> stalls;     // settings.stall: each subscriber's, after stop
 
  private:
@@ -488,6 +589,13 @@ class Worker {
 
 void Subscriber::open() {
   next_ = worker_.settings.start;
+  read_to_ = worker_.settings.start;
+  if (worker_.settings.filters > 0) {
+    const auto slot = index_ % worker_.settings.filters;
+    tag_ = filter_tag(slot);
+    stride_ = static_cast<std::int64_t>(worker_.settings.filters);
+    next_ += static_cast<std::int64_t>(slot);  // the row's record n is at start + n
+  }
   if (worker_.settings.stall) {
     beast::error_code ec;
     ws_.next_layer().open(worker_.endpoint_.protocol(), ec);
@@ -576,6 +684,10 @@ void Subscriber::on_frame(std::string_view frame) {
       if (std::find(features.begin(), features.end(), "push") == features.end()) {
         return fail("the gateway does not offer push (hello_resp features)");
       }
+      if (!tag_.empty() &&
+          std::find(features.begin(), features.end(), "filters") == features.end()) {
+        return fail("the gateway does not offer filters (hello_resp features)");
+      }
       // Granted back as frames are consumed, the outstanding credit never exceeds the initial.
       auto credit = worker_.settings.credit;
       if (hello.limits().max_credit() > 0) credit = std::min(credit, hello.limits().max_credit());
@@ -585,7 +697,8 @@ void Subscriber::on_frame(std::string_view frame) {
         credit = hello.limits().max_credit();
       }
       credit_window_ = credit;
-      send(subscribe_frame(++sequence_, worker_.settings.topic, next_, credit));
+      send(subscribe_frame(++sequence_, worker_.settings.topic, worker_.settings.start, credit,
+                           tag_, worker_.settings.filter_kind));
       return;
     }
     case 1002: {  // kafka_subscribe_resp
@@ -593,7 +706,7 @@ void Subscriber::on_frame(std::string_view frame) {
       resp.ParseFromArray(frame.data(), static_cast<int>(frame.size()));
       const auto& answer = resp.kafka_subscribe_resp();
       subscription_ = answer.subscription_id();
-      if (answer.start_size() != 1 || answer.start(0).offset() != next_) {
+      if (answer.start_size() != 1 || answer.start(0).offset() != worker_.settings.start) {
         return fail("subscribe started elsewhere than asked");
       }
       ready_ = true;
@@ -624,14 +737,20 @@ void Subscriber::on_frame(std::string_view frame) {
 void Subscriber::on_records(const WalkedFrame& walked) {
   if (worker_.settings.stall) return;  // never consumed, so never credited back
   const bool push = walked.resp_field == kRecords;
-  if (push && walked.records.empty()) return fail("an empty kafka_records frame");
+  const bool filtered = !tag_.empty();
+  if (push && walked.records.empty() && !filtered) return fail("an empty kafka_records frame");
   const auto now = now_ns();
   for (const auto& r : walked.records) {
     if (r.offset != next_) {
       return fail("offset " + std::to_string(r.offset) + " where " + std::to_string(next_) +
-                  " was next (gap or duplicate)");
+                  " was next (" + (filtered ? "with filter " + tag_ + ", " : std::string()) +
+                  "gap, duplicate or a record that does not match)");
     }
-    ++next_;
+    if (filtered && r.key != tag_) {
+      return fail("filter " + tag_ + ": a record with key '" + std::string(r.key) + "' at " +
+                  std::to_string(r.offset));
+    }
+    next_ += stride_;
     if (!worker_.settings.record) continue;
     if (auto sent = sent_at(r.value)) {
       worker_.latency.add((now - *sent) / 1000);
@@ -643,8 +762,22 @@ void Subscriber::on_records(const WalkedFrame& walked) {
     worker_.progress.deliveries.fetch_add(walked.records.size(), std::memory_order_relaxed);
     worker_.progress.last_delivery_ns.store(now, std::memory_order_relaxed);
   }
+  if (filtered) {
+    // Where the partition continues: past this frame's records, never back, and every matching
+    // record before it received (next_ is the next matching offset).
+    const auto said = walked.next_offset;
+    const auto last = walked.records.empty() ? read_to_ : walked.records.back().offset;
+    if (said <= last || said < read_to_ || said > next_) {
+      return fail("filter " + tag_ + ": next_offset " + std::to_string(said) + " after " +
+                  std::to_string(read_to_) + " (last record " + std::to_string(last) +
+                  ", next matching offset " + std::to_string(next_) + ")");
+    }
+    if (walked.records.empty()) ++worker_.empty_frames;
+    read_to_ = said;
+  }
   if (push) {
-    // One credit per consumed frame, granted back in batches of half the window.
+    // One credit per consumed frame (an empty one too), granted back in batches of half the
+    // window.
     if (++owed_credit_ >= std::max<std::uint32_t>(1, credit_window_ / 2)) {
       send(credit_frame(++sequence_, subscription_, owed_credit_));
       owed_credit_ = 0;
@@ -689,7 +822,7 @@ class LoadClient {
     for (int t = 0; t < threads; ++t)
       workers_.push_back(std::make_unique<Worker>(settings_, progress_));
     for (std::size_t i = 0; i < subscribers; ++i) {
-      workers_[i % workers_.size()]->add(1);
+      workers_[i % workers_.size()]->add(i);
     }
     tcp::endpoint endpoint(asio::ip::make_address(settings_.host),
                            static_cast<std::uint16_t>(std::stoi(settings_.port)));
@@ -727,8 +860,11 @@ class LoadClient {
     std::uint64_t verified = 0;
     std::uint64_t errors = 0;
     std::uint64_t busy = 0;
+    std::uint64_t empty_frames = 0;
     std::vector<std::string> error_samples;
     std::vector<std::int64_t> next_offsets;
+    std::vector<std::size_t> indexes;   // of next_offsets[i]'s subscriber (LoadClient only)
+    std::vector<std::int64_t> read_to;  // its last next_offset said (LoadClient only)
     std::vector<StallOutcome> stalls;
   };
   /// After stop().
@@ -740,10 +876,13 @@ class LoadClient {
       s.verified += w->verified;
       s.errors += w->errors;
       s.busy += w->busy;
+      s.empty_frames += w->empty_frames;
       for (const auto& e : w->error_samples) {
         if (s.error_samples.size() < 5) s.error_samples.push_back(e);
       }
       s.next_offsets.insert(s.next_offsets.end(), w->positions.begin(), w->positions.end());
+      s.indexes.insert(s.indexes.end(), w->indexes.begin(), w->indexes.end());
+      s.read_to.insert(s.read_to.end(), w->read_to.begin(), w->read_to.end());
       s.stalls.insert(s.stalls.end(), w->stalls.begin(), w->stalls.end());
     }
     return s;
@@ -1074,6 +1213,13 @@ class RateProducer {
     return high;
   }
 
+  /// filters > 0: record n of each produce() gets the key filter_tag(n % filters), the header
+  /// kFilterHeader with the same value, and with `json` a JSON value carrying it as "f".
+  void tag_records(std::size_t filters, bool json) {
+    filters_ = filters;
+    json_ = json;
+  }
+
   /// Writes rate x seconds records of `size` bytes to partition 0, evenly spread in time (in
   /// steps of at most 1 ms), and waits until the broker acknowledged them all.
   std::int64_t produce(const char* topic, double rate, double seconds, std::size_t size) {
@@ -1084,10 +1230,12 @@ class RateProducer {
       const auto due =
           std::min<std::int64_t>(total, static_cast<std::int64_t>(seconds_since(start) * rate) + 1);
       for (; sent < due; ++sent) {
-        std::string value = make_value(size);
+        const std::string tag =
+            filters_ > 0 ? filter_tag(static_cast<std::size_t>(sent) % filters_) : std::string();
+        std::string value = make_value(size, json_ ? tag : std::string_view());
         while (true) {
           // produceva: the RD_KAFKA_V_* macros of producev are C casts.
-          rd_kafka_vu_t fields[4];
+          rd_kafka_vu_t fields[6];
           fields[0].vtype = RD_KAFKA_VTYPE_TOPIC;
           fields[0].u.cstr = topic;
           fields[1].vtype = RD_KAFKA_VTYPE_PARTITION;
@@ -1097,8 +1245,19 @@ class RateProducer {
           fields[2].u.mem.size = value.size();
           fields[3].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
           fields[3].u.i = RD_KAFKA_MSG_F_COPY;
+          std::size_t count = 4;
+          if (!tag.empty()) {
+            fields[4].vtype = RD_KAFKA_VTYPE_KEY;
+            fields[4].u.mem.ptr = const_cast<char*>(tag.data());
+            fields[4].u.mem.size = tag.size();
+            fields[5].vtype = RD_KAFKA_VTYPE_HEADER;
+            fields[5].u.header.name = kFilterHeader;
+            fields[5].u.header.val = tag.data();
+            fields[5].u.header.size = static_cast<ssize_t>(tag.size());
+            count = 6;
+          }
           rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
-          if (rd_kafka_error_t* error = rd_kafka_produceva(rk_.get(), fields, 4)) {
+          if (rd_kafka_error_t* error = rd_kafka_produceva(rk_.get(), fields, count)) {
             err = rd_kafka_error_code(error);
             rd_kafka_error_destroy(error);
           }
@@ -1122,6 +1281,8 @@ class RateProducer {
 
  private:
   KafkaHandle rk_;
+  std::size_t filters_ = 0;
+  bool json_ = false;
 };
 
 // K librdkafka consumers, one thread each, assigned to partition 0 from `start`.
@@ -1231,6 +1392,8 @@ struct Options {
   double seconds = 10;
   std::size_t idle = 10000;
   std::size_t stalled = 0;
+  std::size_t filters = 0;  // > 0: after each push row, push/filtered rows (one per kind)
+  std::vector<std::string> filter_kinds = {"key"};
   std::vector<std::string> modes = {"push", "fetch", "direct"};
   std::size_t direct_max = 100;
   std::uint32_t credit = 64;
@@ -1258,6 +1421,7 @@ struct FanoutResult {
   std::size_t subscribers = 0;
   double rate = 0;
   std::int64_t produced = 0;
+  std::uint64_t expected = 0;  // deliveries every subscriber's records add up to
   std::uint64_t deliveries = 0;
   double window_s = 0;
   std::optional<double> gateway_cpu_s;
@@ -1268,7 +1432,10 @@ struct FanoutResult {
   std::uint64_t frames = 0;
   std::uint64_t verified = 0;
   std::uint64_t busy = 0;
-  std::size_t incomplete = 0;  // subscribers that did not get every record once, in order
+  std::size_t incomplete = 0;      // subscribers that did not get every record once, in order
+  std::size_t filters = 0;         // filtered rows: the number of distinct filters
+  std::uint64_t empty_frames = 0;  // filtered rows: frames that only said next_offset
+  std::size_t told_end = 0;        // filtered rows: subscribers whose last next_offset is the end
   std::vector<std::string> errors;
   std::string skipped;  // why the row has no figures
   long rss_peak_kib = 0;
@@ -1328,7 +1495,8 @@ struct Bench {
     const auto start = Clock::now();
     const auto start_ns = now_ns();
     result.produced = producer->produce(kTopic, result.rate, options.seconds, options.size);
-    const auto expected = static_cast<std::uint64_t>(result.produced) * receivers;
+    result.expected = expected_deliveries(result.produced, receivers, result.filters);
+    const auto expected = result.expected;
     const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                              std::chrono::duration<double>(options.drain_seconds));
     while (progress.deliveries < expected && Clock::now() < deadline) {
@@ -1343,12 +1511,23 @@ struct Bench {
         last > start_ns ? static_cast<double>(last - start_ns) / 1e9 : seconds_since(start);
   }
 
-  // Every receiver must be at the end of what was produced from `first`.
+  // Every receiver must be at the end of what was produced from `first` (filtered: past its last
+  // matching record, at the next one that would match).
   static void take_summary(FanoutResult& result, const LoadClient::Summary& s, std::int64_t first) {
     const auto end = first + result.produced;
-    for (auto next : s.next_offsets) {
-      if (next != end) ++result.incomplete;
+    for (std::size_t i = 0; i < s.next_offsets.size(); ++i) {
+      auto expected_next = end;
+      if (result.filters > 0) {
+        const auto slot = s.indexes[i] % result.filters;
+        expected_next =
+            first + static_cast<std::int64_t>(slot) +
+            static_cast<std::int64_t>(result.filters) *
+                static_cast<std::int64_t>(expected_records(result.produced, result.filters, slot));
+        if (s.read_to[i] == end) ++result.told_end;
+      }
+      if (s.next_offsets[i] != expected_next) ++result.incomplete;
     }
+    result.empty_frames = s.empty_frames;
     result.latency = s.latency;
     result.frames = s.frames;
     result.verified = s.verified;
@@ -1357,9 +1536,16 @@ struct Bench {
   }
 
   // `stalled` > 0 (push only): that many more subscribers, which stop reading once subscribed.
-  FanoutResult run_gateway_mode(Mode mode, std::size_t k, double rate, std::size_t stalled = 0) {
+  // `filters` > 0 (push only): subscriber i with the filter of tag i % filters, by `kind`.
+  FanoutResult run_gateway_mode(Mode mode, std::size_t k, double rate, std::size_t stalled = 0,
+                                std::size_t filters = 0, FilterKind kind = FilterKind::key) {
     FanoutResult result;
     result.mode = stalled > 0 ? "stall" : mode_name(mode);
+    if (filters > 0) {
+      result.mode = "push/filtered " + std::to_string(filters);
+      if (kind != FilterKind::key) result.mode += std::string(" ") + filter_kind_name(kind);
+    }
+    result.filters = filters;
     result.subscribers = k;
     result.rate = rate;
     GatewayRun gateway(gateway_options(k + stalled));
@@ -1373,6 +1559,8 @@ struct Bench {
     const auto first = producer->high_watermark(kTopic);
     ClientSettings settings{mode,  "127.0.0.1",    gateway.port(),       "/bench", kTopic,
                             first, options.credit, options.verify_every, true};
+    settings.filters = filters;
+    settings.filter_kind = kind;
     LoadClient client(settings, k, options.client_threads);
     const auto setup = Clock::now();
     if (!client.wait_ready(std::chrono::seconds(60 + k / 50))) {
@@ -1390,6 +1578,7 @@ struct Bench {
     stall_settings.start = behind;
     stall_settings.record = false;
     stall_settings.stall = true;
+    stall_settings.filters = 0;
     std::optional<LoadClient> stalling;
     const auto stall_start = Clock::now();
     if (stalled > 0) {
@@ -1567,17 +1756,61 @@ bool print_stalled(const FanoutResult& r, const std::vector<FanoutResult>& resul
   return closed == r.stalled.size();
 }
 
+// The line under a filtered row: what the filters cost and save against the push row of the same
+// K and rate (the same records, no filter).
+void print_filtered(const FanoutResult& r, const std::vector<FanoutResult>& results) {
+  std::printf(
+      "       %zu filters, each subscriber 1/%zu of the records: %llu frame(s) with no record "
+      "(next_offset only); %zu/%zu subscribers were last told the partition's end\n",
+      r.filters, r.filters, static_cast<unsigned long long>(r.empty_frames), r.told_end,
+      r.subscribers);
+  const auto base = std::find_if(results.begin(), results.end(), [&r](const FanoutResult& b) {
+    return b.mode == "push" && b.subscribers == r.subscribers && b.rate == r.rate &&
+           b.skipped.empty();
+  });
+  if (base == results.end() || !r.gateway_cpu_s || !base->gateway_cpu_s ||
+      *base->gateway_cpu_s <= 0 || r.produced == 0 || base->produced == 0 || r.deliveries == 0 ||
+      base->deliveries == 0) {
+    return;
+  }
+  const double cpu = *r.gateway_cpu_s;
+  const double base_cpu = *base->gateway_cpu_s;
+  const double produced = static_cast<double>(r.produced);
+  const double base_produced = static_cast<double>(base->produced);
+  const double deliveries = static_cast<double>(r.deliveries);
+  const double base_deliveries = static_cast<double>(base->deliveries);
+  std::printf(
+      "       vs push (no filter): gateway CPU %.2f s vs %.2f s (x%.2f); per produced record "
+      "%.1f us vs %.1f us; per delivery %.2f us vs %.2f us (x%.2f)",
+      cpu, base_cpu, cpu / base_cpu, cpu * 1e6 / produced, base_cpu * 1e6 / base_produced,
+      cpu * 1e6 / deliveries, base_cpu * 1e6 / base_deliveries,
+      (cpu / deliveries) / (base_cpu / base_deliveries));
+  if (r.allocations && base->allocations) {
+    std::printf("; allocations per produced record %.1f vs %.1f",
+                static_cast<double>(*r.allocations) / produced,
+                static_cast<double>(*base->allocations) / base_produced);
+  }
+  std::printf("\n");
+}
+
 // Prints the table; returns false when a subscriber missed a record or an error happened.
 bool print_fanout(const std::vector<FanoutResult>& results, const Options& options) {
   std::printf(
       "\nfan-out: one partition, %zu B records, %.0f s of producing per row; targets in [ ]\n",
       options.size, options.seconds);
-  std::printf("%-6s %6s %6s %11s %9s %18s %8s %12s %8s %15s %8s %8s %8s %16s %9s %s\n", "mode", "K",
-              "rate/s", "deliveries", "deliv/s", "deliv/core-s", "gw us/d", "allocs/deliv",
-              "upstr KiB", "up vs K=1", "p50 ms", "p99 ms", "max ms", "latency", "bench CPU",
-              "complete");
-  std::printf("%-6s %6s %6s %11s %9s %18s %8s %12s %8s %15s %8s %8s %8s %16s\n", "", "", "", "", "",
-              "[>=150k]", "", "", "", "[+-10%]", "", "", "", "[p50<=10,p99<=50]");
+  // Filtered rows: a wider mode column, and the gateway's CPU per produced record too.
+  int w = 6;
+  for (const auto& r : results) w = std::max(w, static_cast<int>(r.mode.size()));
+  const bool per_produced = options.filters > 0;
+  std::printf("%-*s %6s %6s %11s %9s %18s %8s", w, "mode", "K", "rate/s", "deliveries", "deliv/s",
+              "deliv/core-s", "gw us/d");
+  if (per_produced) std::printf(" %10s", "gw us/prod");
+  std::printf(" %12s %8s %15s %8s %8s %8s %16s %9s %s\n", "allocs/deliv", "upstr KiB", "up vs K=1",
+              "p50 ms", "p99 ms", "max ms", "latency", "bench CPU", "complete");
+  std::printf("%-*s %6s %6s %11s %9s %18s %8s", w, "", "", "", "", "", "[>=150k]", "");
+  if (per_produced) std::printf(" %10s", "");
+  std::printf(" %12s %8s %15s %8s %8s %8s %16s\n", "", "", "[+-10%]", "", "", "",
+              "[p50<=10,p99<=50]");
   bool clean = true;
   std::map<std::string, double> bytes_per_record_k1;
   for (const auto& r : results) {
@@ -1588,7 +1821,7 @@ bool print_fanout(const std::vector<FanoutResult>& results, const Options& optio
   }
   for (const auto& r : results) {
     if (!r.skipped.empty()) {
-      std::printf("%-6s %6zu %6.0f  skipped: %s\n", r.mode.c_str(), r.subscribers, r.rate,
+      std::printf("%-*s %6zu %6.0f  skipped: %s\n", w, r.mode.c_str(), r.subscribers, r.rate,
                   r.skipped.c_str());
       if (r.mode != "direct") clean = false;
       continue;
@@ -1622,16 +1855,28 @@ bool print_fanout(const std::vector<FanoutResult>& results, const Options& optio
     if (r.subscribers == 10000 && r.rate <= 10 && r.mode != "direct") {
       latency = verdict(p50 <= 10 && p99 <= 50);
     }
-    const bool complete = r.incomplete == 0 && r.errors.empty() &&
-                          r.deliveries == static_cast<std::uint64_t>(r.produced) * r.subscribers;
+    const bool complete = r.incomplete == 0 && r.errors.empty() && r.deliveries == r.expected;
     if (!complete) clean = false;
-    std::printf(
-        "%-6s %6zu %6.0f %11llu %9.0f %18s %8s %12s %8.0f %15s %8.2f %8.2f %8.2f %16s %8.0f%% %s\n",
-        r.mode.c_str(), r.subscribers, r.rate, static_cast<unsigned long long>(r.deliveries),
-        deliveries / r.window_s, per_core.c_str(), cpu_per.c_str(), allocs.c_str(),
-        static_cast<double>(r.upstream_bytes) / 1024.0, versus.c_str(), p50, p99,
-        static_cast<double>(r.latency.max()) / 1000.0, latency.c_str(),
-        100.0 * r.client_cpu_s / r.window_s, complete ? "yes" : "NO");
+    std::printf("%-*s %6zu %6.0f %11llu %9.0f %18s %8s", w, r.mode.c_str(), r.subscribers, r.rate,
+                static_cast<unsigned long long>(r.deliveries), deliveries / r.window_s,
+                per_core.c_str(), cpu_per.c_str());
+    if (per_produced) {
+      std::printf(
+          " %10s",
+          r.gateway_cpu_s && r.produced > 0
+              ? fmt("%.1f", *r.gateway_cpu_s * 1e6 / static_cast<double>(r.produced)).c_str()
+              : "-");
+    }
+    std::printf(" %12s %8.0f %15s %8.2f %8.2f %8.2f %16s %8.0f%% %s\n", allocs.c_str(),
+                static_cast<double>(r.upstream_bytes) / 1024.0, versus.c_str(), p50, p99,
+                static_cast<double>(r.latency.max()) / 1000.0, latency.c_str(),
+                100.0 * r.client_cpu_s / r.window_s, complete ? "yes" : "NO");
+    if (r.deliveries != r.expected) {
+      std::printf("       %llu deliveries where %llu were due\n",
+                  static_cast<unsigned long long>(r.deliveries),
+                  static_cast<unsigned long long>(r.expected));
+    }
+    if (r.filters > 0) print_filtered(r, results);
     if (r.incomplete > 0) {
       std::printf("       %zu subscriber(s) did not get every record once, in order\n",
                   r.incomplete);
@@ -1707,6 +1952,18 @@ int main(int argc, char** argv) {
                  "max_write_queue_bytes 2 MiB and write_timeout_ms max(1000, seconds x 500) "
                  "(0: no stall rows)")
       ->check(CLI::Range(0, 100));
+  app.add_option("--filters", o.filters,
+                 "push: records carry one of N tags (record n: key k<n % N>, header f: k<n % N>); "
+                 "after each push row (no filter, the baseline), the same K subscribers again, "
+                 "subscriber i with a filter that matches tag i % N only (a push/filtered row per "
+                 "--filter-kind), each checked to receive exactly its records; the table adds "
+                 "the gateway's CPU per produced record (0: no filters, no tags)")
+      ->check(CLI::Range(0, 10000));
+  app.add_option("--filter-kind", o.filter_kinds,
+                 "with --filters: key (key_equals), header (header f), json (json_in on /f; the "
+                 "values become JSON, {\"t\":STAMP,\"f\":TAG,\"p\":\"xx..\"}); one row each")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"key", "header", "json"}));
   app.add_option("--modes", o.modes, "push, fetch, direct")
       ->delimiter(',')
       ->check(CLI::IsMember({"push", "fetch", "direct"}));
@@ -1730,9 +1987,9 @@ int main(int argc, char** argv) {
   app.add_option("--drain-seconds", o.drain_seconds,
                  "after producing, wait at most this long for the last deliveries");
   app.add_flag("--smoke", o.smoke,
-               "a small correctness round for ctest: K=5, 2 s, 20 idle, 1 stalled, every frame "
-               "verified; exits 1 when a subscriber missed a record or the stalled one was not "
-               "closed by the gateway (speed is never judged)");
+               "a small correctness round for ctest: K=5, 100 records/s, 2 s, 20 idle, 1 stalled "
+               "(each unless given), every frame verified; exits 1 when a subscriber missed a "
+               "record or the stalled one was not closed by the gateway (speed is never judged)");
   app.add_option("--gateway", o.gateway, "kpg-gateway binary")->check(CLI::ExistingFile);
   app.add_option("--devkafka", o.devkafka, "kpg-devkafka binary")->check(CLI::ExistingFile);
   app.add_option("--alloc-counter", o.alloc_counter,
@@ -1740,11 +1997,14 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "kpg-bench-fanout " KPG_VERSION);
   CLI11_PARSE(app, argc, argv);
   if (o.smoke) {
-    o.subscribers = {5};
-    o.rates = {100};
-    o.seconds = 2;
-    o.idle = 20;
-    o.stalled = 1;
+    const auto unless_given = [&app](const char* option, auto& field, auto value) {
+      if (app.count(option) == 0) field = value;
+    };
+    unless_given("--subscribers", o.subscribers, std::vector<std::size_t>{5});
+    unless_given("--rate", o.rates, std::vector<double>{100});
+    unless_given("--seconds", o.seconds, 2.0);
+    unless_given("--idle", o.idle, std::size_t{20});
+    unless_given("--stalled", o.stalled, std::size_t{1});
     o.verify_every = 1;
     o.drain_seconds = 20;
   }
@@ -1764,6 +2024,21 @@ int main(int argc, char** argv) {
     std::cerr << "kpg-bench-fanout: --stalled adds rows to push: give push in --modes\n";
     return 2;
   }
+  if (o.filters > 0 && !wants("push")) {
+    std::cerr << "kpg-bench-fanout: --filters adds rows to push: give push in --modes\n";
+    return 2;
+  }
+  std::vector<FilterKind> filter_kinds;
+  for (const auto& kind : o.filter_kinds) {
+    const auto k = kind == "header" ? FilterKind::header
+                   : kind == "json" ? FilterKind::json
+                                    : FilterKind::key;
+    if (std::find(filter_kinds.begin(), filter_kinds.end(), k) == filter_kinds.end()) {
+      filter_kinds.push_back(k);
+    }
+  }
+  const bool json_values = o.filters > 0 && std::find(filter_kinds.begin(), filter_kinds.end(),
+                                                      FilterKind::json) != filter_kinds.end();
 
   try {
     Bench bench;
@@ -1780,6 +2055,7 @@ int main(int argc, char** argv) {
     if (!line) throw std::runtime_error("kpg-devkafka did not start: " + broker.transcript());
     CountingRelay relay(port);
     RateProducer producer(kpg::testing::field(*line, "bootstrap"));
+    producer.tag_records(o.filters, json_values);
     bench.bootstrap = kpg::testing::field(*line, "bootstrap");
     bench.relay = &relay;
     bench.producer = &producer;
@@ -1789,6 +2065,17 @@ int main(int argc, char** argv) {
         "thread(s), push credit %u, broker fetch wait %d ms, gateway I/O threads %s\n",
         bench.bootstrap.c_str(), o.gateway.c_str(), o.client_threads, o.credit, o.fetch_wait_ms,
         o.gateway_io_threads > 0 ? std::to_string(o.gateway_io_threads).c_str() : "(one per core)");
+    if (o.filters > 0) {
+      std::string kinds;
+      for (const auto kind : filter_kinds) {
+        kinds += (kinds.empty() ? "" : ",") + std::string(filter_kind_name(kind));
+      }
+      std::printf(
+          "filters: %zu; record n has key k<n %% %zu> and header f: k<n %% %zu>%s; filter "
+          "kind(s) %s\n",
+          o.filters, o.filters, o.filters, json_values ? " and a JSON value with \"f\"" : "",
+          kinds.c_str());
+    }
     std::vector<FanoutResult> results;
     for (std::size_t i = 0; i < o.subscribers.size(); ++i) {
       const auto k = o.subscribers[i];
@@ -1801,6 +2088,14 @@ int main(int argc, char** argv) {
         } else {
           results.push_back(
               bench.run_gateway_mode(mode == "push" ? Mode::push : Mode::fetch, k, rate));
+        }
+        if (mode == "push" && o.filters > 0) {
+          for (const auto kind : filter_kinds) {
+            std::printf("  push K=%zu at %.0f records/s, %zu %s filters...\n", k, rate, o.filters,
+                        filter_kind_name(kind));
+            std::fflush(stdout);
+            results.push_back(bench.run_gateway_mode(Mode::push, k, rate, 0, o.filters, kind));
+          }
         }
         if (mode == "push" && o.stalled > 0) {
           std::printf("  push K=%zu at %.0f records/s with %zu stalled...\n", k, rate, o.stalled);
@@ -1829,11 +2124,16 @@ int main(int argc, char** argv) {
         "K=1 row of the same mode; latency = produce call -> subscriber's read, steady clock; "
         "idle B per conn = (RSS with N idle subscribers - RSS with 1) / N; stall = the push row "
         "again with --stalled more subscribers that stop reading (what became of them below it); "
+        "%s"
         "bench CPU = this process (load client, relay, producer, direct consumers) in %% of one "
         "core.\n",
         o.alloc_counter.empty() ? "not measured"
                                 : "heap allocations of the gateway (LD_PRELOAD counter) / "
-                                  "deliveries");
+                                  "deliveries",
+        o.filters > 0 ? "push/filtered N = the push row's subscribers, subscriber i with a filter "
+                        "matching tag i % N (1/N of the records each); gw us/prod = gateway CPU "
+                        "us per produced record; "
+                      : "");
     std::filesystem::remove_all(bench.dir);
     if (!fanout_clean || !idle_clean) {
       std::cerr << "kpg-bench-fanout: some subscribers did not get every record (see above)\n";
