@@ -570,8 +570,9 @@ class Worker {
   std::uint64_t frames = 0;
   std::uint64_t verified = 0;
   std::uint64_t errors = 0;
-  std::uint64_t busy = 0;          // "gateway busy" replies to fetches (retried)
-  std::uint64_t empty_frames = 0;  // filtered: frames that only said next_offset
+  std::uint64_t busy = 0;           // "gateway busy" replies to fetches (retried)
+  std::uint64_t empty_frames = 0;   // filtered: frames that only said next_offset
+  std::uint64_t record_frames = 0;  // push: kafka_records frames consumed (empty ones too)
   std::vector<std::string> error_samples;
   std::vector<std::int64_t> positions;  // each subscriber's next offset (-1: failed), after stop
   std::vector<std::size_t> indexes;     // and its index among the LoadClient's
@@ -776,6 +777,7 @@ void Subscriber::on_records(const WalkedFrame& walked) {
     read_to_ = said;
   }
   if (push) {
+    ++worker_.record_frames;
     // One credit per consumed frame (an empty one too), granted back in batches of half the
     // window.
     if (++owed_credit_ >= std::max<std::uint32_t>(1, credit_window_ / 2)) {
@@ -861,6 +863,7 @@ class LoadClient {
     std::uint64_t errors = 0;
     std::uint64_t busy = 0;
     std::uint64_t empty_frames = 0;
+    std::uint64_t record_frames = 0;
     std::vector<std::string> error_samples;
     std::vector<std::int64_t> next_offsets;
     std::vector<std::size_t> indexes;   // of next_offsets[i]'s subscriber (LoadClient only)
@@ -877,6 +880,7 @@ class LoadClient {
       s.errors += w->errors;
       s.busy += w->busy;
       s.empty_frames += w->empty_frames;
+      s.record_frames += w->record_frames;
       for (const auto& e : w->error_samples) {
         if (s.error_samples.size() < 5) s.error_samples.push_back(e);
       }
@@ -1432,10 +1436,11 @@ struct FanoutResult {
   std::uint64_t frames = 0;
   std::uint64_t verified = 0;
   std::uint64_t busy = 0;
-  std::size_t incomplete = 0;      // subscribers that did not get every record once, in order
-  std::size_t filters = 0;         // filtered rows: the number of distinct filters
-  std::uint64_t empty_frames = 0;  // filtered rows: frames that only said next_offset
-  std::size_t told_end = 0;        // filtered rows: subscribers whose last next_offset is the end
+  std::size_t incomplete = 0;       // subscribers that did not get every record once, in order
+  std::size_t filters = 0;          // filtered rows: the number of distinct filters
+  std::uint64_t empty_frames = 0;   // filtered rows: frames that only said next_offset
+  std::uint64_t record_frames = 0;  // push rows: kafka_records frames the subscribers consumed
+  std::size_t told_end = 0;         // filtered rows: subscribers whose last next_offset is the end
   std::vector<std::string> errors;
   std::string skipped;  // why the row has no figures
   long rss_peak_kib = 0;
@@ -1528,6 +1533,7 @@ struct Bench {
       if (s.next_offsets[i] != expected_next) ++result.incomplete;
     }
     result.empty_frames = s.empty_frames;
+    result.record_frames = s.record_frames;
     result.latency = s.latency;
     result.frames = s.frames;
     result.verified = s.verified;
@@ -1791,6 +1797,17 @@ void print_filtered(const FanoutResult& r, const std::vector<FanoutResult>& resu
                 static_cast<double>(*base->allocations) / base_produced);
   }
   std::printf("\n");
+  if (r.record_frames > 0 && base->record_frames > 0) {
+    const double frames = static_cast<double>(r.record_frames);
+    const double base_frames = static_cast<double>(base->record_frames);
+    std::printf(
+        "       records frames pushed %llu vs %llu (x%.2f; %.2f vs %.2f records each); gateway "
+        "CPU per frame %.2f us vs %.2f us\n",
+        static_cast<unsigned long long>(r.record_frames),
+        static_cast<unsigned long long>(base->record_frames), frames / base_frames,
+        deliveries / frames, base_deliveries / base_frames, cpu * 1e6 / frames,
+        base_cpu * 1e6 / base_frames);
+  }
 }
 
 // Prints the table; returns false when a subscriber missed a record or an error happened.
