@@ -71,6 +71,9 @@ const ui = {
   filterSecond: byTestId('filter-second'),
   filterActive: byTestId('filter-active'),
   stateForm: $('#state-form'),
+  statePanel: byTestId('state-panel'),
+  stateBody: $('.state-body'),
+  stateHide: byTestId('state-hide'),
   stateTopic: byTestId('state-topic'),
   stateStatus: byTestId('state-status'),
   stateRows: byTestId('state-rows'),
@@ -429,10 +432,22 @@ const stateView = new StateView({
   connectOptions: () => connectOptions(view.readForm()),
 });
 window.kpgState = stateView.status;
+// The table opens (taking room from the record list) only when asked for.
+function openState(open) {
+  ui.statePanel.dataset.open = String(open);
+  ui.stateBody.hidden = !open;
+  ui.stateHide.hidden = !open;
+}
 ui.stateForm.addEventListener('submit', (event) => {
   event.preventDefault();
   const topic = ui.stateTopic.value.trim();
-  if (topic) stateView.show(topic);
+  if (!topic) return;
+  openState(true);
+  stateView.show(topic);
+});
+ui.stateHide.addEventListener('click', () => {
+  stateView.stop();
+  openState(false);
 });
 
 ui.pause.addEventListener('click', () => reader.togglePause());
@@ -480,6 +495,7 @@ updateRate();
 // ?state=TOPIC opens the current-state table at once.
 if (query.get('state')) {
   ui.stateTopic.value = query.get('state');
+  openState(true);
   stateView.show(ui.stateTopic.value);
 }
 reader.connect({ mode: initialMode ?? { kind: 'recent' } }).then(() => {
