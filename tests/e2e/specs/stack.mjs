@@ -8,7 +8,7 @@ import { Stack, repo } from '../../support/stack.mjs';
 
 export const outputDir = process.env.KPG_E2E_OUTPUT ?? path.join(repo, 'build/e2e');
 
-export const TOPICS = ['tail:1', 'pause:1', 'seek:1', 'parts:3', 'inspect:1', 'recover:1', 'fixed:1', 'restart:1', 'history:1', 'wss:1', 'whole:3', 'auth:1', 'produce:2'];
+export const TOPICS = ['tail:1', 'pause:1', 'seek:1', 'parts:3', 'inspect:1', 'recover:1', 'fixed:1', 'restart:1', 'history:1', 'wss:1', 'whole:3', 'auth:1', 'produce:2', 'filtered:1', 'state:2'];
 
 export const test = base.extend({
   stack: [async ({}, use) => {
