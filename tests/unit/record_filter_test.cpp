@@ -197,9 +197,9 @@ TEST(RecordFilter, ValuesThatAreNotJsonNeverMatchAndNeverThrow) {
     EXPECT_FALSE(f->matches(value_record(bad))) << bad;
   }
   // Nesting: 64 levels are read, deeper values match nothing (and cost no stack).
-  std::string deep = R"({"a":"b","n":)" + std::string(63, '[') + std::string(63, ']') + "}";
+  std::string deep = R"({"a":"b","n":)" + std::string(63, '[') + "1" + std::string(63, ']') + "}";
   EXPECT_TRUE(f->matches(value_record(deep)));
-  std::string deeper = R"({"a":"b","n":)" + std::string(64, '[') + std::string(64, ']') + "}";
+  std::string deeper = R"({"a":"b","n":)" + std::string(64, '[') + "1" + std::string(64, ']') + "}";
   EXPECT_FALSE(f->matches(value_record(deeper)));
   std::string hostile(1'000'000, '[');
   EXPECT_FALSE(f->matches(value_record(hostile)));

@@ -656,15 +656,11 @@ void Connection::on_batch(std::int64_t id, std::int32_t partition, kafka::BatchR
     result.batch = sub.filter->apply(result.batch);
     if (result.batch->records == 0) {
       // Nothing matched: the partition was read that far all the same. Said in a frame of its
-      // own only when the partition is read to its end, at most once a second (so that the
+      // own only once the partition is read to its end, at most once a second (so that the
       // client's position and lag stay true without a frame per batch read).
-      const auto now = std::chrono::steady_clock::now();
-      if (result.batch->next_offset >= result.batch->high_watermark && sub.credit > 0 &&
-          !congested_ && now - stream->last_frame >= kProgressInterval) {
-        deliver(sub, *stream, std::move(result.batch));
-      } else {
-        stream->next = result.batch->next_offset;
-      }
+      stream->next = result.batch->next_offset;
+      stream->high = result.batch->high_watermark;
+      if (stream->next >= stream->high) report_progress(sub, *stream);
       if (sub.credit > 0 && !congested_ && !shut_down_) read(sub, *stream);
       return;
     }
@@ -690,8 +686,42 @@ void Connection::on_batch(std::int64_t id, std::int32_t partition, kafka::BatchR
   if (sub.credit > 0 && !congested_ && !shut_down_ && !stream->held) read(sub, *stream);
 }
 
+void Connection::report_progress(Subscription& sub, PartitionStream& stream) {
+  if (stream.told >= stream.next || stream.progress_scheduled) return;
+  const auto since = std::chrono::steady_clock::now() - stream.last_frame;
+  if (since < kProgressInterval) {
+    if (!callbacks_.schedule) return;  // said by the next frame instead
+    stream.progress_scheduled = true;
+    const auto wait =
+        std::chrono::duration_cast<std::chrono::milliseconds>(kProgressInterval - since);
+    callbacks_.schedule(std::max(wait, std::chrono::milliseconds(1)),
+                        [this, id = sub.id, p = stream.partition] { on_progress_due(id, p); });
+    return;
+  }
+  // Without credit (or while congested) it is not said: the next frame says it.
+  if (sub.credit == 0 || congested_ || shut_down_) return;
+  auto empty = std::make_shared<kafka::RecordBatch>();
+  empty->first_offset = stream.next;
+  empty->next_offset = stream.next;
+  empty->high_watermark = std::max(stream.high, stream.next);
+  deliver(sub, stream, std::move(empty));
+}
+
+void Connection::on_progress_due(std::int64_t id, std::int32_t partition) {
+  if (shut_down_) return;
+  auto it = subscriptions_.find(id);
+  if (it == subscriptions_.end()) return;
+  for (auto& stream : it->second.partitions) {
+    if (stream.partition != partition) continue;
+    stream.progress_scheduled = false;
+    if (!stream.snapshot && !stream.held) report_progress(it->second, stream);
+  }
+}
+
 void Connection::deliver(Subscription& sub, PartitionStream& stream, kafka::BatchPtr batch) {
   stream.next = batch->next_offset;
+  stream.told = batch->next_offset;
+  stream.high = std::max(stream.high, batch->high_watermark);
   --sub.credit;
   pushed_records_ += batch->records;
   RecordsFrameExtras extras;

@@ -93,6 +93,10 @@ class Connection {
     /// records that arrive meanwhile leave together in one frame instead of one frame each: under
     /// load, frames grow instead of multiplying. Unset: the next batch is asked for at once.
     std::function<bool()> write_pending;
+    /// Optional: runs a task on the connection's thread after a delay, unless the owner is gone
+    /// by then. Filtered subscriptions use it to say, a moment later, how far a partition was
+    /// read when nothing matched; unset, they say it only with their next frame.
+    std::function<void(std::chrono::milliseconds, std::function<void()>)> schedule;
     /// Optional: told about commands, deliveries and lag (metrics); must outlive the Connection.
     ConnectionObserver* observer = nullptr;
   };
@@ -159,8 +163,13 @@ class Connection {
     kafka::BatchPtr held;                // read, not sent yet (no credit or congested)
     kafka::BatchStreamPtr reader;        // opened by the first read
     std::unique_ptr<Snapshot> snapshot;  // until the snapshot's last frame is sent
-    // Filtered subscriptions: when a frame was last sent (progress frames are rationed).
+    // Filtered subscriptions: when a frame was last sent (progress frames are rationed), the
+    // next_offset it told, the partition's high watermark last seen, and whether a progress
+    // frame is scheduled.
     std::chrono::steady_clock::time_point last_frame = {};
+    std::int64_t told = -1;
+    std::int64_t high = 0;
+    bool progress_scheduled = false;
   };
   struct Subscription {
     std::int64_t id = 0;
@@ -185,7 +194,7 @@ class Connection {
   // In connection_snapshot.cpp.
   void load_snapshot(Subscription& sub, PartitionStream& stream);
   void on_snapshot_records(std::int64_t id, std::int32_t partition, kafka::FetchResult result);
-  void make_snapshot_frames(Subscription& sub, PartitionStream& stream);
+  void make_snapshot_frames(PartitionStream& stream);
   void deliver_snapshot_frame(Subscription& sub, PartitionStream& stream);
   void release_snapshot(PartitionStream& stream);
   PartitionStream* find_stream(std::int64_t id, std::int32_t partition, Subscription** sub);
@@ -228,6 +237,10 @@ class Connection {
   void read(Subscription& sub, PartitionStream& stream);
   void on_batch(std::int64_t id, std::int32_t partition, kafka::BatchResult result);
   void end(Subscription& sub, int code, const std::string& message);
+  // A filtered partition read further than its last frame said and nothing matched: say so now,
+  // at most once per kProgressInterval (sooner frames are deferred through Callbacks::schedule).
+  void report_progress(Subscription& sub, PartitionStream& stream);
+  void on_progress_due(std::int64_t id, std::int32_t partition);
 
   // Runs `task` on the connection's thread, unless the connection has shut down by then.
   template <class Task>

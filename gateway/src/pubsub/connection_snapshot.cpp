@@ -47,7 +47,7 @@ void Connection::release_snapshot(PartitionStream& stream) {
 
 void Connection::load_snapshot(Subscription& sub, PartitionStream& stream) {
   Snapshot& snap = *stream.snapshot;
-  if (snap.at >= snap.end || snap.end == 0) return make_snapshot_frames(sub, stream);
+  if (snap.at >= snap.end || snap.end == 0) return make_snapshot_frames(stream);
   snap.loading = true;
   const std::int64_t id = sub.id;
   const std::int32_t partition = stream.partition;
@@ -86,7 +86,10 @@ void Connection::on_snapshot_records(std::int64_t id, std::int32_t partition,
                failure("snapshot", sub->topic, partition, result.error->text));
   }
   for (auto& record : result.records) {
-    if (record.offset >= snap.end) break;
+    if (record.offset >= snap.end) {
+      snap.at = snap.end;  // what lay before the end were gaps or transaction markers
+      break;
+    }
     snap.at = record.offset + 1;
     auto it = snap.latest.find(record.key);
     if (it != snap.latest.end()) {
@@ -95,7 +98,9 @@ void Connection::on_snapshot_records(std::int64_t id, std::int32_t partition,
       snapshot_bytes_ -= old;
       snap.latest.erase(it);
     }
-    if (record.value.empty()) continue;  // a tombstone: the key is gone
+    // A tombstone removes the key; so does a latest record the filter does not match (the key
+    // is then not part of this subscriber's state, and costs no memory).
+    if (record.value.empty() || (sub->filter && !sub->filter->matches(record))) continue;
     const std::size_t bytes = held_bytes(record);
     snap.bytes += bytes;
     snapshot_bytes_ += bytes;
@@ -114,14 +119,12 @@ void Connection::on_snapshot_records(std::int64_t id, std::int32_t partition,
   pump(*sub);
 }
 
-void Connection::make_snapshot_frames(Subscription& sub, PartitionStream& stream) {
+void Connection::make_snapshot_frames(PartitionStream& stream) {
   Snapshot& snap = *stream.snapshot;
   snap.loaded = true;
   std::vector<kafka::Record> records;
   records.reserve(snap.latest.size());
-  for (auto& [key, record] : snap.latest) {
-    if (!sub.filter || sub.filter->matches(record)) records.push_back(std::move(record));
-  }
+  for (auto& [key, record] : snap.latest) records.push_back(std::move(record));  // all match
   snap.latest.clear();
   snapshot_bytes_ -= std::min(snapshot_bytes_, snap.bytes);
   snap.bytes = 0;

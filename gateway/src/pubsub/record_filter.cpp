@@ -69,7 +69,8 @@ struct Found {
 struct JsonScratch {
   JsonScratch() {
     // Deeper nesting makes the parse fail: such a value matches no JSON condition.
-    if (parser.allocate(64 * 1024, kMaxJsonNesting) != simdjson::SUCCESS) usable = false;
+    // (simdjson refuses a depth equal to its max_depth: kMaxJsonNesting levels are read.)
+    if (parser.allocate(64 * 1024, kMaxJsonNesting + 1) != simdjson::SUCCESS) usable = false;
   }
   simdjson::dom::parser parser;
   std::vector<char> padded;

@@ -285,6 +285,15 @@ class WebSocketSession final : public ClosableSession,
     };
     callbacks.keep_alive = [this] { return std::shared_ptr<void>(shared_from_this()); };
     callbacks.write_pending = [this] { return !outbox_.empty(); };
+    // A timer of its own per task; it holds the session weakly, so that it never delays its end.
+    callbacks.schedule = [this](std::chrono::milliseconds delay, std::function<void()> task) {
+      auto timer = std::make_shared<asio::steady_timer>(ws_.get_executor(), delay);
+      std::weak_ptr<WebSocketSession> session = this->weak_from_this();
+      timer->async_wait([timer, session, task = std::move(task)](beast::error_code ec) {
+        if (ec) return;
+        if (auto alive = session.lock()) task();
+      });
+    };
     callbacks.observer = metrics_.get();
     return callbacks;
   }
