@@ -69,6 +69,7 @@
 #include <deque>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -543,6 +544,18 @@ class Worker {
       for (const auto& s : subscribers_) s->drain();
     });
   }
+  /// Subscribers whose last next_offset said is `end` (on the worker's thread; while it runs).
+  std::size_t count_read_to(std::int64_t end) {
+    if (!thread_.joinable()) return 0;
+    std::promise<std::size_t> counted;
+    auto result = counted.get_future();
+    asio::post(io_, [this, end, &counted] {
+      std::size_t n = 0;
+      for (const auto& s : subscribers_) n += s->read_to() == end ? 1 : 0;
+      counted.set_value(n);
+    });
+    return result.get();
+  }
   /// Stops the thread, then closes every connection (pending handlers never run).
   void stop() {
     if (!thread_.joinable()) return;
@@ -854,6 +867,16 @@ class LoadClient {
   }
   void stop() {
     for (auto& w : workers_) w->stop();
+  }
+  /// Filtered: waits up to `timeout` until every subscriber was told next_offset `end`.
+  void wait_read_to(std::int64_t end, std::chrono::milliseconds timeout) {
+    const auto deadline = Clock::now() + timeout;
+    while (Clock::now() < deadline) {
+      std::size_t told = 0;
+      for (auto& w : workers_) told += w->count_read_to(end);
+      if (told >= count_) return;
+      std::this_thread::sleep_for(50ms);
+    }
   }
 
   struct Summary {
@@ -1383,6 +1406,8 @@ class DirectConsumers {
 // Stall rows: the smallest write queue the gateway allows with its default fetch_max_bytes
 // (1 MiB; it must be at least twice that), so what a stalled client may hold is small and plain.
 constexpr std::size_t kStallWriteQueueBytes = 2 * 1024 * 1024;
+// Filtered rows: how long after the last delivery subscribers may take to be told the end.
+constexpr auto kToldEndWait = 2500ms;
 // What the stalled clients are behind by: 4 MiB in records of 64 KiB, more than the gateway's
 // socket buffer on loopback (some 3 MB of data with tcp_wmem's 4 MiB) plus half its write queue
 // (where it stops pushing), and less than the 5 MiB a partition of the mock broker keeps.
@@ -1616,6 +1641,9 @@ struct Bench {
       if (allocs && allocs0) result.allocations = *allocs - *allocs0;
     });
     result.rss_peak_kib = rss.stop();
+    // Outside the window: a filtered subscriber is told where the partition continues even when
+    // its last records did not match (a frame with no record, at most one a second).
+    if (filters > 0) client.wait_read_to(first + result.produced, kToldEndWait);
     client.stop();
     take_summary(result, client.summary(), first);
     if (stalling) {
@@ -1767,9 +1795,10 @@ bool print_stalled(const FanoutResult& r, const std::vector<FanoutResult>& resul
 void print_filtered(const FanoutResult& r, const std::vector<FanoutResult>& results) {
   std::printf(
       "       %zu filters, each subscriber 1/%zu of the records: %llu frame(s) with no record "
-      "(next_offset only); %zu/%zu subscribers were last told the partition's end\n",
+      "(next_offset only); %zu/%zu subscribers told the partition's end (next_offset, within "
+      "%.1f s of the last delivery)\n",
       r.filters, r.filters, static_cast<unsigned long long>(r.empty_frames), r.told_end,
-      r.subscribers);
+      r.subscribers, std::chrono::duration<double>(kToldEndWait).count());
   const auto base = std::find_if(results.begin(), results.end(), [&r](const FanoutResult& b) {
     return b.mode == "push" && b.subscribers == r.subscribers && b.rate == r.rate &&
            b.skipped.empty();
