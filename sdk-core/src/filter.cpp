@@ -62,6 +62,12 @@ std::optional<Error> Filter::validate(const ServerLimits& limits) const {
   for (std::size_t i = 0; i < conditions_.size(); ++i) {
     const auto& c = conditions_[i];
     const std::string which = "condition " + std::to_string(i) + ": ";
+    if (c.kind == FilterCondition::Kind::key_prefix && c.bytes.empty()) {
+      return refused(ServerCode::bad_request, which + "an empty key prefix matches everything");
+    }
+    if (c.kind == FilterCondition::Kind::header_equals && c.bytes.empty()) {
+      return refused(ServerCode::bad_request, which + "the header key is empty");
+    }
     const bool json =
         c.kind == FilterCondition::Kind::json_in || c.kind == FilterCondition::Kind::json_compare;
     if (json && !c.path.empty() && c.path.front() != '/') {

@@ -221,6 +221,12 @@ TEST(Filter, ValidateRefusesWhatTheGatewayWould) {
   ASSERT_TRUE(e);
   EXPECT_EQ(e->server_code, ServerCode::bad_request);
   EXPECT_NE(e->message.find("condition 1: JSON path 'status'"), std::string::npos) << e->message;
+  e = Filter::key_prefix("").validate(limits);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->server_code, ServerCode::bad_request);
+  e = Filter::header_equals("", "v").validate(limits);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->server_code, ServerCode::bad_request);
   e = Filter::json_compare("/a", Filter::Op::lt, std::numeric_limits<double>::infinity())
           .validate(limits);
   ASSERT_TRUE(e);

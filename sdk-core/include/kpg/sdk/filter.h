@@ -107,12 +107,12 @@ class Filter {
   bool empty() const noexcept { return conditions_.empty(); }
   const std::vector<FilterCondition>& conditions() const noexcept { return conditions_; }
 
-  /// What the gateway would refuse, checked here so that nothing is sent: a JSON path that is
-  /// neither "" nor starts with '/', a json_in without values, a comparison with a value that is
-  /// not finite (ServerCode::bad_request); more conditions than limits.max_filter_conditions or
-  /// json_in values than limits.max_filter_values (ServerCode::limit_exceeded; a limit of 0, not
-  /// announced, is not checked). The Error has ErrorCode::server and a message naming the
-  /// condition (by its index, from 0).
+  /// What the gateway would refuse, checked here so that nothing is sent: an empty key prefix or
+  /// header key, a JSON path that is neither "" nor starts with '/', a json_in without values, a
+  /// number that is not finite (ServerCode::bad_request); more conditions than
+  /// limits.max_filter_conditions or json_in values than limits.max_filter_values
+  /// (ServerCode::limit_exceeded; a limit of 0, not announced, is not checked). The Error has
+  /// ErrorCode::server and a message naming the condition (by its index, from 0).
   std::optional<Error> validate(const ServerLimits& limits) const;
 
   bool operator==(const Filter&) const = default;
