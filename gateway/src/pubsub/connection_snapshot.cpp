@@ -10,8 +10,6 @@
 #include "pubsub/connection.h"
 #include "pubsub/connection_thread.h"
 
-#include "kafka/record_window.h"
-
 #include <kpg/pubsub.pb.h>
 
 #include <algorithm>
@@ -20,10 +18,17 @@ namespace kpg::pubsub {
 
 namespace {
 
+// What a record counts against byte limits: its key, value and headers (as the read path counts).
+std::size_t record_bytes(const kafka::Record& r) {
+  std::size_t bytes = r.key.size() + r.value.size();
+  for (const auto& h : r.headers) bytes += h.key.size() + h.value.size();
+  return bytes;
+}
+
 // What one key's latest record costs while a snapshot holds it (the map's node and key copy
 // included, roughly).
 std::size_t held_bytes(const kafka::Record& record) {
-  return kafka::RecordWindow::record_bytes(record) + record.key.size() + 64;
+  return record_bytes(record) + record.key.size() + 64;
 }
 
 }  // namespace
@@ -146,7 +151,7 @@ void Connection::make_snapshot_frames(PartitionStream& stream) {
   std::vector<kafka::Record> part;
   std::size_t part_bytes = 0;
   for (auto& record : records) {
-    const std::size_t bytes = kafka::RecordWindow::record_bytes(record);
+    const std::size_t bytes = record_bytes(record);
     if (!part.empty() && part_bytes + bytes > limits_.fetch.max_bytes) {
       add_frame(std::move(part), false);
       part.clear();
