@@ -240,20 +240,40 @@ std::shared_ptr<NativeSubscription> start_subscription(
   asio::post(strand, [handlers = std::move(handlers), subscribe = std::move(subscribe),
                       inner = handle->inner_, active = handle->active_,
                       delivered = handle->delivered_]() mutable {
-    SubscriptionHandlers wrapped{
-        [on_records = std::move(handlers.on_records), delivered,
-         active](const std::vector<Record>& batch) {
-          if (!active->load()) return;  // cancel() was called (from any thread): deliver no more
-          {
-            std::lock_guard lock(delivered->mutex);
-            delivered->next[batch.back().partition] = batch.back().offset + 1;
-          }
-          if (on_records) on_records(batch);
-        },
-        [on_error = std::move(handlers.on_error), active](const Error& error) {
-          active->store(false);
-          if (on_error) on_error(error);
-        }};
+    SubscriptionHandlers wrapped;
+    wrapped.on_records = [on_records = std::move(handlers.on_records), delivered,
+                          active](const std::vector<Record>& batch) {
+      if (!active->load()) return;  // cancel() was called (from any thread): deliver no more
+      // Snapshot records are older than where the partition continues: they move nothing.
+      if (!batch.back().snapshot) {
+        std::lock_guard lock(delivered->mutex);
+        delivered->next[batch.back().partition] = batch.back().offset + 1;
+      }
+      if (on_records) on_records(batch);
+    };
+    wrapped.on_error = [on_error = std::move(handlers.on_error), active](const Error& error) {
+      active->store(false);
+      if (on_error) on_error(error);
+    };
+    // At a partition's snapshot end, everything up to where live reading starts was delivered.
+    // (The subscription is held weakly: it owns these handlers.)
+    wrapped.on_snapshot_end = [on_end = std::move(handlers.on_snapshot_end),
+                               weak = std::weak_ptr<std::shared_ptr<Subscription>>(inner),
+                               delivered, active](std::int32_t partition) {
+      if (!active->load()) return;
+      if (auto owner = weak.lock(); owner && *owner) {
+        const auto next = (*owner)->next_offsets();
+        if (auto it = next.find(partition); it != next.end()) {
+          std::lock_guard lock(delivered->mutex);
+          delivered->next[partition] = it->second;
+        }
+      }
+      if (on_end) on_end(partition);
+    };
+    wrapped.on_snapshot_complete = [on_complete = std::move(handlers.on_snapshot_complete),
+                                    active] {
+      if (active->load() && on_complete) on_complete();
+    };
     if (!active->load()) return;  // cancelled before it started
     *inner = subscribe(std::move(wrapped));
   });
