@@ -512,24 +512,22 @@ std::variant<FilterPtr, std::string> compile_filter(const KafkaFilter* filter,
 
 FilterPtr FilterRegistry::intern(FilterPtr filter) {
   if (!filter) return filter;
+  constexpr std::size_t kSweepEvery = 256;
   std::lock_guard lock(mutex_);
-  // Filters nobody uses any more go first.
-  filters_.erase(
-      std::remove_if(filters_.begin(), filters_.end(), [](const auto& f) { return f.expired(); }),
-      filters_.end());
-  for (const auto& weak : filters_) {
-    if (auto existing = weak.lock(); existing && existing->identity() == filter->identity()) {
-      return existing;
-    }
+  if (++interns_ % kSweepEvery == 0) {
+    std::erase_if(filters_, [](const auto& entry) { return entry.second.expired(); });
   }
-  filters_.push_back(filter);
+  auto [it, inserted] = filters_.try_emplace(filter->identity(), filter);
+  if (inserted) return filter;
+  if (auto existing = it->second.lock()) return existing;
+  it->second = filter;  // the earlier one is gone: this one takes its place
   return filter;
 }
 
 std::size_t FilterRegistry::size() const {
   std::lock_guard lock(mutex_);
-  return static_cast<std::size_t>(
-      std::count_if(filters_.begin(), filters_.end(), [](const auto& f) { return !f.expired(); }));
+  return static_cast<std::size_t>(std::count_if(
+      filters_.begin(), filters_.end(), [](const auto& entry) { return !entry.second.expired(); }));
 }
 
 // ---- pinned conditions -----------------------------------------------------------------------

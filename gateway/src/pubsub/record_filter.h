@@ -17,6 +17,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -108,7 +109,10 @@ class FilterRegistry {
 
  private:
   mutable std::mutex mutex_;
-  std::vector<std::weak_ptr<const RecordFilter>> filters_;  // sorted by identity
+  // By identity; entries of filters nobody uses any more are swept every kSweepEvery interns, so
+  // interning stays logarithmic however many filters clients name.
+  std::map<std::string, std::weak_ptr<const RecordFilter>, std::less<>> filters_;
+  std::size_t interns_ = 0;
 };
 
 /// The conditions a connection's route pins to it (`plugins.kafka-proxy.filter`), resolved with
