@@ -106,12 +106,6 @@ Record record_of(rd_kafka_message_t* m) {
   return r;
 }
 
-std::size_t record_bytes(const Record& r) {
-  std::size_t n = r.key.size() + r.value.size();
-  for (const auto& h : r.headers) n += h.key.size() + h.value.size();
-  return n;
-}
-
 bool is_rebalance_error(rd_kafka_resp_err_t err) {
   return err == RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION ||
          err == RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID ||

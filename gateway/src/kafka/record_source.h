@@ -51,6 +51,14 @@ struct Record {
   std::vector<Header> headers = {};
 };
 
+/// What a record counts against byte limits (fetch sizes, windows, snapshots): its key, value and
+/// headers.
+inline std::size_t record_bytes(const Record& r) noexcept {
+  std::size_t bytes = r.key.size() + r.value.size();
+  for (const auto& h : r.headers) bytes += h.key.size() + h.value.size();
+  return bytes;
+}
+
 /// Consecutive records of one partition, encoded once for the wire and then shared, immutable, by
 /// every reader of that stretch (every push subscriber and pull fetch at the head of a hot
 /// partition gets the same bytes).

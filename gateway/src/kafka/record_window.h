@@ -45,13 +45,6 @@ class RecordWindow {
   /// Average key+value size of the records held (1 when empty), for read-ahead estimates.
   std::size_t average_record_bytes() const noexcept;
 
-  /// What a record counts against byte limits: its key, value and headers.
-  static std::size_t record_bytes(const Record& r) noexcept {
-    std::size_t bytes = r.key.size() + r.value.size();
-    for (const auto& h : r.headers) bytes += h.key.size() + h.value.size();
-    return bytes;
-  }
-
  private:
   std::deque<Record>::const_iterator first_at(std::int64_t offset) const;
 

@@ -638,13 +638,22 @@ void Connection::read(Subscription& sub, PartitionStream& stream) {
   stream.reader->next(stream.next);
 }
 
-void Connection::on_batch(std::int64_t id, std::int32_t partition, kafka::BatchResult result) {
+Connection::PartitionStream* Connection::find_stream(std::int64_t id, std::int32_t partition,
+                                                     Subscription** sub) {
   auto it = subscriptions_.find(id);
-  if (it == subscriptions_.end()) return;  // unsubscribed meanwhile
-  Subscription& sub = it->second;
-  auto stream = std::find_if(sub.partitions.begin(), sub.partitions.end(),
-                             [&](const PartitionStream& s) { return s.partition == partition; });
-  if (stream == sub.partitions.end()) return;
+  if (it == subscriptions_.end()) return nullptr;
+  *sub = &it->second;
+  for (auto& stream : it->second.partitions) {
+    if (stream.partition == partition) return &stream;
+  }
+  return nullptr;
+}
+
+void Connection::on_batch(std::int64_t id, std::int32_t partition, kafka::BatchResult result) {
+  Subscription* found = nullptr;
+  PartitionStream* stream = find_stream(id, partition, &found);
+  if (!stream) return;  // unsubscribed meanwhile
+  Subscription& sub = *found;
   stream->reading = false;
   if (result.error) {
     return end(sub, error_code_of(*result.error),
@@ -709,22 +718,20 @@ void Connection::report_progress(Subscription& sub, PartitionStream& stream) {
 
 void Connection::on_progress_due(std::int64_t id, std::int32_t partition) {
   if (shut_down_) return;
-  auto it = subscriptions_.find(id);
-  if (it == subscriptions_.end()) return;
-  for (auto& stream : it->second.partitions) {
-    if (stream.partition != partition) continue;
-    stream.progress_scheduled = false;
-    if (!stream.snapshot && !stream.held) report_progress(it->second, stream);
-  }
+  Subscription* sub = nullptr;
+  PartitionStream* stream = find_stream(id, partition, &sub);
+  if (!stream) return;
+  stream->progress_scheduled = false;
+  if (!stream->snapshot && !stream->held) report_progress(*sub, *stream);
 }
 
-void Connection::deliver(Subscription& sub, PartitionStream& stream, kafka::BatchPtr batch) {
+void Connection::deliver(Subscription& sub, PartitionStream& stream, kafka::BatchPtr batch,
+                         RecordsFrameExtras extras) {
   stream.next = batch->next_offset;
   stream.told = batch->next_offset;
   stream.high = std::max(stream.high, batch->high_watermark);
   --sub.credit;
   pushed_records_ += batch->records;
-  RecordsFrameExtras extras;
   if (sub.tells_next) {
     extras.next_offset = batch->next_offset;
     stream.last_frame = std::chrono::steady_clock::now();

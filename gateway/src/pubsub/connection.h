@@ -190,13 +190,17 @@ class Connection {
   // Sends the answer to a pending `command`, counting it.
   void answer(Command command, std::string reply);
   // Sends `batch` (one credit), counting what it delivers.
-  void deliver(Subscription& sub, PartitionStream& stream, kafka::BatchPtr batch);
+  // (`extras`: the snapshot marks; next_offset is filled in for the subscriptions that tell it.)
+  void deliver(Subscription& sub, PartitionStream& stream, kafka::BatchPtr batch,
+               RecordsFrameExtras extras = {});
   // In connection_snapshot.cpp.
   void load_snapshot(Subscription& sub, PartitionStream& stream);
   void on_snapshot_records(std::int64_t id, std::int32_t partition, kafka::FetchResult result);
   void make_snapshot_frames(PartitionStream& stream);
   void deliver_snapshot_frame(Subscription& sub, PartitionStream& stream);
   void release_snapshot(PartitionStream& stream);
+  // The stream of `partition` in subscription `id` (and the subscription), or nullptr when the
+  // subscription ended meanwhile.
   PartitionStream* find_stream(std::int64_t id, std::int32_t partition, Subscription** sub);
   Outcome hello(std::int64_t sequence, const CmdHello& cmd);
   Outcome metadata(std::int64_t sequence, const CmdKafkaMetadata& cmd);

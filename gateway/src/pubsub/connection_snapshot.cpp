@@ -18,31 +18,13 @@ namespace kpg::pubsub {
 
 namespace {
 
-// What a record counts against byte limits: its key, value and headers (as the read path counts).
-std::size_t record_bytes(const kafka::Record& r) {
-  std::size_t bytes = r.key.size() + r.value.size();
-  for (const auto& h : r.headers) bytes += h.key.size() + h.value.size();
-  return bytes;
-}
-
 // What one key's latest record costs while a snapshot holds it (the map's node and key copy
 // included, roughly).
 std::size_t held_bytes(const kafka::Record& record) {
-  return record_bytes(record) + record.key.size() + 64;
+  return kafka::record_bytes(record) + record.key.size() + 64;
 }
 
 }  // namespace
-
-Connection::PartitionStream* Connection::find_stream(std::int64_t id, std::int32_t partition,
-                                                     Subscription** sub) {
-  auto it = subscriptions_.find(id);
-  if (it == subscriptions_.end()) return nullptr;
-  *sub = &it->second;
-  for (auto& stream : it->second.partitions) {
-    if (stream.partition == partition) return &stream;
-  }
-  return nullptr;
-}
 
 void Connection::release_snapshot(PartitionStream& stream) {
   if (!stream.snapshot) return;
@@ -151,7 +133,7 @@ void Connection::make_snapshot_frames(PartitionStream& stream) {
   std::vector<kafka::Record> part;
   std::size_t part_bytes = 0;
   for (auto& record : records) {
-    const std::size_t bytes = record_bytes(record);
+    const std::size_t bytes = kafka::record_bytes(record);
     if (!part.empty() && part_bytes + bytes > limits_.fetch.max_bytes) {
       add_frame(std::move(part), false);
       part.clear();
@@ -170,20 +152,12 @@ void Connection::deliver_snapshot_frame(Subscription& sub, PartitionStream& stre
   snap.bytes -= std::min(snap.bytes, batch->body.size());
   snapshot_bytes_ -= std::min(snapshot_bytes_, batch->body.size());
   RecordsFrameExtras extras;
-  extras.next_offset = batch->next_offset;
   extras.snapshot = true;
   extras.snapshot_end = snap.frames.empty();
-  --sub.credit;
-  pushed_records_ += batch->records;
-  auto frame = records_frame(sub.sequence, sub.id, stream.partition, batch, extras);
-  if (callbacks_.observer) callbacks_.observer->delivered(batch->records, frame.size(), true);
-  if (extras.snapshot_end) {
-    // Live records follow from the end the snapshot was taken up to.
-    stream.next = snap.end;
-    stream.last_frame = std::chrono::steady_clock::now();
-    release_snapshot(stream);
-  }
-  callbacks_.push(std::move(frame));
+  // The last frame's next_offset is the end the snapshot was taken up to: deliver() moves the
+  // partition there, and live records follow from it.
+  if (extras.snapshot_end) release_snapshot(stream);
+  deliver(sub, stream, std::move(batch), extras);
 }
 
 }  // namespace kpg::pubsub

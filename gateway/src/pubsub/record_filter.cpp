@@ -446,6 +446,10 @@ kafka::BatchPtr RecordFilter::evaluate(const kafka::RecordBatch& batch) const {
                       static_cast<int>(body.size()));
   RecordView record;
   std::size_t seen = 0;
+  // Until a record fails to match, the filtered body would be the batch's own bytes: nothing is
+  // copied before the first one that does (a batch that matches whole is shared as it is).
+  bool skipped = false;
+  std::size_t read_to = 0;  // the end of the last whole entry read
   while (true) {
     const auto start = static_cast<std::size_t>(in.CurrentPosition());
     const std::uint32_t tag = in.ReadTag();
@@ -457,12 +461,17 @@ kafka::BatchPtr RecordFilter::evaluate(const kafka::RecordBatch& batch) const {
       break;  // not a body the encoder made: what follows is not sent (fail closed)
     }
     ++seen;
-    if (!read_message(message, record) || !matches(record)) continue;
-    const auto end = static_cast<std::size_t>(in.CurrentPosition());
-    out->body.append(body, start, end - start);
+    read_to = static_cast<std::size_t>(in.CurrentPosition());
+    if (!read_message(message, record) || !matches(record)) {
+      if (!skipped) out->body.append(body, 0, start);  // the matching records before this one
+      skipped = true;
+      continue;
+    }
+    if (skipped) out->body.append(body, start, read_to - start);
     ++out->records;
   }
-  if (out->records == seen && seen == batch.records) return nullptr;
+  if (!skipped && seen == batch.records) return nullptr;
+  if (!skipped) out->body.append(body, 0, read_to);  // every entry read matched, then a bad one
   return out;
 }
 
