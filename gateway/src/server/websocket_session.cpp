@@ -395,7 +395,10 @@ class WebSocketSession final : public ClosableSession,
 
   void on_write_timer(beast::error_code ec) {
     write_timer_armed_ = false;
-    if (ec || !writing_ || ended_) return;  // idle: the next write sets it again
+    if (ended_ || !writing_) return;  // idle: the next write sets it again
+    // Cancelled (the queue emptied), but a write began before this handler ran: that write found
+    // the timer still armed and relies on it, so the clock keeps running for it.
+    if (ec && ec != asio::error::operation_aborted) return;
     const auto timeout = context_.session_limits.write_timeout;
     const auto waited = std::chrono::steady_clock::now() - write_started_;
     if (waited >= timeout) return on_write_timeout();
