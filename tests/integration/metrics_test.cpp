@@ -36,11 +36,7 @@ constexpr const char* kAdminKey = "metrics-test-admin-key-0123456789";
 class Client {
  public:
   explicit Client(const std::string& port, const std::string& path, int receive_buffer = 0)
-      : socket_(port, path, receive_buffer) {
-    timeval tv{};
-    tv.tv_sec = 10;
-    ::setsockopt(socket_.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  }
+      : socket_(port, path, receive_buffer) {}
   PubSubResp request(const PubSubReq& req) {
     socket_.send_binary(req.SerializeAsString());
     return next();

@@ -50,9 +50,6 @@ std::unique_ptr<kpg::testing::RawSocket> connect(const kpg::testing::Gateway& ga
                                                  const std::string& path,
                                                  PubSubResp* hello_resp = nullptr) {
   auto socket = std::make_unique<kpg::testing::RawSocket>(gateway.port, path);
-  timeval tv{};
-  tv.tv_sec = 15;
-  ::setsockopt(socket->native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   // Pipelined frames leave at once (as the SDK's do), not after the gateway's delayed ACK.
   const int one = 1;
   ::setsockopt(socket->native_handle(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);

@@ -41,11 +41,7 @@ std::string key_of(std::int32_t partition, std::int64_t offset) {
 class PushClient {
  public:
   explicit PushClient(const std::string& port, int receive_buffer_bytes = 0)
-      : socket_(port, "/kafka", receive_buffer_bytes) {
-    timeval tv{};
-    tv.tv_sec = 10;
-    ::setsockopt(socket_.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  }
+      : socket_(port, "/kafka", receive_buffer_bytes) {}
 
   PubSubResp request(const PubSubReq& req) {
     send(req);

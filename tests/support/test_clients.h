@@ -10,6 +10,7 @@
 #include <boost/beast/websocket.hpp>
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -87,16 +88,31 @@ class RawSocket {
     ws_.text(true);
     ws_.write(boost::asio::buffer(text));
   }
-  /// Next response; nullopt when the connection closed instead (see close_code()).
+  /// How long receive() waits for a frame (30 s unless set). A socket's SO_RCVTIMEO would not
+  /// bound it: Asio's blocking read waits for the socket again when that timeout expires.
+  void set_receive_timeout(std::chrono::milliseconds timeout) { receive_timeout_ = timeout; }
+  /// Next response; nullopt when the connection closed instead (see close_code()), or when none
+  /// came within the receive timeout (see timed_out(); the connection is then unusable).
   std::optional<pubsub::PubSubResp> receive() {
     boost::beast::flat_buffer buffer;
-    boost::beast::error_code ec;
-    ws_.read(buffer, ec);
-    if (ec) return std::nullopt;
+    std::optional<boost::beast::error_code> result;
+    ws_.async_read(buffer, [&result](boost::beast::error_code ec, std::size_t) { result = ec; });
+    io_.restart();
+    io_.run_for(receive_timeout_);
+    if (!result) {
+      timed_out_ = true;
+      boost::beast::error_code ignored;
+      ws_.next_layer().cancel(ignored);  // the read completes, aborted
+      io_.restart();
+      io_.run_for(std::chrono::seconds(5));
+      return std::nullopt;
+    }
+    if (*result) return std::nullopt;
     pubsub::PubSubResp resp;
     if (!resp.ParseFromString(boost::beast::buffers_to_string(buffer.data()))) return std::nullopt;
     return resp;
   }
+  bool timed_out() const { return timed_out_; }
   /// Sends a close frame with `code` and waits for the reply; the error when none came back.
   boost::beast::error_code close(std::uint16_t code) {
     boost::beast::error_code ec;
@@ -104,13 +120,18 @@ class RawSocket {
     return ec;
   }
   int close_code() const { return static_cast<int>(ws_.reason().code); }
-  /// The TCP socket's descriptor, e.g. for a receive timeout (SO_RCVTIMEO).
+  /// The TCP socket's descriptor (socket options).
   int native_handle() { return ws_.next_layer().native_handle(); }
-  std::string close_reason() const { return std::string(ws_.reason().reason.c_str()); }
+  std::string close_reason() const {
+    return timed_out_ ? std::string("no frame within the receive timeout")
+                      : std::string(ws_.reason().reason.c_str());
+  }
 
  private:
   boost::asio::io_context io_;
   boost::beast::websocket::stream<boost::asio::ip::tcp::socket> ws_;
+  std::chrono::milliseconds receive_timeout_{30'000};
+  bool timed_out_ = false;
 };
 
 /// An upgrade that may carry extra headers (repeated names allowed): an open WebSocket connection,
