@@ -449,6 +449,7 @@ void Gateway::Parts::release() {
   etcd.reset();
   consumers.reset();
   routes.reset();
+  if (metrics) metrics->read_snapshot_bytes_from(nullptr);  // it reads the context's budget
   context.reset();
   groups.reset();  // waits until every member has left its group
   tls.reset();
@@ -502,6 +503,10 @@ std::unique_ptr<Gateway> Gateway::start(config::GatewayConfig config) {
   context.pubsub_limits.fetch.max_wait = std::chrono::milliseconds(cfg.fetch_max_wait_ms);
   context.pubsub_limits.max_subscriptions = static_cast<std::uint32_t>(cfg.max_subscriptions);
   context.pubsub_limits.max_credit = static_cast<std::uint32_t>(cfg.max_credit);
+  context.pubsub_limits.max_snapshot_bytes = static_cast<std::uint32_t>(cfg.max_snapshot_bytes);
+  context.snapshot_memory.set_limit(cfg.max_total_snapshot_bytes);
+  p.metrics->read_snapshot_bytes_from(
+      [&budget = context.snapshot_memory] { return budget.used(); });
   context.pubsub_limits.max_frame_bytes = static_cast<std::uint32_t>(cfg.max_frame_bytes);
   context.pubsub_limits.max_inflight_requests =
       static_cast<std::uint32_t>(cfg.max_inflight_requests);

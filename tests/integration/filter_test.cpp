@@ -196,9 +196,6 @@ class Client {
  public:
   Client(const std::string& port, const std::string& path, bool say_hello = true)
       : socket_(port, path) {
-    timeval tv{};
-    tv.tv_sec = 10;
-    ::setsockopt(socket_.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     const int one = 1;
     ::setsockopt(socket_.native_handle(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     if (say_hello) {
@@ -316,6 +313,15 @@ std::vector<std::int64_t> produce(Client& writer, const std::string& topic,
   return offsets;
 }
 
+// The value of the unlabelled gauge `name` on the gateway's /metrics (-1 when absent).
+double gauge(const std::string& admin_port, const std::string& name) {
+  const auto r = http_request(admin_port, verb::get, "/metrics");
+  EXPECT_EQ(r.status, 200) << r.body;
+  const auto at = r.body.find("\n" + name + " ");
+  if (at == std::string::npos) return -1;
+  return std::stod(r.body.substr(at + name.size() + 2));
+}
+
 // key -> (offset, value): the latest record of each key, tombstones and empty values dropping
 // the key (what a snapshot holds).
 using State = std::map<std::string, std::pair<std::int64_t, std::string>>;
@@ -341,10 +347,11 @@ class Filter : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     broker_ = new kpg::testing::ChildProcess(
-        {KPG_DEVKAFKA_BIN, "mock",    "--topic",  "plain:1", "--topic",   "json:1",  "--topic",
-         "progress:1",     "--topic", "fanout:1", "--topic", "tenants:1", "--topic", "state:1",
-         "--topic",        "multi:3", "--topic",  "big:1",   "--topic",   "split:1", "--topic",
-         "limits:1",       "--topic", "live:1",   "--topic", "probe:1"});
+        {KPG_DEVKAFKA_BIN, "mock",       "--topic", "plain:1",   "--topic", "json:1",
+         "--topic",        "progress:1", "--topic", "fanout:1",  "--topic", "tenants:1",
+         "--topic",        "state:1",    "--topic", "multi:3",   "--topic", "big:1",
+         "--topic",        "split:1",    "--topic", "limits:1",  "--topic", "live:1",
+         "--topic",        "probe:1",    "--topic", "bounded:1", "--topic", "too-large:1"});
     auto line = broker_->wait_for_line("bootstrap=", 15s);
     ASSERT_TRUE(line) << broker_->transcript();
     bootstrap_ = kpg::testing::field(*line, "bootstrap");
@@ -1536,6 +1543,114 @@ TEST_F(FilterSnapshot, ALargeSnapshotComesInSeveralFramesInOffsetOrder) {
   }
   EXPECT_GT(frames, 3);
   EXPECT_EQ(seen, std::vector<std::int64_t>(offsets.begin() + 40, offsets.end()));
+}
+
+// What snapshots hold is bounded per connection (LIMIT_EXCEEDED) and for the whole gateway
+// (OVERLOADED for the snapshot that goes past it, while the one already held goes on); what an
+// ended or finished snapshot held is given back, so the next one succeeds.
+TEST_F(FilterSnapshot, SnapshotMemoryIsBoundedPerConnectionAndForTheGateway) {
+  const auto dir = dir_ / "snapshot-bounds";
+  auto gateway =
+      kpg::testing::start_gateway(dir, std::string("admin_key: ") + kAdminKey +
+                                           "\nfetch_max_bytes: 16384\nmax_snapshot_bytes: 196608\n"
+                                           "max_total_snapshot_bytes: 204800\n");
+  ASSERT_FALSE(gateway.port.empty());
+  const auto res = http_request(gateway.admin_port, verb::put, "/apisix/admin/routes/open",
+                                std::string(kAdminKey), route("/open", json::object()).dump());
+  ASSERT_EQ(res.status, 201) << res.body;
+  auto writer = client("/rw");
+  // ~123 KB of latest records (under one connection's bound; two of them exceed the gateway's).
+  std::vector<Rec> records;
+  for (int k = 0; k < 30; ++k)
+    records.push_back({"key" + std::to_string(k), std::string(4000, 'b')});
+  ASSERT_EQ(produce(*writer, "bounded", records).size(), 30u);
+  // ~245 KB: more than one connection may hold.
+  std::vector<Rec> large;
+  for (int k = 0; k < 60; ++k) large.push_back({"key" + std::to_string(k), std::string(4000, 'h')});
+  ASSERT_EQ(produce(*writer, "too-large", large).size(), 60u);
+
+  // `holder` takes one frame (one credit): its snapshot is loaded, the rest of its frames
+  // (~100 KB) are held.
+  Client holder(gateway.port, "/open");
+  PubSubResp sub;
+  const auto held =
+      holder.subscribe(subscribe_req(8, "bounded", CmdKafkaSubscribe::SNAPSHOT, 1), &sub);
+  ASSERT_NE(held, 0);
+  const auto partitions = static_cast<std::size_t>(sub.kafka_subscribe_resp().start_size());
+  ASSERT_GE(partitions, 1u);
+  std::set<std::string> keys;
+  std::set<std::int32_t> ended;
+  while (keys.empty() && !HasFailure()) {
+    const auto r = holder.records();
+    ASSERT_TRUE(r);
+    EXPECT_TRUE(r->snapshot());
+    for (const auto& m : r->messages()) keys.insert(m.key());
+    if (r->snapshot_end()) ended.insert(r->partition());
+  }
+
+  EXPECT_GT(gauge(gateway.admin_port, "kpg_snapshot_bytes"), 90'000);
+
+  // A second connection's snapshot takes the gateway past its bound: it ends, named (after the
+  // end frames of the empty partitions, which hold nothing).
+  Client refused(gateway.port, "/open");
+  ASSERT_NE(refused.subscribe(subscribe_req(8, "bounded", CmdKafkaSubscribe::SNAPSHOT, 10)), 0);
+  PubSubResp end = refused.next();
+  for (int i = 0; i < 10 && end.has_kafka_records(); ++i) {
+    EXPECT_EQ(end.kafka_records().messages_size(), 0) << describe(end);
+    end = refused.next();
+  }
+  ASSERT_TRUE(end.has_error_resp()) << describe(end);
+  EXPECT_EQ(end.error_resp().code(), ErrorCode::OVERLOADED);
+  EXPECT_EQ(end.sequence(), 8);
+  EXPECT_NE(end.error_resp().message().find(
+                "the gateway's snapshots hold their limit of 204800 bytes; try again later"),
+            std::string::npos)
+      << end.error_resp().message();
+
+  // The holder's snapshot goes on to its end, whole.
+  holder.credit(held, 100);
+  while (ended.size() < partitions && !HasFailure()) {
+    const auto r = holder.records();
+    ASSERT_TRUE(r);
+    EXPECT_TRUE(r->snapshot());
+    for (const auto& m : r->messages()) keys.insert(m.key());
+    if (r->snapshot_end()) ended.insert(r->partition());
+  }
+  EXPECT_EQ(keys.size(), 30u);
+
+  // Everything was given back: the refused connection's snapshot now succeeds.
+  const auto again =
+      refused.subscribe(subscribe_req(9, "bounded", CmdKafkaSubscribe::SNAPSHOT, 100));
+  ASSERT_NE(again, 0);
+  std::size_t records_seen = 0;
+  ended.clear();
+  while (ended.size() < partitions && !HasFailure()) {
+    const auto r = refused.records();
+    ASSERT_TRUE(r);
+    records_seen += static_cast<std::size_t>(r->messages_size());
+    if (r->snapshot_end()) ended.insert(r->partition());
+  }
+  EXPECT_EQ(records_seen, 30u);
+
+  // One connection's own bound comes first on a topic whose state is larger than it.
+  Client greedy(gateway.port, "/open");
+  ASSERT_NE(greedy.subscribe(subscribe_req(8, "too-large", CmdKafkaSubscribe::SNAPSHOT, 10)), 0);
+  PubSubResp limit = greedy.next();
+  for (int i = 0; i < 10 && limit.has_kafka_records(); ++i) {
+    EXPECT_EQ(limit.kafka_records().messages_size(), 0) << describe(limit);
+    limit = greedy.next();
+  }
+  ASSERT_TRUE(limit.has_error_resp()) << describe(limit);
+  EXPECT_EQ(limit.error_resp().code(), ErrorCode::LIMIT_EXCEEDED);
+  EXPECT_NE(limit.error_resp().message().find(
+                "the latest records of this connection's snapshots exceed 196608 bytes"),
+            std::string::npos)
+      << limit.error_resp().message();
+  // The connection stays, and so does the hello limit it was told.
+  EXPECT_EQ(greedy.hello.hello_resp().limits().max_snapshot_bytes(), 196608u);
+  greedy.expect_nothing_pushed("after the limit");
+  // Every snapshot ended or finished: nothing is held any more.
+  EXPECT_EQ(gauge(gateway.admin_port, "kpg_snapshot_bytes"), 0);
 }
 
 // The snapshot is taken while a producer keeps writing updates and deletions: the snapshot then

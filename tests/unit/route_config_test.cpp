@@ -7,6 +7,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <string>
+#include <utility>
+#include <vector>
 
 namespace {
 
@@ -209,6 +212,39 @@ TEST(GatewayConfigFile, QueuedRequestBoundIsReadAndRangeChecked) {
     EXPECT_NE(std::string(e.what()).find("'kafka_max_queued_requests' has the wrong type"),
               std::string::npos)
         << e.what();
+  }
+}
+
+// The snapshot memory bounds (per connection, all connections): read from YAML with their
+// defaults, and refused with the key's name out of range (the per-connection one is announced in
+// hello_resp as a 32-bit count).
+TEST(GatewayConfigFile, SnapshotBoundsAreReadAndRangeChecked) {
+  kpg::config::GatewayConfig defaults;
+  EXPECT_EQ(defaults.max_snapshot_bytes, 64u * 1024 * 1024);
+  EXPECT_EQ(defaults.max_total_snapshot_bytes, 512u * 1024 * 1024);
+
+  kpg::config::GatewayConfig c;
+  kpg::config::load_yaml_string("max_snapshot_bytes: 65536\nmax_total_snapshot_bytes: 1048576\n",
+                                "g.yaml", c);
+  EXPECT_EQ(c.max_snapshot_bytes, 65536u);
+  EXPECT_EQ(c.max_total_snapshot_bytes, 1048576u);
+  EXPECT_NO_THROW(kpg::config::validate(c));
+
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"max_snapshot_bytes: 65535", "max_snapshot_bytes: 65535 is outside 65536..4294967295"},
+      {"max_snapshot_bytes: 4294967296",
+       "max_snapshot_bytes: 4294967296 is outside 65536..4294967295"},
+      {"max_total_snapshot_bytes: 1000", "max_total_snapshot_bytes: 1000 is outside 65536.."},
+  };
+  for (const auto& [text, message] : bad) {
+    kpg::config::GatewayConfig b;
+    kpg::config::load_yaml_string(text + "\n", "g.yaml", b);
+    try {
+      kpg::config::validate(b);
+      FAIL() << "expected ConfigError for " << text;
+    } catch (const kpg::config::ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find(message), std::string::npos) << e.what();
+    }
   }
 }
 

@@ -111,6 +111,8 @@ void apply_yaml(const YAML::Node& root, const std::string& path, GatewayConfig& 
                                               "kafka_max_queued_requests",
                                               "max_subscriptions",
                                               "max_credit",
+                                              "max_snapshot_bytes",
+                                              "max_total_snapshot_bytes",
                                               "etcd",
                                               "routes",
                                               "log_format",
@@ -180,6 +182,10 @@ void apply_yaml(const YAML::Node& root, const std::string& path, GatewayConfig& 
         config.max_subscriptions = get_as<int>(v, key);
       else if (key == "max_credit")
         config.max_credit = get_as<int>(v, key);
+      else if (key == "max_snapshot_bytes")
+        config.max_snapshot_bytes = get_as<std::size_t>(v, key);
+      else if (key == "max_total_snapshot_bytes")
+        config.max_total_snapshot_bytes = get_as<std::size_t>(v, key);
       else if (key == "etcd") {
         std::size_t budget = 1'000;
         auto parsed = parse_etcd_config(yaml_to_json(v, budget));
@@ -310,6 +316,11 @@ void validate(const GatewayConfig& c) {
   range("kafka_max_queued_requests", c.kafka_max_queued_requests, 16, 1'000'000);
   range("max_subscriptions", c.max_subscriptions, 1, 10'000);
   range("max_credit", c.max_credit, 1, 1'000'000);
+  // (Announced in hello_resp as a 32-bit count.)
+  range("max_snapshot_bytes", static_cast<long long>(c.max_snapshot_bytes), 64 * 1024,
+        0xFFFF'FFFFLL);
+  range("max_total_snapshot_bytes", static_cast<long long>(c.max_total_snapshot_bytes), 64 * 1024,
+        1LL << 40);
   std::set<std::string> uris;
   for (const auto& r : c.routes) {
     for (const auto& u : r.uris) {

@@ -56,6 +56,12 @@ struct GatewayConfig {
   int kafka_max_readers = 256;        ///< partition cursors per Kafka cluster (memory bound)
   int max_subscriptions = 64;         ///< push subscriptions per connection
   int max_credit = 1024;              ///< outstanding frames of one push subscription
+  /// Latest-record bytes one connection's snapshots (start SNAPSHOT) hold at a time; beyond it
+  /// the subscription ends with LIMIT_EXCEEDED.
+  std::size_t max_snapshot_bytes = 64 * 1024 * 1024;
+  /// ... and all connections' snapshots together; the snapshot that goes past it ends with
+  /// OVERLOADED (the others go on).
+  std::size_t max_total_snapshot_bytes = 512 * 1024 * 1024;
   /// Requests per Kafka cluster queued for a look-up or a cursor; beyond: "gateway busy". Each
   /// APISIX fetch-loop client keeps one queued, so this bounds how many such clients are served.
   int kafka_max_queued_requests = 4096;

@@ -51,7 +51,7 @@ std::string Connection::failure(std::string_view what, std::string_view topic,
 
 Connection::Connection(kafka::RecordSource& source, const Limits& limits, Callbacks callbacks,
                        std::string server_name, TopicAccess topics, ProduceAccess produce,
-                       GroupContext groups, ReadFilters filters)
+                       GroupContext groups, ReadContext reads)
     : source_(source),
       limits_(limits),
       callbacks_(std::move(callbacks)),
@@ -60,8 +60,9 @@ Connection::Connection(kafka::RecordSource& source, const Limits& limits, Callba
       request_tokens_(limits.max_requests_per_second),
       produce_(produce),
       record_tokens_(produce.enabled() ? produce.policy->max_records_per_second : 0),
-      filter_registry_(filters.registry),
-      pinned_(filters.pinned, filters.claims) {
+      filter_registry_(reads.registry),
+      pinned_(reads.pinned, reads.claims),
+      snapshot_memory_(reads.snapshot_memory) {
   GroupSubscriptions::Hooks hooks{
       callbacks_.push,
       [this](Command command, std::string reply) { answer(command, std::move(reply)); },

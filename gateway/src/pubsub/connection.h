@@ -14,6 +14,7 @@
 #include "kafka/record_source.h"
 #include "pubsub/frames.h"
 #include "pubsub/group_subscriptions.h"
+#include "pubsub/memory_budget.h"
 #include "pubsub/observer.h"
 #include "pubsub/pubsub_handler.h"
 #include "pubsub/record_filter.h"
@@ -62,13 +63,17 @@ struct ProduceAccess {
   }
 };
 
-/// What filters a connection's reads: the route's pinned conditions, resolved with the
-/// connection's verified JWT claims, and the registry that lets equal filters share evaluations.
-/// What they point to must outlive the Connection.
-struct ReadFilters {
+/// What a connection's reads share with the gateway: the route's pinned conditions, resolved
+/// with the connection's verified JWT claims; the registry that lets equal filters share
+/// evaluations; the memory that every connection's snapshots hold together. What they point to
+/// must outlive the Connection.
+struct ReadContext {
   FilterRegistry* registry = nullptr;            ///< nullptr: filters are not shared
   const config::PinnedFilter* pinned = nullptr;  ///< the route's `filter`; nullptr: none
   const nlohmann::json* claims = nullptr;        ///< nullptr: none
+  /// Bytes held by the snapshots of all connections (a snapshot that takes it past its limit
+  /// ends with OVERLOADED); nullptr: only the connection's own max_snapshot_bytes bounds them.
+  MemoryBudget* snapshot_memory = nullptr;
 };
 
 /// Threading: every method, and every callback, runs on the connection's thread (one strand);
@@ -106,7 +111,7 @@ class Connection {
   /// service and settings).
   Connection(kafka::RecordSource& source, const Limits& limits, Callbacks callbacks,
              std::string server_name, TopicAccess topics = {}, ProduceAccess produce = {},
-             GroupContext groups = {}, ReadFilters filters = {});
+             GroupContext groups = {}, ReadContext reads = {});
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -198,6 +203,9 @@ class Connection {
   void on_snapshot_records(std::int64_t id, std::int32_t partition, kafka::FetchResult result);
   void make_snapshot_frames(PartitionStream& stream);
   void deliver_snapshot_frame(Subscription& sub, PartitionStream& stream);
+  // Counts `bytes` more (or fewer) as held by `snap`, in this connection and in the gateway.
+  void hold_snapshot_bytes(Snapshot& snap, std::size_t bytes);
+  void drop_snapshot_bytes(Snapshot& snap, std::size_t bytes);
   void release_snapshot(PartitionStream& stream);
   // The stream of `partition` in subscription `id` (and the subscription), or nullptr when the
   // subscription ended meanwhile.
@@ -295,6 +303,7 @@ class Connection {
   FilterRegistry* filter_registry_;
   PinnedConditions pinned_;         // the route's filter, resolved with this connection's claims
   std::size_t snapshot_bytes_ = 0;  // held by this connection's snapshots (max_snapshot_bytes)
+  MemoryBudget* snapshot_memory_;   // ... and by every connection's (nullptr: not bounded)
   bool hello_ = false;
   bool congested_ = false;
   bool shut_down_ = false;

@@ -6,7 +6,9 @@
 //
 // The records are gathered with ordinary fetches while the client may have no credit yet; what a
 // connection's snapshots hold at a time is bounded by Limits::max_snapshot_bytes (beyond it the
-// subscription ends with LIMIT_EXCEEDED).
+// subscription ends with LIMIT_EXCEEDED), and what all connections' snapshots hold together by
+// the gateway's budget (ReadContext::snapshot_memory; beyond it the snapshot that went over ends
+// with OVERLOADED, and the others go on).
 #include "pubsub/connection.h"
 #include "pubsub/connection_thread.h"
 
@@ -26,9 +28,22 @@ std::size_t held_bytes(const kafka::Record& record) {
 
 }  // namespace
 
+void Connection::hold_snapshot_bytes(Snapshot& snap, std::size_t bytes) {
+  snap.bytes += bytes;
+  snapshot_bytes_ += bytes;
+  if (snapshot_memory_) snapshot_memory_->take(bytes);
+}
+
+void Connection::drop_snapshot_bytes(Snapshot& snap, std::size_t bytes) {
+  bytes = std::min(bytes, snap.bytes);
+  snap.bytes -= bytes;
+  snapshot_bytes_ -= std::min(snapshot_bytes_, bytes);
+  if (snapshot_memory_) snapshot_memory_->give_back(bytes);
+}
+
 void Connection::release_snapshot(PartitionStream& stream) {
   if (!stream.snapshot) return;
-  snapshot_bytes_ -= std::min(snapshot_bytes_, stream.snapshot->bytes);
+  drop_snapshot_bytes(*stream.snapshot, stream.snapshot->bytes);
   stream.snapshot.reset();
 }
 
@@ -80,17 +95,13 @@ void Connection::on_snapshot_records(std::int64_t id, std::int32_t partition,
     snap.at = record.offset + 1;
     auto it = snap.latest.find(record.key);
     if (it != snap.latest.end()) {
-      const std::size_t old = held_bytes(it->second);
-      snap.bytes -= old;
-      snapshot_bytes_ -= old;
+      drop_snapshot_bytes(snap, held_bytes(it->second));
       snap.latest.erase(it);
     }
     // A tombstone removes the key; so does a latest record the filter does not match (the key
     // is then not part of this subscriber's state, and costs no memory).
     if (record.value.empty() || (sub->filter && !sub->filter->matches(record))) continue;
-    const std::size_t bytes = held_bytes(record);
-    snap.bytes += bytes;
-    snapshot_bytes_ += bytes;
+    hold_snapshot_bytes(snap, held_bytes(record));
     std::string key = record.key;
     snap.latest.emplace(std::move(key), std::move(record));
     if (snapshot_bytes_ > limits_.max_snapshot_bytes) {
@@ -98,6 +109,15 @@ void Connection::on_snapshot_records(std::int64_t id, std::int32_t partition,
                  failure("snapshot", sub->topic, partition,
                          "the latest records of this connection's snapshots exceed " +
                              std::to_string(limits_.max_snapshot_bytes) + " bytes"));
+    }
+    // (Checked after taking: the total goes past the limit by one record at most, and only
+    // until end() gives this snapshot's bytes back.)
+    if (snapshot_memory_ && snapshot_memory_->over_limit()) {
+      return end(
+          *sub, ErrorCode::OVERLOADED,
+          failure("snapshot", sub->topic, partition,
+                  "the gateway's snapshots hold their limit of " +
+                      std::to_string(snapshot_memory_->limit()) + " bytes; try again later"));
     }
   }
   // No record where records were expected (the rest of the log was compacted away or is made of
@@ -113,8 +133,7 @@ void Connection::make_snapshot_frames(PartitionStream& stream) {
   records.reserve(snap.latest.size());
   for (auto& [key, record] : snap.latest) records.push_back(std::move(record));  // all match
   snap.latest.clear();
-  snapshot_bytes_ -= std::min(snapshot_bytes_, snap.bytes);
-  snap.bytes = 0;
+  drop_snapshot_bytes(snap, snap.bytes);
   std::sort(records.begin(), records.end(),
             [](const kafka::Record& a, const kafka::Record& b) { return a.offset < b.offset; });
 
@@ -126,8 +145,7 @@ void Connection::make_snapshot_frames(PartitionStream& stream) {
     batch->high_watermark = snap.end;
     batch->records = part.size();
     batch->body = encode_messages(part, /*with_headers=*/true);
-    snap.bytes += batch->body.size();
-    snapshot_bytes_ += batch->body.size();
+    hold_snapshot_bytes(snap, batch->body.size());
     snap.frames.push_back(std::move(batch));
   };
   std::vector<kafka::Record> part;
@@ -149,8 +167,7 @@ void Connection::deliver_snapshot_frame(Subscription& sub, PartitionStream& stre
   Snapshot& snap = *stream.snapshot;
   kafka::BatchPtr batch = std::move(snap.frames.front());
   snap.frames.pop_front();
-  snap.bytes -= std::min(snap.bytes, batch->body.size());
-  snapshot_bytes_ -= std::min(snapshot_bytes_, batch->body.size());
+  drop_snapshot_bytes(snap, batch->body.size());
   RecordsFrameExtras extras;
   extras.snapshot = true;
   extras.snapshot_end = snap.frames.empty();

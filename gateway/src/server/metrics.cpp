@@ -237,6 +237,13 @@ Metrics::Metrics(std::string_view version) : registry_(std::make_shared<pm::Regi
                        "changes applied since start)")
                    .Register(r)
                    .Add({});
+  snapshot_bytes_ = &pm::BuildGauge()
+                         .Name("kpg_snapshot_bytes")
+                         .Help(
+                             "Bytes of latest records that snapshot subscriptions hold, all "
+                             "connections together (bounded by max_total_snapshot_bytes)")
+                         .Register(r)
+                         .Add({});
   pm::BuildGauge()
       .Name("kpg_build_info")
       .Help("Always 1; the version label names the running build")
@@ -284,7 +291,18 @@ void Metrics::config_changed() {
   if (!versioned_store_) revision_->Increment();
 }
 
+void Metrics::read_snapshot_bytes_from(std::function<std::size_t()> source) {
+  std::lock_guard lock(sources_mutex_);
+  snapshot_bytes_source_ = std::move(source);
+}
+
 std::string Metrics::text() const {
+  {
+    std::lock_guard lock(sources_mutex_);
+    if (snapshot_bytes_source_) {
+      snapshot_bytes_->Set(static_cast<double>(snapshot_bytes_source_()));
+    }
+  }
   return pm::TextSerializer().Serialize(registry_->Collect());
 }
 

@@ -17,6 +17,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -126,6 +127,11 @@ class Metrics final : public kafka::Observer {
   /// has set its own).
   void config_changed();
 
+  /// Where kpg_snapshot_bytes is read, when the series are scraped (the budget lives in the
+  /// protocol layer, which knows nothing of metrics). Thread-safe; `source` must be callable from
+  /// any thread until it is replaced.
+  void read_snapshot_bytes_from(std::function<std::size_t()> source);
+
   /// The Prometheus text exposition (version 0.0.4) of every series.
   std::string text() const;
 
@@ -139,6 +145,9 @@ class Metrics final : public kafka::Observer {
   std::array<prometheus::Counter*, 8> kafka_errors_{};
   prometheus::Gauge* store_up_ = nullptr;
   prometheus::Gauge* revision_ = nullptr;
+  prometheus::Gauge* snapshot_bytes_ = nullptr;
+  mutable std::mutex sources_mutex_;
+  std::function<std::size_t()> snapshot_bytes_source_;
   std::atomic<bool> versioned_store_{false};
   std::mutex routes_mutex_;
   std::map<std::string, std::shared_ptr<RouteMetrics>, std::less<>> routes_;

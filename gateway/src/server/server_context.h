@@ -4,6 +4,7 @@
 
 #include "config/trusted_proxies.h"
 #include "kafka/group_consumer.h"
+#include "pubsub/memory_budget.h"
 #include "pubsub/pubsub_handler.h"
 #include "server/authenticator.h"
 #include "server/connection_counter.h"
@@ -114,6 +115,8 @@ struct ServerContext {
   kafka::GroupService* groups = nullptr;
   /// Record filters in use, interned so that equal ones share their evaluations.
   pubsub::FilterRegistry filters;
+  /// Bytes that the snapshots of all sessions hold (GatewayConfig::max_total_snapshot_bytes).
+  pubsub::MemoryBudget snapshot_memory{512 * 1024 * 1024};
 };
 
 }  // namespace kpg::server

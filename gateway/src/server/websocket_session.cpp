@@ -64,7 +64,7 @@ class WebSocketSession final : public ClosableSession,
         metrics_(context_.metrics ? context_.metrics->route(route_.route->id) : nullptr),
         connection_(*route_.source, context_.pubsub_limits, connection_callbacks(),
                     context_.server_name, topic_access(), produce_access(), group_context(),
-                    read_filters()) {}
+                    read_context()) {}
 
   ~WebSocketSession() override {
     log_access();  // when nothing ended the session before (e.g. closed while reading paused)
@@ -256,12 +256,13 @@ class WebSocketSession final : public ClosableSession,
   }
 
   // The route's pinned filter, resolved with the verified claims; equal filters of every session
-  // share their evaluations through the gateway's registry.
-  pubsub::ReadFilters read_filters() {
+  // share their evaluations through the gateway's registry; snapshots share its memory bound.
+  pubsub::ReadContext read_context() {
     const nlohmann::json* claims =
         identity_ && identity_->claims.is_object() ? &identity_->claims : nullptr;
     const auto& route = *route_.route;
-    return {&context_.filters, route.filter ? &*route.filter : nullptr, claims};
+    return {&context_.filters, route.filter ? &*route.filter : nullptr, claims,
+            &context_.snapshot_memory};
   }
 
   // Consumer groups are scoped to the route and the authenticated consumer.
