@@ -1291,6 +1291,18 @@ class FilterSnapshot : public Filter {
     ASSERT_EQ(p1_.size(), 2u);
   }
 
+  // A gateway of its own (the suite's broker, `extra` config lines) with the route /open.
+  static kpg::testing::Gateway open_gateway(const std::string& name, const std::string& extra) {
+    auto gateway = kpg::testing::start_gateway(
+        dir_ / name, std::string("admin_key: ") + kAdminKey + "\n" + extra);
+    EXPECT_FALSE(gateway.port.empty());
+    if (gateway.port.empty()) return gateway;
+    const auto res = http_request(gateway.admin_port, verb::put, "/apisix/admin/routes/open",
+                                  std::string(kAdminKey), route("/open", json::object()).dump());
+    EXPECT_EQ(res.status, 201) << res.body;
+    return gateway;
+  }
+
   static inline std::vector<std::int64_t> p0_;
   static inline std::vector<std::int64_t> p1_;
 };
@@ -1491,13 +1503,8 @@ TEST_F(FilterSnapshot, UnsubscribingDuringASnapshotStopsItAndAnotherCanFollow) {
 // A snapshot larger than one batch's bytes comes in several frames, in offset order, the last
 // one marking the end (a gateway of its own, with small batches).
 TEST_F(FilterSnapshot, ALargeSnapshotComesInSeveralFramesInOffsetOrder) {
-  const auto dir = dir_ / "small-batches";
-  auto gateway = kpg::testing::start_gateway(
-      dir, std::string("admin_key: ") + kAdminKey + "\nfetch_max_bytes: 4096\n");
-  ASSERT_FALSE(gateway.port.empty());
-  const auto res = http_request(gateway.admin_port, verb::put, "/apisix/admin/routes/open",
-                                std::string(kAdminKey), route("/open", json::object()).dump());
-  ASSERT_EQ(res.status, 201) << res.body;
+  const auto gateway = open_gateway("small-batches", "fetch_max_bytes: 4096\n");
+  ASSERT_FALSE(HasFailure()) << "the gateway did not start, or its route was refused";
   auto writer = client("/rw");
   std::vector<Rec> records;
   for (int round = 0; round < 2; ++round) {
@@ -1549,15 +1556,11 @@ TEST_F(FilterSnapshot, ALargeSnapshotComesInSeveralFramesInOffsetOrder) {
 // (OVERLOADED for the snapshot that goes past it, while the one already held goes on); what an
 // ended or finished snapshot held is given back, so the next one succeeds.
 TEST_F(FilterSnapshot, SnapshotMemoryIsBoundedPerConnectionAndForTheGateway) {
-  const auto dir = dir_ / "snapshot-bounds";
-  auto gateway =
-      kpg::testing::start_gateway(dir, std::string("admin_key: ") + kAdminKey +
-                                           "\nfetch_max_bytes: 16384\nmax_snapshot_bytes: 196608\n"
-                                           "max_total_snapshot_bytes: 204800\n");
-  ASSERT_FALSE(gateway.port.empty());
-  const auto res = http_request(gateway.admin_port, verb::put, "/apisix/admin/routes/open",
-                                std::string(kAdminKey), route("/open", json::object()).dump());
-  ASSERT_EQ(res.status, 201) << res.body;
+  const auto gateway = open_gateway("snapshot-bounds",
+                                    "fetch_max_bytes: 16384\n"
+                                    "max_snapshot_bytes: 196608\n"
+                                    "max_total_snapshot_bytes: 204800\n");
+  ASSERT_FALSE(HasFailure()) << "the gateway did not start, or its route was refused";
   auto writer = client("/rw");
   // ~123 KB of latest records (under one connection's bound; two of them exceed the gateway's).
   std::vector<Rec> records;
@@ -1590,22 +1593,23 @@ TEST_F(FilterSnapshot, SnapshotMemoryIsBoundedPerConnectionAndForTheGateway) {
 
   EXPECT_GT(gauge(gateway.admin_port, "kpg_snapshot_bytes"), 90'000);
 
-  // A second connection's snapshot takes the gateway past its bound: it ends, named (after the
-  // end frames of the empty partitions, which hold nothing).
+  // A snapshot subscription that ends while it loads, before any frame: with `code` and a message
+  // that contains `text`, to the subscribe request's sequence (8).
+  const auto expect_ended = [](Client& c, const std::string& topic, ErrorCode code,
+                               const std::string& text) {
+    ASSERT_NE(c.subscribe(subscribe_req(8, topic, CmdKafkaSubscribe::SNAPSHOT, 10)), 0);
+    const auto end = c.next();
+    ASSERT_TRUE(end.has_error_resp()) << describe(end);
+    EXPECT_EQ(end.error_resp().code(), code);
+    EXPECT_EQ(end.sequence(), 8);
+    EXPECT_NE(end.error_resp().message().find(text), std::string::npos)
+        << end.error_resp().message();
+  };
+
+  // A second connection's snapshot takes the gateway past its bound: it ends, named.
   Client refused(gateway.port, "/open");
-  ASSERT_NE(refused.subscribe(subscribe_req(8, "bounded", CmdKafkaSubscribe::SNAPSHOT, 10)), 0);
-  PubSubResp end = refused.next();
-  for (int i = 0; i < 10 && end.has_kafka_records(); ++i) {
-    EXPECT_EQ(end.kafka_records().messages_size(), 0) << describe(end);
-    end = refused.next();
-  }
-  ASSERT_TRUE(end.has_error_resp()) << describe(end);
-  EXPECT_EQ(end.error_resp().code(), ErrorCode::OVERLOADED);
-  EXPECT_EQ(end.sequence(), 8);
-  EXPECT_NE(end.error_resp().message().find(
-                "the gateway's snapshots hold their limit of 204800 bytes; try again later"),
-            std::string::npos)
-      << end.error_resp().message();
+  expect_ended(refused, "bounded", ErrorCode::OVERLOADED,
+               "the gateway's snapshots hold their limit of 204800 bytes; try again later");
 
   // The holder's snapshot goes on to its end, whole.
   holder.credit(held, 100);
@@ -1634,18 +1638,8 @@ TEST_F(FilterSnapshot, SnapshotMemoryIsBoundedPerConnectionAndForTheGateway) {
 
   // One connection's own bound comes first on a topic whose state is larger than it.
   Client greedy(gateway.port, "/open");
-  ASSERT_NE(greedy.subscribe(subscribe_req(8, "too-large", CmdKafkaSubscribe::SNAPSHOT, 10)), 0);
-  PubSubResp limit = greedy.next();
-  for (int i = 0; i < 10 && limit.has_kafka_records(); ++i) {
-    EXPECT_EQ(limit.kafka_records().messages_size(), 0) << describe(limit);
-    limit = greedy.next();
-  }
-  ASSERT_TRUE(limit.has_error_resp()) << describe(limit);
-  EXPECT_EQ(limit.error_resp().code(), ErrorCode::LIMIT_EXCEEDED);
-  EXPECT_NE(limit.error_resp().message().find(
-                "the latest records of this connection's snapshots exceed 196608 bytes"),
-            std::string::npos)
-      << limit.error_resp().message();
+  expect_ended(greedy, "too-large", ErrorCode::LIMIT_EXCEEDED,
+               "the latest records of this connection's snapshots exceed 196608 bytes");
   // The connection stays, and so does the hello limit it was told.
   EXPECT_EQ(greedy.hello.hello_resp().limits().max_snapshot_bytes(), 196608u);
   greedy.expect_nothing_pushed("after the limit");
