@@ -30,9 +30,6 @@ class AuthedSocket {
       : ws_(io_) {
     boost::asio::ip::tcp::resolver resolver(io_);
     boost::asio::connect(ws_.next_layer(), resolver.resolve("127.0.0.1", port));
-    timeval timeout{10, 0};  // a test that waits for a close never hangs
-    ::setsockopt(ws_.next_layer().native_handle(), SOL_SOCKET, SO_RCVTIMEO, &timeout,
-                 sizeof timeout);
     ws_.set_option(websocket::stream_base::decorator([headers](websocket::request_type& req) {
       for (const auto& [name, value] : headers) req.set(name, value);
     }));
@@ -44,7 +41,7 @@ class AuthedSocket {
     ws_.binary(true);
     ws_.write(boost::asio::buffer(kpg::testing::ping_frame(1, "hi")), ec_);
     beast::flat_buffer buffer;
-    ws_.read(buffer, ec_);
+    ec_ = kpg::testing::read_within(io_, ws_, buffer, std::chrono::seconds(30));
     kpg::pubsub::PubSubResp resp;
     return !ec_ && resp.ParseFromString(beast::buffers_to_string(buffer.data())) &&
            resp.has_pong_resp();
@@ -52,7 +49,7 @@ class AuthedSocket {
   /// Reads until the server closes; the error (websocket::error::closed after a close frame).
   beast::error_code wait_closed() {
     beast::flat_buffer buffer;
-    while (!ec_) ws_.read(buffer, ec_);
+    while (!ec_) ec_ = kpg::testing::read_within(io_, ws_, buffer, std::chrono::seconds(30));
     return ec_;
   }
   int close_code() const { return static_cast<int>(ws_.reason().code); }

@@ -63,6 +63,26 @@ inline HttpResult http_request(
   return result;
 }
 
+/// Reads one WebSocket message into `buffer` on `io` (which nothing else runs), waiting at most
+/// `timeout`; past it the read is cancelled and boost::asio::error::timed_out returned (the stream
+/// is then unusable). A socket's SO_RCVTIMEO would not bound a blocking read: Asio polls the
+/// socket again, with no timeout, when recv gives EAGAIN.
+template <class WebSocket>
+boost::beast::error_code read_within(boost::asio::io_context& io, WebSocket& ws,
+                                     boost::beast::flat_buffer& buffer,
+                                     std::chrono::milliseconds timeout) {
+  std::optional<boost::beast::error_code> result;
+  ws.async_read(buffer, [&result](boost::beast::error_code ec, std::size_t) { result = ec; });
+  io.restart();
+  io.run_for(timeout);
+  if (result) return *result;
+  boost::beast::error_code ignored;
+  boost::beast::get_lowest_layer(ws).cancel(ignored);  // the read completes, aborted
+  io.restart();
+  io.run_for(std::chrono::seconds(5));
+  return boost::asio::error::timed_out;
+}
+
 /// Raw WebSocket access for protocol edge cases the SDK never produces.
 class RawSocket {
  public:
@@ -88,26 +108,15 @@ class RawSocket {
     ws_.text(true);
     ws_.write(boost::asio::buffer(text));
   }
-  /// How long receive() waits for a frame (30 s unless set). A socket's SO_RCVTIMEO would not
-  /// bound it: Asio's blocking read waits for the socket again when that timeout expires.
+  /// How long receive() waits for a frame (30 s unless set; see read_within()).
   void set_receive_timeout(std::chrono::milliseconds timeout) { receive_timeout_ = timeout; }
   /// Next response; nullopt when the connection closed instead (see close_code()), or when none
   /// came within the receive timeout (see timed_out(); the connection is then unusable).
   std::optional<pubsub::PubSubResp> receive() {
     boost::beast::flat_buffer buffer;
-    std::optional<boost::beast::error_code> result;
-    ws_.async_read(buffer, [&result](boost::beast::error_code ec, std::size_t) { result = ec; });
-    io_.restart();
-    io_.run_for(receive_timeout_);
-    if (!result) {
-      timed_out_ = true;
-      boost::beast::error_code ignored;
-      ws_.next_layer().cancel(ignored);  // the read completes, aborted
-      io_.restart();
-      io_.run_for(std::chrono::seconds(5));
-      return std::nullopt;
-    }
-    if (*result) return std::nullopt;
+    const auto ec = read_within(io_, ws_, buffer, receive_timeout_);
+    if (ec == boost::asio::error::timed_out) timed_out_ = true;
+    if (ec) return std::nullopt;
     pubsub::PubSubResp resp;
     if (!resp.ParseFromString(boost::beast::buffers_to_string(buffer.data()))) return std::nullopt;
     return resp;
