@@ -70,12 +70,25 @@ class CliTest : public kpg::testing::AdminFixture {
       ADD_FAILURE() << c.error().message;
       return out;
     }
-    auto records = client.fetch(topic, partition, 0);
-    if (!records) {
-      ADD_FAILURE() << records.error().message;
+    // One fetch answers with what the broker had delivered at that moment, which under load may
+    // be less than the partition holds: fetch up to its end.
+    const auto end = client.list_offsets(topic, partition, kpg::sdk::kLatest);
+    if (!end) {
+      ADD_FAILURE() << end.error().message;
       return out;
     }
-    for (const auto& r : records.value()) out.push_back(std::to_string(r.timestamp));
+    std::int64_t next = 0;
+    for (int i = 0; i < 50 && next < end.value(); ++i) {
+      auto records = client.fetch(topic, partition, next);
+      if (!records) {
+        ADD_FAILURE() << records.error().message;
+        return out;
+      }
+      for (const auto& r : records.value()) {
+        out.push_back(std::to_string(r.timestamp));
+        next = r.offset + 1;
+      }
+    }
     return out;
   }
   std::int64_t latest(const std::string& topic) const {
